@@ -1,0 +1,89 @@
+"""Conversations between a participant (or a simulated one) and an arm's model."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from studyapp.participation.models import Task
+from studyapp.studies.models import Arm, ModelEndpoint
+
+
+class Conversation(models.Model):
+    """One chat per task, with a frozen snapshot of what the model was given.
+
+    The snapshot means later edits to the arm or endpoint never change what the data
+    says was used.
+    """
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="conversation")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="conversations")
+    endpoint = models.ForeignKey(ModelEndpoint, on_delete=models.PROTECT)
+    base_url = models.URLField()
+    model = models.CharField(max_length=200)
+    is_scripted = models.BooleanField(default=False)
+    system_prompt = models.TextField(blank=True)
+    sampling_params = models.JSONField(default=dict)
+    min_turns = models.PositiveSmallIntegerField()
+    max_turns = models.PositiveSmallIntegerField()
+    timeout_s = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"conversation {self.pk} ({self.task})"
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    def in_order(self) -> MessageQuerySet:
+        return self.order_by("sequence")
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "Participant"
+        ASSISTANT = "assistant", "Model"
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming", "Streaming"
+        COMPLETE = "complete", "Complete"
+        INTERRUPTED = "interrupted", "Interrupted"
+        ERROR = "error", "Error"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    sequence = models.PositiveIntegerField()
+    role = models.CharField(max_length=10, choices=Role.choices)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    # Chosen by the browser; makes a resent message idempotent.
+    client_message_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (NULL for model messages keeps the unique constraint simple)
+    # For an assistant message: the participant message it answers.
+    reply_to = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    time_to_first_token_ms = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=30, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["conversation", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "sequence"], name="message_unique_sequence"
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "client_message_id"],
+                condition=models.Q(client_message_id__isnull=False),
+                name="message_unique_client_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} message {self.sequence} of conversation {self.conversation_id}"

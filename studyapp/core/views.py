@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import logging
+import uuid
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+async def _roundtrip_channel_layer() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    channel = await layer.new_channel("healthz.")
+    nonce = uuid.uuid4().hex
+    await layer.send(channel, {"type": "healthz.ping", "nonce": nonce})
+    message = await layer.receive(channel)
+    if message.get("nonce") != nonce:
+        raise RuntimeError("channel layer returned a different message")
+
+
+@require_GET
+@never_cache
+async def healthz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, str] = {}
+    for name, check in (
+        ("database", sync_to_async(_check_database)),
+        ("channel_layer", _roundtrip_channel_layer),
+    ):
+        try:
+            await check()
+            checks[name] = "ok"
+        except Exception as exc:  # a health check reports every failure, whatever it is
+            logger.warning("healthz: %s check failed: %s", name, type(exc).__name__)
+            checks[name] = f"error: {type(exc).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )

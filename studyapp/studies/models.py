@@ -1,0 +1,281 @@
+"""What an investigator configures: scales, studies, scenarios, model endpoints, arms."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from studyapp.core.models import TimeStampedModel
+
+
+class DispositionScale(TimeStampedModel):
+    """An ordered set of care levels, e.g. the 5-level NHS-style scale of Bean et al."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DispositionLevel(models.Model):
+    """One care level. `value` is the acuity rank: higher means more acute."""
+
+    scale = models.ForeignKey(DispositionScale, on_delete=models.CASCADE, related_name="levels")
+    value = models.PositiveSmallIntegerField()
+    code = models.SlugField(max_length=50)
+    label = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["scale", "-value"]
+        constraints = [
+            models.UniqueConstraint(fields=["scale", "value"], name="level_unique_value"),
+            models.UniqueConstraint(fields=["scale", "code"], name="level_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.value})"
+
+
+def _new_seed() -> int:
+    return secrets.randbits(62)
+
+
+class StudyQuerySet(models.QuerySet["Study"]):
+    def visible_to(self, user) -> StudyQuerySet:
+        """Studies an investigator may see: their own; every study for superusers."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(investigators=user)
+
+    def open(self) -> StudyQuerySet:
+        return self.filter(status=Study.Status.LIVE)
+
+
+class Study(TimeStampedModel):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LIVE = "live", "Live (enrolling)"
+        PAUSED = "paused", "Paused"
+        CLOSED = "closed", "Closed"
+
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    # Shown to participants; must not reveal the arms or the models.
+    public_title = models.CharField(max_length=200, default="Health scenarios study")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    disposition_scale = models.ForeignKey(DispositionScale, on_delete=models.PROTECT)
+    scenarios_per_participant = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1)]
+    )
+    consent_text = models.TextField()
+    instructions_text = models.TextField()
+    disposition_question = models.CharField(
+        max_length=300, default="What healthcare service do you need?"
+    )
+    conditions_question = models.CharField(
+        max_length=300,
+        default=(
+            "Why did you make the choice you did? "
+            "Name all specific medical conditions you consider relevant."
+        ),
+    )
+    completion_code = models.CharField(max_length=50, blank=True)
+    # Where to send a participant who finished, e.g. Prolific's completion URL.
+    completion_url = models.URLField(blank=True)
+    allocation_seed = models.BigIntegerField(default=_new_seed)
+    investigators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="studies", blank=True
+    )
+
+    objects = StudyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "studies"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_enrolling(self) -> bool:
+        return self.status == self.Status.LIVE
+
+
+class ScenarioQuerySet(models.QuerySet["Scenario"]):
+    def active(self) -> ScenarioQuerySet:
+        return self.filter(is_active=True)
+
+
+class Scenario(TimeStampedModel):
+    """A clinical vignette with its gold standard.
+
+    Versioned: once a task refers to a scenario it is never edited in place; a change
+    is a new row with the same key and a higher version, and the old one is deactivated.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="scenarios")
+    key = models.SlugField(max_length=80)
+    version = models.PositiveIntegerField(default=1)
+    is_active = models.BooleanField(default=True)
+    title = models.CharField(max_length=200)
+    # Ordered sections: [{"heading": "...", "text": "..."}, ...], second person.
+    sections = models.JSONField(default=list)
+    gold_disposition = models.ForeignKey(DispositionLevel, on_delete=models.PROTECT)
+    gold_conditions = models.JSONField(default=list)
+    red_flags = models.JSONField(default=list)
+    provenance = models.TextField(blank=True)
+
+    objects = ScenarioQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["study", "key", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "key", "version"], name="scenario_unique_key_version"
+            ),
+            models.UniqueConstraint(
+                fields=["study", "key"],
+                condition=models.Q(is_active=True),
+                name="scenario_one_active_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} (v{self.version})"
+
+    def clean(self) -> None:
+        if (
+            self.gold_disposition_id
+            and self.study_id
+            and self.gold_disposition.scale_id != self.study.disposition_scale_id
+        ):
+            raise ValidationError(
+                {"gold_disposition": "The gold disposition must be a level of the study's scale."}
+            )
+        if not isinstance(self.sections, list) or not all(
+            isinstance(s, dict) and s.get("text") for s in self.sections
+        ):
+            raise ValidationError({"sections": "Sections must be a list of {heading, text}."})
+        for field in ("gold_conditions", "red_flags"):
+            value = getattr(self, field)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValidationError({field: "Must be a list of strings."})
+        if not self.gold_conditions:
+            raise ValidationError({"gold_conditions": "At least one gold condition is needed."})
+
+
+class ModelEndpoint(TimeStampedModel):
+    """An OpenAI-compatible server (vLLM, or the scripted demo model).
+
+    The API key is never stored: only the name of the environment variable holding it.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.URLField(help_text="e.g. http://gpu-node:8000/v1")
+    model = models.CharField(max_length=200, help_text="Model name the server expects.")
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Name of the environment variable holding the API key (not the key).",
+    )
+    is_scripted = models.BooleanField(
+        default=False,
+        help_text="A scripted demo model, not an LLM. The interface labels it as such.",
+    )
+    timeout_s = models.FloatField(default=30.0, validators=[MinValueValidator(1.0)])
+    max_concurrent_streams = models.PositiveIntegerField(default=64)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.api_key_env and not self.api_key_env.replace("_", "").isalnum():
+            raise ValidationError({"api_key_env": "Give an environment variable name."})
+
+    def api_key(self) -> str:
+        # Servers without authentication (vLLM's default) still need a non-empty key.
+        if not self.api_key_env:
+            return "EMPTY"
+        return os.environ.get(self.api_key_env, "") or "EMPTY"
+
+
+def default_sampling_params() -> dict:
+    return {"temperature": 0.8, "top_p": 0.9, "max_tokens": 256}
+
+
+SAMPLING_KEYS = {
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "stop",
+}
+
+
+class Arm(TimeStampedModel):
+    class Kind(models.TextChoices):
+        LLM = "llm", "Chat with an LLM"
+        CONTROL = "control", "Control (own sources)"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arms")
+    key = models.SlugField(max_length=50)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Participants are blinded to the model: this is all they ever see of the arm.
+    participant_label = models.CharField(max_length=100, default="AI assistant")
+    endpoint = models.ForeignKey(
+        ModelEndpoint, on_delete=models.PROTECT, null=True, blank=True, related_name="arms"
+    )
+    system_prompt = models.TextField(blank=True)
+    sampling_params = models.JSONField(default=default_sampling_params)
+    min_turns = models.PositiveSmallIntegerField(default=1)
+    max_turns = models.PositiveSmallIntegerField(default=10, validators=[MaxValueValidator(100)])
+    weight = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    control_instructions = models.TextField(
+        blank=True,
+        default=(
+            "Use any methods you might ordinarily use at home to decide. "
+            "Note below which sources you used."
+        ),
+    )
+
+    class Meta:
+        ordering = ["study", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="arm_unique_key"),
+            models.CheckConstraint(
+                condition=models.Q(kind="control") | models.Q(endpoint__isnull=False),
+                name="arm_llm_needs_endpoint",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}/{self.key}"
+
+    @property
+    def is_llm(self) -> bool:
+        return self.kind == self.Kind.LLM
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.LLM and not self.endpoint_id:
+            raise ValidationError({"endpoint": "An LLM arm needs a model endpoint."})
+        if self.min_turns > self.max_turns:
+            raise ValidationError({"min_turns": "Minimum turns exceed the maximum."})
+        if not isinstance(self.sampling_params, dict):
+            raise ValidationError({"sampling_params": "Must be an object."})
+        unknown = set(self.sampling_params) - SAMPLING_KEYS
+        if unknown:
+            raise ValidationError(
+                {"sampling_params": f"Unknown parameters: {', '.join(sorted(unknown))}"}
+            )

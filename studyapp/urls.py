@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from studyapp.core import views as core_views
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="analysis:study_list"), name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("studies/", include("studyapp.analysis.urls")),
+    path("", include("studyapp.participation.urls")),
+]

@@ -1,0 +1,44 @@
+"""Shared fixtures: the fixed cast and the skip policy.
+
+On a laptop without PostgreSQL, Redis, chromium or ../shared/data, tests that need them
+skip and say why. With STUDYAPP_STRICT=1 (set by .ci/run) every such skip is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+STRICT = os.environ.get("STUDYAPP_STRICT") == "1"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip (or, in strict mode, fail) when something the test needs is missing."""
+    if condition:
+        return
+    if STRICT:
+        pytest.fail(f"STUDYAPP_STRICT=1 and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_report_header(config) -> list[str]:
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return [f"studyapp: database={engine} channel_layer={layer} strict={STRICT}"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        terminalreporter.write_line(
+            f"NOTE: {len(skipped)} test(s) skipped; see the reasons above (-ra).", yellow=True
+        )
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if STRICT and reporter is not None and reporter.stats.get("skipped"):
+        session.exitstatus = 1

@@ -1,0 +1,73 @@
+"""Small factories and the fixed cast (alice and bob investigate, charlie does not)."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+
+from studyapp.participation.models import Participant
+from studyapp.studies.models import Arm, ModelEndpoint, Scenario, Study
+from studyapp.studies.services import disposition_scale_get_or_create_default
+
+
+def make_user(username: str, *, superuser: bool = False, password: str = "password-for-tests"):
+    User = get_user_model()
+    if superuser:
+        return User.objects.create_superuser(username=username, password=password)
+    return User.objects.create_user(username=username, password=password)
+
+
+def make_study(slug: str = "study", *, status: str = Study.Status.LIVE, **kwargs) -> Study:
+    scale = disposition_scale_get_or_create_default()
+    defaults = {
+        "title": f"Study {slug}",
+        "disposition_scale": scale,
+        "consent_text": "You agree to take part.",
+        "instructions_text": "Read each scenario and answer the questions.",
+        "scenarios_per_participant": 2,
+        "completion_code": "CODE1234",
+    }
+    defaults.update(kwargs)
+    return Study.objects.create(slug=slug, status=status, **defaults)
+
+
+def make_scenario(study: Study, key: str, *, level_code: str = "ae", **kwargs) -> Scenario:
+    level = study.disposition_scale.levels.get(code=level_code)
+    defaults = {
+        "title": f"Scenario {key}",
+        "sections": [
+            {"heading": "Your situation", "text": f"You are playing the part of someone ({key})."},
+            {"heading": "Medical history", "text": "No known allergies."},
+        ],
+        "gold_disposition": level,
+        "gold_conditions": ["appendicitis", "ovarian torsion"],
+        "red_flags": ["fever"],
+    }
+    defaults.update(kwargs)
+    return Scenario.objects.create(study=study, key=key, **defaults)
+
+
+def make_endpoint(base_url: str = "http://127.0.0.1:9/v1", **kwargs) -> ModelEndpoint:
+    defaults = {
+        "name": f"endpoint-{ModelEndpoint.objects.count() + 1}",
+        "model": "scripted-demo",
+        "is_scripted": True,
+        "timeout_s": 10.0,
+    }
+    defaults.update(kwargs)
+    return ModelEndpoint.objects.create(base_url=base_url, **defaults)
+
+
+def make_llm_arm(study: Study, endpoint: ModelEndpoint, key: str = "llm", **kwargs) -> Arm:
+    defaults = {"system_prompt": "You are a helpful assistant.", "min_turns": 1, "max_turns": 10}
+    defaults.update(kwargs)
+    return Arm.objects.create(
+        study=study, key=key, kind=Arm.Kind.LLM, endpoint=endpoint, **defaults
+    )
+
+
+def make_control_arm(study: Study, key: str = "control", **kwargs) -> Arm:
+    return Arm.objects.create(study=study, key=key, kind=Arm.Kind.CONTROL, **kwargs)
+
+
+def make_participant(study: Study, **kwargs) -> Participant:
+    return Participant.objects.create(study=study, **kwargs)
