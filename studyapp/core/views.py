@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 
@@ -11,6 +12,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
+
+# A probe must answer even when a dependency hangs (e.g. Redis accepting but not replying);
+# an orchestrator would otherwise see a timeout instead of a 503 that names the culprit.
+HEALTHZ_CHECK_TIMEOUT_S = 3.0
 
 
 def _check_database() -> None:
@@ -40,7 +45,8 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         ("channel_layer", _roundtrip_channel_layer),
     ):
         try:
-            await check()
+            async with asyncio.timeout(HEALTHZ_CHECK_TIMEOUT_S):
+                await check()
             checks[name] = "ok"
         except Exception as exc:  # a health check reports every failure, whatever it is
             logger.warning("healthz: %s check failed: %s", name, type(exc).__name__)

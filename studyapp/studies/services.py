@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy as copy_module
+
 from django.db import transaction
 
-from studyapp.studies.models import DispositionLevel, DispositionScale
+from studyapp.studies.models import DispositionLevel, DispositionScale, Scenario
 
 # The 5-level NHS-style scale of Bean et al. (SCIENCE.md), most acute first; value = acuity.
 NHS_5_LEVELS: list[tuple[int, str, str, str]] = [
@@ -48,3 +50,34 @@ def disposition_scale_get_or_create_default() -> DispositionScale:
             defaults={"value": value, "label": label, "description": description},
         )
     return scale
+
+
+@transaction.atomic
+def scenario_create_new_version(*, scenario_id: int) -> Scenario:
+    """Copy a scenario as the next version of its key; that copy becomes the active one.
+
+    A scenario that tasks refer to is never edited in place (the data must keep saying
+    what participants read), so a change starts here and is made on the copy.
+    """
+    source = Scenario.objects.select_for_update().get(pk=scenario_id)
+    versions = Scenario.objects.select_for_update().filter(
+        study_id=source.study_id, key=source.key
+    )
+    latest = max(versions.values_list("version", flat=True))
+    # Deactivate first: at most one active version per key is a database constraint.
+    versions.filter(is_active=True).update(is_active=False)
+    new_version = Scenario(
+        study_id=source.study_id,
+        key=source.key,
+        version=latest + 1,
+        is_active=True,
+        title=source.title,
+        sections=copy_module.deepcopy(source.sections),
+        gold_disposition_id=source.gold_disposition_id,
+        gold_conditions=list(source.gold_conditions),
+        red_flags=list(source.red_flags),
+        provenance=source.provenance,
+    )
+    new_version.full_clean()
+    new_version.save()
+    return new_version

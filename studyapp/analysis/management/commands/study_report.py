@@ -1,0 +1,64 @@
+"""`manage.py study_report SLUG [--format json|text]`: the study page's figures."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from studyapp.analysis import selectors
+from studyapp.analysis.metrics import Proportion, StudyReport
+from studyapp.studies.models import Study
+
+
+class Command(BaseCommand):
+    help = "Per-arm participants and answer figures of a study (the same as its page)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug")
+        parser.add_argument("--format", choices=["json", "text"], default="text")
+
+    def handle(self, *args, slug: str, format: str, **options) -> None:
+        study = Study.objects.filter(slug=slug).first()
+        if study is None:
+            raise CommandError(f"No study with slug {slug!r}.")
+        report = selectors.study_report(study=study)
+        if format == "json":
+            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+        else:
+            self.stdout.write(_as_text(report))
+
+
+def _percent(p: Proportion) -> str:
+    if not p.n:
+        return "-"
+    return f"{p.percent:.1f}% ({p.correct}/{p.n})"
+
+
+def _as_text(report: StudyReport) -> str:
+    lines = [
+        f"Study {report.slug}: {report.title}",
+        f"Generated {report.generated_at}",
+        f"Participants: {report.participants_total}"
+        + (
+            f" ({report.participants_unallocated} not allocated)"
+            if report.participants_unallocated
+            else ""
+        ),
+        "",
+    ]
+    for arm in report.arms:
+        model = f"{arm.endpoint} / {arm.model}" if arm.model else "no model"
+        statuses = ", ".join(f"{s} {n}" for s, n in arm.participants.items() if n) or "none"
+        lines += [
+            f"Arm {arm.key} [{arm.kind}] shown as {arm.label!r}; {model}",
+            f"  participants: {arm.participants_total} ({statuses})",
+            f"  answers: {arm.figures.n_answers}",
+            f"  correct disposition: {_percent(arm.figures.disposition)}"
+            f"; over-triage {arm.figures.over_triage}, under-triage {arm.figures.under_triage}",
+            f"  names a gold condition: {_percent(arm.figures.conditions)}",
+            "",
+        ]
+    if not report.arms:
+        lines.append("No arms.")
+    return "\n".join(lines).rstrip() + "\n"

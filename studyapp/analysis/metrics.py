@@ -1,0 +1,143 @@
+"""Per-arm figures from answer rows. Pure: no ORM, no Django.
+
+Disposition accuracy is an exact match with the scenario's gold level; condition
+accuracy is HELPMed's criterion (at least one gold condition named), with the scoring
+app's matcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from studyapp.scoring.conditions import names_any_condition
+from studyapp.scoring.dispositions import disposition_outcome
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    """What the metrics need of one answer (a selector builds these in bulk)."""
+
+    arm_id: int | None
+    answer_value: int
+    gold_value: int
+    conditions_text: str
+    gold_conditions: Sequence[str]
+
+
+@dataclass(frozen=True)
+class Proportion:
+    n: int
+    correct: int
+
+    @property
+    def value(self) -> float | None:
+        return self.correct / self.n if self.n else None
+
+    @property
+    def percent(self) -> float | None:
+        value = self.value
+        return None if value is None else 100.0 * value
+
+    def as_dict(self) -> dict[str, int | float | None]:
+        return {"n": self.n, "correct": self.correct, "value": self.value}
+
+
+@dataclass(frozen=True)
+class AnswerFigures:
+    n_answers: int
+    disposition: Proportion
+    conditions: Proportion
+    over_triage: int
+    under_triage: int
+
+
+def answer_figures(rows: Iterable[AnswerRow]) -> AnswerFigures:
+    n = exact = over = under = named = 0
+    for row in rows:
+        n += 1
+        outcome = disposition_outcome(row.answer_value, row.gold_value)
+        if outcome == "exact":
+            exact += 1
+        elif outcome == "over":
+            over += 1
+        else:
+            under += 1
+        if names_any_condition(row.conditions_text, row.gold_conditions):
+            named += 1
+    return AnswerFigures(
+        n_answers=n,
+        disposition=Proportion(n=n, correct=exact),
+        conditions=Proportion(n=n, correct=named),
+        over_triage=over,
+        under_triage=under,
+    )
+
+
+def answer_figures_by_arm(rows: Iterable[AnswerRow]) -> dict[int | None, AnswerFigures]:
+    grouped: dict[int | None, list[AnswerRow]] = {}
+    for row in rows:
+        grouped.setdefault(row.arm_id, []).append(row)
+    return {arm_id: answer_figures(arm_rows) for arm_id, arm_rows in grouped.items()}
+
+
+def status_counts(counts: Mapping[str, int], statuses: Sequence[str]) -> dict[str, int]:
+    """Every status in a fixed order, zero where none, so tables and JSON keep a shape."""
+    return {status: int(counts.get(status, 0)) for status in statuses}
+
+
+@dataclass(frozen=True)
+class ArmReport:
+    id: int
+    key: str
+    kind: str
+    label: str
+    endpoint: str | None
+    model: str | None
+    is_scripted: bool
+    participants: dict[str, int]
+    figures: AnswerFigures
+
+    @property
+    def participants_total(self) -> int:
+        return sum(self.participants.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "label": self.label,
+            "participants": dict(self.participants),
+            "n_answers": self.figures.n_answers,
+            "disposition_accuracy": self.figures.disposition.as_dict(),
+            "condition_accuracy": self.figures.conditions.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    slug: str
+    title: str
+    generated_at: str
+    # (status code, short label) in the model's order.
+    statuses: Sequence[tuple[str, str]]
+    arms: list[ArmReport]
+    # Participants who have not been allocated to an arm (yet).
+    unallocated: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def participants_total(self) -> int:
+        return sum(a.participants_total for a in self.arms) + sum(self.unallocated.values())
+
+    @property
+    def participants_unallocated(self) -> int:
+        return sum(self.unallocated.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "study": self.slug,
+            "generated_at": self.generated_at,
+            "arms": [arm.as_dict() for arm in self.arms],
+            "participants_total": self.participants_total,
+            "participants_unallocated": self.participants_unallocated,
+        }

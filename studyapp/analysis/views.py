@@ -1,0 +1,56 @@
+"""Investigator pages: the studies a user may see, and each study's figures."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseClientRedirect
+
+from studyapp.accounts.permissions import study_get_for_user_or_404
+from studyapp.analysis import selectors
+from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
+from studyapp.studies.links import participant_entry_path
+
+REFRESH_SECONDS = 10
+
+
+@require_GET
+@login_required
+def study_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    studies = selectors.study_list_for_user(user=request.user)
+    return render(request, "analysis/study_list.html", {"studies": studies})
+
+
+@require_GET
+@login_required
+def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    context = {
+        "study": study,
+        "report": selectors.study_report(study=study),
+        "participant_link": request.build_absolute_uri(participant_entry_path(study.slug)),
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+    return render(request, "analysis/study_detail.html", context)
+
+
+@require_GET
+def study_figures(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The figures block alone, polled by the detail page."""
+    if not request.user.is_authenticated:
+        # A polled fragment must not swap the login page into the table: send the
+        # whole page to the login form instead.
+        if request.htmx:
+            page = request.htmx.current_url_abs_path or request.get_full_path()
+            return HttpResponseClientRedirect(redirect_to_login(page).url)
+        return redirect_to_login(request.get_full_path())
+    study = study_get_for_user_or_404(request.user, slug)
+    context = {
+        "study": study,
+        "report": selectors.study_report(study=study),
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+    return render(request, "analysis/study_detail.html#figures", context)

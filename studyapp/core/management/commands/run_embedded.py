@@ -1,0 +1,132 @@
+"""Run everything the embedded default needs, in the foreground; Ctrl-C stops all of it.
+
+Processes: the ASGI server (uvicorn), the scripted demo model server, and a Celery worker
+with an embedded beat on the configured broker (a filesystem broker by default, so no
+broker server is needed).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from studyapp.studies.models import Study
+
+
+class Command(BaseCommand):
+    help = "Serve the product locally: ASGI server, scripted model server, background worker."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument(
+            "--no-model-server",
+            action="store_true",
+            help="Do not start the scripted model server (e.g. when arms point at vLLM).",
+        )
+        parser.add_argument("--no-worker", action="store_true", help="Do not start Celery.")
+
+    def handle(
+        self, *args, host: str, port: int, no_model_server: bool, no_worker: bool, **options
+    ) -> None:
+        run_dir = settings.RUN_DIR
+        for sub in ("celery-broker", "celery-processed"):
+            (run_dir / sub).mkdir(parents=True, exist_ok=True)
+
+        commands: dict[str, list[str]] = {}
+        if not no_model_server:
+            model_url = urlsplit(settings.SCRIPTED_MODEL_URL)
+            commands["model"] = [
+                sys.executable, "manage.py", "scripted_model_server",
+                "--host", model_url.hostname or "127.0.0.1",
+                "--port", str(model_url.port or 8011),
+            ]  # fmt: skip
+        if not no_worker:
+            commands["worker"] = [
+                sys.executable, "-m", "celery", "-A", "studyapp", "worker", "--beat",
+                "--pool", "solo", "--loglevel", "WARNING",
+                "--schedule", str(run_dir / "celerybeat-schedule"),
+            ]  # fmt: skip
+        commands["web"] = [
+            sys.executable, "-m", "uvicorn", "studyapp.asgi:application",
+            "--host", host, "--port", str(port), "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
+
+        procs: dict[str, subprocess.Popen] = {}
+        stopping = False
+
+        def stop(*_args) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            for name, cmd in commands.items():
+                procs[name] = subprocess.Popen(cmd, cwd=settings.BASE_DIR)  # noqa: S603
+            base = f"http://{host}:{port}"
+            self._wait_healthy(f"{base}/healthz", procs, lambda: stopping)
+            if not stopping:
+                self._print_banner(base, with_model=not no_model_server)
+            while not stopping:
+                for name, proc in procs.items():
+                    if proc.poll() is not None:
+                        raise CommandError(f"{name} exited with status {proc.returncode}")
+                time.sleep(0.5)
+        finally:
+            self._terminate(procs)
+        self.stdout.write("Stopped.")
+
+    def _wait_healthy(self, url: str, procs: dict, is_stopping) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not is_stopping():
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    raise CommandError(f"{name} exited with status {proc.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (local URL)
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.3)
+        if not is_stopping():
+            raise CommandError(f"the server did not become healthy at {url}")
+
+    def _print_banner(self, base: str, *, with_model: bool) -> None:
+        line = "=" * 72
+        self.stdout.write(line)
+        self.stdout.write(self.style.SUCCESS(f"studyapp is running at {base}/"))
+        for study in Study.objects.open().order_by("slug"):
+            self.stdout.write(f"  Participant link ({study.slug}): {base}/s/{study.slug}/")
+        self.stdout.write(f"  Investigator login:  {base}/accounts/login/")
+        if os.environ.get("DEMO_INVESTIGATOR_PASSWORD"):
+            self.stdout.write("    user: investigator   password: $DEMO_INVESTIGATOR_PASSWORD")
+        else:
+            self.stdout.write("    user: investigator   password: investigator-demo")
+        self.stdout.write(f"  Admin:               {base}/admin/")
+        if with_model:
+            self.stdout.write(f"  Scripted demo model (not an LLM): {settings.SCRIPTED_MODEL_URL}")
+        self.stdout.write("Press Ctrl-C to stop everything.")
+        self.stdout.write(line)
+
+    def _terminate(self, procs: dict[str, subprocess.Popen]) -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,171 @@
+"""Admin for study configuration. Investigators see only their own studies' objects."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from studyapp.studies.models import (
+    Arm,
+    DispositionLevel,
+    DispositionScale,
+    ModelEndpoint,
+    Scenario,
+    Study,
+)
+from studyapp.studies.services import scenario_create_new_version
+
+
+class StudyScopedAdminMixin:
+    """Limits rows (and study choices in forms) to the studies the user may see.
+
+    `study_path` is the lookup from the model to its Study.
+    """
+
+    study_path: str = "study"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        visible = Study.objects.visible_to(request.user)
+        return queryset.filter(**{f"{self.study_path}__in": visible})
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.related_model is Study:
+            kwargs["queryset"] = Study.objects.visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class DispositionLevelInline(admin.TabularInline):
+    model = DispositionLevel
+    extra = 0
+    ordering = ["-value"]
+    fields = ["value", "code", "label", "description"]
+
+
+@admin.register(DispositionScale)
+class DispositionScaleAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "level_count"]
+    search_fields = ["name", "slug"]
+    inlines = [DispositionLevelInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(_level_count=Count("levels"))
+
+    @admin.display(description="levels", ordering="_level_count")
+    def level_count(self, obj: DispositionScale) -> int:
+        return obj._level_count
+
+
+@admin.register(Study)
+class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
+    study_path = "pk"
+    list_display = ["title", "slug", "status", "scenarios_per_participant", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    filter_horizontal = ["investigators"]
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "public_title", "status", "disposition_scale"]}),
+        (
+            "Participant flow",
+            {
+                "fields": [
+                    "scenarios_per_participant",
+                    "consent_text",
+                    "instructions_text",
+                    "disposition_question",
+                    "conditions_question",
+                    "completion_code",
+                    "completion_url",
+                ]
+            },
+        ),
+        ("Allocation and access", {"fields": ["allocation_seed", "investigators"]}),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None) -> list[str]:
+        readonly: list[str] = []
+        # Re-seeding after enrolment began would make the allocation sequence irreproducible.
+        if obj is not None and obj.participants.exists():
+            readonly += ["allocation_seed", "disposition_scale"]
+        # Only administrators grant access: a list of every user is not for investigators.
+        if not request.user.is_superuser:
+            readonly.append("investigators")
+        return readonly
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # An investigator who creates a study must still see it afterwards.
+        if not request.user.is_superuser:
+            form.instance.investigators.add(request.user)
+
+
+@admin.register(Scenario)
+class ScenarioAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["title", "key", "version", "is_active", "study", "gold_disposition"]
+    list_filter = ["is_active", ("study", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["study", "gold_disposition"]
+    search_fields = ["key", "title"]
+    actions = ["create_new_version"]
+    fields = [
+        "study",
+        "key",
+        "version",
+        "is_active",
+        "title",
+        "sections",
+        "gold_disposition",
+        "gold_conditions",
+        "red_flags",
+        "provenance",
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Scenario | None = None):
+        # A scenario that data refers to is frozen: a change is a new version (action).
+        if obj is not None and obj.tasks.exists():
+            return self.fields
+        return ["version"] if obj is None else ["study", "key", "version"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Scenario | None = None) -> bool:
+        if obj is not None and obj.tasks.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.action(description="Create new version (copy, deactivate the old one)")
+    def create_new_version(self, request: HttpRequest, queryset: QuerySet[Scenario]) -> None:
+        if not self.has_add_permission(request):
+            self.message_user(request, "You may not add scenarios.", messages.ERROR)
+            return
+        created = [scenario_create_new_version(scenario_id=s.pk) for s in queryset]
+        for scenario in created:
+            self.message_user(
+                request,
+                f"Created {scenario.key} version {scenario.version}; edit it before use.",
+                messages.SUCCESS,
+            )
+
+
+@admin.register(ModelEndpoint)
+class ModelEndpointAdmin(admin.ModelAdmin):
+    list_display = ["name", "model", "base_url", "is_scripted", "timeout_s"]
+    list_filter = ["is_scripted"]
+    search_fields = ["name", "model"]
+
+
+@admin.register(Arm)
+class ArmAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["key", "study", "kind", "participant_label", "endpoint", "weight"]
+    list_filter = ["kind", ("study", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["study", "endpoint"]
+    search_fields = ["key", "participant_label"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Arm | None = None) -> list[str]:
+        # Once participants are allocated, the arm's identity is part of the data.
+        if obj is not None and obj.participants.exists():
+            return ["study", "key", "kind"]
+        return []

@@ -1,0 +1,148 @@
+"""Writes that set up the demo study. Idempotent: a second run changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from studyapp.studies.demo_content import (
+    DEMO_CONSENT_TEXT,
+    DEMO_INSTRUCTIONS_TEXT,
+    DEMO_SCENARIOS,
+    DEMO_SYSTEM_PROMPT,
+    PROVENANCE,
+)
+from studyapp.studies.models import Arm, ModelEndpoint, Scenario, Study
+from studyapp.studies.services import disposition_scale_get_or_create_default
+
+DEMO_STUDY_SLUG = "demo"
+DEMO_ENDPOINT_NAME = "scripted-demo"
+DEMO_INVESTIGATOR_USERNAME = "investigator"
+DEMO_COMPLETION_CODE = "DEMODONE"
+
+
+@dataclass
+class DemoSeedResult:
+    study: Study
+    investigator_username: str
+    # Human-readable lines saying what this run created or changed (empty: nothing).
+    changes: list[str] = field(default_factory=list)
+
+
+def _created(obj, changes: list[str], what: str) -> None:
+    obj.full_clean()
+    obj.save()
+    changes.append(f"created {what}")
+
+
+@transaction.atomic
+def demo_seed(
+    *, scripted_model_url: str, investigator_password: str, password_is_explicit: bool
+) -> DemoSeedResult:
+    """The demo study, its scenarios, the scripted endpoint, two arms and an investigator.
+
+    Existing objects are left as they are (an investigator may have edited the demo),
+    except that the endpoint follows `scripted_model_url` and an explicitly given
+    password is applied.
+    """
+    changes: list[str] = []
+    scale = disposition_scale_get_or_create_default()
+    levels = {level.code: level for level in scale.levels.all()}
+
+    study = Study.objects.filter(slug=DEMO_STUDY_SLUG).first()
+    if study is None:
+        study = Study(
+            slug=DEMO_STUDY_SLUG,
+            title="Demo study",
+            public_title="Health scenarios (demo)",
+            status=Study.Status.LIVE,
+            disposition_scale=scale,
+            scenarios_per_participant=2,
+            consent_text=DEMO_CONSENT_TEXT,
+            instructions_text=DEMO_INSTRUCTIONS_TEXT,
+            completion_code=DEMO_COMPLETION_CODE,
+        )
+        _created(study, changes, f"study {DEMO_STUDY_SLUG}")
+
+    existing_keys = set(study.scenarios.values_list("key", flat=True))
+    for item in DEMO_SCENARIOS:
+        if item["key"] in existing_keys:
+            continue
+        scenario = Scenario(
+            study=study,
+            key=item["key"],
+            title=item["title"],
+            sections=[dict(section) for section in item["sections"]],
+            gold_disposition=levels[item["gold_disposition"]],
+            gold_conditions=list(item["gold_conditions"]),
+            red_flags=list(item["red_flags"]),
+            provenance=PROVENANCE,
+        )
+        _created(scenario, changes, f"scenario {item['key']}")
+
+    endpoint = ModelEndpoint.objects.filter(name=DEMO_ENDPOINT_NAME).first()
+    if endpoint is None:
+        endpoint = ModelEndpoint(
+            name=DEMO_ENDPOINT_NAME,
+            base_url=scripted_model_url,
+            model="scripted-demo",
+            is_scripted=True,
+            timeout_s=30.0,
+        )
+        _created(endpoint, changes, f"model endpoint {DEMO_ENDPOINT_NAME}")
+    elif endpoint.base_url != scripted_model_url:
+        # The scripted server's address is configuration (SCRIPTED_MODEL_URL), not data;
+        # conversations keep a snapshot of the address they used.
+        endpoint.base_url = scripted_model_url
+        endpoint.full_clean()
+        endpoint.save(update_fields=["base_url", "updated_at"])
+        changes.append(f"model endpoint {DEMO_ENDPOINT_NAME} now at {scripted_model_url}")
+
+    arm_keys = set(study.arms.values_list("key", flat=True))
+    if "assistant" not in arm_keys:
+        arm = Arm(
+            study=study,
+            key="assistant",
+            kind=Arm.Kind.LLM,
+            participant_label="AI assistant",
+            endpoint=endpoint,
+            system_prompt=DEMO_SYSTEM_PROMPT,
+            sampling_params={"temperature": 0.8, "top_p": 0.9, "max_tokens": 256},
+            min_turns=1,
+            max_turns=10,
+        )
+        _created(arm, changes, "arm assistant (llm)")
+    if "control" not in arm_keys:
+        arm = Arm(
+            study=study,
+            key="control",
+            kind=Arm.Kind.CONTROL,
+            participant_label="Your own sources",
+        )
+        _created(arm, changes, "arm control")
+
+    User = get_user_model()
+    user = User.objects.filter(username=DEMO_INVESTIGATOR_USERNAME).first()
+    if user is None:
+        user = User.objects.create_superuser(
+            username=DEMO_INVESTIGATOR_USERNAME, password=investigator_password
+        )
+        changes.append(f"created superuser {DEMO_INVESTIGATOR_USERNAME}")
+    else:
+        if not (user.is_staff and user.is_superuser and user.is_active):
+            user.is_staff = user.is_superuser = user.is_active = True
+            user.save(update_fields=["is_staff", "is_superuser", "is_active"])
+            changes.append(f"made {DEMO_INVESTIGATOR_USERNAME} an active superuser")
+        if password_is_explicit and not user.check_password(investigator_password):
+            user.set_password(investigator_password)
+            user.save(update_fields=["password"])
+            changes.append(f"set the password of {DEMO_INVESTIGATOR_USERNAME}")
+    if not study.investigators.filter(pk=user.pk).exists():
+        study.investigators.add(user)
+        changes.append(f"added {DEMO_INVESTIGATOR_USERNAME} to the demo's investigators")
+
+    return DemoSeedResult(
+        study=study, investigator_username=DEMO_INVESTIGATOR_USERNAME, changes=changes
+    )

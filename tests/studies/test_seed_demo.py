@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import serializers
+from django.core.management import CommandError, call_command
+
+from studyapp.studies.demo_content import DEMO_SCENARIOS, PROVENANCE
+from studyapp.studies.models import Arm, DispositionLevel, ModelEndpoint, Scenario, Study
+from studyapp.studies.services import NHS_5_LEVELS
+
+
+def seed(*args: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def snapshot() -> str:
+    User = get_user_model()
+    querysets = [
+        Study.objects.all(),
+        Scenario.objects.all(),
+        Arm.objects.all(),
+        ModelEndpoint.objects.all(),
+        DispositionLevel.objects.all(),
+        User.objects.all(),
+    ]
+    return "".join(serializers.serialize("json", qs.order_by("pk")) for qs in querysets)
+
+
+@pytest.fixture(autouse=True)
+def debug_on(settings):
+    # Tests run with DEBUG off; the demo's default password needs it on (as `make run`).
+    settings.DEBUG = True
+
+
+@pytest.fixture
+def seeded(db, monkeypatch):
+    monkeypatch.delenv("DEMO_INVESTIGATOR_PASSWORD", raising=False)
+    seed("--quiet")
+    return Study.objects.get(slug="demo")
+
+
+def test_it_creates_a_live_demo_study_with_both_arm_kinds(seeded, settings):
+    assert seeded.status == Study.Status.LIVE
+    assert seeded.scenarios_per_participant == 2
+    assert seeded.completion_code
+    assert seeded.consent_text and seeded.instructions_text
+    arms = {arm.key: arm for arm in seeded.arms.select_related("endpoint")}
+    assert set(arms) == {"assistant", "control"}
+    llm, control = arms["assistant"], arms["control"]
+    assert llm.kind == Arm.Kind.LLM and control.kind == Arm.Kind.CONTROL
+    assert llm.participant_label == "AI assistant"
+    assert llm.sampling_params == {"temperature": 0.8, "top_p": 0.9, "max_tokens": 256}
+    assert (llm.min_turns, llm.max_turns) == (1, 10)
+    assert llm.system_prompt
+    endpoint = llm.endpoint
+    assert (endpoint.name, endpoint.model, endpoint.is_scripted, endpoint.timeout_s) == (
+        "scripted-demo",
+        "scripted-demo",
+        True,
+        30.0,
+    )
+    assert endpoint.base_url == settings.SCRIPTED_MODEL_URL
+    for arm in arms.values():
+        arm.full_clean()
+
+
+def test_its_scenarios_are_valid_and_cover_every_level(seeded):
+    scenarios = list(seeded.scenarios.select_related("gold_disposition", "study"))
+    assert len(scenarios) >= 6
+    assert {s.gold_disposition.code for s in scenarios} == {code for _, code, _, _ in NHS_5_LEVELS}
+    for scenario in scenarios:
+        scenario.full_clean()
+        assert scenario.provenance == PROVENANCE
+        assert 3 <= len(scenario.gold_conditions) <= 6
+        assert 1 <= len(scenario.red_flags) <= 4
+        assert len(scenario.sections) == 3
+        assert scenario.sections[0]["text"].startswith("You are playing the part of")
+        assert all(len(section["text"]) > 200 for section in scenario.sections)
+
+
+def test_the_demo_content_keys_and_titles_are_unique():
+    assert len({s["key"] for s in DEMO_SCENARIOS}) == len(DEMO_SCENARIOS)
+    assert len({s["title"] for s in DEMO_SCENARIOS}) == len(DEMO_SCENARIOS)
+
+
+def test_no_title_gives_the_diagnosis_away():
+    for item in DEMO_SCENARIOS:
+        title = item["title"].lower()
+        assert not any(term.lower() in title for term in item["gold_conditions"]), title
+
+
+def test_it_creates_an_investigator_superuser_of_the_demo(seeded):
+    user = get_user_model().objects.get(username="investigator")
+    assert user.is_superuser and user.is_staff
+    assert user.check_password("investigator-demo")
+    assert list(seeded.investigators.all()) == [user]
+
+
+def test_running_it_twice_changes_nothing(seeded):
+    before = snapshot()
+    out = seed()
+    assert snapshot() == before
+    assert "nothing changed" in out
+    assert Study.objects.filter(slug="demo").count() == 1
+
+
+def test_it_keeps_an_investigators_edits(seeded):
+    scenario = seeded.scenarios.get(key="sofa-lift")
+    scenario.title = "Edited"
+    scenario.save()
+    seed("--quiet")
+    assert seeded.scenarios.filter(key="sofa-lift").get().title == "Edited"
+
+
+def test_it_prints_the_participant_link_and_the_login(db, monkeypatch):
+    monkeypatch.delenv("DEMO_INVESTIGATOR_PASSWORD", raising=False)
+    monkeypatch.setenv("PORT", "8123")
+    out = seed()
+    assert "created scenario paving-slabs" in out
+    assert "http://127.0.0.1:8123/s/demo/" in out
+    assert "http://127.0.0.1:8123/accounts/login/" in out
+    assert "user investigator, password investigator-demo" in out
+
+
+def test_quiet_prints_nothing(db, monkeypatch):
+    monkeypatch.delenv("DEMO_INVESTIGATOR_PASSWORD", raising=False)
+    assert seed("--quiet") == ""
+
+
+def test_the_password_comes_from_the_environment(db, monkeypatch, settings):
+    settings.DEBUG = False
+    monkeypatch.setenv("DEMO_INVESTIGATOR_PASSWORD", "from-env-secret")
+    out = seed()
+    user = get_user_model().objects.get(username="investigator")
+    assert user.check_password("from-env-secret")
+    assert "from-env-secret" not in out
+    monkeypatch.setenv("DEMO_INVESTIGATOR_PASSWORD", "rotated-secret")
+    seed("--quiet")
+    user.refresh_from_db()
+    assert user.check_password("rotated-secret")
+
+
+def test_it_refuses_a_default_password_without_debug(db, monkeypatch, settings):
+    settings.DEBUG = False
+    monkeypatch.delenv("DEMO_INVESTIGATOR_PASSWORD", raising=False)
+    with pytest.raises(CommandError, match="DEMO_INVESTIGATOR_PASSWORD"):
+        seed("--quiet")
+    assert not Study.objects.filter(slug="demo").exists()
+    assert not get_user_model().objects.filter(username="investigator").exists()
+
+
+def test_it_follows_a_moved_scripted_model_server(seeded, settings):
+    settings.SCRIPTED_MODEL_URL = "http://127.0.0.1:9999/v1"
+    out = seed()
+    assert "now at http://127.0.0.1:9999/v1" in out
+    assert ModelEndpoint.objects.get(name="scripted-demo").base_url == "http://127.0.0.1:9999/v1"
