@@ -23,6 +23,13 @@ def session_bind_participant(session: SessionBase, participant: Participant) -> 
         session[SESSION_KEY] = tokens[-20:]
 
 
+def session_tokens(session: SessionBase | None) -> list[str]:
+    """The participant tokens this browser has opened, oldest first."""
+    if session is None:
+        return []
+    return list(session.get(SESSION_KEY, []))
+
+
 def session_holds_token(session: SessionBase | None, token: str) -> bool:
     if session is None:
         return False
@@ -34,9 +41,7 @@ def participant_get_by_token(token: str) -> Participant:
     if not token or len(token) > 64:
         raise Http404("Unknown participant link")
     try:
-        return Participant.objects.select_related("study", "arm", "arm__endpoint").get(
-            token=token
-        )
+        return Participant.objects.select_related("study", "arm", "arm__endpoint").get(token=token)
     except Participant.DoesNotExist as exc:
         raise Http404("Unknown participant link") from exc
 

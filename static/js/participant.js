@@ -1,0 +1,55 @@
+/* Participant pages: paste blocking, slider values, one submit per form. No dependencies. */
+(function () {
+  "use strict";
+
+  // Own words only (SCIENCE.md): paste and drag-and-drop are refused, with a visible note.
+  function blockPaste(el) {
+    var note = el.dataset.pasteNote ? document.getElementById(el.dataset.pasteNote) : null;
+    function refuse(event) {
+      event.preventDefault();
+      if (note) {
+        note.hidden = false;
+        note.classList.add("paste-refused");
+        note.setAttribute("role", "alert");
+      }
+    }
+    el.addEventListener("paste", refuse);
+    el.addEventListener("drop", refuse);
+  }
+
+  function showValue(input) {
+    var out = document.getElementById(input.dataset.showValue);
+    if (!out) return;
+    function update() { out.textContent = input.value; }
+    input.addEventListener("input", update);
+    update();
+  }
+
+  // A double click must not send a form twice (the server is idempotent anyway).
+  function submitOnce(form) {
+    form.addEventListener("submit", function () {
+      // Later than the submit event, so the pressed button's name still goes along.
+      window.setTimeout(function () {
+        form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      }, 0);
+    });
+  }
+
+  function wire(root, selector, fn) {
+    root.querySelectorAll(selector).forEach(function (el) {
+      if (el.dataset.wired && el.dataset.wired.indexOf(selector) !== -1) return;
+      el.dataset.wired = (el.dataset.wired || "") + selector;
+      fn(el);
+    });
+  }
+
+  function init(root) {
+    wire(root, "[data-no-paste]", blockPaste);
+    wire(root, "input[type=range][data-show-value]", showValue);
+    wire(root, "form[data-submit-once]", submitOnce);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  // Content swapped in by htmx (e.g. the chat partial) is wired too.
+  document.addEventListener("htmx:load", function (event) { init(event.detail.elt.parentNode || document); });
+})();

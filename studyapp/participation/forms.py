@@ -1,0 +1,68 @@
+"""Participant-facing forms: parsing and messages only; the services decide and write."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django import forms
+
+from studyapp.participation.conditions import parse_conditions
+from studyapp.participation.services import CONDITIONS_MAX_CHARS, SOURCES_MAX_CHARS
+from studyapp.studies.models import DispositionLevel
+
+
+class SourcesForm(forms.Form):
+    sources_text = forms.CharField(
+        max_length=SOURCES_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        error_messages={
+            "required": "Please describe the sources you used (write “none” if you used none).",
+            "max_length": "Please keep this under %(limit_value)d characters.",
+        },
+    )
+
+
+class AnswerForm(forms.Form):
+    disposition = forms.TypedChoiceField(
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Please choose one of the options.",
+            "invalid_choice": "Please choose one of the options.",
+        },
+    )
+    conditions_text = forms.CharField(
+        max_length=CONDITIONS_MAX_CHARS,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        error_messages={
+            "required": "Please answer this question.",
+            "max_length": "Please keep this under %(limit_value)d characters.",
+        },
+    )
+    confidence = forms.IntegerField(
+        min_value=0,
+        max_value=100,
+        initial=50,
+        widget=forms.NumberInput(attrs={"type": "range", "step": 1}),
+        error_messages={
+            "required": "Please set your confidence on the slider.",
+            "invalid": "Please set your confidence on the slider.",
+            "min_value": "Confidence is between 0 and 100.",
+            "max_value": "Confidence is between 0 and 100.",
+        },
+    )
+
+    def __init__(self, *args, levels: Sequence[DispositionLevel], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.levels = list(levels)
+        self.fields["disposition"].choices = [(level.pk, level.label) for level in self.levels]
+
+    def clean_conditions_text(self) -> str:
+        text = self.cleaned_data["conditions_text"]
+        if not parse_conditions(text):
+            raise forms.ValidationError("Please answer this question in words.")
+        return text
+
+    def selected_disposition(self) -> str:
+        """The chosen level's pk as a string, to re-check the radio after an error."""
+        return str(self["disposition"].value() or "")

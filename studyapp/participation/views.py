@@ -1,0 +1,246 @@
+"""The participant flow: thin views over participation.services and .selectors.
+
+Every view takes the token from the URL (the credential), loads that participant, binds
+it to the browser session (for the chat socket) and shows only that participant's data.
+GET `home` renders the current step from stored state, so a reload resumes exactly;
+every POST redirects back to it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from studyapp.participation.access import (
+    participant_get_by_token,
+    session_bind_participant,
+    session_tokens,
+    task_for_participant,
+)
+from studyapp.participation.forms import AnswerForm, SourcesForm
+from studyapp.participation.models import Participant, Task
+from studyapp.participation.prolific import (
+    BadEntryParameterError,
+    completion_url_with_code,
+    parse_prolific_params,
+)
+from studyapp.participation.selectors import (
+    Step,
+    StepKind,
+    participant_current_step,
+    study_disposition_levels,
+)
+from studyapp.participation.services import (
+    FlowError,
+    StudyNotOpenError,
+    answer_submit,
+    participant_consent,
+    participant_decline,
+    participant_enter,
+    participant_read_instructions,
+    participant_touch,
+    task_save_sources,
+)
+from studyapp.studies.models import Study
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+@never_cache
+def entry(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    try:
+        params = parse_prolific_params(request.GET)
+    except BadEntryParameterError as exc:
+        logger.info("study %s: malformed entry parameter %s", study.pk, exc.name)
+        context = {"study": study, "parameter": exc.name}
+        return render(request, "participation/bad_request.html", context, status=400)
+    try:
+        participant = participant_enter(
+            study=study, params=params, session_tokens=session_tokens(request.session)
+        )
+    except StudyNotOpenError:
+        return render(request, "participation/not_open.html", {"study": study})
+    session_bind_participant(request.session, participant)
+    return redirect("participation:home", token=participant.token)
+
+
+def _participant_for(request: HttpRequest, token: str) -> Participant:
+    participant = participant_get_by_token(token)
+    session_bind_participant(request.session, participant)
+    participant_touch(participant=participant)
+    return participant
+
+
+def _task_or_404(participant: Participant, position: int) -> Task:
+    # Looked up through the participant: another participant's positions do not exist here.
+    task = task_for_participant(participant, position)
+    if task is None:
+        raise Http404("No such task")
+    return task
+
+
+def _refused(request: HttpRequest, participant: Participant, exc: FlowError) -> HttpResponse:
+    messages.warning(request, str(exc))
+    return redirect("participation:home", token=participant.token)
+
+
+def _add_service_errors(form: Form, exc: ValidationError) -> None:
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+@require_GET
+@never_cache
+def home(request: HttpRequest, token: str) -> HttpResponse:
+    participant = _participant_for(request, token)
+    return _render_step(request, participant, participant_current_step(participant))
+
+
+def _render_step(
+    request: HttpRequest,
+    participant: Participant,
+    step: Step,
+    *,
+    form: Form | None = None,
+) -> HttpResponse:
+    study = participant.study
+    context: dict = {"participant": participant, "study": study, "step": step}
+    match step.kind:
+        case StepKind.CONSENT:
+            return render(request, "participation/consent.html", context)
+        case StepKind.DECLINED:
+            return render(request, "participation/declined.html", context)
+        case StepKind.INSTRUCTIONS:
+            context["arm"] = participant.arm
+            context["task_count"] = participant.tasks.count()
+            return render(request, "participation/instructions.html", context)
+        case StepKind.COMPLETE:
+            context["continue_url"] = completion_url_with_code(
+                study.completion_url, study.completion_code
+            )
+            return render(request, "participation/complete.html", context)
+        case StepKind.ENDED:
+            return render(request, "participation/ended.html", context)
+    return _render_task(request, participant, step, form=form)
+
+
+def _render_task(
+    request: HttpRequest, participant: Participant, step: Step, *, form: Form | None
+) -> HttpResponse:
+    task = step.task
+    assert task is not None  # every task step carries its task
+    arm = participant.arm
+    context: dict = {
+        "participant": participant,
+        "study": participant.study,
+        "step": step,
+        "task": task,
+        "scenario": task.scenario,
+        "arm": arm,
+    }
+    if step.kind == StepKind.CHAT:
+        context["conversation_is_scripted"] = bool(
+            arm and arm.endpoint and arm.endpoint.is_scripted
+        )
+    elif step.kind == StepKind.SOURCES:
+        context["form"] = form or SourcesForm()
+    else:
+        if not isinstance(form, AnswerForm):
+            form = AnswerForm(levels=study_disposition_levels(study=participant.study))
+        context["levels"] = form.levels
+        context["form"] = form
+    return render(request, "participation/task.html", context)
+
+
+@require_POST
+def consent(request: HttpRequest, token: str) -> HttpResponse:
+    participant = _participant_for(request, token)
+    agree, decline = "agree" in request.POST, "decline" in request.POST
+    if agree == decline:
+        messages.warning(request, "Please choose one of the two buttons.")
+        return redirect("participation:home", token=participant.token)
+    try:
+        if agree:
+            participant_consent(participant_id=participant.pk)
+        else:
+            participant_decline(participant_id=participant.pk)
+    except FlowError as exc:
+        return _refused(request, participant, exc)
+    return redirect("participation:home", token=participant.token)
+
+
+@require_POST
+def instructions(request: HttpRequest, token: str) -> HttpResponse:
+    participant = _participant_for(request, token)
+    try:
+        participant_read_instructions(participant_id=participant.pk)
+    except FlowError as exc:
+        return _refused(request, participant, exc)
+    return redirect("participation:home", token=participant.token)
+
+
+def _is_open_step(step: Step, kind: StepKind, task: Task) -> bool:
+    return step.kind == kind and step.task is not None and step.task.pk == task.pk
+
+
+@require_POST
+def sources(request: HttpRequest, token: str, position: int) -> HttpResponse:
+    participant = _participant_for(request, token)
+    task = _task_or_404(participant, position)
+    form = SourcesForm(request.POST)
+    if form.is_valid():
+        try:
+            task_save_sources(
+                participant_id=participant.pk,
+                position=task.position,
+                sources_text=form.cleaned_data["sources_text"],
+            )
+        except FlowError as exc:
+            return _refused(request, participant, exc)
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            return redirect("participation:home", token=participant.token)
+    step = participant_current_step(participant)
+    if not _is_open_step(step, StepKind.SOURCES, task):
+        # A stale or out-of-order form: the stored state wins; show where they really are.
+        return redirect("participation:home", token=participant.token)
+    return _render_step(request, participant, step, form=form)
+
+
+@require_POST
+def answer(request: HttpRequest, token: str, position: int) -> HttpResponse:
+    participant = _participant_for(request, token)
+    task = _task_or_404(participant, position)
+    form = AnswerForm(request.POST, levels=study_disposition_levels(study=participant.study))
+    if form.is_valid():
+        try:
+            answer_submit(
+                participant_id=participant.pk,
+                position=task.position,
+                disposition_id=form.cleaned_data["disposition"],
+                conditions_text=form.cleaned_data["conditions_text"],
+                confidence=form.cleaned_data["confidence"],
+            )
+        except FlowError as exc:
+            return _refused(request, participant, exc)
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            return redirect("participation:home", token=participant.token)
+    step = participant_current_step(participant)
+    if not _is_open_step(step, StepKind.ANSWER, task):
+        return redirect("participation:home", token=participant.token)
+    return _render_step(request, participant, step, form=form)

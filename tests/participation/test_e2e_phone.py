@@ -1,0 +1,133 @@
+"""The control-arm flow in a real browser on a phone-sized screen (375 by 667)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from studyapp.participation.models import Answer, Participant
+from tests.e2e.conftest import _free_port, browser  # noqa: F401 (a fixture)
+from tests.factories import make_control_arm, make_scenario, make_study
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def async_unsafe_ok(monkeypatch):
+    # Playwright's sync API keeps an event loop running in this thread for the whole module,
+    # and the test's ORM calls (and the database teardown) run beside it. Set before the
+    # database fixture and restored after its teardown.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def site(async_unsafe_ok, transactional_db, settings):
+    """The Django ASGI app with static files, as `make run` serves it, on a free port."""
+    import uvicorn
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.core.asgi import get_asgi_application
+
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            ASGIStaticFilesHandler(get_asgi_application()),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+PHONE = {"width": 375, "height": 667}
+LONG_WORD = "Supercalifragilisticexpialidocious" * 3
+
+
+def assert_fits_the_screen(page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} is {width}px wide"
+
+
+def test_a_participant_completes_the_control_flow_on_a_phone(site, browser):  # noqa: F811
+    study = make_study("phone", completion_code="PHONE123")
+    for key in ("one", "two"):
+        make_scenario(
+            study,
+            key,
+            sections=[
+                {"heading": "Your situation", "text": f"You are playing someone ({key})."},
+                {"heading": "History", "text": f"A long unbroken word: {LONG_WORD}."},
+            ],
+        )
+    make_control_arm(study)
+
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{site}/s/phone/?PROLIFIC_PID=phone-pid&STUDY_ID=s1&SESSION_ID=x1")
+        assert page.locator("h1").inner_text() == "Before you start"
+        assert_fits_the_screen(page)
+        page.get_by_role("button", name="I agree to take part").click()
+        page.wait_for_selector("text=Instructions")
+        assert_fits_the_screen(page)
+        page.get_by_role("button", name="Start the first scenario").click()
+
+        for position in (1, 2):
+            page.wait_for_selector("#sources-form")
+            assert f"Scenario {position} of 2" in page.content()
+            assert page.locator("#scenario-panel").is_visible()
+            assert_fits_the_screen(page)
+
+            box = page.locator("#id_sources_text")
+            refused = page.evaluate(
+                """() => {
+                  const el = document.querySelector('#id_sources_text');
+                  const data = new DataTransfer();
+                  data.setData('text/plain', 'pasted text');
+                  const event = new ClipboardEvent('paste',
+                    {clipboardData: data, bubbles: true, cancelable: true});
+                  el.dispatchEvent(event);
+                  return event.defaultPrevented;
+                }"""
+            )
+            assert refused
+            assert "paste-refused" in page.locator("#sources-paste-note").get_attribute("class")
+
+            if position == 1:
+                page.reload()  # a reload resumes the same step
+                page.wait_for_selector("#sources-form")
+            box.fill("NHS website")
+            page.get_by_role("button", name="Continue to the questions").click()
+
+            page.wait_for_selector("#answer-form")
+            assert page.locator("#scenario-panel").is_visible()
+            assert_fits_the_screen(page)
+            page.get_by_label("A&E").check()
+            page.locator("#id_conditions_text").fill("appendicitis\nectopic pregnancy")
+            page.locator("#id_confidence").fill("80")
+            assert page.locator("#confidence-value").inner_text() == "80"
+            page.get_by_role("button", name="Submit answer").click()
+
+        page.wait_for_selector("#completion-code")
+        assert page.locator("#completion-code").inner_text() == "PHONE123"
+        assert_fits_the_screen(page)
+    finally:
+        context.close()
+
+    participant = Participant.objects.get(study=study, prolific_pid="phone-pid")
+    assert participant.status == Participant.Status.COMPLETED
+    answers = Answer.objects.filter(task__participant=participant).order_by("task__position")
+    assert [a.confidence for a in answers] == [80, 80]
+    assert answers[0].conditions == ["appendicitis", "ectopic pregnancy"]
