@@ -1,0 +1,66 @@
+# studyapp — `make run` serves the demo, `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Django 6 needs Python >= 3.12: take the first interpreter on this machine that qualifies.
+PYTHON ?= $(shell for c in python3.13 python3.12 python3.14 python3 \
+	$$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3 \
+	/usr/local/bin/python3.13 /usr/local/bin/python3.12; do \
+	if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; \
+	then command -v $$c; break; fi; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: help install install-dev run test lint format migrations-check bench check-deploy clean
+
+help:
+	@echo "make run    - install, migrate, seed the demo and serve it on http://127.0.0.1:$(PORT)"
+	@echo "make test   - lint, migrations check and the whole test suite"
+	@echo "make bench  - benchmarks; results in bench/results/"
+
+$(VENV)/bin/python:
+	@if [ -z "$(PYTHON)" ]; then echo "Python >= 3.12 is required (Django 6); none found." >&2; exit 1; fi
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed-run: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py run_embedded --port $(PORT)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrations-check: install-dev
+	$(PY) manage.py makemigrations --check --dry-run
+
+check-deploy: install-dev
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=check-deploy-$$(date +%s)-a-long-random-enough-value-for-the-check \
+	  DJANGO_ALLOWED_HOSTS=studyapp.example.org $(PY) manage.py check --deploy --fail-level WARNING
+
+test: lint migrations-check check-deploy
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: install-dev
+	$(PY) bench/relay.py
+
+clean:
+	rm -rf $(VENV) .run staticfiles .pytest_cache .ruff_cache
