@@ -13,4 +13,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("studies/", include("studyapp.analysis.urls")),
     path("", include("studyapp.participation.urls")),
+    path("", include("studyapp.chat.urls")),
 ]

@@ -1,0 +1,439 @@
+/* studyapp chat widget: plain JavaScript, no framework.
+ *
+ * Talks to ChatConsumer (studyapp/chat/consumers.py) over a WebSocket. The server escapes
+ * every piece of model text, so "html" fields are inserted as they are; the participant's
+ * own text is only ever set with textContent.
+ */
+(function () {
+  "use strict";
+
+  var CLOSE_FORBIDDEN = 4403;
+  var CLOSE_NOT_FOUND = 4404;
+  var MAX_BACKOFF_MS = 15000;
+
+  function newClientId() {
+    // crypto.randomUUID() needs a secure origin; getRandomValues works everywhere.
+    var bytes = new Uint8Array(16);
+    if (window.crypto && window.crypto.getRandomValues) {
+      window.crypto.getRandomValues(bytes);
+    } else {
+      for (var i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+    }
+    var hex = "";
+    for (var j = 0; j < bytes.length; j++) hex += ("0" + bytes[j].toString(16)).slice(-2);
+    return hex;
+  }
+
+  function initChat(root) {
+    var log = root.querySelector("[data-chat-log]");
+    var form = root.querySelector("[data-chat-form]");
+    var input = root.querySelector("[data-chat-input]");
+    var sendButton = root.querySelector("[data-chat-send]");
+    var statusLine = root.querySelector("[data-chat-status]");
+    var retryButton = root.querySelector("[data-chat-retry]");
+    var turnsLabel = root.querySelector("[data-chat-turns]");
+    var charsLabel = root.querySelector("[data-chat-chars]");
+    var pasteNote = root.querySelector("[data-chat-paste-note]");
+    var finishButton = root.querySelector("[data-chat-finish-button]");
+    var maxChars = parseInt(root.getAttribute("data-max-chars"), 10) || 2000;
+
+    var state = {
+      ws: null,
+      open: false,
+      closedForGood: false,
+      attempts: 0,
+      reconnectTimer: null,
+      historyTimer: null,
+      // The participant's message not yet acknowledged: {clientId, text, el}.
+      pending: null,
+      // A reply streaming to this page: {seq, el, body}.
+      stream: null,
+      waitingForReply: false,
+      serverInFlight: false,
+      active: true,
+      turnsUsed: 0,
+      maxTurns: parseInt(root.getAttribute("data-max-turns"), 10) || 0,
+      canFinish: false,
+      canRetry: false,
+      lastError: ""
+    };
+
+    // --- rendering -------------------------------------------------------------------
+
+    function setStatus(text, isError) {
+      statusLine.textContent = text || "";
+      statusLine.classList.toggle("error", !!isError);
+    }
+
+    function nearBottom() {
+      return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    }
+
+    function scrollDown(force) {
+      if (force || nearBottom()) log.scrollTop = log.scrollHeight;
+    }
+
+    function clearEmptyNote() {
+      var empty = log.querySelector("[data-chat-empty]");
+      if (empty) empty.remove();
+    }
+
+    function statusNote(status) {
+      if (status === "interrupted") return "Reply interrupted.";
+      if (status === "error") return "Reply failed.";
+      return "";
+    }
+
+    function makeMessage(role, status) {
+      var el = document.createElement("div");
+      el.className = "msg msg-" + role;
+      if (status === "interrupted") el.classList.add("msg-interrupted");
+      if (status === "error") el.classList.add("msg-error");
+      var body = document.createElement("span");
+      body.className = "msg-body";
+      el.appendChild(body);
+      var note = statusNote(status);
+      if (note) markFailed(el, status);
+      return { el: el, body: body };
+    }
+
+    function markFailed(el, status) {
+      el.classList.add(status === "error" ? "msg-error" : "msg-interrupted");
+      if (!el.querySelector(".msg-status")) {
+        var s = document.createElement("span");
+        s.className = "msg-status";
+        s.textContent = statusNote(status) || "Reply failed.";
+        el.appendChild(s);
+      }
+    }
+
+    function appendServerMessage(m) {
+      var parts = makeMessage(m.role, m.status);
+      // Server-escaped HTML (django.utils.html.escape).
+      parts.body.insertAdjacentHTML("beforeend", m.html);
+      if (m.role === "assistant" && m.status === "streaming" && !m.html) {
+        parts.body.textContent = "…";
+      }
+      log.appendChild(parts.el);
+      return parts;
+    }
+
+    function appendOwnMessage(text) {
+      var parts = makeMessage("user", "complete");
+      parts.body.textContent = text;
+      parts.el.classList.add("msg-pending");
+      parts.el.setAttribute("aria-busy", "true");
+      clearEmptyNote();
+      log.appendChild(parts.el);
+      scrollDown(true);
+      return parts.el;
+    }
+
+    function renderHistory(frame) {
+      log.textContent = "";
+      var stored = false;
+      frame.messages.forEach(function (m) {
+        appendServerMessage(m);
+        if (state.pending && m.client_id === state.pending.clientId) stored = true;
+      });
+      if (!frame.messages.length && !state.pending) {
+        var p = document.createElement("p");
+        p.className = "muted small chat-empty";
+        p.setAttribute("data-chat-empty", "");
+        p.textContent = "No messages yet. Describe your situation in your own words.";
+        log.appendChild(p);
+      }
+      if (state.pending) {
+        if (stored) {
+          // It reached the server before the connection dropped: no resend needed.
+          state.pending = null;
+        } else {
+          state.pending.el = appendOwnMessage(state.pending.text);
+          transmitPending();
+        }
+      }
+      scrollDown(true);
+    }
+
+    function updateTurns(frame) {
+      if (typeof frame.turns_used === "number") state.turnsUsed = frame.turns_used;
+      if (typeof frame.max_turns === "number") state.maxTurns = frame.max_turns;
+      if (typeof frame.can_finish === "boolean") state.canFinish = frame.can_finish;
+      if (typeof frame.can_retry === "boolean") state.canRetry = frame.can_retry;
+      turnsLabel.textContent =
+        state.turnsUsed + " of " + state.maxTurns + " messages used";
+    }
+
+    function busy() {
+      return !!(state.pending || state.stream || state.waitingForReply || state.serverInFlight);
+    }
+
+    function updateControls() {
+      var outOfTurns = state.maxTurns > 0 && state.turnsUsed >= state.maxTurns;
+      var canType = state.open && state.active && !state.closedForGood;
+      input.disabled = !canType || outOfTurns;
+      sendButton.disabled = !canType || outOfTurns || busy();
+      retryButton.hidden = !(canType && state.canRetry && !busy());
+      if (finishButton) finishButton.disabled = !state.canFinish || busy();
+      if (outOfTurns && canType && !busy() && !statusLine.classList.contains("error")) {
+        setStatus("You have used all your messages. Press Finish to go on to the questions.");
+      }
+    }
+
+    function updateCounter() {
+      var n = input.value.length;
+      charsLabel.textContent = n + " / " + maxChars;
+      charsLabel.classList.toggle("error", n > maxChars * 0.9);
+    }
+
+    // --- socket ----------------------------------------------------------------------
+
+    function socketUrl() {
+      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      return scheme + window.location.host + root.getAttribute("data-ws-path");
+    }
+
+    function connect() {
+      if (state.closedForGood) return;
+      clearTimeout(state.reconnectTimer);
+      var ws;
+      try {
+        ws = new WebSocket(socketUrl());
+      } catch (err) {
+        scheduleReconnect();
+        return;
+      }
+      state.ws = ws;
+      ws.onopen = function () {
+        state.open = true;
+        state.attempts = 0;
+        setStatus("");
+        updateControls();
+      };
+      ws.onmessage = function (event) {
+        var frame;
+        try {
+          frame = JSON.parse(event.data);
+        } catch (err) {
+          return;
+        }
+        handleFrame(frame);
+      };
+      ws.onclose = function (event) {
+        if (state.ws !== ws) return;
+        state.open = false;
+        state.ws = null;
+        if (state.stream) {
+          markFailed(state.stream.el, "interrupted");
+          state.stream = null;
+        }
+        state.waitingForReply = false;
+        if (event.code === CLOSE_FORBIDDEN || event.code === CLOSE_NOT_FOUND) {
+          state.closedForGood = true;
+          setStatus(state.lastError || "This chat is closed. Please reload the page.", true);
+        } else {
+          scheduleReconnect();
+        }
+        updateControls();
+      };
+    }
+
+    function scheduleReconnect() {
+      if (state.closedForGood) return;
+      var delay = Math.min(1000 * Math.pow(2, state.attempts), MAX_BACKOFF_MS);
+      delay = delay / 2 + Math.random() * (delay / 2);
+      state.attempts += 1;
+      setStatus("Connection lost. Reconnecting…", true);
+      clearTimeout(state.reconnectTimer);
+      state.reconnectTimer = setTimeout(connect, delay);
+    }
+
+    function sendFrame(frame) {
+      if (!state.ws || !state.open) return false;
+      state.ws.send(JSON.stringify(frame));
+      return true;
+    }
+
+    function transmitPending() {
+      if (!state.pending) return;
+      if (!sendFrame({ type: "send", client_id: state.pending.clientId, text: state.pending.text })) {
+        setStatus("Not connected. Your message will be sent when the connection is back.", true);
+      }
+    }
+
+    function requestHistorySoon() {
+      clearTimeout(state.historyTimer);
+      state.historyTimer = setTimeout(function () {
+        if (!state.stream) sendFrame({ type: "history" });
+      }, 2000);
+    }
+
+    // --- frames ----------------------------------------------------------------------
+
+    function handleFrame(frame) {
+      switch (frame.type) {
+        case "history":
+          state.active = frame.active !== false;
+          state.serverInFlight = !!frame.in_flight && !state.stream;
+          renderHistory(frame);
+          updateTurns(frame);
+          if (!state.active) {
+            setStatus("This part of the study is finished, so the chat is closed.");
+          } else if (state.serverInFlight) {
+            setStatus("The assistant is still finishing a reply…");
+            requestHistorySoon();
+          } else if (frame.can_retry) {
+            setStatus("The last reply did not finish. You can try again.", true);
+          }
+          break;
+        case "ack":
+          if (state.pending && state.pending.clientId === frame.client_id) {
+            state.pending.el.classList.remove("msg-pending");
+            state.pending.el.removeAttribute("aria-busy");
+            state.pending = null;
+            // A duplicate was stored earlier; a "start" frame follows only if its reply
+            // never began.
+            state.waitingForReply = !frame.duplicate;
+            setStatus(frame.duplicate ? "" : "The assistant is replying…");
+          }
+          break;
+        case "start":
+          state.waitingForReply = false;
+          state.canRetry = false;
+          state.serverInFlight = false;
+          var parts = makeMessage("assistant", "streaming");
+          parts.el.classList.add("msg-streaming");
+          clearEmptyNote();
+          log.appendChild(parts.el);
+          state.stream = { seq: frame.seq, el: parts.el, body: parts.body };
+          setStatus("The assistant is replying…");
+          scrollDown(true);
+          break;
+        case "delta":
+          if (state.stream && state.stream.seq === frame.seq) {
+            var follow = nearBottom();
+            // Escaped by the server; appended as is.
+            state.stream.body.insertAdjacentHTML("beforeend", frame.html);
+            if (follow) scrollDown(true);
+          }
+          break;
+        case "end":
+          if (state.stream && state.stream.seq === frame.seq) {
+            state.stream.el.classList.remove("msg-streaming");
+            if (frame.status !== "complete") markFailed(state.stream.el, frame.status);
+          }
+          state.stream = null;
+          state.waitingForReply = false;
+          updateTurns(frame);
+          if (frame.status === "complete") {
+            setStatus("");
+          } else {
+            setStatus(frame.error_message || "The reply did not finish. Please try again.", true);
+          }
+          break;
+        case "error":
+          state.lastError = frame.message || "";
+          if (frame.client_id && state.pending && state.pending.clientId === frame.client_id) {
+            // Refused: take the message back into the box so nothing typed is lost.
+            state.pending.el.remove();
+            if (!input.value) input.value = state.pending.text;
+            state.pending = null;
+            updateCounter();
+          }
+          if (frame.code === "in_flight") {
+            state.serverInFlight = !state.stream;
+            if (state.serverInFlight) requestHistorySoon();
+          }
+          if (frame.code === "finished") state.active = false;
+          if (frame.code === "internal" && state.stream) {
+            markFailed(state.stream.el, "error");
+            state.stream = null;
+            state.canRetry = true;
+          }
+          state.waitingForReply = false;
+          setStatus(frame.message || "Something went wrong. Please try again.", true);
+          break;
+        default:
+          break;
+      }
+      updateControls();
+    }
+
+    // --- input -----------------------------------------------------------------------
+
+    function send() {
+      if (busy() || input.disabled) return;
+      var text = input.value.trim();
+      if (!text) {
+        setStatus("Please type a message first.", true);
+        return;
+      }
+      if (text.length > maxChars) {
+        setStatus("Your message is too long. Please keep it to " + maxChars + " characters or fewer.", true);
+        return;
+      }
+      state.pending = { clientId: newClientId(), text: text, el: appendOwnMessage(text) };
+      input.value = "";
+      updateCounter();
+      setStatus("Sending…");
+      transmitPending();
+      updateControls();
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send();
+    });
+
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        send();
+      }
+    });
+
+    function blockPaste(event) {
+      event.preventDefault();
+      pasteNote.classList.add("chat-paste-blocked");
+      setStatus("Pasting is turned off. Please type your message in your own words.", true);
+    }
+    input.addEventListener("paste", blockPaste);
+    input.addEventListener("drop", blockPaste);
+    input.addEventListener("input", function () {
+      updateCounter();
+      pasteNote.classList.remove("chat-paste-blocked");
+    });
+
+    retryButton.addEventListener("click", function () {
+      if (busy()) return;
+      if (sendFrame({ type: "retry" })) {
+        state.canRetry = false;
+        state.waitingForReply = true;
+        setStatus("Trying again…");
+        updateControls();
+      }
+    });
+
+    window.addEventListener("online", function () {
+      if (!state.ws && !state.closedForGood) {
+        state.attempts = 0;
+        connect();
+      }
+    });
+
+    updateCounter();
+    updateControls();
+    connect();
+  }
+
+  function start() {
+    var roots = document.querySelectorAll("[data-ws-path]");
+    for (var i = 0; i < roots.length; i++) initChat(roots[i]);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

@@ -1,0 +1,211 @@
+"""A client for OpenAI-compatible chat servers (vLLM, the scripted demo model).
+
+Asynchronous only: it runs inside the consumer's event loop. All calls in one event loop
+share one HTTP connection pool: building a fresh one costs ~25 ms of CPU (TLS context), which
+at 50 simultaneous turns added over a second to every participant's wait. A stream closed
+before its end closes its own connection, so the model server still sees a disconnect the
+moment a participant leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import ssl
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from typing import Any
+
+import openai
+
+from studyapp.chat.llm.base import ChatResult, EndpointConfig, LLMError, StreamEvent, Usage
+
+logger = logging.getLogger(__name__)
+
+# Parameters the SDK takes as keyword arguments; anything else goes in the request body as is
+# (vLLM accepts extra sampling parameters such as top_k).
+_SDK_PARAMS = {
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "stop",
+}
+
+# Semaphores and connection pools are bound to an event loop, so keep one set per loop.
+_semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = (
+    weakref.WeakKeyDictionary()
+)
+_http_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the trust store is the costly part of a new pool; do it once per process.
+    return ssl.create_default_context()
+
+
+def _shared_http_client() -> Any:
+    """This loop's connection pool (concurrency is bounded per endpoint, not here)."""
+    loop = asyncio.get_running_loop()
+    client = _http_clients.get(loop)
+    if client is None or client.is_closed:
+        client = _http_clients[loop] = openai.DefaultAsyncHttpxClient(
+            follow_redirects=False, verify=_ssl_context()
+        )
+    return client
+
+
+def _endpoint_semaphore(config: EndpointConfig) -> asyncio.Semaphore:
+    """At most max_concurrent_streams open streams per endpoint in this process."""
+    per_loop = _semaphores.setdefault(asyncio.get_running_loop(), {})
+    key = (config.endpoint_id, config.max_concurrent_streams)
+    semaphore = per_loop.get(key)
+    if semaphore is None:
+        semaphore = per_loop[key] = asyncio.Semaphore(config.max_concurrent_streams)
+    return semaphore
+
+
+def sampling_kwargs(params: dict[str, Any] | None) -> dict[str, Any]:
+    """SDK keyword arguments for sampling parameters; unknown ones travel in extra_body."""
+    params = dict(params or {})
+    kwargs = {k: v for k, v in params.items() if k in _SDK_PARAMS and v is not None}
+    extra = {k: v for k, v in params.items() if k not in _SDK_PARAMS and v is not None}
+    if extra:
+        kwargs["extra_body"] = extra
+    return kwargs
+
+
+def map_openai_error(exc: Exception) -> LLMError:
+    """One LLMError, with a short code, for whatever the SDK raised."""
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError("timeout", "request timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError("connection", "connection failed or broke")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        detail = str(getattr(exc, "message", "") or type(exc).__name__)[:150]
+        if status == 429:
+            return LLMError("rate_limited", detail, status=status)
+        if status >= 500:
+            return LLMError("server_error", detail, status=status)
+        return LLMError("bad_request", detail, status=status)
+    if isinstance(exc, openai.APIError):
+        # An error object inside an otherwise successful stream.
+        return LLMError("server_error", str(exc.message)[:150])
+    return LLMError("server_error", type(exc).__name__)
+
+
+class OpenAICompatibleClient:
+    def __init__(self, config: EndpointConfig) -> None:
+        self.config = config
+
+    def _sdk_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=self.config.base_url,
+            api_key=self.config.api_key,
+            timeout=self.config.timeout_s,
+            # A retry would silently double a participant's wait; failures are shown instead.
+            max_retries=0,
+            http_client=_shared_http_client(),
+        )
+
+    async def _acquire(self) -> asyncio.Semaphore:
+        semaphore = _endpoint_semaphore(self.config)
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                await semaphore.acquire()
+        except TimeoutError as exc:
+            logger.warning("llm: endpoint %s saturated", self.config.endpoint_id)
+            raise LLMError("busy", "too many concurrent streams in this process") from exc
+        return semaphore
+
+    async def stream_chat(
+        self, messages: list[dict[str, str]], params: dict[str, Any] | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream a reply: StreamEvents with text deltas, then the finish reason and usage.
+
+        Use it with contextlib.aclosing(): when the consumer stops early or is cancelled,
+        the upstream response is closed and the model server sees the disconnect.
+        """
+        semaphore = await self._acquire()
+        client = self._sdk_client()
+        stream = None
+        try:
+            try:
+                stream = await client.chat.completions.create(
+                    model=self.config.model,
+                    messages=messages,  # type: ignore[arg-type]
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **sampling_kwargs(params),
+                )
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        yield StreamEvent(
+                            usage=Usage(
+                                prompt_tokens=chunk.usage.prompt_tokens,
+                                completion_tokens=chunk.usage.completion_tokens,
+                            )
+                        )
+                    for choice in chunk.choices:
+                        if choice.delta is not None and choice.delta.content:
+                            yield StreamEvent(delta=choice.delta.content)
+                        if choice.finish_reason:
+                            yield StreamEvent(finish_reason=choice.finish_reason)
+            except openai.OpenAIError as exc:
+                error = map_openai_error(exc)
+                # Code and status only: a server's message may quote the prompt.
+                logger.info(
+                    "llm: endpoint %s stream failed: %s (HTTP %s)",
+                    self.config.endpoint_id,
+                    error.code,
+                    error.status,
+                )
+                raise error from exc
+        finally:
+            try:
+                # Shielded: a second cancellation must not leave the connection open.
+                await asyncio.shield(self._close(stream))
+            finally:
+                semaphore.release()
+
+    async def complete(
+        self, messages: list[dict[str, str]], params: dict[str, Any] | None = None
+    ) -> ChatResult:
+        """A whole reply in one response (no streaming), for batch evaluations."""
+        semaphore = await self._acquire()
+        client = self._sdk_client()
+        try:
+            try:
+                completion = await client.chat.completions.create(
+                    model=self.config.model,
+                    messages=messages,  # type: ignore[arg-type]
+                    **sampling_kwargs(params),
+                )
+            except openai.OpenAIError as exc:
+                raise map_openai_error(exc) from exc
+        finally:
+            semaphore.release()
+        choice = completion.choices[0] if completion.choices else None
+        usage = completion.usage
+        return ChatResult(
+            text=(choice.message.content or "") if choice else "",
+            finish_reason=choice.finish_reason if choice else None,
+            usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None,
+        )
+
+    @staticmethod
+    async def _close(stream: Any) -> None:
+        # A response closed before its end closes its TCP connection (it cannot be reused);
+        # the shared pool itself stays open (closing the SDK client would close it).
+        if stream is not None:
+            with suppress(Exception):
+                await stream.close()

@@ -1,0 +1,179 @@
+"""Reads for conversations, and the pure rules they rest on (turns, history for the model)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from studyapp.chat.models import Conversation, Message
+from studyapp.participation.models import Task
+
+FAILED_STATUSES = (Message.Status.INTERRUPTED, Message.Status.ERROR)
+
+
+@dataclass(frozen=True)
+class TurnState:
+    """turns_used counts participant messages (the limit); completed ones got a full reply."""
+
+    turns_used: int
+    completed_turns: int
+    min_turns: int
+    max_turns: int
+
+    @property
+    def can_finish(self) -> bool:
+        return self.completed_turns >= self.min_turns
+
+    @property
+    def turns_left(self) -> int:
+        return max(self.max_turns - self.turns_used, 0)
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    id: int
+    sequence: int
+    role: str
+    text: str
+    status: str
+    client_message_id: str | None
+    reply_to_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ConversationSnapshot:
+    """What a participant's chat shows when it (re)connects."""
+
+    conversation_id: int
+    messages: list[HistoryItem]
+    turns: TurnState
+    in_flight: bool
+    can_retry: bool
+    task_active: bool
+
+
+def stale_before(now: datetime | None = None) -> datetime:
+    """A reply still streaming that started before this belongs to a dead process."""
+    return (now or timezone.now()) - timedelta(seconds=settings.CHAT_STALE_REPLY_S)
+
+
+def model_messages(*, system_prompt: str, history: Iterable[HistoryItem]) -> list[dict]:
+    """The chat for the model: system prompt, then complete user/assistant turns in order.
+
+    Failed or interrupted replies are left out, and the participant messages around them
+    merged, so the roles still alternate (many chat templates require it).
+    """
+    out: list[dict] = []
+    if system_prompt.strip():
+        out.append({"role": "system", "content": system_prompt})
+    for item in history:
+        if item.role == Message.Role.ASSISTANT and item.status != Message.Status.COMPLETE:
+            continue
+        if out and out[-1]["role"] == item.role:
+            out[-1]["content"] = f"{out[-1]['content']}\n\n{item.text}"
+        else:
+            out.append({"role": item.role, "content": item.text})
+    return out
+
+
+def turn_state_from(
+    *, history: Sequence[HistoryItem], min_turns: int, max_turns: int
+) -> TurnState:
+    """Pure: the turn counts of a history already in memory."""
+    complete_replies = {
+        m.reply_to_id
+        for m in history
+        if m.role == Message.Role.ASSISTANT and m.status == Message.Status.COMPLETE
+    }
+    users = [m for m in history if m.role == Message.Role.USER]
+    return TurnState(
+        turns_used=len(users),
+        completed_turns=sum(1 for m in users if m.id in complete_replies),
+        min_turns=min_turns,
+        max_turns=max_turns,
+    )
+
+
+def retry_target(history: Sequence[HistoryItem], *, now: datetime | None = None) -> int | None:
+    """The participant message to answer again, if the last reply failed (or never began)."""
+    if not history:
+        return None
+    last = history[-1]
+    stale = last.status == Message.Status.STREAMING and last.created_at < stale_before(now)
+    if last.role == Message.Role.ASSISTANT and (last.status in FAILED_STATUSES or stale):
+        return last.reply_to_id
+    if last.role == Message.Role.USER:
+        return last.id
+    return None
+
+
+def reply_in_flight(history: Iterable[HistoryItem], *, now: datetime | None = None) -> bool:
+    cutoff = stale_before(now)
+    return any(
+        m.role == Message.Role.ASSISTANT
+        and m.status == Message.Status.STREAMING
+        and m.created_at >= cutoff
+        for m in history
+    )
+
+
+def conversation_for_task(*, task_id: int) -> Conversation | None:
+    return Conversation.objects.filter(task_id=task_id).first()
+
+
+def conversation_history(*, conversation_id: int) -> list[HistoryItem]:
+    rows = (
+        Message.objects.filter(conversation_id=conversation_id)
+        .in_order()
+        .values_list(
+            "id",
+            "sequence",
+            "role",
+            "text",
+            "status",
+            "client_message_id",
+            "reply_to_id",
+            "created_at",
+        )
+    )
+    return [HistoryItem(*row) for row in rows]
+
+
+def conversation_turn_state(*, conversation_id: int) -> TurnState:
+    """Turn counts with one aggregate query (plus the conversation's limits)."""
+    conversation = Conversation.objects.only("min_turns", "max_turns").get(pk=conversation_id)
+    counts = Message.objects.filter(
+        conversation_id=conversation_id, role=Message.Role.USER
+    ).aggregate(
+        used=Count("id", distinct=True),
+        completed=Count("id", filter=Q(replies__status=Message.Status.COMPLETE), distinct=True),
+    )
+    return TurnState(
+        turns_used=counts["used"],
+        completed_turns=counts["completed"],
+        min_turns=conversation.min_turns,
+        max_turns=conversation.max_turns,
+    )
+
+
+def conversation_snapshot(*, conversation_id: int) -> ConversationSnapshot:
+    conversation = Conversation.objects.select_related("task").get(pk=conversation_id)
+    history = conversation_history(conversation_id=conversation_id)
+    in_flight = reply_in_flight(history)
+    task_active = conversation.task.status == Task.Status.ACTIVE
+    return ConversationSnapshot(
+        conversation_id=conversation_id,
+        messages=history,
+        turns=turn_state_from(
+            history=history, min_turns=conversation.min_turns, max_turns=conversation.max_turns
+        ),
+        in_flight=in_flight,
+        can_retry=task_active and not in_flight and retry_target(history) is not None,
+        task_active=task_active,
+    )

@@ -1,0 +1,478 @@
+"""Writes for conversations: the conversation snapshot, participant messages, model replies.
+
+Database work is plain synchronous Django in short transactions (a row lock on the
+conversation serialises everything that changes one chat). The async reply stream calls it
+through database_sync_to_async, so no transaction ever stays open while a model streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from studyapp.chat.llm import EndpointConfig, LLMError, OpenAICompatibleClient, Usage
+from studyapp.chat.models import Conversation, Message
+from studyapp.chat.selectors import (
+    HistoryItem,
+    TurnState,
+    conversation_history,
+    conversation_turn_state,
+    model_messages,
+    reply_in_flight,
+    retry_target,
+    stale_before,
+)
+from studyapp.participation.models import Task
+from studyapp.studies.models import SAMPLING_KEYS
+
+logger = logging.getLogger(__name__)
+
+STALE_ERROR = "stale: no end recorded"
+
+
+def refusal_message(code: str) -> str:
+    """What the participant reads when a chat action is refused."""
+    messages = {
+        "empty": "Please type a message first.",
+        "too_long": (
+            f"Your message is too long. Please keep it to "
+            f"{settings.CHAT_MAX_MESSAGE_CHARS} characters or fewer."
+        ),
+        "max_turns": (
+            "You have used all your messages for this scenario. "
+            "Press Finish to go on to the questions."
+        ),
+        "in_flight": "Please wait until the assistant has finished its reply.",
+        "finished": "This part of the study is finished, so the chat is closed.",
+        "nothing_to_retry": "There is no failed reply to try again.",
+        "not_llm": "There is no chat in this part of the study.",
+    }
+    return messages.get(code, "That did not work. Please try again.")
+
+
+class ChatRefused(Exception):
+    """A chat action the rules do not allow; `message` is safe to show the participant."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        self.code = code
+        self.message = message or refusal_message(code)
+        super().__init__(code)
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    message_id: int
+    sequence: int
+    client_message_id: str | None
+    # The same client id was sent before: nothing new was stored.
+    duplicate: bool
+    # The message still needs a reply (new, or a resend whose reply never began).
+    needs_reply: bool
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    """A reply about to stream: its message row, and what goes to the model."""
+
+    message_id: int
+    conversation_id: int
+    sequence: int
+    endpoint: EndpointConfig
+    messages: list[dict]
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReplyEvent:
+    """What reply_stream yields: "start", then "delta"s, then "end" (not after a cancel)."""
+
+    kind: str
+    sequence: int
+    text: str = ""
+    status: str = ""
+    error_code: str = ""
+    turns: TurnState | None = None
+
+
+# --- conversations ---------------------------------------------------------------------
+
+
+def conversation_get_or_create(*, task: Task) -> Conversation:
+    """The task's conversation, created on first use with a frozen snapshot of the arm."""
+    existing = Conversation.objects.filter(task_id=task.pk).first()
+    if existing is not None:
+        return existing
+    task = Task.objects.select_related("participant__arm__endpoint").get(pk=task.pk)
+    arm = task.participant.arm
+    if arm is None or not arm.is_llm or arm.endpoint is None:
+        raise ChatRefused("not_llm")
+    if task.status != Task.Status.ACTIVE:
+        raise ChatRefused("finished")
+    endpoint = arm.endpoint
+    # No full_clean(): every value is copied from rows that were validated when saved, and
+    # URLField validation would reject cluster host names such as http://gpu-node:8000/v1.
+    conversation = Conversation(
+        task=task,
+        arm=arm,
+        endpoint=endpoint,
+        base_url=endpoint.base_url,
+        model=endpoint.model,
+        is_scripted=endpoint.is_scripted,
+        system_prompt=arm.system_prompt,
+        sampling_params={
+            k: v for k, v in (arm.sampling_params or {}).items() if k in SAMPLING_KEYS
+        },
+        min_turns=arm.min_turns,
+        max_turns=arm.max_turns,
+        timeout_s=endpoint.timeout_s,
+    )
+    try:
+        with transaction.atomic():
+            conversation.save()
+    except IntegrityError:
+        # Two sockets opened at once: the other one created it.
+        return Conversation.objects.get(task_id=task.pk)
+    logger.info("chat: conversation %s created for task %s", conversation.pk, task.pk)
+    return conversation
+
+
+def _lock_with_history(
+    conversation_id: int, now: datetime
+) -> tuple[Conversation, list[HistoryItem]]:
+    """Lock the conversation row and read its messages (one short list per chat).
+
+    Every rule below is decided on this list in memory, so a turn costs a handful of
+    queries. Replies left streaming by a process that died are marked interrupted here.
+    """
+    # of=self: lock only the conversation row, not the joined task and endpoint.
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("task", "endpoint")
+        .get(pk=conversation_id)
+    )
+    history = conversation_history(conversation_id=conversation_id)
+    cutoff = stale_before(now)
+    stale = [
+        m.id
+        for m in history
+        if m.role == Message.Role.ASSISTANT
+        and m.status == Message.Status.STREAMING
+        and m.created_at < cutoff
+    ]
+    if stale:
+        Message.objects.filter(pk__in=stale).update(
+            status=Message.Status.INTERRUPTED, error=STALE_ERROR, completed_at=now
+        )
+        logger.warning("chat: %s stale reply(s) in conversation %s", len(stale), conversation_id)
+        history = [
+            replace(m, status=Message.Status.INTERRUPTED) if m.id in stale else m for m in history
+        ]
+    return conversation, history
+
+
+def _next_sequence(history: list[HistoryItem]) -> int:
+    return (history[-1].sequence if history else 0) + 1
+
+
+def _refuse_if_reply_in_flight(history: list[HistoryItem], now: datetime) -> None:
+    """One reply at a time per conversation."""
+    if reply_in_flight(history, now=now):
+        raise ChatRefused("in_flight")
+
+
+def _refuse_unless_active(conversation: Conversation) -> None:
+    if conversation.task.status != Task.Status.ACTIVE:
+        raise ChatRefused("finished")
+
+
+def clean_message_text(text: object) -> str:
+    """Pure: the text to store, or ChatRefused("empty" / "too_long")."""
+    if not isinstance(text, str):
+        raise ChatRefused("empty")
+    cleaned = text.strip()
+    if not cleaned:
+        raise ChatRefused("empty")
+    if len(cleaned) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatRefused("too_long")
+    return cleaned
+
+
+# --- participant messages ----------------------------------------------------------------
+
+
+@transaction.atomic
+def message_store_user(
+    *,
+    conversation_id: int,
+    text: str,
+    client_message_id: str | None = None,
+    now: datetime | None = None,
+) -> StoredMessage:
+    """Store a participant message before anything else happens (idempotent by client id)."""
+    now = now or timezone.now()
+    cleaned = clean_message_text(text)
+    conversation, history = _lock_with_history(conversation_id, now)
+    if client_message_id:
+        existing = next((m for m in history if m.client_message_id == client_message_id), None)
+        if existing is not None:
+            return StoredMessage(
+                message_id=existing.id,
+                sequence=existing.sequence,
+                client_message_id=client_message_id,
+                duplicate=True,
+                needs_reply=_still_needs_reply(conversation, history, existing),
+            )
+    _refuse_unless_active(conversation)
+    _refuse_if_reply_in_flight(history, now)
+    if sum(1 for m in history if m.role == Message.Role.USER) >= conversation.max_turns:
+        raise ChatRefused("max_turns")
+    message = Message(
+        conversation=conversation,
+        sequence=_next_sequence(history),
+        role=Message.Role.USER,
+        text=cleaned,
+        status=Message.Status.COMPLETE,
+        client_message_id=client_message_id or None,
+        completed_at=now,
+    )
+    # The row lock and the database constraints guard uniqueness, and the conversation
+    # was just read: skip the queries full_clean would spend re-checking them.
+    message.full_clean(exclude=["conversation", "reply_to"], validate_constraints=False)
+    message.save()
+    logger.info(
+        "chat: user message %s (seq %s, %s chars) in conversation %s",
+        message.pk,
+        message.sequence,
+        len(cleaned),
+        conversation_id,
+    )
+    return StoredMessage(
+        message_id=message.pk,
+        sequence=message.sequence,
+        client_message_id=message.client_message_id,
+        duplicate=False,
+        needs_reply=True,
+    )
+
+
+def _still_needs_reply(
+    conversation: Conversation, history: list[HistoryItem], message: HistoryItem
+) -> bool:
+    """A resent message whose reply never began (the socket dropped right after storing)."""
+    if conversation.task.status != Task.Status.ACTIVE or message.role != Message.Role.USER:
+        return False
+    return history[-1].id == message.id
+
+
+@transaction.atomic
+def message_retry(*, conversation_id: int, now: datetime | None = None) -> int:
+    """Check that the last reply may be retried; returns the participant message to answer.
+
+    The failed reply stays stored, marked interrupted or error; the retry is a new message.
+    """
+    now = now or timezone.now()
+    conversation, history = _lock_with_history(conversation_id, now)
+    _refuse_unless_active(conversation)
+    _refuse_if_reply_in_flight(history, now)
+    target = retry_target(history, now=now)
+    if target is None:
+        raise ChatRefused("nothing_to_retry")
+    return target
+
+
+# --- model replies -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def reply_begin(*, conversation_id: int, user_message_id: int) -> ReplyPlan:
+    """Create the streaming assistant message and assemble what the model will be sent."""
+    now = timezone.now()
+    conversation, history = _lock_with_history(conversation_id, now)
+    _refuse_unless_active(conversation)
+    _refuse_if_reply_in_flight(history, now)
+    if retry_target(history, now=now) != user_message_id:
+        # Only the latest participant message, and only while it has no complete reply.
+        raise ChatRefused("nothing_to_retry")
+    message = Message.objects.create(
+        conversation=conversation,
+        sequence=_next_sequence(history),
+        role=Message.Role.ASSISTANT,
+        text="",
+        status=Message.Status.STREAMING,
+        reply_to_id=user_message_id,
+    )
+    endpoint = EndpointConfig.from_endpoint(
+        conversation.endpoint,
+        base_url=conversation.base_url,
+        model=conversation.model,
+        timeout_s=conversation.timeout_s,
+    )
+    return ReplyPlan(
+        message_id=message.pk,
+        conversation_id=conversation_id,
+        sequence=message.sequence,
+        endpoint=endpoint,
+        messages=model_messages(system_prompt=conversation.system_prompt, history=history),
+        params=dict(conversation.sampling_params),
+    )
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    text: str
+    status: str
+    time_to_first_token_ms: float | None
+    duration_ms: float
+    usage: Usage | None
+    finish_reason: str
+    error: str
+
+
+def reply_finish(*, plan: ReplyPlan, outcome: ReplyOutcome) -> TurnState:
+    """Store how a reply ended (whatever happened) and return the new turn counts."""
+    Message.objects.filter(pk=plan.message_id).update(
+        text=outcome.text,
+        status=outcome.status,
+        time_to_first_token_ms=outcome.time_to_first_token_ms,
+        duration_ms=outcome.duration_ms,
+        prompt_tokens=outcome.usage.prompt_tokens if outcome.usage else None,
+        completion_tokens=outcome.usage.completion_tokens if outcome.usage else None,
+        finish_reason=outcome.finish_reason[:30],
+        error=outcome.error[:200],
+        completed_at=timezone.now(),
+    )
+    logger.info(
+        "chat: reply %s %s (%s chars, ttft %s ms, %.0f ms)",
+        plan.message_id,
+        outcome.status,
+        len(outcome.text),
+        None if outcome.time_to_first_token_ms is None else round(outcome.time_to_first_token_ms),
+        outcome.duration_ms,
+    )
+    return conversation_turn_state(conversation_id=plan.conversation_id)
+
+
+# Background writes that must outlive a cancelled reply (kept referenced until done).
+_background: set[asyncio.Future] = set()
+
+
+def _keep(future: asyncio.Future) -> None:
+    _background.add(future)
+    future.add_done_callback(_background.discard)
+
+
+async def _begin_shielded(*, conversation_id: int, user_message_id: int) -> ReplyPlan:
+    begin = asyncio.ensure_future(
+        database_sync_to_async(reply_begin)(
+            conversation_id=conversation_id, user_message_id=user_message_id
+        )
+    )
+    try:
+        return await asyncio.shield(begin)
+    except asyncio.CancelledError:
+        # Cancelled while the row was being created: mark it interrupted once it exists,
+        # or the conversation would look busy until the stale-reply sweep.
+        _keep(begin)
+        begin.add_done_callback(_interrupt_orphan)
+        raise
+
+
+def _interrupt_orphan(begin: asyncio.Future) -> None:
+    if begin.cancelled() or begin.exception() is not None:
+        return
+    outcome = ReplyOutcome("", Message.Status.INTERRUPTED, None, 0.0, None, "", "cancelled")
+    _keep(
+        asyncio.ensure_future(
+            database_sync_to_async(reply_finish)(plan=begin.result(), outcome=outcome)
+        )
+    )
+
+
+async def reply_stream(
+    *,
+    conversation_id: int,
+    user_message_id: int,
+    client_factory: Callable[[EndpointConfig], OpenAICompatibleClient] = OpenAICompatibleClient,
+) -> AsyncIterator[ReplyEvent]:
+    """Answer a participant message: yields start, the text deltas, and end.
+
+    The assistant message is stored however the stream ends: complete, error (LLMError,
+    with the partial text), or interrupted (the consumer was cancelled or stopped early).
+    Use it with contextlib.aclosing().
+    """
+    plan = await _begin_shielded(conversation_id=conversation_id, user_message_id=user_message_id)
+    parts: list[str] = []
+    started = time.monotonic()
+    first_token_at: float | None = None
+    usage: Usage | None = None
+    finish_reason = ""
+    status = Message.Status.INTERRUPTED
+    error = "cancelled"
+    error_code = ""
+    try:
+        # Inside the try: a consumer that stops at this first yield still gets the row
+        # marked interrupted.
+        yield ReplyEvent("start", sequence=plan.sequence)
+        client = client_factory(plan.endpoint)
+        async with aclosing(client.stream_chat(plan.messages, plan.params)) as events:
+            async for event in events:
+                if event.usage is not None:
+                    usage = event.usage
+                if event.finish_reason:
+                    finish_reason = event.finish_reason
+                if event.delta:
+                    if first_token_at is None:
+                        first_token_at = time.monotonic()
+                    parts.append(event.delta)
+                    yield ReplyEvent("delta", sequence=plan.sequence, text=event.delta)
+        status, error = Message.Status.COMPLETE, ""
+    except LLMError as exc:
+        status, error, error_code = Message.Status.ERROR, exc.summary(), exc.code
+    except Exception as exc:
+        status, error = Message.Status.ERROR, f"internal: {type(exc).__name__}"
+        raise
+    finally:
+        outcome = ReplyOutcome(
+            text="".join(parts),
+            status=status,
+            time_to_first_token_ms=(
+                None if first_token_at is None else (first_token_at - started) * 1000
+            ),
+            duration_ms=(time.monotonic() - started) * 1000,
+            usage=usage,
+            finish_reason=finish_reason,
+            error=error,
+        )
+        store = asyncio.ensure_future(
+            database_sync_to_async(reply_finish)(plan=plan, outcome=outcome)
+        )
+        _keep(store)
+        # Shielded: a cancelled reply (the participant left) must still be stored.
+        turns = await asyncio.shield(store)
+    yield ReplyEvent(
+        "end", sequence=plan.sequence, status=status, error_code=error_code, turns=turns
+    )
+
+
+def recover_stale_replies(*, now: datetime | None = None) -> int:
+    """Mark replies left streaming by a process that died as interrupted."""
+    now = now or timezone.now()
+    count = Message.objects.filter(
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        created_at__lt=stale_before(now),
+    ).update(status=Message.Status.INTERRUPTED, error=STALE_ERROR, completed_at=now)
+    if count:
+        logger.warning("chat: marked %s stale reply(s) interrupted", count)
+    return count

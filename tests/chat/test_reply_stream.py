@@ -1,0 +1,94 @@
+"""The reply service on its own: however a reply ends, its row says so."""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+
+import pytest
+from channels.db import database_sync_to_async
+
+from studyapp.chat.models import Message
+from studyapp.chat.services import (
+    ChatRefused,
+    conversation_get_or_create,
+    message_store_user,
+    reply_stream,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@database_sync_to_async
+def a_stored_message(cast, text: str = "hello") -> tuple[int, int]:
+    conversation = conversation_get_or_create(task=cast.task)
+    stored = message_store_user(conversation_id=conversation.pk, text=text, client_message_id="m")
+    return conversation.pk, stored.message_id
+
+
+@database_sync_to_async
+def last_reply(conversation_id: int) -> Message:
+    return Message.objects.filter(conversation_id=conversation_id, role="assistant").last()
+
+
+async def test_a_complete_reply_yields_start_deltas_and_end_with_turns(cast, scripted):
+    conversation_id, user_id = await a_stored_message(cast, "#long:3 hi")
+    async with aclosing(
+        reply_stream(conversation_id=conversation_id, user_message_id=user_id)
+    ) as events:
+        kinds = [(e.kind, e.text) async for e in events]
+    assert kinds[0] == ("start", "")
+    assert "".join(text for kind, text in kinds if kind == "delta") == "[Scripted demo model"
+    reply = await last_reply(conversation_id)
+    assert (reply.status, reply.finish_reason, reply.completion_tokens) == ("complete", "stop", 3)
+
+
+async def test_a_reply_abandoned_at_its_start_is_stored_as_interrupted(cast, scripted):
+    conversation_id, user_id = await a_stored_message(cast)
+    async with aclosing(
+        reply_stream(conversation_id=conversation_id, user_message_id=user_id)
+    ) as events:
+        first = await anext(events)
+    assert first.kind == "start"
+    reply = await last_reply(conversation_id)
+    assert (reply.status, reply.text, reply.error) == ("interrupted", "", "cancelled")
+    assert reply.completed_at is not None
+
+
+class BrokenClient:
+    def __init__(self, config) -> None:
+        self.config = config
+
+    async def stream_chat(self, messages, params=None):
+        raise RuntimeError("boom")
+        yield  # unreachable; makes this an async generator like the real one
+
+
+async def test_an_unexpected_failure_is_stored_as_an_error_and_raised(cast):
+    conversation_id, user_id = await a_stored_message(cast)
+
+    async def run() -> None:
+        async with aclosing(
+            reply_stream(
+                conversation_id=conversation_id,
+                user_message_id=user_id,
+                client_factory=BrokenClient,
+            )
+        ) as events:
+            async for _ in events:
+                pass
+
+    with pytest.raises(RuntimeError):
+        await run()
+    reply = await last_reply(conversation_id)
+    assert (reply.status, reply.error) == ("error", "internal: RuntimeError")
+
+
+async def test_a_second_reply_to_the_same_message_is_refused_while_one_streams(cast, scripted):
+    conversation_id, user_id = await a_stored_message(cast, "#slow:0.05")
+    first = reply_stream(conversation_id=conversation_id, user_message_id=user_id)
+    async with aclosing(first) as events:
+        assert (await anext(events)).kind == "start"
+        with pytest.raises(ChatRefused) as caught:
+            await anext(reply_stream(conversation_id=conversation_id, user_message_id=user_id))
+        assert caught.value.code == "in_flight"
+    assert (await last_reply(conversation_id)).status == "interrupted"

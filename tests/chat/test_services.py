@@ -1,0 +1,237 @@
+"""Conversation writes and reads: snapshot, storing messages, turn rules, stale replies."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from studyapp.chat.models import Conversation, Message
+from studyapp.chat.selectors import (
+    HistoryItem,
+    conversation_snapshot,
+    conversation_turn_state,
+    model_messages,
+    turn_state_from,
+)
+from studyapp.chat.services import (
+    ChatRefused,
+    conversation_get_or_create,
+    message_retry,
+    message_store_user,
+    recover_stale_replies,
+    reply_begin,
+)
+from studyapp.chat.tasks import recover_stale_replies_task
+from studyapp.participation.models import Task
+from tests.chat.conftest import make_cast
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cast():
+    return make_cast("http://127.0.0.1:9/v1")
+
+
+@pytest.fixture
+def conversation(cast) -> Conversation:
+    return conversation_get_or_create(task=cast.task)
+
+
+def add_reply(
+    conversation: Conversation, user_id: int, status: str, *, age_s: float = 0
+) -> Message:
+    sequence = conversation.messages.count() + 1
+    message = Message.objects.create(
+        conversation=conversation,
+        sequence=sequence,
+        role=Message.Role.ASSISTANT,
+        text="reply",
+        status=status,
+        reply_to_id=user_id,
+    )
+    if age_s:
+        Message.objects.filter(pk=message.pk).update(
+            created_at=timezone.now() - timedelta(seconds=age_s)
+        )
+    return message
+
+
+def test_a_conversation_freezes_the_arm_and_endpoint(cast):
+    cast.arm.sampling_params = {"temperature": 0.2, "max_tokens": 64}
+    cast.arm.save()
+    conversation = conversation_get_or_create(task=cast.task)
+    cast.arm.system_prompt = "changed later"
+    cast.arm.save()
+    cast.endpoint.model = "another-model"
+    cast.endpoint.save()
+
+    again = conversation_get_or_create(task=cast.task)
+    again.refresh_from_db()
+    assert again.pk == conversation.pk
+    assert again.system_prompt == "You are a careful assistant."
+    assert again.model == "scripted-demo" and again.is_scripted
+    assert again.base_url == "http://127.0.0.1:9/v1"
+    assert again.sampling_params == {"temperature": 0.2, "max_tokens": 64}
+    assert (again.min_turns, again.max_turns, again.timeout_s) == (1, 10, 5.0)
+
+
+def test_it_refuses_a_conversation_for_a_control_arm_or_an_inactive_task():
+    control = make_cast("http://127.0.0.1:9/v1", slug="ctl", control=True)
+    with pytest.raises(ChatRefused) as caught:
+        conversation_get_or_create(task=control.task)
+    assert caught.value.code == "not_llm"
+
+    pending = make_cast("http://127.0.0.1:9/v1", slug="pending")
+    Task.objects.filter(pk=pending.task.pk).update(status=Task.Status.PENDING)
+    pending.task.refresh_from_db()
+    with pytest.raises(ChatRefused) as caught:
+        conversation_get_or_create(task=pending.task)
+    assert caught.value.code == "finished"
+    assert Conversation.objects.count() == 0
+
+
+def test_it_stores_the_participant_message_stripped_with_the_next_sequence(conversation):
+    stored = message_store_user(
+        conversation_id=conversation.pk, text="  hello\n", client_message_id="a"
+    )
+    assert (stored.sequence, stored.duplicate, stored.needs_reply) == (1, False, True)
+    message = Message.objects.get(pk=stored.message_id)
+    assert (message.text, message.role, message.status) == ("hello", "user", "complete")
+
+
+def test_a_resent_client_id_returns_the_stored_message(conversation):
+    first = message_store_user(conversation_id=conversation.pk, text="hi", client_message_id="x")
+    add_reply(conversation, first.message_id, Message.Status.COMPLETE)
+    again = message_store_user(conversation_id=conversation.pk, text="hi", client_message_id="x")
+    assert again.message_id == first.message_id
+    assert again.duplicate and not again.needs_reply
+    assert conversation.messages.filter(role="user").count() == 1
+
+
+def test_a_fresh_streaming_reply_blocks_and_a_stale_one_is_marked_interrupted(conversation):
+    first = message_store_user(conversation_id=conversation.pk, text="one", client_message_id="1")
+    streaming = add_reply(conversation, first.message_id, Message.Status.STREAMING)
+    with pytest.raises(ChatRefused) as caught:
+        message_store_user(conversation_id=conversation.pk, text="two", client_message_id="2")
+    assert caught.value.code == "in_flight"
+
+    Message.objects.filter(pk=streaming.pk).update(
+        created_at=timezone.now() - timedelta(seconds=3600)
+    )
+    stored = message_store_user(conversation_id=conversation.pk, text="two", client_message_id="2")
+    streaming.refresh_from_db()
+    assert streaming.status == "interrupted" and streaming.error.startswith("stale")
+    assert stored.sequence == 3
+
+
+def test_it_refuses_messages_once_the_task_is_no_longer_active(cast, conversation):
+    Task.objects.filter(pk=cast.task.pk).update(status=Task.Status.ANSWERING)
+    with pytest.raises(ChatRefused) as caught:
+        message_store_user(conversation_id=conversation.pk, text="late", client_message_id="l")
+    assert caught.value.code == "finished"
+    assert "closed" in caught.value.message
+
+
+def test_a_retry_targets_the_message_whose_reply_failed(conversation):
+    first = message_store_user(conversation_id=conversation.pk, text="q", client_message_id="q")
+    add_reply(conversation, first.message_id, Message.Status.COMPLETE)
+    with pytest.raises(ChatRefused) as caught:
+        message_retry(conversation_id=conversation.pk)
+    assert caught.value.code == "nothing_to_retry"
+    second = message_store_user(conversation_id=conversation.pk, text="r", client_message_id="r")
+    add_reply(conversation, second.message_id, Message.Status.ERROR)
+    assert message_retry(conversation_id=conversation.pk) == second.message_id
+
+    plan = reply_begin(conversation_id=conversation.pk, user_message_id=second.message_id)
+    assert plan.sequence == 5
+    assert [m["role"] for m in plan.messages] == ["system", "user", "assistant", "user"]
+    with pytest.raises(ChatRefused) as caught:
+        reply_begin(conversation_id=conversation.pk, user_message_id=second.message_id)
+    assert caught.value.code == "in_flight"
+
+
+def test_a_reply_may_only_answer_the_latest_participant_message(conversation):
+    first = message_store_user(conversation_id=conversation.pk, text="a", client_message_id="a")
+    add_reply(conversation, first.message_id, Message.Status.COMPLETE)
+    with pytest.raises(ChatRefused):
+        reply_begin(conversation_id=conversation.pk, user_message_id=first.message_id)
+
+
+def test_turns_count_messages_used_and_replies_completed(conversation):
+    a = message_store_user(conversation_id=conversation.pk, text="a", client_message_id="a")
+    add_reply(conversation, a.message_id, Message.Status.ERROR)
+    b = message_store_user(conversation_id=conversation.pk, text="b", client_message_id="b")
+    state = conversation_turn_state(conversation_id=conversation.pk)
+    assert (state.turns_used, state.completed_turns, state.can_finish) == (2, 0, False)
+    add_reply(conversation, b.message_id, Message.Status.COMPLETE)
+    state = conversation_turn_state(conversation_id=conversation.pk)
+    assert (state.turns_used, state.completed_turns, state.can_finish) == (2, 1, True)
+    snapshot = conversation_snapshot(conversation_id=conversation.pk)
+    assert snapshot.turns == state
+    assert not snapshot.can_retry and not snapshot.in_flight
+
+
+def test_it_stops_at_max_turns(cast):
+    cast.arm.max_turns = 1
+    cast.arm.save()
+    conversation = conversation_get_or_create(task=cast.task)
+    a = message_store_user(conversation_id=conversation.pk, text="a", client_message_id="a")
+    add_reply(conversation, a.message_id, Message.Status.COMPLETE)
+    with pytest.raises(ChatRefused) as caught:
+        message_store_user(conversation_id=conversation.pk, text="b", client_message_id="b")
+    assert caught.value.code == "max_turns"
+
+
+def item(i: int, role: str, text: str, status: str = "complete", reply_to: int | None = None):
+    return HistoryItem(i, i, role, text, status, None, reply_to, timezone.now())
+
+
+def test_the_model_sees_alternating_turns_with_failed_replies_merged_away():
+    history = [
+        item(1, "user", "first"),
+        item(2, "assistant", "partial", "interrupted", 1),
+        item(3, "user", "second"),
+        item(4, "assistant", "answer", "complete", 3),
+        item(5, "user", "third"),
+        item(6, "assistant", "", "error", 5),
+    ]
+    assert model_messages(system_prompt="sys", history=history) == [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "first\n\nsecond"},
+        {"role": "assistant", "content": "answer"},
+        {"role": "user", "content": "third"},
+    ]
+    assert model_messages(system_prompt="  ", history=history[:1]) == [
+        {"role": "user", "content": "first"}
+    ]
+
+
+def test_turn_state_is_pure_over_a_history():
+    history = [
+        item(1, "user", "a"),
+        item(2, "assistant", "x", "complete", 1),
+        item(3, "user", "b"),
+    ]
+    state = turn_state_from(history=history, min_turns=2, max_turns=3)
+    assert (state.turns_used, state.completed_turns, state.can_finish, state.turns_left) == (
+        2,
+        1,
+        False,
+        1,
+    )
+
+
+def test_stale_replies_are_recovered_by_the_periodic_task(conversation):
+    a = message_store_user(conversation_id=conversation.pk, text="a", client_message_id="a")
+    stale = add_reply(conversation, a.message_id, Message.Status.STREAMING, age_s=3600)
+    assert recover_stale_replies() == 1
+    stale.refresh_from_db()
+    assert stale.status == "interrupted"
+    b = message_store_user(conversation_id=conversation.pk, text="b", client_message_id="b")
+    fresh = add_reply(conversation, b.message_id, Message.Status.STREAMING)
+    assert recover_stale_replies_task() == 0
+    fresh.refresh_from_db()
+    assert fresh.status == "streaming"
