@@ -122,11 +122,18 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0), conn_health_checks=True
-        )
-    }
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool(
+        "DB_POOL", True
+    ):
+        # Under ASGI, Django's persistent connections (CONN_MAX_AGE) are per thread and not
+        # reused across requests; psycopg's pool is what Django recommends instead. Without
+        # it every chat turn opens new connections (measured in bench/relay.py).
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": envint("DB_POOL_MIN_SIZE", 2),
+            "max_size": envint("DB_POOL_MAX_SIZE", 20),
+            "timeout": envfloat("DB_POOL_TIMEOUT_S", 10.0),
+        }
 else:
     DATABASES = {
         "default": {
@@ -263,6 +270,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
     },
 }

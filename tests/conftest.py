@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
+
 STRICT = os.environ.get("STUDYAPP_STRICT") == "1"
 
 
@@ -26,6 +28,25 @@ def require(condition: bool, reason: str) -> None:
 def fast_password_hashing(settings):
     # The default hasher costs ~0.3 s a user on a small machine; no test here tests it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# The scripted model server (a real HTTP server on loopback), fast for tests.
+FAST = {"ttft_s": 0.02, "token_delay_s": 0.003}
+
+
+@pytest.fixture(scope="session")
+def scripted_server():
+    server = ScriptedServerThread(ScriptedConfig(record_messages=True, **FAST)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def scripted(scripted_server):
+    """The shared server, with default fast behaviour and empty stats for each test."""
+    scripted_server.configure(mode="demo", fail_status=None, fail_after_tokens=None, **FAST)
+    scripted_server.reset()
+    return scripted_server
 
 
 def pytest_report_header(config) -> list[str]:

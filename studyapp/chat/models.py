@@ -18,7 +18,7 @@ class Conversation(models.Model):
     task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="conversation")
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="conversations")
     endpoint = models.ForeignKey(ModelEndpoint, on_delete=models.PROTECT)
-    base_url = models.URLField()
+    base_url = models.CharField(max_length=300)
     model = models.CharField(max_length=200)
     is_scripted = models.BooleanField(default=False)
     system_prompt = models.TextField(blank=True)

@@ -120,8 +120,7 @@ def conversation_get_or_create(*, task: Task) -> Conversation:
     if task.status != Task.Status.ACTIVE:
         raise ChatRefused("finished")
     endpoint = arm.endpoint
-    # No full_clean(): every value is copied from rows that were validated when saved, and
-    # URLField validation would reject cluster host names such as http://gpu-node:8000/v1.
+    # No full_clean(): every value is copied from rows that were validated when saved.
     conversation = Conversation(
         task=task,
         arm=arm,

@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from studyapp.core.models import TimeStampedModel
+from studyapp.core.validators import validate_http_base_url
 
 
 class DispositionScale(TimeStampedModel):
@@ -181,7 +182,13 @@ class ModelEndpoint(TimeStampedModel):
     """
 
     name = models.CharField(max_length=100, unique=True)
-    base_url = models.URLField(help_text="e.g. http://gpu-node:8000/v1")
+    # Not a URLField: Django's URL validator refuses single-label hosts such as "gpu-node",
+    # which is how model servers on a cluster are usually reached.
+    base_url = models.CharField(
+        max_length=300,
+        validators=[validate_http_base_url],
+        help_text="e.g. http://gpu-node:8000/v1",
+    )
     model = models.CharField(max_length=200, help_text="Model name the server expects.")
     api_key_env = models.CharField(
         max_length=100,

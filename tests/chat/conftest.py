@@ -8,10 +8,10 @@ import json
 from dataclasses import dataclass
 
 import pytest
+from channels.testing import WebsocketCommunicator
 from django.contrib.sessions.backends.db import SessionStore
 from django.utils import timezone
 
-from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
 from studyapp.participation.access import session_bind_participant
 from studyapp.participation.models import Participant, Task
 from studyapp.studies.models import Arm, ModelEndpoint
@@ -23,53 +23,6 @@ from tests.factories import (
     make_scenario,
     make_study,
 )
-
-
-def _import_websocket_communicator():
-    """channels.testing's __init__ imports daphne (only for its live-server test case), and
-    daphne is not a dependency here: load the communicator without that import."""
-    try:
-        from channels.testing import WebsocketCommunicator
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("daphne"):
-            raise
-        import os
-        import sys
-        import types
-
-        import channels
-
-        package = types.ModuleType("channels.testing")
-        package.__path__ = [os.path.join(os.path.dirname(channels.__file__), "testing")]
-        sys.modules["channels.testing"] = package
-        from channels.testing.application import ApplicationCommunicator
-        from channels.testing.http import HttpCommunicator
-        from channels.testing.websocket import WebsocketCommunicator
-
-        package.ApplicationCommunicator = ApplicationCommunicator
-        package.HttpCommunicator = HttpCommunicator
-        package.WebsocketCommunicator = WebsocketCommunicator
-    return WebsocketCommunicator
-
-
-WebsocketCommunicator = _import_websocket_communicator()
-
-FAST = {"ttft_s": 0.02, "token_delay_s": 0.003}
-
-
-@pytest.fixture(scope="session")
-def scripted_server():
-    server = ScriptedServerThread(ScriptedConfig(record_messages=True, **FAST)).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def scripted(scripted_server):
-    """The shared server, with default fast behaviour and empty stats for each test."""
-    scripted_server.configure(mode="demo", fail_status=None, fail_after_tokens=None, **FAST)
-    scripted_server.reset()
-    return scripted_server
 
 
 @dataclass

@@ -8,7 +8,6 @@ import pytest
 
 from studyapp.chat.models import Message
 from studyapp.participation.models import Participant, Task
-from tests.e2e.conftest import browser, live_asgi  # noqa: F401 (fixtures)
 from tests.factories import make_endpoint, make_llm_arm, make_scenario, make_study
 
 pytestmark = pytest.mark.e2e
@@ -39,8 +38,8 @@ def last_reply_done(page, count: int) -> None:
 
 
 def test_a_participant_chats_reloads_retries_reconnects_and_finishes(
-    live_asgi,  # noqa: F811
-    browser,  # noqa: F811
+    live_asgi,
+    browser,
     scripted,
 ):
     scripted.configure(token_delay_s=0.01)

@@ -2,53 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from studyapp.participation.models import Answer, Participant
-from tests.e2e.conftest import _free_port, browser  # noqa: F401 (a fixture)
 from tests.factories import make_control_arm, make_scenario, make_study
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def async_unsafe_ok(monkeypatch):
-    # Playwright's sync API keeps an event loop running in this thread for the whole module,
-    # and the test's ORM calls (and the database teardown) run beside it. Set before the
-    # database fixture and restored after its teardown.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def site(async_unsafe_ok, transactional_db, settings):
-    """The Django ASGI app with static files, as `make run` serves it, on a free port."""
-    import uvicorn
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-    from django.core.asgi import get_asgi_application
-
-    settings.ALLOWED_HOSTS = ["127.0.0.1"]
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            ASGIStaticFilesHandler(get_asgi_application()),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 PHONE = {"width": 375, "height": 667}
@@ -60,7 +19,7 @@ def assert_fits_the_screen(page) -> None:
     assert width <= PHONE["width"], f"{page.url} is {width}px wide"
 
 
-def test_a_participant_completes_the_control_flow_on_a_phone(site, browser):  # noqa: F811
+def test_a_participant_completes_the_control_flow_on_a_phone(live_asgi, browser):
     study = make_study("phone", completion_code="PHONE123")
     for key in ("one", "two"):
         make_scenario(
@@ -76,7 +35,7 @@ def test_a_participant_completes_the_control_flow_on_a_phone(site, browser):  # 
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     try:
         page = context.new_page()
-        page.goto(f"{site}/s/phone/?PROLIFIC_PID=phone-pid&STUDY_ID=s1&SESSION_ID=x1")
+        page.goto(f"{live_asgi.url}/s/phone/?PROLIFIC_PID=phone-pid&STUDY_ID=s1&SESSION_ID=x1")
         assert page.locator("h1").inner_text() == "Before you start"
         assert_fits_the_screen(page)
         page.get_by_role("button", name="I agree to take part").click()
