@@ -7,6 +7,7 @@ broker server is needed).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -20,6 +21,16 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from studyapp.studies.models import Study
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it when this supervisor dies, however it dies,
+    so no server is left holding a port (elsewhere Ctrl-C still stops everything)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 class Command(BaseCommand):
@@ -72,7 +83,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             for name, cmd in commands.items():
-                procs[name] = subprocess.Popen(cmd, cwd=settings.BASE_DIR)  # noqa: S603
+                procs[name] = subprocess.Popen(  # noqa: S603
+                    cmd,
+                    cwd=settings.BASE_DIR,
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                )
             base = f"http://{host}:{port}"
             self._wait_healthy(f"{base}/healthz", procs, lambda: stopping)
             if not stopping:
