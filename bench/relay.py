@@ -8,7 +8,7 @@ tokens). Both sides read the same monotonic clock, so the first-token relay lag 
 emitted it -> browser received it) is measured directly.
 
     .venv/bin/python bench/relay.py [--concurrency 1,50] [--tokens 60] [--ttft 0.3]
-                                   [--token-delay 0.03] [--out bench/results/relay.json]
+                                   [--token-delay 0.03] [--out FILE]
 
 Database: a temporary SQLite file, or DATABASE_URL when set (migrated first).
 """
@@ -42,7 +42,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=60, help="tokens per reply")
     parser.add_argument("--ttft", type=float, default=0.3, help="model time to first token (s)")
     parser.add_argument("--token-delay", type=float, default=0.03, help="model inter-token (s)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "relay.json"))
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="result file (default: bench/results/relay-<database engine>.json)",
+    )
     return parser.parse_args()
 
 
@@ -367,7 +371,7 @@ def main() -> int:
         "rounds": rounds,
         "wall_s": round(time.monotonic() - started, 1),
     }
-    out = Path(args.out)
+    out = Path(args.out or ROOT / "bench" / "results" / f"relay-{engine}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 
