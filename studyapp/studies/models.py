@@ -134,6 +134,9 @@ class Scenario(TimeStampedModel):
     gold_disposition = models.ForeignKey(DispositionLevel, on_delete=models.PROTECT)
     gold_conditions = models.JSONField(default=list)
     red_flags = models.JSONField(default=list)
+    # Other names the scorer accepts for a gold term: {"myocardial infarction": ["MI",
+    # "heart attack"]}. A synonym counts as the term it stands for.
+    condition_synonyms = models.JSONField(default=dict, blank=True)
     provenance = models.TextField(blank=True)
 
     objects = ScenarioQuerySet.as_manager()
@@ -171,6 +174,13 @@ class Scenario(TimeStampedModel):
             value = getattr(self, field)
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ValidationError({field: "Must be a list of strings."})
+        synonyms = self.condition_synonyms
+        if not isinstance(synonyms, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in synonyms.values()
+        ):
+            raise ValidationError(
+                {"condition_synonyms": "Must map a gold term to a list of other names."}
+            )
         if not self.gold_conditions:
             raise ValidationError({"gold_conditions": "At least one gold condition is needed."})
 
