@@ -97,6 +97,18 @@ class Answer(TimeStampedModel):
     confidence = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
+    # Scores, written with the answer (studyapp.scoring rules; re-scorable later).
+    matched_conditions = models.JSONField(default=list, blank=True)
+    matched_red_flags = models.JSONField(default=list, blank=True)
+    conditions_correct = models.BooleanField(null=True, blank=True)
+    disposition_outcome = models.CharField(
+        max_length=10, blank=True, help_text="exact, over (more acute than gold) or under"
+    )
+    disposition_distance = models.SmallIntegerField(
+        null=True, blank=True, help_text="answer acuity minus gold acuity"
+    )
+    scorer_version = models.CharField(max_length=40, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"answer to {self.task}"
