@@ -1,6 +1,8 @@
 """Who may act as which participant.
 
-The token in a participant's links is the credential. A browser that opened a page with
+The token in a participant's links is the credential: 256 random bits signed with the
+server's key (participation.tokens), checked on every request before any lookup, so a
+forged or altered link is refused outright. A browser that opened a page with
 a valid token gets that token bound to its Django session; the WebSocket consumer only
 accepts sockets whose session holds the token (so a socket cannot be opened for a
 participant by guessing ids, and the socket is bound to the browser that owns the link).
@@ -12,6 +14,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.http import Http404
 
 from studyapp.participation.models import Participant, Task
+from studyapp.participation.tokens import token_is_authentic
 
 SESSION_KEY = "participant_tokens"
 
@@ -37,8 +40,8 @@ def session_holds_token(session: SessionBase | None, token: str) -> bool:
 
 
 def participant_get_by_token(token: str) -> Participant:
-    """The participant behind a link, or 404 (also for malformed tokens)."""
-    if not token or len(token) > 64:
+    """The participant behind a link, or 404 (also for forged, altered or malformed ones)."""
+    if not token_is_authentic(token):
         raise Http404("Unknown participant link")
     try:
         return Participant.objects.select_related("study", "arm", "arm__endpoint").get(token=token)

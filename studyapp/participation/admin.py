@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from studyapp.core.admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
-from studyapp.participation.models import Answer, Participant, Task
+from studyapp.participation.models import Allocation, Answer, Participant, ParticipantEvent, Task
 from studyapp.studies.admin import StudyScopedAdminMixin
 
 
@@ -29,6 +29,47 @@ class ParticipantAdmin(StudyScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
     search_fields = ["prolific_pid", "prolific_session_id"]
     date_hierarchy = "created_at"
     inlines = [TaskInline]
+
+
+@admin.register(Allocation)
+class AllocationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The ledger: past allocations only (future ones exist nowhere).
+
+    Superusers only, in the role of the trial statistician: an investigator who saw block
+    numbers and positions while the study runs could guess the last arms of a block.
+    """
+
+    list_display = [
+        "sequence",
+        "study",
+        "stratum",
+        "stratum_sequence",
+        "block",
+        "block_position",
+        "block_size",
+        "arm",
+        "outcome",
+        "participant",
+        "created_at",
+    ]
+    list_filter = ["outcome", ("study", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["study", "arm", "participant"]
+    ordering = ["study", "sequence"]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+
+@admin.register(ParticipantEvent)
+class ParticipantEventAdmin(StudyScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["at", "study", "participant", "kind", "from_status", "to_status", "reason"]
+    list_filter = ["kind", ("study", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["study", "participant"]
+    exclude = ["pid_digest"]
+    date_hierarchy = "at"
 
 
 @admin.register(Task)

@@ -66,3 +66,35 @@ class AnswerForm(forms.Form):
     def selected_disposition(self) -> str:
         """The chosen level's pk as a string, to re-check the radio after an error."""
         return str(self["disposition"].value() or "")
+
+
+class _ChoiceQuestionForm(forms.Form):
+    answer = forms.ChoiceField(
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Please choose one of the options.",
+            "invalid_choice": "Please choose one of the options.",
+        },
+    )
+
+    def selected(self) -> str:
+        return str(self["answer"].value() or "")
+
+
+class ScreeningForm(_ChoiceQuestionForm):
+    """The study's screening question; options are {"value", "label", "eligible"}."""
+
+    def __init__(self, *args, options: Sequence[dict], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Eligibility is never sent to the browser: only values and labels.
+        self.options = [(str(o.get("value", "")), str(o.get("label", ""))) for o in options]
+        self.fields["answer"].choices = self.options
+
+
+class CheckForm(_ChoiceQuestionForm):
+    """The attention/comprehension check; options are plain strings."""
+
+    def __init__(self, *args, options: Sequence[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.options = [(str(o), str(o)) for o in options]
+        self.fields["answer"].choices = self.options

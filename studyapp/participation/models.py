@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from studyapp.core.ids import new_secret_token
 from studyapp.core.models import TimeStampedModel
+from studyapp.participation.tokens import new_participant_token
 from studyapp.studies.models import Arm, DispositionLevel, Scenario, Study
 
 
@@ -20,10 +21,15 @@ class Participant(TimeStampedModel):
         TIMED_OUT = "timed_out", "Timed out"
         WITHDRAWN = "withdrawn", "Withdrawn"
         RETURNED = "returned", "Returned"
+        FAILED_CHECK = "failed_check", "Failed the attention check"
+        STUDY_FULL = "study_full", "Study full"
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="participants")
-    # The secret in the participant's links; never shown to investigators in lists.
-    token = models.CharField(max_length=64, unique=True, default=new_secret_token, editable=False)
+    # The signed secret in the participant's links (participation.tokens); never shown to
+    # investigators.
+    token = models.CharField(
+        max_length=128, unique=True, default=new_participant_token, editable=False
+    )
     prolific_pid = models.CharField(max_length=64, blank=True)
     prolific_study_id = models.CharField(max_length=64, blank=True)
     prolific_session_id = models.CharField(max_length=64, blank=True)
@@ -32,6 +38,9 @@ class Participant(TimeStampedModel):
         Arm, on_delete=models.PROTECT, null=True, blank=True, related_name="participants"
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
+    screening_answer = models.CharField(max_length=64, blank=True)
+    check_failures = models.PositiveSmallIntegerField(default=0)
+    check_passed_at = models.DateTimeField(null=True, blank=True)
     instructions_read_at = models.DateTimeField(null=True, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -112,3 +121,127 @@ class Answer(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"answer to {self.task}"
+
+
+class AllocationState(models.Model):
+    """The per-study row that allocations lock, and the design frozen at the first one.
+
+    Every allocation of a study takes this row FOR UPDATE, so concurrent consents are
+    serialised and the ledger's sequence has no gaps and no duplicates. Holds no future
+    allocation: the next arm is computed from the design when it is needed.
+    """
+
+    study = models.OneToOneField(
+        Study, on_delete=models.PROTECT, primary_key=True, related_name="allocation_state"
+    )
+    last_sequence = models.PositiveIntegerField(default=0)
+    # participation.allocation.Design.as_dict(), fixed when the first participant is
+    # allocated: later edits to arms or weights cannot change the sequence.
+    design = models.JSONField(null=True, blank=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"allocation state of study {self.study_id}"
+
+
+class LedgerImmutableError(Exception):
+    """The allocation ledger is append-only."""
+
+
+class Allocation(models.Model):
+    """Append-only allocation ledger: one row per consumed slot of the sequence.
+
+    A participant's row has outcome `assigned`. A slot whose arm had no room left (its
+    quota met) is recorded as `arm_full` with no participant, and the sequence moves on,
+    so the ledger stays gap-free and regenerable. Withdrawal deletes the participant; their
+    row stays, anonymous (participant set to NULL): the only change the ledger allows.
+    """
+
+    class Outcome(models.TextChoices):
+        ASSIGNED = "assigned", "Assigned to a participant"
+        ARM_FULL = "arm_full", "Skipped: the arm was full"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="allocations")
+    sequence = models.PositiveIntegerField(help_text="Study-wide, 1, 2, 3, ... without gaps.")
+    stratum = models.CharField(max_length=64, blank=True)
+    stratum_sequence = models.PositiveIntegerField()
+    block = models.PositiveIntegerField()
+    block_size = models.PositiveSmallIntegerField()
+    block_position = models.PositiveSmallIntegerField()
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="allocations")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    participant = models.OneToOneField(
+        "Participant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="allocation",
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["study", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "sequence"], name="allocation_unique_seq"),
+            models.UniqueConstraint(
+                fields=["study", "stratum", "stratum_sequence"],
+                name="allocation_unique_stratum_seq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"allocation {self.sequence} of study {self.study_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise LedgerImmutableError("allocation ledger rows are never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerImmutableError("allocation ledger rows are never deleted")
+
+
+class ParticipantEvent(models.Model):
+    """Every status change (and the start of the tasks), with its time and reason.
+
+    Written only by participation.transitions. Kept, without the participant link, when a
+    participant withdraws, so the CONSORT counts survive withdrawal.
+    """
+
+    class Kind(models.TextChoices):
+        ENTERED = "entered", "Entered"
+        CONSENTED = "consented", "Consented"
+        DECLINED = "consent_declined", "Declined consent"
+        SCREENED_OUT = "screened_out", "Screened out"
+        STUDY_FULL = "study_full", "Study full"
+        BEGAN = "began", "Began the tasks"
+        FAILED_CHECK = "failed_check", "Failed the attention check"
+        COMPLETED = "completed", "Completed"
+        TIMED_OUT = "timed_out", "Timed out"
+        WITHDRAWN = "withdrawn", "Withdrew consent"
+        RETURNED = "returned", "Returned"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="participant_events")
+    participant = models.ForeignKey(
+        Participant, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, null=True, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    reason = models.CharField(max_length=100, blank=True)
+    # Withdrawal only: a keyed hash of the Prolific PID, so the same person is not
+    # enrolled (and randomised) again, without keeping the PID itself.
+    pid_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["study", "at", "pk"]
+        indexes = [models.Index(fields=["study", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.WITHDRAWN and self.participant_id:
+            raise ValidationError("A withdrawal event must not point at the participant.")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Prolific ids are 24 hex characters; allow any short id of safe characters so other
@@ -43,15 +44,83 @@ def parse_prolific_params(query: Mapping[str, str]) -> ProlificParams:
 
 
 def completion_url_with_code(url: str, code: str) -> str:
-    """The study's completion URL, with `cc=<code>` added unless it already carries one.
+    """The study's completion URL carrying `cc=<code>`.
 
     Prolific's completion URLs look like .../submissions/complete?cc=CODE; investigators
-    may paste either that or the bare address.
+    may paste either that or the bare address. The code of the outcome wins over a `cc`
+    already in the pasted URL, so the code on the page and the one sent never differ.
     """
     if not url or not code:
         return url
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(key == "cc" for key, _ in query):
-        return url
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "cc"]
     return urlunsplit(parts._replace(query=urlencode([*query, ("cc", code)])))
+
+
+def stratum_from_entry(raw: str, allowed: Sequence[str]) -> str:
+    """The stratum an entry-link parameter gives: an accepted value, or '' (unspecified).
+
+    With no list of accepted values, any well-formed value is a stratum of its own.
+    """
+    if not raw or not _ID_RE.fullmatch(raw):
+        return ""
+    if allowed and raw not in allowed:
+        return ""
+    return raw
+
+
+class Outcome(StrEnum):
+    """How a session ended, as Prolific distinguishes them (one completion code each)."""
+
+    COMPLETED = "completed"
+    SCREENED_OUT = "screened_out"  # also: declined consent
+    TIMED_OUT = "timed_out"
+    FAILED_CHECK = "failed_check"
+    STUDY_FULL = "study_full"
+    WITHDRAWN = "withdrawn"  # no code: Prolific asks them to return the submission
+
+
+OUTCOME_FOR_STATUS = {
+    "completed": Outcome.COMPLETED,
+    "consent_declined": Outcome.SCREENED_OUT,
+    "screened_out": Outcome.SCREENED_OUT,
+    "timed_out": Outcome.TIMED_OUT,
+    "failed_check": Outcome.FAILED_CHECK,
+    "study_full": Outcome.STUDY_FULL,
+    "withdrawn": Outcome.WITHDRAWN,
+    "returned": Outcome.WITHDRAWN,
+}
+
+# The Study field holding each outcome's completion code.
+CODE_FIELD = {
+    Outcome.COMPLETED: "completion_code",
+    Outcome.SCREENED_OUT: "code_screened_out",
+    Outcome.TIMED_OUT: "code_timed_out",
+    Outcome.FAILED_CHECK: "code_failed_check",
+    Outcome.STUDY_FULL: "code_study_full",
+}
+
+
+@dataclass(frozen=True)
+class Exit:
+    outcome: Outcome
+    code: str  # '' when the study set none for this outcome
+    url: str  # where to send them back ('' when the study has no completion URL)
+
+
+def outcome_exit(*, outcome: Outcome, codes: Mapping[str, str], completion_url: str) -> Exit:
+    """The code and return URL for an outcome; `codes` maps CODE_FIELD names to codes."""
+    field = CODE_FIELD.get(outcome)
+    code = (codes.get(field) or "") if field else ""
+    if not completion_url or outcome == Outcome.WITHDRAWN:
+        return Exit(outcome, code, "")
+    if code:
+        return Exit(outcome, code, completion_url_with_code(completion_url, code))
+    if outcome == Outcome.COMPLETED:
+        # No code field set: the pasted URL is used as it is (it may carry the code).
+        return Exit(outcome, code, completion_url)
+    # Another outcome without a code of its own goes back without one, never with the
+    # completed participants' code.
+    parts = urlsplit(completion_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "cc"]
+    return Exit(outcome, code, urlunsplit(parts._replace(query=urlencode(query))))

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from studyapp.participation.models import Participant, Task
+from django.db.models import Count
+
+from studyapp.participation.models import Allocation, Participant, ParticipantEvent, Task
 from studyapp.studies.models import DispositionLevel, Study
 
 
 class StepKind(StrEnum):
     CONSENT = "consent"
     DECLINED = "declined"
+    # After consent, before allocation, when the study asks a screening question.
+    SCREENING = "screening"
     INSTRUCTIONS = "instructions"
+    # The attention/comprehension check, after the instructions, when the study has one.
+    CHECK = "check"
     # Within a task: reading + chatting (LLM arm) or noting sources (control arm) ...
     CHAT = "chat"
     SOURCES = "sources"
     # ... then the questions.
     ANSWER = "answer"
     COMPLETE = "complete"
-    # Screened out, timed out, withdrawn or returned: the session is over.
+    # Screened out, timed out, failed the check, study full, returned: the session is over.
     ENDED = "ended"
 
 
@@ -42,7 +48,17 @@ _TERMINAL = {
     Participant.Status.TIMED_OUT: StepKind.ENDED,
     Participant.Status.WITHDRAWN: StepKind.ENDED,
     Participant.Status.RETURNED: StepKind.ENDED,
+    Participant.Status.FAILED_CHECK: StepKind.ENDED,
+    Participant.Status.STUDY_FULL: StepKind.ENDED,
 }
+
+
+def participant_has_begun(participant: Participant) -> bool:
+    """Allowed to work on tasks: allocated, instructions read and, where the study has
+    one, the attention check passed. (The chat socket may use this too.)"""
+    if participant.arm_id is None or participant.instructions_read_at is None:
+        return False
+    return participant.check_passed_at is not None or not participant.study.has_check
 
 
 def participant_current_step(participant: Participant) -> Step:
@@ -51,8 +67,13 @@ def participant_current_step(participant: Participant) -> Step:
         return Step(_TERMINAL[Participant.Status(participant.status)])
     if participant.status == Participant.Status.STARTED:
         return Step(StepKind.CONSENT)
+    if participant.arm_id is None:
+        # Consented but not yet allocated: only a screening question stands in between.
+        return Step(StepKind.SCREENING)
     if participant.instructions_read_at is None:
         return Step(StepKind.INSTRUCTIONS)
+    if participant.study.has_check and participant.check_passed_at is None:
+        return Step(StepKind.CHECK)
     tasks = list(
         Task.objects.filter(participant=participant)
         .select_related("scenario")
@@ -95,3 +116,60 @@ def participant_find_for_entry(
     if not session_tokens:
         return None
     return participants.filter(token__in=list(session_tokens)).order_by("-created_at").first()
+
+
+# --- The participant flow of a study (CONSORT) -----------------------------------------
+
+
+@dataclass
+class FlowCounts:
+    """Raw counts behind a CONSORT diagram, read from the ledger and the event log.
+
+    Events survive withdrawal (anonymous), so these counts do too. Each kind happens at
+    most once per participant, so counting events counts participants.
+    """
+
+    # {event kind: n} over the whole study (enrolment, before allocation).
+    events: dict[str, int] = field(default_factory=dict)
+    # {arm id: {event kind: n}} for events of allocated participants.
+    events_by_arm: dict[int, dict[str, int]] = field(default_factory=dict)
+    # {arm id: n}: ledger rows assigned to a participant.
+    allocated: dict[int, int] = field(default_factory=dict)
+    # {arm id: n}: ledger slots skipped because the arm was full.
+    skipped: dict[int, int] = field(default_factory=dict)
+    # {arm id: {status: n}}: participants as they are now (withdrawn ones are gone).
+    current: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+def study_flow_counts(*, study: Study) -> FlowCounts:
+    """Three aggregate queries, whatever the number of participants."""
+    counts = FlowCounts()
+    events = (
+        ParticipantEvent.objects.filter(study=study)
+        .order_by()
+        .values_list("kind", "arm_id")
+        .annotate(n=Count("pk"))
+    )
+    for kind, arm_id, n in events:
+        counts.events[kind] = counts.events.get(kind, 0) + n
+        if arm_id is not None:
+            per_arm = counts.events_by_arm.setdefault(arm_id, {})
+            per_arm[kind] = per_arm.get(kind, 0) + n
+    ledger = (
+        Allocation.objects.filter(study=study)
+        .order_by()
+        .values_list("arm_id", "outcome")
+        .annotate(n=Count("pk"))
+    )
+    for arm_id, outcome, n in ledger:
+        target = counts.allocated if outcome == Allocation.Outcome.ASSIGNED else counts.skipped
+        target[arm_id] = target.get(arm_id, 0) + n
+    current = (
+        Participant.objects.filter(study=study, arm__isnull=False)
+        .order_by()
+        .values_list("arm_id", "status")
+        .annotate(n=Count("pk"))
+    )
+    for arm_id, status, n in current:
+        counts.current.setdefault(arm_id, {})[status] = n
+    return counts

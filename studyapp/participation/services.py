@@ -8,20 +8,30 @@ show to the participant.
 from __future__ import annotations
 
 import logging
-import random
-import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from studyapp.participation.allocation import choose_arm
 from studyapp.participation.conditions import parse_conditions
+from studyapp.participation.enrolment import (
+    AllocationConfigError,
+    participant_allocate,
+    pid_has_withdrawn,
+    study_has_room,
+)
 from studyapp.participation.models import Answer, Participant, Task
 from studyapp.participation.prolific import ProlificParams
-from studyapp.participation.selectors import participant_find_for_entry
+from studyapp.participation.selectors import participant_find_for_entry, participant_has_begun
+from studyapp.participation.transitions import (
+    participant_record_began,
+    participant_record_entry,
+    participant_set_status,
+)
+from studyapp.scoring.answers import score_answer
+from studyapp.scoring.conditions import SCORER_VERSION
 from studyapp.studies.models import Arm, DispositionLevel, Scenario, Study
 
 logger = logging.getLogger(__name__)
@@ -39,23 +49,30 @@ class StudyNotOpenError(Exception):
     """A new participant tried to join a study that is not enrolling."""
 
 
-def _system_rng() -> random.Random:
-    # OS entropy: nobody can predict the next arm. The allocation issue replaces this
-    # with a seeded, recorded sequence.
-    return secrets.SystemRandom()
+class StudyFullError(Exception):
+    """A new participant arrived after the study's quotas were met."""
+
+
+class AlreadyWithdrawnError(Exception):
+    """This PID withdrew from the study; they are not enrolled (or randomised) again."""
 
 
 # --- Entry ----------------------------------------------------------------------------
 
 
 def participant_enter(
-    *, study: Study, params: ProlificParams, session_tokens: Sequence[str] = ()
+    *,
+    study: Study,
+    params: ProlificParams,
+    session_tokens: Sequence[str] = (),
+    stratum: str = "",
 ) -> Participant:
     """The participant behind an entry link: resumed if known, created otherwise.
 
     A known participant (same PID, or held by this browser) resumes even when the study
-    has since been paused or closed, so nobody is lost mid-way; only new participants
-    need the study to be live.
+    has since been paused, closed or filled, so nobody is lost mid-way; only new
+    participants need the study to be live and to have room. A PID that withdrew is not
+    enrolled again.
     """
     existing = participant_find_for_entry(
         study=study, prolific_pid=params.pid, session_tokens=session_tokens
@@ -64,6 +81,10 @@ def participant_enter(
         return existing
     if not study.is_enrolling:
         raise StudyNotOpenError(study.slug)
+    if pid_has_withdrawn(study=study, prolific_pid=params.pid):
+        raise AlreadyWithdrawnError(study.slug)
+    if not study_has_room(study=study):
+        raise StudyFullError(study.slug)
     try:
         # A savepoint: on PostgreSQL a failed INSERT must not poison an outer transaction.
         with transaction.atomic():
@@ -72,7 +93,9 @@ def participant_enter(
                 prolific_pid=params.pid,
                 prolific_study_id=params.study_id,
                 prolific_session_id=params.session_id,
+                stratum=stratum,
             )
+            participant_record_entry(participant=participant)
     except IntegrityError:
         if not params.pid:
             raise
@@ -82,6 +105,12 @@ def participant_enter(
         return Participant.objects.get(study=study, prolific_pid=params.pid)
     logger.info("participant %s entered study %s", participant.pk, study.pk)
     return participant
+
+
+def participant_mark_seen(*, participant_id: int, now: datetime | None = None) -> None:
+    """Activity that is not a page view (a chat message) also keeps a participant from
+    timing out."""
+    Participant.objects.filter(pk=participant_id).update(last_seen_at=now or timezone.now())
 
 
 def participant_touch(*, participant: Participant) -> None:
@@ -109,12 +138,26 @@ def _lock_participant(participant_id: int) -> Participant:
 _ALREADY_ENDED = "This session has already ended. Thank you for your time."
 
 
-@transaction.atomic
-def participant_consent(*, participant_id: int, rng: random.Random | None = None) -> Participant:
-    """Agree to take part: allocate an arm and assign the scenarios, exactly once.
+_NOT_READY = "The study is not ready to start yet. Please try again later."
 
-    The row lock makes a double click (or two tabs) wait for the first allocation and
-    then see it, so a participant is never randomised twice.
+
+def _allocate(participant: Participant) -> None:
+    try:
+        participant_allocate(participant=participant, now=timezone.now())
+    except AllocationConfigError as exc:
+        # A configuration error, not the participant's: say so plainly and log for staff.
+        # The FlowError rolls the whole consent back, so they can try again later.
+        logger.error("study %s cannot allocate: %s", participant.study_id, exc)
+        raise FlowError(_NOT_READY) from exc
+
+
+@transaction.atomic
+def participant_consent(*, participant_id: int) -> Participant:
+    """Agree to take part; without a screening question, allocate at once.
+
+    Allocation (participation.enrolment) happens in this transaction, after the consent
+    is recorded. The participant's row lock makes a double click (or two tabs) wait for
+    the first allocation and then see it, so a participant is never randomised twice.
     """
     participant = _lock_participant(participant_id)
     if participant.status == Participant.Status.CONSENTED:
@@ -123,43 +166,9 @@ def participant_consent(*, participant_id: int, rng: random.Random | None = None
         raise FlowError("You chose not to take part in this study.")
     if participant.status != Participant.Status.STARTED:
         raise FlowError(_ALREADY_ENDED)
-
-    study = participant.study
-    rng = rng or _system_rng()
-    arms = list(Arm.objects.filter(study=study).order_by("key", "pk"))
-    scenarios = list(Scenario.objects.filter(study=study).active().order_by("key", "pk"))
-    k = study.scenarios_per_participant
-    if not arms or len(scenarios) < k:
-        # A configuration error, not the participant's: say so plainly and log for staff.
-        logger.error(
-            "study %s cannot allocate: %d arms, %d active scenarios, %d needed",
-            study.pk,
-            len(arms),
-            len(scenarios),
-            k,
-        )
-        raise FlowError("The study is not ready to start yet. Please try again later.")
-
-    arm = arms[choose_arm([a.weight for a in arms], rng)]
-    assigned = rng.sample(scenarios, k)
-    now = timezone.now()
-    Task.objects.bulk_create(
-        [
-            Task(
-                participant=participant,
-                scenario=scenario,
-                position=position,
-                status=Task.Status.ACTIVE if position == 1 else Task.Status.PENDING,
-                started_at=now if position == 1 else None,
-            )
-            for position, scenario in enumerate(assigned, start=1)
-        ]
-    )
-    participant.arm = arm
-    participant.status = Participant.Status.CONSENTED
-    participant.consented_at = now
-    participant.save(update_fields=["arm", "status", "consented_at", "updated_at"])
-    logger.info("participant %s consented; arm %s; %d tasks", participant.pk, arm.pk, k)
+    participant_set_status(participant=participant, to=Participant.Status.CONSENTED)
+    if not participant.study.has_screening:
+        _allocate(participant)
     return participant
 
 
@@ -172,10 +181,70 @@ def participant_decline(*, participant_id: int) -> Participant:
         raise FlowError("You have already agreed to take part; your consent is recorded.")
     if participant.status != Participant.Status.STARTED:
         raise FlowError(_ALREADY_ENDED)
-    participant.status = Participant.Status.CONSENT_DECLINED
-    participant.save(update_fields=["status", "updated_at"])
-    logger.info("participant %s declined consent", participant.pk)
+    participant_set_status(participant=participant, to=Participant.Status.CONSENT_DECLINED)
     return participant
+
+
+@transaction.atomic
+def participant_answer_screening(*, participant_id: int, value: str) -> Participant:
+    """The screening answer: eligible ones are allocated (stratified by it if the study
+    says so), the others are screened out. Asked once; a resent form changes nothing."""
+    participant = _lock_participant(participant_id)
+    study = participant.study
+    if participant.arm_id is not None or participant.status == Participant.Status.SCREENED_OUT:
+        return participant
+    _require_consented(participant)
+    if not study.has_screening:
+        # The question was removed after this participant consented: nothing to ask.
+        _allocate(participant)
+        return participant
+    option = next((o for o in study.screening_options if o.get("value") == value), None)
+    if option is None:
+        raise ValidationError({"answer": "Please choose one of the options."})
+    participant.screening_answer = value
+    if study.stratum_source == Study.StratumSource.SCREENING:
+        participant.stratum = value
+    participant.save(update_fields=["screening_answer", "stratum", "updated_at"])
+    if not option.get("eligible"):
+        participant_set_status(
+            participant=participant, to=Participant.Status.SCREENED_OUT, reason="screening"
+        )
+        return participant
+    _allocate(participant)
+    return participant
+
+
+@transaction.atomic
+def participant_answer_check(*, participant_id: int, answer: str) -> bool:
+    """The attention/comprehension check; True when passed. After the study's number of
+    attempts, a wrong answer ends the session (failed_check)."""
+    participant = _lock_participant(participant_id)
+    study = participant.study
+    if participant.check_passed_at is not None:
+        return True
+    _require_consented(participant)
+    if participant.instructions_read_at is None or not study.has_check:
+        raise FlowError(_NOT_YET)
+    if answer not in study.check_options:
+        raise ValidationError({"answer": "Please choose one of the options."})
+    now = timezone.now()
+    if answer == study.check_answer:
+        participant.check_passed_at = now
+        participant.save(update_fields=["check_passed_at", "updated_at"])
+        participant_record_began(participant=participant, now=now)
+        return True
+    participant.check_failures += 1
+    if participant.check_failures >= study.check_attempts:
+        participant_set_status(
+            participant=participant,
+            to=Participant.Status.FAILED_CHECK,
+            reason=f"{participant.check_failures} wrong answer(s)",
+            now=now,
+            extra_fields=("check_failures",),
+        )
+    else:
+        participant.save(update_fields=["check_failures", "updated_at"])
+    return False
 
 
 def _require_consented(participant: Participant) -> None:
@@ -195,8 +264,13 @@ def participant_read_instructions(*, participant_id: int) -> Participant:
     if participant.instructions_read_at is not None:
         return participant
     _require_consented(participant)
-    participant.instructions_read_at = timezone.now()
+    if participant.arm_id is None:
+        raise FlowError("Please answer the question before the instructions first.")
+    now = timezone.now()
+    participant.instructions_read_at = now
     participant.save(update_fields=["instructions_read_at", "updated_at"])
+    if not participant.study.has_check:
+        participant_record_began(participant=participant, now=now)
     return participant
 
 
@@ -247,7 +321,7 @@ def task_save_sources(*, participant_id: int, position: int, sources_text: str) 
     if task.status in (Task.Status.ANSWERING, Task.Status.DONE):
         return task  # a resent form: the first one counted
     _require_consented(participant)
-    if participant.instructions_read_at is None or not is_current:
+    if not participant_has_begun(participant) or not is_current:
         raise FlowError(_NOT_YET)
     if participant.arm is None or participant.arm.kind != Arm.Kind.CONTROL:
         raise FlowError("This step is not part of your study.")
@@ -303,10 +377,12 @@ def answer_submit(
         conditions=conditions,
         confidence=confidence,
     )
+    now = timezone.now()
+    # Scored as it arrives, in this transaction: the dashboards never wait for a batch.
+    answer_apply_score(answer=answer, scenario=task.scenario, now=now)
     answer.full_clean()
     answer.save()
 
-    now = timezone.now()
     task.status = Task.Status.DONE
     task.finished_at = now
     task.save(update_fields=["status", "finished_at", "updated_at"])
@@ -324,9 +400,70 @@ def answer_submit(
             following.started_at = following.started_at or now
             following.save(update_fields=["status", "started_at", "updated_at"])
     else:
-        participant.status = Participant.Status.COMPLETED
-        participant.completed_at = now
-        participant.save(update_fields=["status", "completed_at", "updated_at"])
-        logger.info("participant %s completed", participant.pk)
+        participant_set_status(participant=participant, to=Participant.Status.COMPLETED, now=now)
     logger.info("task %s answered (%d chars)", task.pk, len(text))
     return answer
+
+
+# --- Scores ---------------------------------------------------------------------------
+
+_SCORE_FIELDS = [
+    "matched_conditions",
+    "matched_red_flags",
+    "conditions_correct",
+    "disposition_outcome",
+    "disposition_distance",
+    "scorer_version",
+    "scored_at",
+]
+
+
+def answer_apply_score(*, answer: Answer, scenario: Scenario, now=None) -> Answer:
+    """Set the answer's score fields from the scenario's gold standard (does not save).
+
+    `answer.disposition` and `scenario.gold_disposition` must be loaded or loadable.
+    """
+    score = score_answer(
+        conditions_text=answer.conditions_text,
+        answer_value=answer.disposition.value,
+        gold_value=scenario.gold_disposition.value,
+        gold_conditions=scenario.gold_conditions,
+        red_flags=scenario.red_flags,
+        synonyms=scenario.condition_synonyms,
+    )
+    answer.matched_conditions = score.matched_conditions
+    answer.matched_red_flags = score.matched_red_flags
+    answer.conditions_correct = score.conditions_correct
+    answer.disposition_outcome = score.disposition_outcome or ""
+    answer.disposition_distance = score.disposition_distance
+    answer.scorer_version = score.scorer_version
+    answer.scored_at = now or timezone.now()
+    return answer
+
+
+RESCORE_CHUNK = 500
+
+
+def answers_rescore(*, study: Study, force: bool = False) -> int:
+    """Score again the study's answers scored by another scorer version (or all: force).
+
+    For after a change of the scoring rules or of a scenario's synonyms. Chunked, one
+    transaction per chunk; answer text and choices are never touched, only scores.
+    """
+    answers = Answer.objects.filter(task__participant__study=study)
+    if not force:
+        answers = answers.exclude(scorer_version=SCORER_VERSION)
+    ids = list(answers.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), RESCORE_CHUNK):
+        with transaction.atomic():
+            chunk = list(
+                Answer.objects.filter(pk__in=ids[start : start + RESCORE_CHUNK])
+                .select_related("disposition", "task__scenario__gold_disposition")
+                .order_by("pk")
+            )
+            now = timezone.now()
+            for answer in chunk:
+                answer_apply_score(answer=answer, scenario=answer.task.scenario, now=now)
+            Answer.objects.bulk_update(chunk, _SCORE_FIELDS)
+    logger.info("rescored %d answers of study %s", len(ids), study.pk)
+    return len(ids)

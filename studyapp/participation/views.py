@@ -8,15 +8,18 @@ every POST redirects back to it.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studyapp.participation.access import (
     participant_get_by_token,
@@ -24,12 +27,22 @@ from studyapp.participation.access import (
     session_tokens,
     task_for_participant,
 )
-from studyapp.participation.forms import AnswerForm, SourcesForm
+from studyapp.participation.enrolment import (
+    participant_expire,
+    participant_is_inactive,
+    participant_withdraw,
+)
+from studyapp.participation.forms import AnswerForm, CheckForm, ScreeningForm, SourcesForm
 from studyapp.participation.models import Participant, Task
 from studyapp.participation.prolific import (
+    CODE_FIELD,
+    OUTCOME_FOR_STATUS,
     BadEntryParameterError,
-    completion_url_with_code,
+    Exit,
+    Outcome,
+    outcome_exit,
     parse_prolific_params,
+    stratum_from_entry,
 )
 from studyapp.participation.selectors import (
     Step,
@@ -38,9 +51,13 @@ from studyapp.participation.selectors import (
     study_disposition_levels,
 )
 from studyapp.participation.services import (
+    AlreadyWithdrawnError,
     FlowError,
+    StudyFullError,
     StudyNotOpenError,
     answer_submit,
+    participant_answer_check,
+    participant_answer_screening,
     participant_consent,
     participant_decline,
     participant_enter,
@@ -53,6 +70,12 @@ from studyapp.studies.models import Study
 logger = logging.getLogger(__name__)
 
 
+def study_exit(study: Study, outcome: Outcome) -> Exit:
+    """The completion code and return URL the study set for this outcome."""
+    codes = {name: getattr(study, name) for name in CODE_FIELD.values()}
+    return outcome_exit(outcome=outcome, codes=codes, completion_url=study.completion_url)
+
+
 @require_GET
 @never_cache
 def entry(request: HttpRequest, slug: str) -> HttpResponse:
@@ -63,21 +86,53 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
         logger.info("study %s: malformed entry parameter %s", study.pk, exc.name)
         context = {"study": study, "parameter": exc.name}
         return render(request, "participation/bad_request.html", context, status=400)
+    stratum = ""
+    if study.stratum_parameter:
+        raw = request.GET.get(study.stratum_parameter, "")
+        stratum = stratum_from_entry(raw, study.stratum_values)
     try:
         participant = participant_enter(
-            study=study, params=params, session_tokens=session_tokens(request.session)
+            study=study,
+            params=params,
+            session_tokens=session_tokens(request.session),
+            stratum=stratum,
         )
     except StudyNotOpenError:
         return render(request, "participation/not_open.html", {"study": study})
+    except StudyFullError:
+        context = {"study": study, "exit": study_exit(study, Outcome.STUDY_FULL)}
+        return render(request, "participation/ended.html", context)
+    except AlreadyWithdrawnError:
+        return render(request, "participation/withdrawn.html", {"study": study})
     session_bind_participant(request.session, participant)
     return redirect("participation:home", token=participant.token)
 
 
-def _participant_for(request: HttpRequest, token: str) -> Participant:
-    participant = participant_get_by_token(token)
-    session_bind_participant(request.session, participant)
-    participant_touch(participant=participant)
-    return participant
+ParticipantView = Callable[..., HttpResponse]
+
+
+def participant_view(view: ParticipantView) -> Callable[..., HttpResponse]:
+    """Resolve the signed token in the URL to the participant, or show a clear 404.
+
+    Also where the time limit is enforced lazily: a participant inactive past it is timed
+    out before anything else happens (the periodic task catches those who never return).
+    """
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, token: str, *args, **kwargs) -> HttpResponse:
+        try:
+            participant = participant_get_by_token(token)
+        except Http404:
+            logger.info("refused an unknown or altered participant link")
+            return render(request, "participation/bad_link.html", status=404)
+        if participant_is_inactive(participant, timezone.now()):
+            participant_expire(participant_id=participant.pk)
+            participant.refresh_from_db()
+        session_bind_participant(request.session, participant)
+        participant_touch(participant=participant)
+        return view(request, participant, *args, **kwargs)
+
+    return wrapper
 
 
 def _task_or_404(participant: Participant, position: int) -> Task:
@@ -103,8 +158,8 @@ def _add_service_errors(form: Form, exc: ValidationError) -> None:
 
 @require_GET
 @never_cache
-def home(request: HttpRequest, token: str) -> HttpResponse:
-    participant = _participant_for(request, token)
+@participant_view
+def home(request: HttpRequest, participant: Participant) -> HttpResponse:
     return _render_step(request, participant, participant_current_step(participant))
 
 
@@ -120,19 +175,25 @@ def _render_step(
     match step.kind:
         case StepKind.CONSENT:
             return render(request, "participation/consent.html", context)
-        case StepKind.DECLINED:
-            return render(request, "participation/declined.html", context)
+        case StepKind.SCREENING:
+            context["form"] = form or ScreeningForm(options=study.screening_options)
+            return render(request, "participation/screening.html", context)
         case StepKind.INSTRUCTIONS:
             context["arm"] = participant.arm
             context["task_count"] = participant.tasks.count()
             return render(request, "participation/instructions.html", context)
-        case StepKind.COMPLETE:
-            context["continue_url"] = completion_url_with_code(
-                study.completion_url, study.completion_code
-            )
-            return render(request, "participation/complete.html", context)
-        case StepKind.ENDED:
-            return render(request, "participation/ended.html", context)
+        case StepKind.CHECK:
+            context["form"] = form or CheckForm(options=study.check_options)
+            context["attempts_left"] = study.check_attempts - participant.check_failures
+            return render(request, "participation/check.html", context)
+        case StepKind.DECLINED | StepKind.COMPLETE | StepKind.ENDED:
+            outcome = OUTCOME_FOR_STATUS.get(participant.status, Outcome.WITHDRAWN)
+            context["exit"] = study_exit(study, outcome)
+            template = {
+                StepKind.DECLINED: "participation/declined.html",
+                StepKind.COMPLETE: "participation/complete.html",
+            }.get(step.kind, "participation/ended.html")
+            return render(request, template, context)
     return _render_task(request, participant, step, form=form)
 
 
@@ -165,8 +226,8 @@ def _render_task(
 
 
 @require_POST
-def consent(request: HttpRequest, token: str) -> HttpResponse:
-    participant = _participant_for(request, token)
+@participant_view
+def consent(request: HttpRequest, participant: Participant) -> HttpResponse:
     agree, decline = "agree" in request.POST, "decline" in request.POST
     if agree == decline:
         messages.warning(request, "Please choose one of the two buttons.")
@@ -182,8 +243,70 @@ def consent(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_POST
-def instructions(request: HttpRequest, token: str) -> HttpResponse:
-    participant = _participant_for(request, token)
+@participant_view
+def screening(request: HttpRequest, participant: Participant) -> HttpResponse:
+    study = participant.study
+    form = ScreeningForm(request.POST, options=study.screening_options)
+    if form.is_valid() or not study.has_screening:
+        try:
+            participant_answer_screening(
+                participant_id=participant.pk, value=form.cleaned_data.get("answer", "")
+            )
+        except FlowError as exc:
+            return _refused(request, participant, exc)
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            return redirect("participation:home", token=participant.token)
+    step = participant_current_step(participant)
+    if step.kind != StepKind.SCREENING:
+        return redirect("participation:home", token=participant.token)
+    return _render_step(request, participant, step, form=form)
+
+
+@require_POST
+@participant_view
+def check(request: HttpRequest, participant: Participant) -> HttpResponse:
+    study = participant.study
+    form = CheckForm(request.POST, options=study.check_options)
+    if form.is_valid():
+        try:
+            passed = participant_answer_check(
+                participant_id=participant.pk, answer=form.cleaned_data["answer"]
+            )
+        except FlowError as exc:
+            return _refused(request, participant, exc)
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            if not passed:
+                participant.refresh_from_db()
+                if participant.status == Participant.Status.CONSENTED:
+                    messages.warning(request, "That was not the answer we were looking for.")
+            return redirect("participation:home", token=participant.token)
+    step = participant_current_step(participant)
+    if step.kind != StepKind.CHECK:
+        return redirect("participation:home", token=participant.token)
+    return _render_step(request, participant, step, form=form)
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@participant_view
+def withdraw(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """Withdraw consent: a confirmation page, then everything they gave is deleted."""
+    study = participant.study
+    if request.method == "GET":
+        return render(
+            request, "participation/withdraw.html", {"participant": participant, "study": study}
+        )
+    participant_withdraw(participant_id=participant.pk)
+    return render(request, "participation/withdrawn.html", {"study": study})
+
+
+@require_POST
+@participant_view
+def instructions(request: HttpRequest, participant: Participant) -> HttpResponse:
     try:
         participant_read_instructions(participant_id=participant.pk)
     except FlowError as exc:
@@ -196,8 +319,8 @@ def _is_open_step(step: Step, kind: StepKind, task: Task) -> bool:
 
 
 @require_POST
-def sources(request: HttpRequest, token: str, position: int) -> HttpResponse:
-    participant = _participant_for(request, token)
+@participant_view
+def sources(request: HttpRequest, participant: Participant, position: int) -> HttpResponse:
     task = _task_or_404(participant, position)
     form = SourcesForm(request.POST)
     if form.is_valid():
@@ -221,8 +344,8 @@ def sources(request: HttpRequest, token: str, position: int) -> HttpResponse:
 
 
 @require_POST
-def answer(request: HttpRequest, token: str, position: int) -> HttpResponse:
-    participant = _participant_for(request, token)
+@participant_view
+def answer(request: HttpRequest, participant: Participant, position: int) -> HttpResponse:
     task = _task_or_404(participant, position)
     form = AnswerForm(request.POST, levels=study_disposition_levels(study=participant.study))
     if form.is_valid():

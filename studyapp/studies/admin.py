@@ -85,14 +85,86 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        ("Allocation and access", {"fields": ["allocation_seed", "investigators"]}),
+        (
+            "Allocation",
+            {
+                "fields": [
+                    "allocation_method",
+                    "allocation_block_sizes",
+                    "stratum_source",
+                    "stratum_parameter",
+                    "stratum_values",
+                    "allocation_seed",
+                ],
+                "description": (
+                    "Fixed at the first allocation: later changes to the method, block sizes, "
+                    "seed, arms or weights do not change the sequence."
+                ),
+            },
+        ),
+        (
+            "Screening and attention check",
+            {
+                "fields": [
+                    "screening_question",
+                    "screening_options",
+                    "check_question",
+                    "check_options",
+                    "check_answer",
+                    "check_attempts",
+                ]
+            },
+        ),
+        (
+            "Quotas and attrition",
+            {
+                "fields": [
+                    "quota_per_arm",
+                    "quota_per_cell",
+                    "time_limit_minutes",
+                    "timed_out_count_toward_quota",
+                ]
+            },
+        ),
+        (
+            "Prolific completion codes per outcome",
+            {
+                "fields": [
+                    "code_screened_out",
+                    "code_timed_out",
+                    "code_failed_check",
+                    "code_study_full",
+                ]
+            },
+        ),
+        ("Access", {"fields": ["investigators"]}),
     ]
+    ALLOCATION_FIELDS = [
+        "allocation_method",
+        "allocation_block_sizes",
+        "stratum_source",
+        "stratum_parameter",
+        "stratum_values",
+        "allocation_seed",
+        "screening_options",
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Study | None = None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        # Concealment: the seed is the key to every future arm, so investigators never see
+        # it (superusers stand in for the trial statistician who holds the list).
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != "allocation_seed"]})
+            for name, opts in fieldsets
+        ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None) -> list[str]:
         readonly: list[str] = []
-        # Re-seeding after enrolment began would make the allocation sequence irreproducible.
+        # Changing the design after enrolment began would make the sequence irreproducible.
         if obj is not None and obj.participants.exists():
-            readonly += ["allocation_seed", "disposition_scale"]
+            readonly += ["disposition_scale", *self.ALLOCATION_FIELDS]
         # Only administrators grant access: a list of every user is not for investigators.
         if not request.user.is_superuser:
             readonly.append("investigators")
@@ -165,7 +237,14 @@ class ArmAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["key", "participant_label"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Arm | None = None) -> list[str]:
-        # Once participants are allocated, the arm's identity is part of the data.
-        if obj is not None and obj.participants.exists():
-            return ["study", "key", "kind"]
+        # Once participants are allocated, the arm's identity and its weight (part of the
+        # allocation design) are part of the data.
+        if obj is not None and (obj.participants.exists() or obj.allocations.exists()):
+            return ["study", "key", "kind", "weight"]
         return []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Arm | None = None) -> bool:
+        # An arm named in a study's frozen allocation design stays, allocated or not.
+        if obj is not None and obj.study.allocations.exists():
+            return False
+        return super().has_delete_permission(request, obj)

@@ -93,7 +93,84 @@ class Study(TimeStampedModel):
     completion_code = models.CharField(max_length=50, blank=True)
     # Where to send a participant who finished, e.g. Prolific's completion URL.
     completion_url = models.URLField(blank=True)
-    allocation_seed = models.BigIntegerField(default=_new_seed)
+    allocation_seed = models.BigIntegerField(
+        default=_new_seed,
+        help_text="Key to the allocation sequence: whoever knows it can predict every arm.",
+    )
+
+    # --- Allocation and recruitment (participation reads these; see docs/architecture.md).
+    class AllocationMethod(models.TextChoices):
+        SIMPLE = "simple", "Simple (weighted) randomisation"
+        BLOCKS = "blocks", "Permuted blocks"
+        STRATIFIED_BLOCKS = "stratified_blocks", "Stratified permuted blocks"
+
+    class StratumSource(models.TextChoices):
+        ENTRY_PARAMETER = "entry_parameter", "A parameter of the entry link"
+        SCREENING = "screening", "The answer to the screening question"
+
+    allocation_method = models.CharField(
+        max_length=20, choices=AllocationMethod.choices, default=AllocationMethod.BLOCKS
+    )
+    allocation_block_sizes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "Participants per block, e.g. [4, 8]; each a multiple of the sum of the arm "
+            "weights; one is drawn at random for every block. Empty: the weight total and "
+            "twice it."
+        ),
+    )
+    stratum_source = models.CharField(
+        max_length=20, choices=StratumSource.choices, default=StratumSource.ENTRY_PARAMETER
+    )
+    stratum_parameter = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="Entry-link parameter whose value is the participant's stratum, e.g. 'site'.",
+    )
+    stratum_values = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Accepted stratum values; any other (or none) is the unspecified stratum.",
+    )
+    screening_question = models.CharField(
+        max_length=300, blank=True, help_text="Asked after consent, before allocation."
+    )
+    screening_options = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='[{"value": "uk", "label": "I live in the UK", "eligible": true}, ...]',
+    )
+    check_question = models.TextField(
+        blank=True,
+        help_text="Attention or comprehension check, asked after the instructions.",
+    )
+    check_options = models.JSONField(default=list, blank=True, help_text='["...", "..."]')
+    check_answer = models.CharField(max_length=200, blank=True, help_text="The correct option.")
+    check_attempts = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Tries before the session ends."
+    )
+    quota_per_arm = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Responses (scenarios answered) per arm; empty: none."
+    )
+    quota_per_cell = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Responses per arm x scenario; empty: none."
+    )
+    time_limit_minutes = models.PositiveIntegerField(
+        default=0, help_text="Inactivity after which a participant times out; 0: never."
+    )
+    timed_out_count_toward_quota = models.BooleanField(
+        default=False,
+        help_text="Off: a timed-out participant's responses are refilled by new participants.",
+    )
+    # Prolific completion codes per outcome (the completed one is completion_code).
+    code_screened_out = models.CharField(
+        max_length=50, blank=True, help_text="Screened out or declined consent."
+    )
+    code_timed_out = models.CharField(max_length=50, blank=True)
+    code_failed_check = models.CharField(max_length=50, blank=True)
+    code_study_full = models.CharField(max_length=50, blank=True)
+
     investigators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="studies", blank=True
     )
@@ -110,6 +187,58 @@ class Study(TimeStampedModel):
     @property
     def is_enrolling(self) -> bool:
         return self.status == self.Status.LIVE
+
+    @property
+    def has_screening(self) -> bool:
+        return bool(self.screening_question and self.screening_options)
+
+    @property
+    def has_check(self) -> bool:
+        return bool(self.check_question and self.check_options and self.check_answer)
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        sizes = self.allocation_block_sizes
+        if not isinstance(sizes, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes
+        ):
+            errors["allocation_block_sizes"] = "A list of positive whole numbers, e.g. [4, 8]."
+        values = self.stratum_values
+        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+            errors["stratum_values"] = "A list of stratum names."
+        options = self.screening_options
+        if not isinstance(options, list) or not all(
+            isinstance(o, dict)
+            and isinstance(o.get("value"), str)
+            and o["value"]
+            and isinstance(o.get("label"), str)
+            and isinstance(o.get("eligible"), bool)
+            for o in options
+        ):
+            errors["screening_options"] = 'A list of {"value", "label", "eligible"} objects.'
+        elif len({o["value"] for o in options}) != len(options):
+            errors["screening_options"] = "Option values must be distinct."
+        if self.screening_question and not options:
+            errors["screening_options"] = "A screening question needs options."
+        checks = self.check_options
+        if not isinstance(checks, list) or not all(isinstance(c, str) and c for c in checks):
+            errors["check_options"] = "A list of answer options."
+        elif self.check_question and self.check_answer not in checks:
+            errors["check_answer"] = "The correct answer must be one of the options."
+        if (
+            self.allocation_method == self.AllocationMethod.STRATIFIED_BLOCKS
+            and self.stratum_source == self.StratumSource.ENTRY_PARAMETER
+            and not self.stratum_parameter
+        ):
+            errors["stratum_parameter"] = "Name the entry-link parameter that gives the stratum."
+        if (
+            self.allocation_method == self.AllocationMethod.STRATIFIED_BLOCKS
+            and self.stratum_source == self.StratumSource.SCREENING
+            and not self.screening_question
+        ):
+            errors["screening_question"] = "Stratifying by screening needs a screening question."
+        if errors:
+            raise ValidationError(errors)
 
 
 class ScenarioQuerySet(models.QuerySet["Scenario"]):

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from studyapp.participation.models import Participant, Task
@@ -49,19 +47,15 @@ def test_a_double_consent_allocates_once(control_study, client):
     assert list(flow.participant.tasks.values_list("scenario_id", flat=True)) == scenarios
 
 
-def test_allocation_follows_the_arm_weights(db):
-    study = make_study("weighted")
+def test_allocation_follows_the_arm_weights_exactly_in_complete_blocks(db):
+    study = make_study("weighted", allocation_block_sizes=[10])
     make_scenario(study, "one")
     make_scenario(study, "two")
     light = make_control_arm(study, key="light", weight=1)
     heavy = make_control_arm(study, key="heavy", weight=9)
-    rng = random.Random(11)
-    arms = [
-        participant_consent(participant_id=make_participant(study).pk, rng=rng).arm
-        for _ in range(200)
-    ]
-    assert 150 < arms.count(heavy) < 200
-    assert arms.count(light) + arms.count(heavy) == 200
+    arms = [participant_consent(participant_id=make_participant(study).pk).arm for _ in range(200)]
+    assert arms.count(heavy) == 180
+    assert arms.count(light) == 20
 
 
 def test_it_refuses_to_start_a_study_without_enough_scenarios(db, client):
@@ -78,7 +72,8 @@ def test_it_refuses_to_start_a_study_without_enough_scenarios(db, client):
 
 
 def test_declining_ends_politely(control_study, client):
-    control_study.completion_url = "https://app.prolific.com/submissions/complete?cc=NOCONS"
+    control_study.completion_url = "https://app.prolific.com/submissions/complete"
+    control_study.code_screened_out = "NOCONS"
     control_study.save()
     flow = enter(client, control_study)
     flow.post("consent", {"decline": "1"})
@@ -89,7 +84,8 @@ def test_declining_ends_politely(control_study, client):
     page = flow.home()
     assert "participation/declined.html" in templates(page)
     assert "you have not joined the study" in page.content.decode()
-    assert control_study.completion_url.replace("&", "&amp;") in page.content.decode()
+    assert f"{control_study.completion_url}?cc=NOCONS" in page.content.decode()
+    assert 'id="completion-code">NOCONS<' in page.content.decode()
 
 
 def test_agreeing_after_declining_is_refused(control_study, client):

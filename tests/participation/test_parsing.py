@@ -48,6 +48,9 @@ def test_it_adds_the_completion_code_to_a_bare_completion_url():
     assert url == "https://app.prolific.com/submissions/complete?cc=AB12"
 
 
-def test_it_keeps_a_completion_url_that_already_has_a_code():
+def test_the_outcome_code_replaces_a_code_already_in_the_completion_url():
     url = "https://app.prolific.com/submissions/complete?cc=XYZ"
-    assert completion_url_with_code(url, "AB12") == url
+    assert completion_url_with_code(url, "AB12") == (
+        "https://app.prolific.com/submissions/complete?cc=AB12"
+    )
+    assert completion_url_with_code(url, "") == url

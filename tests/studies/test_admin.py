@@ -100,6 +100,10 @@ def test_an_investigator_who_creates_a_study_can_see_it(client, alice, alpha):
             "disposition_question": "What healthcare service do you need?",
             "conditions_question": "Why?",
             "allocation_seed": 7,
+            "allocation_method": "blocks",
+            "stratum_source": "entry_parameter",
+            "check_attempts": 1,
+            "time_limit_minutes": 0,
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
