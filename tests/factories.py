@@ -71,3 +71,15 @@ def make_control_arm(study: Study, key: str = "control", **kwargs) -> Arm:
 
 def make_participant(study: Study, **kwargs) -> Participant:
     return Participant.objects.create(study=study, **kwargs)
+
+
+def shared_data_dir():
+    """../shared/data (or $STUDYAPP_SHARED_DATA): published study files tests may read.
+
+    Never copied into the repository; tests that need it call `require(path.exists(), ...)`.
+    """
+    import os
+    from pathlib import Path
+
+    default = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return Path(os.environ.get("STUDYAPP_SHARED_DATA") or default)

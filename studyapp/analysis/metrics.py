@@ -1,8 +1,9 @@
 """Per-arm figures from answer rows. Pure: no ORM, no Django.
 
 Disposition accuracy is an exact match with the scenario's gold level; condition
-accuracy is HELPMed's criterion (at least one gold condition named), with the scoring
-app's matcher.
+accuracy is HELPMed's criterion (at least one gold condition named): the score stored
+with the answer when it arrived, or the scoring app's matcher for an unscored answer.
+Proportions carry Wilson 95% intervals (analysis.statistics).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from studyapp.analysis.statistics import wilson
 from studyapp.scoring.conditions import names_any_condition
 from studyapp.scoring.dispositions import disposition_outcome
 
@@ -23,6 +25,9 @@ class AnswerRow:
     gold_value: int
     conditions_text: str
     gold_conditions: Sequence[str]
+    # Answer.conditions_correct as stored on arrival; None: not scored, match now.
+    conditions_correct: bool | None = None
+    synonyms: Mapping[str, Sequence[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,14 @@ class Proportion:
         return None if value is None else 100.0 * value
 
     def as_dict(self) -> dict[str, int | float | None]:
-        return {"n": self.n, "correct": self.correct, "value": self.value}
+        interval = wilson(self.correct, self.n)
+        return {
+            "n": self.n,
+            "correct": self.correct,
+            "value": self.value,
+            "ci_low": interval.ci_low,
+            "ci_high": interval.ci_high,
+        }
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,12 @@ def answer_figures(rows: Iterable[AnswerRow]) -> AnswerFigures:
             over += 1
         else:
             under += 1
-        if names_any_condition(row.conditions_text, row.gold_conditions):
+        correct = row.conditions_correct
+        if correct is None:
+            correct = names_any_condition(
+                row.conditions_text, row.gold_conditions, synonyms=row.synonyms
+            )
+        if correct:
             named += 1
     return AnswerFigures(
         n_answers=n,
@@ -115,6 +132,34 @@ class ArmReport:
 
 
 @dataclass(frozen=True)
+class EvaluationReport:
+    """One evaluation run (one model, one configuration) beside the arms."""
+
+    id: int
+    key: str
+    kind: str
+    model: str
+    status: str
+    arm_key: str | None
+    n_items: int
+    # Items with a conditions score / with a disposition score, and how many correct.
+    conditions: Proportion
+    disposition: Proportion
+
+    def as_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "model": self.model,
+            "status": self.status,
+            "arm": self.arm_key,
+            "n_items": self.n_items,
+            "condition_accuracy": self.conditions.as_dict(),
+            "disposition_accuracy": self.disposition.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
 class StudyReport:
     slug: str
     title: str
@@ -124,6 +169,7 @@ class StudyReport:
     arms: list[ArmReport]
     # Participants who have not been allocated to an arm (yet).
     unallocated: dict[str, int] = field(default_factory=dict)
+    evaluations: list[EvaluationReport] = field(default_factory=list)
 
     @property
     def participants_total(self) -> int:
@@ -140,4 +186,5 @@ class StudyReport:
             "arms": [arm.as_dict() for arm in self.arms],
             "participants_total": self.participants_total,
             "participants_unallocated": self.participants_unallocated,
+            "evaluations": [evaluation.as_dict() for evaluation in self.evaluations],
         }

@@ -2,11 +2,24 @@ from __future__ import annotations
 
 from django.urls import path
 
-from studyapp.analysis import views
+from studyapp.analysis import views, views_dashboard
 
 app_name = "analysis"
 urlpatterns = [
     path("", views.study_list, name="study_list"),
     path("<slug:slug>/", views.study_detail, name="study_detail"),
     path("<slug:slug>/figures/", views.study_figures, name="study_figures"),
+    path("<slug:slug>/analysis/", views_dashboard.dashboard, name="dashboard"),
+    path("<slug:slug>/analysis/tasks/", views_dashboard.dashboard_tasks, name="dashboard_tasks"),
+    path(
+        "<slug:slug>/analysis/export/data_dictionary.<slug:fmt>",
+        views_dashboard.export_dictionary,
+        name="export_dictionary",
+    ),
+    path(
+        "<slug:slug>/analysis/export/<slug:table>.<slug:fmt>",
+        views_dashboard.export_table,
+        name="export_table",
+    ),
+    path("<slug:slug>/tasks/<int:task_id>/", views_dashboard.transcript, name="transcript"),
 ]

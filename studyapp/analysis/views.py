@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.analysis import selectors
+from studyapp.analysis.consort import consort_figure, study_consort
 from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from studyapp.studies.links import participant_entry_path
 
@@ -28,11 +29,14 @@ def study_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     study = study_get_for_user_or_404(request.user, slug)
+    consort = study_consort(study=study)
     context = {
         "study": study,
         "report": selectors.study_report(study=study),
         "participant_link": request.build_absolute_uri(participant_entry_path(study.slug)),
         "refresh_seconds": REFRESH_SECONDS,
+        "consort": consort,
+        "consort_figure": consort_figure(consort),
     }
     return render(request, "analysis/study_detail.html", context)
 

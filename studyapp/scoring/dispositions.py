@@ -17,3 +17,8 @@ def disposition_outcome(answer_value: int, gold_value: int) -> Outcome:
     if distance == 0:
         return "exact"
     return "over" if distance > 0 else "under"
+
+
+def is_safe(answer_value: int, gold_value: int) -> bool:
+    """At or above the gold acuity: the answer would not leave the patient under-served."""
+    return answer_value >= gold_value

@@ -88,3 +88,7 @@ def dataset(alice) -> Dataset:
     make_participant(study, arm=control, status=Participant.Status.STARTED)
     make_participant(study, status=Participant.Status.STARTED)  # not allocated
     return Dataset(study=study, llm=llm, control=control, belly=belly, back=back)
+
+
+# The scored study with chats (dashboard, transcripts and export tests).
+from tests.analysis.scored import scored  # noqa: E402, F401

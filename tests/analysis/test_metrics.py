@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from studyapp.analysis.metrics import (
     AnswerRow,
     Proportion,
@@ -35,8 +37,20 @@ def test_it_counts_answers_naming_at_least_one_gold_condition():
 
 def test_a_proportion_of_nothing_has_no_value():
     assert Proportion(n=0, correct=0).value is None
-    assert Proportion(n=0, correct=0).as_dict() == {"n": 0, "correct": 0, "value": None}
-    assert Proportion(n=4, correct=1).as_dict() == {"n": 4, "correct": 1, "value": 0.25}
+    assert Proportion(n=0, correct=0).as_dict() == {
+        "n": 0,
+        "correct": 0,
+        "value": None,
+        "ci_low": None,
+        "ci_high": None,
+    }
+    assert Proportion(n=4, correct=1).as_dict() == {
+        "n": 4,
+        "correct": 1,
+        "value": 0.25,
+        "ci_low": pytest.approx(0.0456, abs=1e-4),  # Wilson 95%
+        "ci_high": pytest.approx(0.6994, abs=1e-4),
+    }
     assert Proportion(n=4, correct=1).percent == 25.0
 
 
@@ -51,3 +65,25 @@ def test_status_counts_keep_every_status_in_order():
         "started": 0,
         "completed": 2,
     }
+
+
+def test_a_stored_condition_score_counts_and_unscored_answers_are_matched_now():
+    stored_wrong = AnswerRow(
+        arm_id=1,
+        answer_value=1,
+        gold_value=1,
+        conditions_text="Migraine",
+        gold_conditions=["migraine"],
+        conditions_correct=False,
+    )
+    unscored_synonym = AnswerRow(
+        arm_id=1,
+        answer_value=1,
+        gold_value=1,
+        conditions_text="a bad head",
+        gold_conditions=["migraine"],
+        synonyms={"migraine": ["bad head"]},
+    )
+    assert answer_figures([stored_wrong, unscored_synonym]).conditions == Proportion(
+        n=2, correct=1
+    )

@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from statsmodels.stats.proportion import proportion_confint
 
 
 def run_report(*args: str) -> str:
@@ -22,6 +23,8 @@ def test_its_json_has_the_documented_shape_and_figures(dataset):
         "arms",
         "participants_total",
         "participants_unallocated",
+        "consort",
+        "evaluations",
     }
     assert data["study"] == "alpha"
     assert data["participants_total"] == 5
@@ -39,12 +42,33 @@ def test_its_json_has_the_documented_shape_and_figures(dataset):
     }
     assert (llm["key"], llm["kind"], llm["label"]) == ("llm", "llm", "AI assistant")
     assert llm["n_answers"] == 3
-    assert llm["disposition_accuracy"] == {"n": 3, "correct": 1, "value": pytest.approx(1 / 3)}
-    assert llm["condition_accuracy"] == {"n": 3, "correct": 2, "value": pytest.approx(2 / 3)}
+    assert llm["disposition_accuracy"] == {
+        "n": 3,
+        "correct": 1,
+        "value": pytest.approx(1 / 3),
+        **wilson_ci(1, 3),
+    }
+    assert llm["condition_accuracy"] == {
+        "n": 3,
+        "correct": 2,
+        "value": pytest.approx(2 / 3),
+        **wilson_ci(2, 3),
+    }
     assert llm["participants"]["completed"] == 1
     assert llm["participants"]["consented"] == 1
     assert control["kind"] == "control"
-    assert control["disposition_accuracy"] == {"n": 2, "correct": 2, "value": 1.0}
+    assert control["disposition_accuracy"] == {
+        "n": 2,
+        "correct": 2,
+        "value": 1.0,
+        **wilson_ci(2, 2),
+    }
+    assert data["evaluations"] == []
+
+
+def wilson_ci(successes: int, n: int) -> dict:
+    low, high = proportion_confint(successes, n, method="wilson")
+    return {"ci_low": pytest.approx(low), "ci_high": pytest.approx(min(high, 1.0))}
 
 
 def test_its_figures_equal_the_study_pages(client, alice, dataset):

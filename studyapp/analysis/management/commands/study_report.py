@@ -7,7 +7,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studyapp.analysis import selectors
+from studyapp.analysis.consort import study_consort
 from studyapp.analysis.metrics import Proportion, StudyReport
+from studyapp.evaluations.selectors import evaluation_results_by_key
 from studyapp.studies.models import Study
 
 
@@ -24,7 +26,13 @@ class Command(BaseCommand):
             raise CommandError(f"No study with slug {slug!r}.")
         report = selectors.study_report(study=study)
         if format == "json":
-            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+            data = report.as_dict()
+            data["consort"] = study_consort(study=study).as_dict()
+            # Each run's own figures (MCQ accuracy, robustness table, tokens and cost...).
+            results = evaluation_results_by_key(study=study)
+            for evaluation in data.get("evaluations", []):
+                evaluation["results"] = results.get(evaluation["key"])
+            self.stdout.write(json.dumps(data, indent=2))
         else:
             self.stdout.write(_as_text(report))
 
@@ -61,4 +69,19 @@ def _as_text(report: StudyReport) -> str:
         ]
     if not report.arms:
         lines.append("No arms.")
+    for evaluation in report.evaluations:
+        lines += [
+            "",
+            f"Evaluation {evaluation.key} [{evaluation.kind}, {evaluation.status}]"
+            f" {evaluation.model or 'no model'}; {evaluation.n_items} items",
+            f"  names a gold condition: {_percent_ci(evaluation.conditions)}",
+            f"  correct disposition: {_percent_ci(evaluation.disposition)}",
+        ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _percent_ci(p: Proportion) -> str:
+    if not p.n:
+        return "-"
+    interval = p.as_dict()
+    return f"{_percent(p)}, 95% CI {100 * interval['ci_low']:.1f}-{100 * interval['ci_high']:.1f}%"

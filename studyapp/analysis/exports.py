@@ -1,0 +1,655 @@
+"""Study data for R and pandas: CSV, JSONL and Parquet, streamed in constant memory.
+
+Five tables (participants, tasks, answers with their scores, messages, allocations) and a
+data dictionary describing every column. Each table is defined once below, its columns
+next to the ORM lookups that fill them, so the dictionary cannot drift from the files.
+
+Rows are read with `values_list(...).iterator(chunk_size=CHUNK)` (a server-side cursor on
+PostgreSQL) and written out a chunk at a time: CSV and JSONL as text lines, Parquet as one
+row group per ROW_GROUP rows through `pyarrow.parquet.ParquetWriter`. Memory therefore
+depends on the chunk sizes, not on the number of rows.
+
+Never exported: participant tokens (they open a participant's session), session data,
+API keys. Blinded exports name arms by letter only and leave out every column that could
+identify an arm (its key, kind, label, model).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from studyapp.analysis import selectors
+from studyapp.analysis.blinding import arm_views
+from studyapp.chat.models import Message
+from studyapp.participation.models import Allocation, Answer, Participant, Task
+from studyapp.studies.models import Study
+
+CHUNK = 2000
+ROW_GROUP = 10_000
+FORMATS = {
+    "csv": "text/csv",
+    "jsonl": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+# Column types, as the data dictionary names them, and their Parquet types.
+ARROW_TYPES = {
+    "integer": pa.int64(),
+    "float": pa.float64(),
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "list[string]": pa.list_(pa.string()),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    meaning: str
+    # The ORM lookup that fills it (relative to the table's model).
+    lookup: str
+    # "arm_key" / "arm_letter": the lookup gives an arm id, shown as key or letter.
+    convert: str | None = None
+    # Left out of blinded exports: it would tell which arm is which.
+    reveals_arm: bool = False
+
+
+def _arm_columns(lookup: str) -> list[Column]:
+    return [
+        Column(
+            "arm",
+            "string",
+            "Arm key (as configured by the investigators).",
+            lookup,
+            convert="arm_key",
+            reveals_arm=True,
+        ),
+        Column(
+            "arm_letter",
+            "string",
+            "Arm as a blinded letter (A, B, C...); the same letter on the dashboard.",
+            lookup,
+            convert="arm_letter",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    meaning: str
+    columns: tuple[Column, ...]
+    queryset: Callable[[Study], QuerySet]
+    order_by: tuple[str, ...] = ("pk",)
+    notes: list[str] = field(default_factory=list)
+
+    def visible_columns(self, *, blinded: bool) -> list[Column]:
+        return [c for c in self.columns if not (blinded and c.reveals_arm)]
+
+
+PARTICIPANTS = Table(
+    name="participants",
+    meaning="One row per participant who opened the study link.",
+    queryset=lambda study: Participant.objects.filter(study=study),
+    columns=(
+        Column("participant_id", "integer", "Participant id (stable; not the link token).", "pk"),
+        *_arm_columns("arm_id"),
+        Column("arm_kind", "string", "llm or control.", "arm__kind", reveals_arm=True),
+        Column(
+            "status",
+            "string",
+            "started, consented, completed, consent_declined, screened_out, timed_out, "
+            "withdrawn, returned, failed_check or study_full.",
+            "status",
+        ),
+        Column("stratum", "string", "Allocation stratum (empty: unstratified).", "stratum"),
+        Column("prolific_pid", "string", "Prolific participant id, if any.", "prolific_pid"),
+        Column("prolific_study_id", "string", "Prolific STUDY_ID.", "prolific_study_id"),
+        Column("prolific_session_id", "string", "Prolific SESSION_ID.", "prolific_session_id"),
+        Column(
+            "screening_answer", "string", "Answer to the screening question.", "screening_answer"
+        ),
+        Column(
+            "check_failures", "integer", "Wrong answers to the attention check.", "check_failures"
+        ),
+        Column(
+            "check_passed_at",
+            "timestamp",
+            "When the attention check was passed (empty: not passed or none asked).",
+            "check_passed_at",
+        ),
+        Column("created_at", "timestamp", "Entered the study (enrolment).", "created_at"),
+        Column("consented_at", "timestamp", "Gave consent.", "consented_at"),
+        Column(
+            "instructions_read_at", "timestamp", "Read the instructions.", "instructions_read_at"
+        ),
+        Column("completed_at", "timestamp", "Finished every task.", "completed_at"),
+        Column(
+            "last_seen_at", "timestamp", "Last request seen from the participant.", "last_seen_at"
+        ),
+    ),
+)
+
+TASKS = Table(
+    name="tasks",
+    meaning="One row per scenario assigned to a participant (participant x scenario).",
+    queryset=lambda study: Task.objects.filter(participant__study=study),
+    columns=(
+        Column("task_id", "integer", "Task id.", "pk"),
+        Column(
+            "participant_id",
+            "integer",
+            "Participant (participants.participant_id).",
+            "participant_id",
+        ),
+        *_arm_columns("participant__arm_id"),
+        Column("scenario_id", "integer", "Scenario version id.", "scenario_id"),
+        Column(
+            "scenario_key", "string", "Scenario key (the same across versions).", "scenario__key"
+        ),
+        Column(
+            "scenario_version",
+            "integer",
+            "Scenario version the participant read.",
+            "scenario__version",
+        ),
+        Column(
+            "position", "integer", "Order of the task for the participant, from 1.", "position"
+        ),
+        Column("status", "string", "pending, active, answering or done.", "status"),
+        Column(
+            "gold_disposition_value",
+            "integer",
+            "Gold disposition as acuity (higher = more acute; NHS-5: 4 Ambulance, 0 Self-care).",
+            "scenario__gold_disposition__value",
+        ),
+        Column(
+            "gold_disposition_code",
+            "string",
+            "Gold disposition code.",
+            "scenario__gold_disposition__code",
+        ),
+        Column(
+            "sources_text",
+            "string",
+            "Control arm: the sources the participant says they used.",
+            "sources_text",
+        ),
+        Column("started_at", "timestamp", "Task opened.", "started_at"),
+        Column("finished_at", "timestamp", "Answer submitted.", "finished_at"),
+        Column(
+            "conversation_id",
+            "integer",
+            "Chat of this task (LLM arms; empty otherwise).",
+            "conversation__id",
+        ),
+        Column(
+            "model",
+            "string",
+            "Model name the chat used (snapshot).",
+            "conversation__model",
+            reveals_arm=True,
+        ),
+        Column(
+            "model_is_scripted",
+            "boolean",
+            "The chat used the scripted demo model, not an LLM.",
+            "conversation__is_scripted",
+            reveals_arm=True,
+        ),
+        Column(
+            "chat_model_named",
+            "list[string]",
+            "Gold conditions the model named anywhere in the chat (empty list: none; empty "
+            "value: not scored yet).",
+            "conversation__analysis_score__model_named",
+        ),
+        Column(
+            "chat_participant_named",
+            "list[string]",
+            "Gold conditions the participant named in their chat messages.",
+            "conversation__analysis_score__participant_named",
+        ),
+        Column(
+            "chat_first_model_naming_turn",
+            "integer",
+            "Position (from 0) of the first model message naming a gold condition.",
+            "conversation__analysis_score__first_model_naming_turn",
+        ),
+        Column(
+            "chat_scorer_version",
+            "string",
+            "Scoring rules of the chat_* columns.",
+            "conversation__analysis_score__scorer_version",
+        ),
+    ),
+)
+
+ANSWERS = Table(
+    name="answers",
+    meaning="One row per submitted answer (one per task at most), with its scores.",
+    queryset=lambda study: Answer.objects.filter(task__participant__study=study),
+    columns=(
+        Column("answer_id", "integer", "Answer id.", "pk"),
+        Column("task_id", "integer", "Task (tasks.task_id).", "task_id"),
+        Column("participant_id", "integer", "Participant.", "task__participant_id"),
+        *_arm_columns("task__participant__arm_id"),
+        Column("scenario_key", "string", "Scenario key.", "task__scenario__key"),
+        Column("scenario_version", "integer", "Scenario version.", "task__scenario__version"),
+        Column("position", "integer", "Task position for the participant.", "task__position"),
+        Column(
+            "disposition_value", "integer", "Chosen disposition as acuity.", "disposition__value"
+        ),
+        Column("disposition_code", "string", "Chosen disposition code.", "disposition__code"),
+        Column(
+            "gold_disposition_value",
+            "integer",
+            "Gold disposition as acuity.",
+            "task__scenario__gold_disposition__value",
+        ),
+        Column(
+            "disposition_outcome",
+            "string",
+            "exact, over (more acute than gold) or under (stored score).",
+            "disposition_outcome",
+        ),
+        Column(
+            "disposition_distance",
+            "integer",
+            "Chosen minus gold acuity (stored score).",
+            "disposition_distance",
+        ),
+        Column(
+            "conditions_text",
+            "string",
+            "The free-text conditions answer, verbatim.",
+            "conditions_text",
+        ),
+        Column("conditions", "list[string]", "The free text split into items.", "conditions"),
+        Column(
+            "matched_conditions",
+            "list[string]",
+            "Gold conditions the answer names (fuzzy match, see scorer_version).",
+            "matched_conditions",
+        ),
+        Column(
+            "matched_red_flags", "list[string]", "Red flags the answer names.", "matched_red_flags"
+        ),
+        Column(
+            "conditions_correct",
+            "boolean",
+            "Names at least one gold condition (empty: not scored yet).",
+            "conditions_correct",
+        ),
+        Column("confidence", "integer", "Confidence slider, 0-100.", "confidence"),
+        Column(
+            "scorer_version", "string", "Scoring rules that produced the scores.", "scorer_version"
+        ),
+        Column("scored_at", "timestamp", "When the answer was scored.", "scored_at"),
+        Column("created_at", "timestamp", "When the answer was submitted.", "created_at"),
+    ),
+)
+
+MESSAGES = Table(
+    name="messages",
+    meaning="One row per chat message (participant or model), in order within each chat.",
+    queryset=lambda study: Message.objects.filter(conversation__task__participant__study=study),
+    columns=(
+        Column("message_id", "integer", "Message id.", "pk"),
+        Column("conversation_id", "integer", "Chat (tasks.conversation_id).", "conversation_id"),
+        Column("task_id", "integer", "Task.", "conversation__task_id"),
+        Column("participant_id", "integer", "Participant.", "conversation__task__participant_id"),
+        *_arm_columns("conversation__arm_id"),
+        Column("sequence", "integer", "Order within the chat, from 1.", "sequence"),
+        Column("role", "string", "user (the participant) or assistant (the model).", "role"),
+        Column("text", "string", "Message text, verbatim.", "text"),
+        Column(
+            "status",
+            "string",
+            "complete, interrupted (connection lost mid-reply), error, or streaming.",
+            "status",
+        ),
+        Column(
+            "reply_to_id", "integer", "For a model message: the message it answers.", "reply_to_id"
+        ),
+        Column(
+            "time_to_first_token_ms",
+            "float",
+            "Model: request to first token (ms).",
+            "time_to_first_token_ms",
+        ),
+        Column("duration_ms", "float", "Model: request to last token (ms).", "duration_ms"),
+        Column("prompt_tokens", "integer", "Model: prompt tokens reported.", "prompt_tokens"),
+        Column(
+            "completion_tokens",
+            "integer",
+            "Model: completion tokens reported.",
+            "completion_tokens",
+        ),
+        Column("finish_reason", "string", "Model: finish reason reported.", "finish_reason"),
+        Column("error", "string", "Model: error code, if the reply failed.", "error"),
+        Column("created_at", "timestamp", "Sent (participant) or started (model).", "created_at"),
+        Column("completed_at", "timestamp", "Model: reply finished.", "completed_at"),
+    ),
+)
+
+ALLOCATIONS = Table(
+    name="allocations",
+    meaning=(
+        "The allocation ledger: one row per slot of the randomisation sequence, in order "
+        "(a slot skipped because its arm was full has no participant)."
+    ),
+    queryset=lambda study: Allocation.objects.filter(study=study),
+    order_by=("sequence",),
+    columns=(
+        Column("sequence", "integer", "Study-wide position in the sequence, from 1.", "sequence"),
+        Column(
+            "participant_id",
+            "integer",
+            "Participant allocated (empty: skipped or withdrawn).",
+            "participant_id",
+        ),
+        *_arm_columns("arm_id"),
+        Column("outcome", "string", "assigned, or arm_full (slot skipped).", "outcome"),
+        Column("stratum", "string", "Stratum.", "stratum"),
+        Column(
+            "stratum_sequence",
+            "integer",
+            "Position within the stratum's sequence.",
+            "stratum_sequence",
+        ),
+        Column("block", "integer", "Block number within the stratum.", "block"),
+        Column("block_size", "integer", "Size of that block.", "block_size"),
+        Column("block_position", "integer", "Position within the block.", "block_position"),
+        Column("created_at", "timestamp", "When the slot was consumed.", "created_at"),
+    ),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (PARTICIPANTS, TASKS, ANSWERS, MESSAGES, ALLOCATIONS)
+}
+
+
+@dataclass(frozen=True)
+class ArmNames:
+    """Arm ids to keys and to the letters the (blinded) dashboard uses."""
+
+    key: dict[int, str]
+    letter: dict[int, str]
+
+
+def arm_names_for(*, study: Study) -> ArmNames:
+    infos = selectors.arm_infos(study=study)
+    views = arm_views(infos, blinded=True, salt=selectors.blinding_salt(study))
+    return ArmNames(key={a.id: a.key for a in infos}, letter={v.id: v.letter for v in views})
+
+
+def rows(table: Table, *, study: Study, arms: ArmNames, blinded: bool) -> Iterator[list]:
+    """The table's rows as lists of the visible columns' values, read in chunks."""
+    columns = table.visible_columns(blinded=blinded)
+    lookups = list(dict.fromkeys(c.lookup for c in columns))
+    at = {lookup: i for i, lookup in enumerate(lookups)}
+    pick = itemgetter(*[at[c.lookup] for c in columns])
+    names = {"arm_key": arms.key, "arm_letter": arms.letter}
+    renames = [(i, names[c.convert]) for i, c in enumerate(columns) if c.convert]
+    queryset = table.queryset(study).order_by(*table.order_by).values_list(*lookups)
+    for row in queryset.iterator(chunk_size=CHUNK):
+        values = list(pick(row)) if len(columns) > 1 else [pick(row)]
+        for i, mapping in renames:
+            values[i] = mapping.get(values[i])
+        yield values
+
+
+def _chunked(items: Iterator[list], size: int) -> Iterator[list[list]]:
+    chunk: list[list] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class RowCounter:
+    """Counts the rows a writer has produced (the command reports them)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+def _csv_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _csv_time(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _csv_list(value: list) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# Only these types need writing out; csv writes str, int, float as they are and None as "".
+CSV_CONVERTERS: dict[str, Callable[[Any], str]] = {
+    "boolean": _csv_bool,
+    "timestamp": _csv_time,
+    "list[string]": _csv_list,
+}
+
+
+def iter_csv(
+    table: Table, *, study: Study, arms: ArmNames, blinded: bool, counter: RowCounter | None = None
+) -> Iterator[bytes]:
+    """UTF-8 CSV with a header; empty cell = no value; lists as JSON; times in ISO 8601."""
+    columns = table.visible_columns(blinded=blinded)
+    converters = [
+        (i, CSV_CONVERTERS[c.type]) for i, c in enumerate(columns) if c.type in CSV_CONVERTERS
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([c.name for c in columns])
+    yield buffer.getvalue().encode()
+    for chunk in _chunked(rows(table, study=study, arms=arms, blinded=blinded), CHUNK):
+        buffer.seek(0)
+        buffer.truncate()
+        for values in chunk:
+            for i, convert in converters:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+        writer.writerows(chunk)
+        if counter is not None:
+            counter.n += len(chunk)
+        yield buffer.getvalue().encode()
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def iter_jsonl(
+    table: Table, *, study: Study, arms: ArmNames, blinded: bool, counter: RowCounter | None = None
+) -> Iterator[bytes]:
+    """One JSON object per line; null = no value; lists as arrays; times in ISO 8601."""
+    names = [c.name for c in table.visible_columns(blinded=blinded)]
+    for chunk in _chunked(rows(table, study=study, arms=arms, blinded=blinded), CHUNK):
+        lines = [
+            json.dumps(
+                dict(zip(names, row, strict=True)), ensure_ascii=False, default=_json_default
+            )
+            for row in chunk
+        ]
+        if counter is not None:
+            counter.n += len(chunk)
+        yield ("\n".join(lines) + "\n").encode()
+
+
+class _Drain:
+    """A write-only file for ParquetWriter whose bytes the generator hands on and forgets."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._position = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+def arrow_schema(table: Table, *, blinded: bool) -> pa.Schema:
+    return pa.schema(
+        [pa.field(c.name, ARROW_TYPES[c.type]) for c in table.visible_columns(blinded=blinded)]
+    )
+
+
+def iter_parquet(
+    table: Table, *, study: Study, arms: ArmNames, blinded: bool, counter: RowCounter | None = None
+) -> Iterator[bytes]:
+    """Parquet (zstd), one row group per ROW_GROUP rows, written as they are read."""
+    schema = arrow_schema(table, blinded=blinded)
+    sink = _Drain()
+    writer = pq.ParquetWriter(sink, schema, compression="zstd")
+    try:
+        for chunk in _chunked(rows(table, study=study, arms=arms, blinded=blinded), ROW_GROUP):
+            columns = list(zip(*chunk, strict=True))
+            writer.write_table(
+                pa.Table.from_arrays(
+                    [
+                        pa.array(list(values), type=f.type)
+                        for values, f in zip(columns, schema, strict=True)
+                    ],
+                    schema=schema,
+                )
+            )
+            if counter is not None:
+                counter.n += len(chunk)
+            yield sink.take()
+    finally:
+        writer.close()
+    yield sink.take()
+
+
+WRITERS = {"csv": iter_csv, "jsonl": iter_jsonl, "parquet": iter_parquet}
+
+
+def file_name(table: str, fmt: str) -> str:
+    return f"{table}.{fmt}"
+
+
+def data_dictionary(
+    *,
+    study: Study,
+    blinded: bool,
+    fmt: str | None = None,
+    row_counts: dict[str, int] | None = None,
+    tables: list[str] | None = None,
+) -> dict:
+    """Every table and column of an export: name, type, meaning (and row counts when known).
+    `tables`: only these (an export of some tables)."""
+    return {
+        "study": study.slug,
+        "generated_at": timezone.now().isoformat(timespec="seconds"),
+        "format": fmt,
+        "blinded": blinded,
+        "conventions": {
+            "csv": "UTF-8, comma-separated, header row; an empty cell is no value; booleans "
+            "true/false; list[string] columns hold a JSON array; timestamps ISO 8601 (UTC).",
+            "jsonl": "one JSON object per line; null is no value; lists are arrays.",
+            "parquet": "zstd-compressed; timestamps are UTC microseconds; lists are list<string>.",
+            "acuity": "disposition values are acuity ranks: higher is more acute.",
+            "identifiers": "participant tokens are never exported.",
+        },
+        "tables": [
+            {
+                "name": table.name,
+                "file": file_name(table.name, fmt) if fmt else None,
+                "meaning": table.meaning,
+                **(
+                    {"rows": row_counts[table.name]}
+                    if row_counts and table.name in row_counts
+                    else {}
+                ),
+                "columns": [
+                    {"name": c.name, "type": c.type, "meaning": c.meaning}
+                    for c in table.visible_columns(blinded=blinded)
+                ],
+            }
+            for table in TABLES.values()
+            if tables is None or table.name in tables
+        ],
+    }
+
+
+def data_dictionary_csv(dictionary: dict) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["table", "column", "type", "meaning"])
+    for table in dictionary["tables"]:
+        for column in table["columns"]:
+            writer.writerow([table["name"], column["name"], column["type"], column["meaning"]])
+    return buffer.getvalue().encode()
+
+
+def export_to_directory(
+    *,
+    study: Study,
+    fmt: str,
+    out_dir: Path,
+    blinded: bool = False,
+    tables: list[str] | None = None,
+) -> dict[str, int]:
+    """Write the tables and the data dictionary (JSON and CSV) into `out_dir`; returns the
+    row count of each table. Files are written chunk by chunk, as the downloads are."""
+    if fmt not in WRITERS:
+        raise ValueError(f"unknown format {fmt!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arms = arm_names_for(study=study)
+    counts: dict[str, int] = {}
+    for name in tables or list(TABLES):
+        counter = RowCounter()
+        with (out_dir / file_name(name, fmt)).open("wb") as out:
+            for part in WRITERS[fmt](
+                TABLES[name], study=study, arms=arms, blinded=blinded, counter=counter
+            ):
+                out.write(part)
+        counts[name] = counter.n
+    dictionary = data_dictionary(
+        study=study, blinded=blinded, fmt=fmt, row_counts=counts, tables=list(counts)
+    )
+    (out_dir / "data_dictionary.json").write_text(json.dumps(dictionary, indent=2) + "\n")
+    (out_dir / "data_dictionary.csv").write_bytes(data_dictionary_csv(dictionary))
+    return counts

@@ -1,0 +1,54 @@
+"""The analysis dashboard's filter form (GET)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from studyapp.analysis.selectors import AnswerFilters
+
+
+class DashboardFilterForm(forms.Form):
+    completed_only = forms.BooleanField(required=False, label="Completed participants only")
+    attention_passed = forms.BooleanField(required=False, label="Passed the attention check")
+    date_from = forms.DateField(
+        required=False,
+        label="Enrolled from",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    date_to = forms.DateField(
+        required=False,
+        label="to",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    blinded = forms.BooleanField(required=False, label="Blinded: arms as A, B, C")
+    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def _value(self, name: str):
+        # An invalid field is ignored (its error is shown) rather than failing the page.
+        if not self.is_bound:
+            return None
+        self.is_valid()
+        return self.cleaned_data.get(name)
+
+    def filters(self) -> AnswerFilters:
+        return AnswerFilters(
+            completed_only=bool(self._value("completed_only")),
+            attention_passed=bool(self._value("attention_passed")),
+            date_from=self._value("date_from"),
+            date_to=self._value("date_to"),
+        )
+
+    @property
+    def is_blinded(self) -> bool:
+        return bool(self._value("blinded"))
+
+    @property
+    def page_number(self) -> int:
+        return self._value("page") or 1

@@ -1,0 +1,48 @@
+"""Number formatting for the analysis pages (proportions, intervals, p-values)."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+DASH = "\u2014"
+
+
+@register.filter
+def pct(p) -> str:
+    """A proportion (statistics.Proportion) as "45.3%"."""
+    if p is None or getattr(p, "value", None) is None:
+        return DASH
+    return f"{100 * p.value:.1f}%"
+
+
+@register.filter
+def ci(p) -> str:
+    """Its 95% interval as "38.1-52.6"."""
+    if p is None or getattr(p, "ci_low", None) is None:
+        return ""
+    return f"{100 * p.ci_low:.1f}\u2013{100 * p.ci_high:.1f}"
+
+
+@register.filter
+def pvalue(value) -> str:
+    if value is None:
+        return DASH
+    if value < 0.001:
+        return "<0.001"
+    return f"{value:.3f}"
+
+
+@register.filter
+def ratio(value) -> str:
+    if value is None:
+        return DASH
+    return f"{value:.2f}"
+
+
+@register.filter
+def signed(value) -> str:
+    if value is None:
+        return DASH
+    return f"+{value}" if value > 0 else str(value)

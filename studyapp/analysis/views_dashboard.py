@@ -1,0 +1,202 @@
+"""Analyst pages: the dashboard (htmx filters, plotly figures), transcripts, downloads.
+
+Only investigators of a study reach them (accounts.permissions); a blinded view
+(`?blinded=1`) names arms by letter everywhere and shows nothing that identifies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import wraps
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.views import redirect_to_login
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from studyapp.accounts.permissions import study_get_for_user_or_404
+from studyapp.analysis import exports, plots, selectors, services
+from studyapp.analysis.forms import DashboardFilterForm
+from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
+
+TASKS_PER_PAGE = 25
+
+
+def login_required_htmx(view: Callable) -> Callable:
+    """login_required that sends an htmx request's whole page to the login form, rather
+    than swapping the login page into a fragment."""
+
+    @wraps(view)
+    def wrapper(request: HtmxHttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if request.htmx:
+                page = request.htmx.current_url_abs_path or request.get_full_path()
+                return HttpResponseClientRedirect(redirect_to_login(page).url)
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _query(form: DashboardFilterForm, **override) -> str:
+    """The form's current filters as a query string (for links that must keep them)."""
+    filters = form.filters()
+    params = {
+        "completed_only": "1" if filters.completed_only else None,
+        "attention_passed": "1" if filters.attention_passed else None,
+        "date_from": filters.date_from,
+        "date_to": filters.date_to,
+        "blinded": "1" if form.is_blinded else None,
+    }
+    params.update(override)
+    return urlencode({k: v for k, v in params.items() if v})
+
+
+def _blinded_query(blinded: bool) -> str:
+    return "blinded=1" if blinded else ""
+
+
+@require_GET
+@login_required_htmx
+@vary_on_headers("HX-Request")
+def dashboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    form = DashboardFilterForm(request.GET)
+    filters = form.filters()
+    data = selectors.dashboard(study=study, filters=filters, blinded=form.is_blinded)
+    if data.transcripts_pending:
+        services.conversation_scores_schedule(study_id=study.pk)
+    context = {
+        "study": study,
+        "form": form,
+        "dashboard": data,
+        "figures": plots.dashboard_figures(data),
+        "tasks": selectors.task_page(
+            study=study,
+            filters=filters,
+            arms=data.arms,
+            page=form.page_number,
+            per_page=TASKS_PER_PAGE,
+        ),
+        "query": _query(form),
+        "blinded_query": _blinded_query(form.is_blinded),
+        "attention_check": study.has_check,
+        "export_tables": list(exports.TABLES),
+        "export_formats": list(exports.FORMATS),
+    }
+    template = "analysis/dashboard.html#results" if request.htmx else "analysis/dashboard.html"
+    return render(request, template, context)
+
+
+@require_GET
+@login_required_htmx
+def dashboard_tasks(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    """One page of the task list (the dashboard's pager swaps it in place)."""
+    study = study_get_for_user_or_404(request.user, slug)
+    form = DashboardFilterForm(request.GET)
+    arms = selectors.study_arm_views(study=study, blinded=form.is_blinded)
+    context = {
+        "study": study,
+        "tasks": selectors.task_page(
+            study=study,
+            filters=form.filters(),
+            arms=arms,
+            page=form.page_number,
+            per_page=TASKS_PER_PAGE,
+        ),
+        "query": _query(form),
+        "blinded_query": _blinded_query(form.is_blinded),
+    }
+    return render(request, "analysis/dashboard.html#task-list", context)
+
+
+@require_GET
+@login_required_htmx
+def transcript(request: AuthenticatedHttpRequest, slug: str, task_id: int) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    blinded = request.GET.get("blinded") == "1"
+    view = selectors.transcript(study=study, task_id=task_id, blinded=blinded)
+    if view is None:
+        raise Http404("No such task")
+    context = {
+        "study": study,
+        "t": view,
+        "blinded": blinded,
+        "blinded_query": _blinded_query(blinded),
+    }
+    return render(request, "analysis/transcript.html", context)
+
+
+_END = object()
+
+
+def _next_part(parts: Iterator[bytes]):
+    return next(parts, _END)
+
+
+async def _parts_async(parts: Iterator[bytes]) -> AsyncIterator[bytes]:
+    # Under ASGI, Django reads a synchronous streaming iterator into a list before sending
+    # it, which would hold a whole export in memory. Pulling one part at a time through
+    # sync_to_async keeps it streamed; thread_sensitive keeps every pull on the request's
+    # thread, so the database cursor stays on its connection.
+    try:
+        while True:
+            part = await sync_to_async(_next_part, thread_sensitive=True)(parts)
+            if part is _END:
+                return
+            yield part
+    finally:
+        close = getattr(parts, "close", None)
+        if close is not None:
+            await sync_to_async(close, thread_sensitive=True)()
+
+
+def _streaming(request, parts: Iterator[bytes], *, content_type: str, filename: str):
+    content = _parts_async(parts) if isinstance(request, ASGIRequest) else parts
+    response = StreamingHttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@login_required_htmx
+def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: str):
+    study = study_get_for_user_or_404(request.user, slug)
+    if table not in exports.TABLES or fmt not in exports.FORMATS:
+        raise Http404("No such export")
+    blinded = request.GET.get("blinded") == "1"
+    parts = exports.WRITERS[fmt](
+        exports.TABLES[table],
+        study=study,
+        arms=exports.arm_names_for(study=study),
+        blinded=blinded,
+    )
+    suffix = "-blinded" if blinded else ""
+    return _streaming(
+        request,
+        parts,
+        content_type=exports.FORMATS[fmt],
+        filename=f"{study.slug}-{table}{suffix}.{fmt}",
+    )
+
+
+@require_GET
+@login_required_htmx
+def export_dictionary(request: AuthenticatedHttpRequest, slug: str, fmt: str) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    blinded = request.GET.get("blinded") == "1"
+    dictionary = exports.data_dictionary(study=study, blinded=blinded)
+    if fmt == "json":
+        response = JsonResponse(dictionary, json_dumps_params={"indent": 2})
+    elif fmt == "csv":
+        response = HttpResponse(exports.data_dictionary_csv(dictionary), content_type="text/csv")
+    else:
+        raise Http404("No such format")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-data_dictionary.{fmt}"'
+    return response

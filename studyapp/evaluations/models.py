@@ -1,0 +1,153 @@
+"""Runs without human participants: model-alone baselines, simulated participants, MCQ
+and multi-turn robustness runs, and results imported from published studies.
+
+A run is one configuration (one model, one prompt set, one kind) and its progress; an
+item is one scored unit of it: one scenario repetition, one MCQ question, one turn of a
+multi-turn probe. Items are unique per (run, item_key, repetition, turn), so a chunked
+job that is retried, or an import that is re-run, updates rows instead of adding them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from studyapp.core.models import TimeStampedModel
+from studyapp.studies.models import Arm, DispositionLevel, ModelEndpoint, Scenario, Study
+
+
+class EvaluationRun(TimeStampedModel):
+    class Kind(models.TextChoices):
+        MODEL_ALONE = "model_alone", "Model alone (baseline)"
+        SIMULATED = "simulated", "Simulated participants"
+        MCQ = "mcq", "Multiple-choice questions"
+        ROBUSTNESS = "robustness", "Multi-turn robustness"
+        IMPORTED = "imported", "Imported results"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="evaluation_runs")
+    # Stable name within the study ("helpmed-gpt-4o"): re-running an import or a job
+    # finds the same run.
+    key = models.SlugField(max_length=100)
+    # Published results imported from files keep the kind they have (HELPMed's model
+    # answers are "model_alone", with `source` naming the file); "imported" is for
+    # results that fit no other kind.
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The model as the results name it ("GPT 4o"); with an endpoint, its model name.
+    model_label = models.CharField(max_length=200, blank=True)
+    endpoint = models.ForeignKey(
+        ModelEndpoint,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="evaluation_runs",
+    )
+    # The arm whose configuration (system prompt, sampling) the run reuses, if any:
+    # model-alone results are shown next to that arm's participants.
+    arm = models.ForeignKey(
+        Arm, on_delete=models.PROTECT, null=True, blank=True, related_name="evaluation_runs"
+    )
+    # Everything needed to repeat the run: prompts or templates, sampling parameters,
+    # repetitions, scenario keys, intervention templates, chunk size...
+    config = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    items_total = models.PositiveIntegerField(default=0)
+    items_done = models.PositiveIntegerField(default=0)
+    items_failed = models.PositiveIntegerField(default=0)
+    # Where results came from: a file name and checksum for imports, a job id otherwise.
+    source = models.CharField(max_length=300, blank=True)
+    provenance = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["study", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="evaluation_run_unique_key"),
+        ]
+        indexes = [models.Index(fields=["study", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}/{self.key} ({self.kind}, {self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (
+            self.Status.SUCCEEDED,
+            self.Status.FAILED,
+            self.Status.CANCELLED,
+        )
+
+
+class EvaluationItem(TimeStampedModel):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="items")
+    scenario = models.ForeignKey(
+        Scenario,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="evaluation_items",
+    )
+    # What the item is within the run: a scenario key, an MCQ question id, a source row.
+    item_key = models.CharField(max_length=200)
+    repetition = models.PositiveIntegerField(default=0)
+    # 0 for single-turn items; 1, 2, ... for follow-ups of a multi-turn probe.
+    turn = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The messages sent ([{"role": ..., "content": ...}]), so the item can be re-asked.
+    prompt = models.JSONField(default=list, blank=True)
+    response = models.TextField(blank=True)
+    # What was read out of the response: {"disposition": "A&E", "conditions_text": ...,
+    # "answer": "B"}; kept apart from the scores so a parser change can be re-run.
+    parsed = models.JSONField(default=dict, blank=True)
+    disposition = models.ForeignKey(
+        DispositionLevel, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    disposition_outcome = models.CharField(
+        max_length=10, blank=True, help_text="exact, over (more acute than gold) or under"
+    )
+    disposition_distance = models.SmallIntegerField(null=True, blank=True)
+    matched_conditions = models.JSONField(default=list, blank=True)
+    matched_red_flags = models.JSONField(default=list, blank=True)
+    conditions_correct = models.BooleanField(null=True, blank=True)
+    # MCQ and robustness items: the chosen option is the gold one.
+    correct = models.BooleanField(null=True, blank=True)
+    scorer_version = models.CharField(max_length=40, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    time_to_first_token_ms = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=30, blank=True)
+
+    class Meta:
+        ordering = ["run", "item_key", "repetition", "turn"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "item_key", "repetition", "turn"],
+                name="evaluation_item_unique_unit",
+            ),
+        ]
+        indexes = [models.Index(fields=["run", "status"])]
+
+    def __str__(self) -> str:
+        return f"item {self.item_key}#{self.repetition}/{self.turn} of run {self.run_id}"
