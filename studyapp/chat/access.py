@@ -14,6 +14,7 @@ from studyapp.participation.access import (
     task_for_participant,
 )
 from studyapp.participation.models import Task
+from studyapp.participation.selectors import participant_has_begun
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -50,6 +51,10 @@ def chat_open_for_socket(*, session: SessionBase | None, token: str, position: i
         raise ChatDenied(CLOSE_FORBIDDEN, "not_llm", _NOT_YOURS)
     if not participant.is_active:
         raise ChatDenied(CLOSE_FORBIDDEN, "finished", _CLOSED)
+    if not participant_has_begun(participant):
+        # Instructions unread or the attention check not passed: the page never shows the
+        # chat yet, so only a hand-made socket gets here.
+        raise ChatDenied(CLOSE_FORBIDDEN, "not_started", _NOT_YOURS)
     task = task_for_participant(participant, position)
     if task is None:
         raise ChatDenied(CLOSE_NOT_FOUND, "not_found", _NOT_YOURS)

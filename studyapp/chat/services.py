@@ -34,6 +34,7 @@ from studyapp.chat.selectors import (
     stale_before,
 )
 from studyapp.participation.models import Task
+from studyapp.participation.services import participant_mark_seen
 from studyapp.studies.models import SAMPLING_KEYS
 
 logger = logging.getLogger(__name__)
@@ -249,6 +250,7 @@ def message_store_user(
     # was just read: skip the queries full_clean would spend re-checking them.
     message.full_clean(exclude=["conversation", "reply_to"], validate_constraints=False)
     message.save()
+    participant_mark_seen(participant_id=conversation.task.participant_id, now=now)
     logger.info(
         "chat: user message %s (seq %s, %s chars) in conversation %s",
         message.pk,

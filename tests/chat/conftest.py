@@ -60,7 +60,9 @@ def make_cast(base_url: str, *, slug: str = "chat-study", control: bool = False,
         arm = make_llm_arm(
             study, endpoint, system_prompt="You are a careful assistant.", **arm_kwargs
         )
-    participant = make_participant(study, arm=arm, status=Participant.Status.CONSENTED)
+    participant = make_participant(
+        study, arm=arm, status=Participant.Status.CONSENTED, instructions_read_at=timezone.now()
+    )
     task = Task.objects.create(
         participant=participant,
         scenario=scenario,

@@ -281,7 +281,9 @@ async def test_it_refuses_malformed_frames_without_closing(cast, scripted):
     assert history["type"] == "history"
 
 
-@pytest.mark.parametrize("case", ["other_token", "no_session", "control_arm", "no_task", "done"])
+@pytest.mark.parametrize(
+    "case", ["other_token", "no_session", "control_arm", "no_task", "done", "not_begun"]
+)
 async def test_it_refuses_sockets_that_may_not_chat(transactional_db, scripted, case):
     @database_sync_to_async
     def arrange():
@@ -296,6 +298,10 @@ async def test_it_refuses_sockets_that_may_not_chat(transactional_db, scripted, 
             return control.path(), control.session_key, 4403
         if case == "no_task":
             return mine.path(position=7), mine.session_key, 4404
+        if case == "not_begun":
+            # Instructions (and any attention check) not done yet: the page shows no chat.
+            Participant.objects.filter(pk=mine.participant.pk).update(instructions_read_at=None)
+            return mine.path(), mine.session_key, 4403
         Task.objects.filter(pk=mine.task.pk).update(status=Task.Status.ANSWERING)
         return mine.path(), mine.session_key, 4403
 

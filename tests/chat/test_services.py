@@ -24,7 +24,7 @@ from studyapp.chat.services import (
     reply_begin,
 )
 from studyapp.chat.tasks import recover_stale_replies_task
-from studyapp.participation.models import Task
+from studyapp.participation.models import Participant, Task
 from tests.chat.conftest import make_cast
 
 pytestmark = pytest.mark.django_db
@@ -100,6 +100,12 @@ def test_it_stores_the_participant_message_stripped_with_the_next_sequence(conve
     assert (stored.sequence, stored.duplicate, stored.needs_reply) == (1, False, True)
     message = Message.objects.get(pk=stored.message_id)
     assert (message.text, message.role, message.status) == ("hello", "user", "complete")
+
+
+def test_a_participant_message_counts_as_activity_for_the_timeout(cast, conversation):
+    then = timezone.now() + timedelta(minutes=30)
+    message_store_user(conversation_id=conversation.pk, text="hello", now=then)
+    assert Participant.objects.get(pk=cast.participant.pk).last_seen_at == then
 
 
 def test_a_resent_client_id_returns_the_stored_message(conversation):
