@@ -61,6 +61,8 @@ test: lint migrations-check check-deploy
 
 bench: install-dev
 	$(PY) bench/relay.py
+	$(PY) bench/enrolment.py
+	$(PY) bench/analysis.py
 
 clean:
 	rm -rf $(VENV) .run staticfiles .pytest_cache .ruff_cache

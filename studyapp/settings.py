@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "studyapp.studies",
     "studyapp.participation",
     "studyapp.chat",
+    "studyapp.evaluations",
     "studyapp.analysis",
 ]
 
@@ -165,7 +166,10 @@ else:
 RUN_DIR = Path(os.environ.get("STUDYAPP_RUN_DIR", BASE_DIR / ".run"))
 if REDIS_URL:
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    # An unacknowledged task (its worker was killed) is delivered again after this long.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)
+    }
 else:
     # Embedded default: a broker on the filesystem, so background jobs need no server.
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -188,7 +192,27 @@ CELERY_BEAT_SCHEDULE = {
         "task": "studyapp.chat.tasks.recover_stale_replies_task",
         "schedule": 60.0,
     },
+    "expire-inactive-participants": {
+        "task": "studyapp.participation.tasks.expire_inactive_participants_task",
+        "schedule": 60.0,
+    },
+    "resume-stalled-evaluations": {
+        "task": "studyapp.evaluations.tasks.resume_stalled_evaluations_task",
+        "schedule": 60.0,
+    },
 }
+
+# --- Evaluation runs (studyapp.evaluations) ---------------------------------------------
+# Requests in flight per chunk (also capped by the endpoint's max_concurrent_streams).
+EVALUATION_CONCURRENCY = envint("EVALUATION_CONCURRENCY", 4)
+EVALUATION_RETRY_ATTEMPTS = envint("EVALUATION_RETRY_ATTEMPTS", 4)
+EVALUATION_RETRY_BASE_S = envfloat("EVALUATION_RETRY_BASE_S", 1.0)
+EVALUATION_POLL_S = envfloat("EVALUATION_POLL_S", 0.5)
+EVALUATION_CHUNK_SOFT_TIME_LIMIT = envint("EVALUATION_CHUNK_SOFT_TIME_LIMIT", 600)
+EVALUATION_CHUNK_TIME_LIMIT = envint("EVALUATION_CHUNK_TIME_LIMIT", 660)
+# A run with no stored item for this long is queued again (its worker died).
+EVALUATION_STALL_S = envint("EVALUATION_STALL_S", 900)
+EVALUATION_MAX_FAILED_FRACTION = envfloat("EVALUATION_MAX_FAILED_FRACTION", 0.5)
 
 # --- Auth (django-allauth) ------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("studies/", include("studyapp.analysis.urls")),
+    path("studies/", include("studyapp.evaluations.urls")),
     path("", include("studyapp.participation.urls")),
     path("", include("studyapp.chat.urls")),
 ]

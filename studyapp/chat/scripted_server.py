@@ -27,6 +27,26 @@ are removed before the reply is composed):
 - ``#ttft:1.0`` — 1.0 s before the first token;
 - ``#long:200`` — a reply of exactly 200 tokens (before ``max_tokens`` applies).
 
+Behaviours with known ground truth (for evaluation tests and demos; every reply still says
+it is scripted):
+- ``mode="mcq"`` answers a multiple-choice question ending with ``Final Answer: (X)``. It
+  reads the option lines (``(A) text`` / ``A. text``) of the FIRST user message and looks the
+  question up in ``mcq_answer_key`` ({options_fingerprint: gold letter}); it is right with
+  probability ``mcq_accuracy``. A later user message (or the text of the first one outside
+  its option lines) that names a letter in parentheses, e.g. "a senior clinician believes
+  the answer is (C)", is a suggestion: the model adopts it with probability ``mcq_flip_p``.
+  Every draw is seeded by ``seed`` and the question, so a repeated request gets the same
+  answer (retries and resumed jobs stay reproducible).
+- ``mode="patient"`` plays a lay patient with no medical knowledge: short questions in
+  plain words, built from the scenario in the system message. Asked to "choose exactly one
+  of: A; B; C", it follows the advice: the option the assistant named first in its latest
+  message naming one (known ground truth for simulated-participant runs).
+- ``personas``: other model names the server answers to, each in its own mode (by default
+  ``scripted-patient`` → patient and ``scripted-mcq`` → mcq), so one server plays the demo
+  model, a simulated patient and an MCQ-taker at once.
+- ``keyed_replies`` ([[substring, reply], ...]), in any mode: the first pair whose substring
+  appears in the last user message gives the whole reply (a known answer for a known prompt).
+
 Run it with ``ScriptedServerThread`` (tests, benchmark) or
 ``python manage.py scripted_model_server`` (``make run``).
 """
@@ -36,8 +56,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import hashlib
 import json
 import logging
+import random
 import re
 import threading
 import time
@@ -51,7 +73,7 @@ from aiohttp import web
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "scripted-demo"
-MODES = ("demo", "echo")
+MODES = ("demo", "echo", "mcq", "patient")
 _ROLES = {"system", "developer", "user", "assistant", "tool"}
 _DIRECTIVE = re.compile(r"#(fail|cut|slow|ttft|long):(\d+(?:\.\d+)?)")
 _TOKEN = re.compile(r"\S+\s*")
@@ -86,6 +108,17 @@ class ScriptedConfig:
     # text never sits in a debugging endpoint.
     record_messages: bool = False
     max_stats: int = 1000
+    # Ground truth for the evaluation behaviours (see the module docstring).
+    seed: int = 0
+    mcq_answer_key: dict[str, str] = field(default_factory=dict)
+    mcq_accuracy: float = 1.0
+    mcq_flip_p: float = 0.0
+    keyed_replies: list[list[str]] = field(default_factory=list)
+    # Other model names this server answers to, each with its own mode (a scripted patient
+    # and a scripted MCQ-taker beside the demo model, on one port).
+    personas: dict[str, str] = field(
+        default_factory=lambda: {"scripted-patient": "patient", "scripted-mcq": "mcq"}
+    )
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -96,6 +129,12 @@ class ScriptedConfig:
             raise ValueError("fail_status must be an HTTP error status (400-599)")
         if self.fail_after_tokens is not None and self.fail_after_tokens < 0:
             raise ValueError("fail_after_tokens must not be negative")
+        if not (0 <= self.mcq_accuracy <= 1 and 0 <= self.mcq_flip_p <= 1):
+            raise ValueError("mcq_accuracy and mcq_flip_p are probabilities (0-1)")
+        if not all(isinstance(p, list | tuple) and len(p) == 2 for p in self.keyed_replies):
+            raise ValueError("keyed_replies must be [[substring, reply], ...]")
+        if any(mode not in MODES for mode in self.personas.values()):
+            raise ValueError(f"persona modes must be among {MODES}")
 
 
 @dataclass(frozen=True)
@@ -163,6 +202,99 @@ def demo_reply(user_text: str, user_turn: int) -> str:
     )
 
 
+_OPTION_LINE = re.compile(r"^[ \t]*\(?([A-J])[).:][ \t]+(\S.*?)[ \t]*$", re.MULTILINE)
+_SUGGESTED = re.compile(r"\(([A-J])\)")
+SCRIPTED_MCQ_PREFIX = "[Scripted model — not an AI]"
+PATIENT_LINES = (
+    "Hi, I'm not feeling great and I don't know much about medical things. {excerpt} "
+    "What do you think is going on?",
+    "Is that something serious? Do I need to see someone?",
+    "OK. Should I go somewhere today or can it wait?",
+    "What could it be, in simple words?",
+    "Thanks. Is there anything I should watch out for?",
+)
+
+
+def mcq_options(text: str) -> dict[str, str]:
+    """The answer options of a question text: {"A": "...", ...} from lines like "(A) ..."."""
+    return dict(_OPTION_LINE.findall(text))
+
+
+def options_fingerprint(options: dict[str, str]) -> str:
+    """A short key for a question, from its options (what ``mcq_answer_key`` is keyed by)."""
+    canonical = "\n".join(f"{k}:{' '.join(options[k].lower().split())}" for k in sorted(options))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _draw(*parts: object) -> float:
+    return random.Random(":".join(str(p) for p in parts)).random()
+
+
+def mcq_reply(user_texts: list[str], config: ScriptedConfig) -> str:
+    """Pure: the scripted multiple-choice answer after these user messages."""
+    first = user_texts[0] if user_texts else ""
+    options = mcq_options(first)
+    if not options:
+        return f"{SCRIPTED_MCQ_PREFIX} I found no answer options in the question."
+    letters = sorted(options)
+    key = options_fingerprint(options)
+    gold = config.mcq_answer_key.get(key)
+    rng = random.Random(f"{config.seed}:{key}:first")
+    wrong = [letter for letter in letters if letter != gold]
+    if gold in options and rng.random() < config.mcq_accuracy:
+        answer = gold
+    else:
+        answer = rng.choice(wrong or letters)
+    for turn, text in enumerate(user_texts):
+        # Outside the option lines of the question, "(C)" is a suggestion.
+        outside = _OPTION_LINE.sub(" ", text) if turn == 0 else text
+        suggested = [s for s in _SUGGESTED.findall(outside) if s in options]
+        if (
+            suggested
+            and suggested[-1] != answer
+            and _draw(config.seed, key, turn, suggested[-1]) < config.mcq_flip_p
+        ):
+            answer = suggested[-1]
+    return (
+        f"{SCRIPTED_MCQ_PREFIX} Considering options {', '.join(letters)} step by step. "
+        f"Final Answer: ({answer})"
+    )
+
+
+def patient_reply(system_text: str, user_turn: int) -> str:
+    """Pure: the scripted lay patient's next message (user_turn counts from 1)."""
+    words = system_text.split("Scenario:", 1)[-1].split()
+    excerpt = " ".join(words[:15]) + ("…" if len(words) > 15 else "")
+    line = PATIENT_LINES[(user_turn - 1) % len(PATIENT_LINES)]
+    return f"[Scripted patient — not a person] {line.format(excerpt=excerpt)}"
+
+
+_ONE_OF = re.compile(r"one of:\s*(.+?)(?:\.\s|\.$|\n|$)", re.IGNORECASE)
+
+
+def patient_final_answer(question: str, heard: list[str]) -> str | None:
+    """Pure: a lay patient's answer to "choose one of: A; B; C": the option the assistant
+    named first in its latest message that names any (the patient follows the advice)."""
+    found = _ONE_OF.search(question)
+    if not found:
+        return None
+    options = [o.strip() for o in found.group(1).split(";") if o.strip()]
+    for said in reversed(heard):
+        lowered = said.lower()
+        positions = [(lowered.find(o.lower()), o) for o in options if o.lower() in lowered]
+        if positions:
+            choice = min(positions)[1]
+            return f"1) {choice} 2) I'm not sure what it is."
+    return f"1) {options[0]} 2) I'm not sure what it is." if options else None
+
+
+def keyed_reply(text: str, config: ScriptedConfig) -> str | None:
+    for substring, reply in config.keyed_replies:
+        if substring and substring in text:
+            return reply
+    return None
+
+
 @dataclass(frozen=True)
 class Plan:
     """What one request will produce."""
@@ -181,8 +313,19 @@ def plan_reply(messages: list[dict], config: ScriptedConfig, max_tokens: int | N
     user_texts = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
     last_user = user_texts[-1] if user_texts else ""
     directives, cleaned = parse_directives(last_user)
-    if config.mode == "echo":
+    keyed = keyed_reply(last_user, config)
+    if keyed is not None:
+        text = keyed
+    elif config.mode == "echo":
         text = cleaned or "(empty message)"
+    elif config.mode == "mcq":
+        text = mcq_reply(user_texts, config)
+    elif config.mode == "patient":
+        system = " ".join(
+            message_text(m.get("content")) for m in messages if m.get("role") == "system"
+        )
+        final = patient_final_answer(last_user, user_texts[:-1])
+        text = final if final is not None else patient_reply(system, len(user_texts))
     else:
         text = demo_reply(cleaned, len(user_texts))
     tokens = tokenize(text)
@@ -321,7 +464,7 @@ def _validated_request(body: Any, config: ScriptedConfig) -> tuple[list[dict], i
         if not (content is None or isinstance(content, str | list)):
             raise ScriptedError(400, "Message 'content' must be a string or a list.", "messages")
     model = body.get("model")
-    if model is not None and model != config.model:
+    if model is not None and model != config.model and model not in config.personas:
         raise ScriptedError(404, f"The model `{model}` does not exist.", "model")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None and (
@@ -373,6 +516,9 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         record.status = exc.status
         record.ended_at = time.monotonic()
         raise
+    model = body.get("model") or config.model
+    if model != config.model:
+        config = dataclasses.replace(config, mode=config.personas[model], model=model)
     record.model = config.model
     record.max_tokens = max_tokens
     if config.record_messages:

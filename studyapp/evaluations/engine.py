@@ -1,0 +1,191 @@
+"""The job engine: model calls in an event loop thread, database writes in the caller's.
+
+A chunk of an evaluation run is a list of *units* (one MCQ question with all its probes, one
+scenario repetition, one simulated conversation). Units run concurrently, up to a bound per
+endpoint, in a private asyncio loop on a helper thread; every finished item travels back on
+a queue and is stored by the calling thread at once, so a worker killed mid-chunk loses at
+most the requests in flight. Keeping the ORM in the calling thread also keeps it inside the
+caller's transaction in tests, and off the event loop (Django forbids sync ORM calls there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from studyapp.chat.llm import ChatResult, LLMError, OpenAICompatibleClient
+
+logger = logging.getLogger(__name__)
+
+# Failures worth another try: the server was overloaded, failed, or too slow.
+RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "connection", "busy"})
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """What a unit needs to know of one stored item (plain data, read before the loop)."""
+
+    pk: int
+    item_key: str
+    repetition: int
+    turn: int
+    status: str
+    prompt: list
+    response: str
+    parsed: dict
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One finished item, handed from the loop thread to the writing thread."""
+
+    pk: int
+    ok: bool
+    prompt: list = field(default_factory=list)
+    response: str = ""
+    error: str = ""
+    time_to_first_token_ms: float | None = None
+    duration_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str = ""
+    attempts: int = 1
+    # Kind-specific facts found while running (a simulated transcript, for instance).
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Timed:
+    result: ChatResult
+    duration_ms: float
+    attempts: int
+
+
+async def complete_with_retries(
+    client: OpenAICompatibleClient,
+    messages: list[dict],
+    params: dict[str, Any],
+    *,
+    attempts: int,
+    base_delay_s: float,
+    stop: threading.Event,
+) -> Timed:
+    """One completion, retried with exponential backoff and jitter on transient failures."""
+    for attempt in range(1, attempts + 1):
+        started = time.monotonic()
+        try:
+            result = await client.complete(messages, params)
+            return Timed(result, (time.monotonic() - started) * 1000, attempt)
+        except LLMError as exc:
+            if exc.code not in RETRYABLE or attempt == attempts or stop.is_set():
+                raise
+            delay = base_delay_s * 2 ** (attempt - 1) * (1 + random.random() / 2)
+            logger.info("evaluations: %s, retry %s in %.2f s", exc.code, attempt, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def result_from(pk: int, prompt: list, timed: Timed, **extra: Any) -> ItemResult:
+    usage = timed.result.usage
+    return ItemResult(
+        pk=pk,
+        ok=True,
+        prompt=prompt,
+        response=timed.result.text,
+        # complete() is not streamed: the whole reply arrives at once.
+        time_to_first_token_ms=timed.duration_ms,
+        duration_ms=timed.duration_ms,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        finish_reason=timed.result.finish_reason or "",
+        attempts=timed.attempts,
+        extra=extra,
+    )
+
+
+UnitFn = Callable[[Any, threading.Event], AsyncIterator[ItemResult]]
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class _UnitCrashed:
+    unit: Any
+    error: str
+
+
+def run_units(
+    units: Sequence[Any],
+    unit_fn: UnitFn,
+    *,
+    concurrency: int,
+    on_result: Callable[[ItemResult], None],
+    on_unit_crash: Callable[[Any, str], None],
+    should_stop: Callable[[], bool],
+    poll_s: float = 0.5,
+) -> bool:
+    """Run the units; returns False when should_stop() ended the work early.
+
+    on_result and on_unit_crash run in the calling thread. Whatever interrupts the caller
+    (Celery's soft time limit) stops new requests; items not yet stored stay pending.
+    """
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    async def main() -> None:
+        semaphore = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(unit: Any) -> None:
+            async with semaphore:
+                if stop.is_set():
+                    return
+                try:
+                    async for result in unit_fn(unit, stop):
+                        results.put(result)
+                except Exception as exc:
+                    logger.exception("evaluations: a unit crashed")
+                    results.put(_UnitCrashed(unit, f"internal: {type(exc).__name__}"))
+
+        await asyncio.gather(*(one(unit) for unit in units))
+
+    def loop_thread() -> None:
+        try:
+            asyncio.run(main())
+        finally:
+            results.put(_DONE)
+
+    thread = threading.Thread(target=loop_thread, name="evaluation-loop", daemon=True)
+    thread.start()
+    stopped = False
+    last_check = time.monotonic()
+    try:
+        while True:
+            try:
+                got = results.get(timeout=poll_s)
+            except queue.Empty:
+                got = None
+            if got is _DONE:
+                break
+            if isinstance(got, ItemResult):
+                on_result(got)
+            elif isinstance(got, _UnitCrashed):
+                on_unit_crash(got.unit, got.error)
+            if time.monotonic() - last_check >= poll_s:
+                last_check = time.monotonic()
+                if not stop.is_set() and should_stop():
+                    stop.set()
+                    stopped = True
+    except BaseException:
+        stop.set()
+        thread.join(timeout=5)
+        raise
+    thread.join()
+    if not stopped and should_stop():
+        stopped = True
+    return not stopped

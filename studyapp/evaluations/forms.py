@@ -1,0 +1,112 @@
+"""The start form of the evaluations page."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+
+from studyapp.evaluations import robustness as rb
+from studyapp.evaluations.services import STARTABLE_KINDS, StartRequest
+from studyapp.studies.models import Arm, ModelEndpoint
+
+KIND_LABELS = {
+    "model_alone": "Model alone (baseline)",
+    "simulated": "Simulated participants",
+    "mcq": "MCQ accuracy",
+    "robustness": "Multi-turn robustness",
+}
+
+
+def shared_data_dir() -> Path:
+    default = Path(settings.BASE_DIR).parent / "shared" / "data"
+    return Path(os.environ.get("STUDYAPP_SHARED_DATA") or default)
+
+
+def shared_item_files() -> list[Path]:
+    """MCQ files offered without an upload (the shared data folder, when present)."""
+    folder = shared_data_dir() / "medqa"
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+class StartRunForm(forms.Form):
+    kind = forms.ChoiceField(choices=[(k, KIND_LABELS[k]) for k in STARTABLE_KINDS])
+    arm = forms.ChoiceField(label="Arm (model and sampling)")
+    n = forms.IntegerField(
+        label="Repetitions per scenario, or number of questions",
+        min_value=1,
+        max_value=100000,
+        required=False,
+        initial=3,
+    )
+    asked = forms.ChoiceField(
+        choices=[("together", "Questions together"), ("separate", "Questions separately")],
+        initial="together",
+    )
+    items_file = forms.ChoiceField(label="MCQ items", required=False)
+    items_upload = forms.FileField(label="…or upload JSONL", required=False)
+    templates_upload = forms.FileField(
+        label="Robustness templates (JSON, optional)", required=False
+    )
+    patient_endpoint = forms.ChoiceField(label="Simulated patient model", required=False)
+
+    def __init__(self, *args, study, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.study = study
+        self.fields["arm"].choices = [
+            (arm.key, f"{arm.key} ({arm.endpoint.model if arm.endpoint else '—'})")
+            for arm in Arm.objects.filter(study=study, kind=Arm.Kind.LLM).select_related(
+                "endpoint"
+            )
+        ]
+        self.fields["items_file"].choices = [("", "—")] + [
+            (path.name, path.name) for path in shared_item_files()
+        ]
+        self.fields["patient_endpoint"].choices = [("", "The arm's own model")] + [
+            (name, name) for name in ModelEndpoint.objects.values_list("name", flat=True)
+        ]
+
+    def _save_upload(self, upload, suffix: str) -> Path:
+        data = upload.read()
+        folder = Path(settings.RUN_DIR) / "evaluation-inputs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+        path.write_bytes(data)
+        return path
+
+    def clean(self) -> dict:
+        data = super().clean()
+        kind = data.get("kind")
+        items_path = None
+        if data.get("items_upload"):
+            items_path = self._save_upload(data["items_upload"], ".jsonl")
+        elif data.get("items_file"):
+            matches = [p for p in shared_item_files() if p.name == data["items_file"]]
+            items_path = matches[0] if matches else None
+        if kind in ("mcq", "robustness") and items_path is None:
+            self.add_error("items_file", "Choose or upload a JSONL file of questions.")
+        templates_path = None
+        if data.get("templates_upload"):
+            templates_path = self._save_upload(data["templates_upload"], ".json")
+            try:
+                rb.load_templates(templates_path)
+            except rb.TemplateError as exc:
+                self.add_error("templates_upload", str(exc))
+        data["items_path"] = items_path
+        data["templates_path"] = templates_path
+        return data
+
+    def start_request(self) -> StartRequest:
+        data = self.cleaned_data
+        return StartRequest(
+            kind=data["kind"],
+            arm_key=data["arm"],
+            items_path=data["items_path"],
+            n=data.get("n"),
+            asked=data["asked"],
+            templates_path=data["templates_path"],
+            patient_endpoint=data.get("patient_endpoint") or None,
+        )

@@ -1,0 +1,153 @@
+"""Model alone: each scenario with the study's questions, N repetitions, the arm's sampling.
+
+Asked together, an item is one two-part answer ("1) A&E 2) ..."); asked separately, each
+repetition is two items, "<scenario>:disposition" and "<scenario>:conditions". Every item
+is scored by the same function that scores participants' answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from studyapp.chat.llm import LLMError
+from studyapp.evaluations.engine import ItemResult, ItemState, complete_with_retries, result_from
+from studyapp.evaluations.kinds.context import RunContext
+from studyapp.evaluations.models import EvaluationItem, EvaluationRun
+from studyapp.evaluations.parsing import Level, parse_disposition, parse_triage_answer
+from studyapp.evaluations.prompts import render, scenario_text
+from studyapp.scoring.answers import score_answer
+from studyapp.studies.models import Scenario
+
+
+def question_values(study, levels: list[Level]) -> dict[str, str]:
+    return {
+        "disposition_question": study.disposition_question,
+        "conditions_question": study.conditions_question,
+        "options": "; ".join(level.label for level in sorted(levels, key=lambda lv: -lv.value)),
+    }
+
+
+def study_levels(study) -> list[Level]:
+    return [
+        Level(code=level.code, label=level.label, value=level.value)
+        for level in study.disposition_scale.levels.all()
+    ]
+
+
+def plan(
+    *, run: EvaluationRun, config: dict[str, Any], inputs: Any = None
+) -> list[EvaluationItem]:
+    study = run.study
+    templates = config["templates"]
+    values = question_values(study, study_levels(study))
+    scenarios = Scenario.objects.filter(study=study, is_active=True).order_by("key")
+    if config.get("scenarios"):
+        scenarios = scenarios.filter(key__in=config["scenarios"])
+    system = config.get("system_prompt", "")
+    parts = (
+        ["together"]
+        if config.get("asked", "together") == "together"
+        else [
+            "disposition",
+            "conditions",
+        ]
+    )
+    items = []
+    for scenario in scenarios:
+        text = scenario_text(scenario.sections)
+        for repetition in range(config.get("repetitions", 1)):
+            for part in parts:
+                content = render(
+                    templates[part], scenario=text, preamble=templates["preamble"], **values
+                )
+                prompt = [{"role": "system", "content": system}] if system else []
+                items.append(
+                    EvaluationItem(
+                        run=run,
+                        scenario=scenario,
+                        item_key=scenario.key if part == "together" else f"{scenario.key}:{part}",
+                        repetition=repetition,
+                        prompt=[*prompt, {"role": "user", "content": content}],
+                        parsed={"part": part},
+                    )
+                )
+    return items
+
+
+def unit_key(item: ItemState | EvaluationItem) -> str:
+    return f"{item.item_key}#{item.repetition}"
+
+
+async def run_unit(
+    ctx: RunContext, items: list[ItemState], stop: threading.Event
+) -> AsyncIterator[ItemResult]:
+    client = ctx.client()
+    for item in items:
+        if item.status != EvaluationItem.Status.PENDING or stop.is_set():
+            continue
+        try:
+            timed = await complete_with_retries(
+                client,
+                item.prompt,
+                ctx.params,
+                attempts=ctx.attempts,
+                base_delay_s=ctx.retry_base_s,
+                stop=stop,
+            )
+        except LLMError as exc:
+            yield ItemResult(pk=item.pk, ok=False, error=exc.summary(), prompt=item.prompt)
+            continue
+        yield result_from(item.pk, item.prompt, timed)
+
+
+def score_text(
+    *, part: str, text: str, scenario: Scenario, levels: list[Level], level_pks: dict[str, int]
+) -> dict[str, Any]:
+    """The stored fields of one answer (used by model-alone and simulated runs)."""
+    code = None
+    conditions_text = ""
+    if part == "together":
+        answer = parse_triage_answer(text, levels)
+        code, conditions_text = answer.disposition_code, answer.conditions_text
+    elif part == "disposition":
+        code = parse_disposition(text, levels)
+    else:
+        conditions_text = text
+    values = {level.code: level.value for level in levels}
+    scored = score_answer(
+        conditions_text=conditions_text,
+        answer_value=values.get(code) if code else None,
+        gold_value=scenario.gold_disposition.value,
+        gold_conditions=scenario.gold_conditions,
+        red_flags=scenario.red_flags,
+        synonyms=scenario.condition_synonyms,
+    )
+    fields: dict[str, Any] = {
+        "disposition_id": level_pks.get(code) if code else None,
+        "disposition_outcome": scored.disposition_outcome or "",
+        "disposition_distance": scored.disposition_distance,
+        "scorer_version": scored.scorer_version,
+    }
+    if part != "disposition":
+        fields |= {
+            "matched_conditions": scored.matched_conditions,
+            "matched_red_flags": scored.matched_red_flags,
+            "conditions_correct": scored.conditions_correct,
+        }
+    if part != "conditions":
+        fields["correct"] = scored.disposition_outcome == "exact"
+    return {"parsed_update": {"disposition": code, "conditions_text": conditions_text}} | fields
+
+
+def score(ctx: RunContext, item: EvaluationItem, result: ItemResult) -> dict[str, Any]:
+    fields = score_text(
+        part=item.parsed.get("part", "together"),
+        text=result.response,
+        scenario=item.scenario,
+        levels=ctx.data["levels"],
+        level_pks=ctx.data["level_pks"],
+    )
+    update = fields.pop("parsed_update")
+    return {"parsed": {**item.parsed, **update}} | fields

@@ -1,0 +1,255 @@
+"""Reads for evaluation runs: progress, per-run summaries, comparisons. No writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+
+from studyapp.evaluations import robustness as rb
+from studyapp.evaluations.models import EvaluationItem, EvaluationRun
+
+# Runs whose results count: finished, or still running (partial figures).
+REPORTED_STATUSES = (EvaluationRun.Status.SUCCEEDED, EvaluationRun.Status.RUNNING)
+
+
+def robustness_probes(*, run: EvaluationRun) -> list[rb.Probe]:
+    """The run's probes (answers per turn), each with its question's baseline answer first."""
+    rows = list(
+        run.items.filter(status=EvaluationItem.Status.SUCCEEDED)
+        .order_by("item_key", "turn")
+        .values("item_key", "turn", "parsed")
+    )
+    baseline = {
+        r["parsed"]["unit"]: r["parsed"].get("answer")
+        for r in rows
+        if r["parsed"].get("depth") == "baseline"
+    }
+    chains: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["parsed"].get("depth") != "baseline":
+            chains.setdefault(r["item_key"], []).append(r["parsed"])
+    probes = []
+    for parts in chains.values():
+        first = parts[0]
+        unit = first["unit"]
+        if unit not in baseline:
+            continue
+        probes.append(
+            rb.Probe(
+                question_id=unit,
+                intervention=first["intervention"],
+                depth=first["depth"],
+                gold=first["gold"],
+                answers=(baseline[unit], *(p.get("answer") for p in parts)),
+            )
+        )
+    return probes
+
+
+def robustness_summary(*, run: EvaluationRun) -> list[dict[str, Any]]:
+    probes = robustness_probes(run=run)
+    specs = (run.config.get("templates") or {}).get("interventions", {})
+    rows = []
+    for metrics in rb.robustness_table(probes):
+        row = metrics.as_dict()
+        spec = specs.get(metrics.intervention, {})
+        row["intent"] = spec.get("intent", "")
+        row["leaderboard"] = spec.get("leaderboard", "")
+        rows.append(row)
+    return rows
+
+
+def run_tokens(*, run: EvaluationRun) -> dict[str, Any]:
+    """Tokens used by the run, and their cost when the run's config gives prices."""
+    totals = run.items.aggregate(
+        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), ms=Sum("duration_ms")
+    )
+    prompt, completion = totals["prompt"] or 0, totals["completion"] or 0
+    prices = run.config.get("price_per_million") or {}
+    cost = None
+    if prices:
+        cost = round(
+            prompt * prices.get("prompt", 0) / 1e6
+            + completion * prices.get("completion", 0) / 1e6,
+            4,
+        )
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "model_seconds": round((totals["ms"] or 0) / 1000, 1),
+        "cost": cost,
+    }
+
+
+def scenario_accuracy(*, run: EvaluationRun) -> list[dict[str, Any]]:
+    """Per scenario: answers, exact dispositions, correct conditions (scenario runs)."""
+    rows = (
+        run.items.filter(status=EvaluationItem.Status.SUCCEEDED, scenario__isnull=False)
+        .values("scenario__key")
+        .annotate(
+            n=Count("pk"),
+            disposition_n=Count("pk", filter=Q(correct__isnull=False)),
+            disposition_exact=Count("pk", filter=Q(correct=True)),
+            conditions_n=Count("pk", filter=Q(conditions_correct__isnull=False)),
+            conditions_correct=Count("pk", filter=Q(conditions_correct=True)),
+        )
+        .order_by("scenario__key")
+    )
+    return [
+        {
+            "scenario": r["scenario__key"],
+            "n": r["n"],
+            "disposition_accuracy": _share(r["disposition_exact"], r["disposition_n"]),
+            "conditions_accuracy": _share(r["conditions_correct"], r["conditions_n"]),
+            "disposition_n": r["disposition_n"],
+            "conditions_n": r["conditions_n"],
+        }
+        for r in rows
+    ]
+
+
+def _share(k: int, n: int) -> float | None:
+    return round(k / n, 4) if n else None
+
+
+def run_summary(*, run: EvaluationRun) -> dict[str, Any]:
+    """What a finished (or running) run found, in plain data (CLI, report, results page)."""
+    summary: dict[str, Any] = {
+        "key": run.key,
+        "kind": run.kind,
+        "status": run.status,
+        "arm": run.arm.key if run.arm_id else None,
+        "model": run.model_label,
+        "items_total": run.items_total,
+        "items_done": run.items_done,
+        "items_failed": run.items_failed,
+        "tokens": run_tokens(run=run),
+    }
+    if run.kind == EvaluationRun.Kind.MCQ:
+        counts = run.items.filter(status=EvaluationItem.Status.SUCCEEDED).aggregate(
+            n=Count("pk"),
+            correct=Count("pk", filter=Q(correct=True)),
+            unparsed=Count("pk", filter=Q(parsed__answer=None)),
+        )
+        summary |= {
+            "accuracy": _share(counts["correct"], counts["n"]),
+            "answered": counts["n"],
+            "unparsed": counts["unparsed"],
+        }
+    elif run.kind == EvaluationRun.Kind.ROBUSTNESS:
+        summary["robustness"] = robustness_summary(run=run)
+    elif run.kind in (EvaluationRun.Kind.MODEL_ALONE, EvaluationRun.Kind.SIMULATED):
+        per_scenario = scenario_accuracy(run=run)
+        summary["scenarios"] = per_scenario
+        summary |= _pooled(per_scenario)
+    return summary
+
+
+def _pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    d_n = sum(r["disposition_n"] for r in rows)
+    c_n = sum(r["conditions_n"] for r in rows)
+    d_k = sum(round((r["disposition_accuracy"] or 0) * r["disposition_n"]) for r in rows)
+    c_k = sum(round((r["conditions_accuracy"] or 0) * r["conditions_n"]) for r in rows)
+    return {"disposition_accuracy": _share(d_k, d_n), "conditions_accuracy": _share(c_k, c_n)}
+
+
+def comparison_rows(*, study) -> list[dict[str, Any]]:
+    """Counts per source (human, simulated, model_alone), arm and scenario, for comparison.
+
+    Human answers come from participants' scored answers; model answers from the study's
+    runs that count (REPORTED_STATUSES). Runs without an arm (imported
+    published answers) are grouped under their model label.
+    """
+    from django.db.models import F
+    from django.db.models.functions import Coalesce
+
+    from studyapp.participation.models import Answer
+
+    rows: list[dict[str, Any]] = []
+    human = (
+        Answer.objects.filter(task__participant__study=study, task__participant__arm__isnull=False)
+        .values(arm_key=F("task__participant__arm__key"), scenario_key=F("task__scenario__key"))
+        .annotate(
+            n=Count("pk"),
+            exact=Count(
+                "pk", filter=Q(disposition__value=F("task__scenario__gold_disposition__value"))
+            ),
+            conditions_n=Count("pk", filter=Q(conditions_correct__isnull=False)),
+            conditions_correct=Count("pk", filter=Q(conditions_correct=True)),
+        )
+    )
+    rows += [{"source": "human", **r} for r in human]
+    rows = [r | {"arm": r["arm_key"], "scenario": r["scenario_key"]} for r in rows]
+    model = (
+        EvaluationItem.objects.filter(
+            run__study=study,
+            run__status__in=REPORTED_STATUSES,
+            run__kind__in=[EvaluationRun.Kind.MODEL_ALONE, EvaluationRun.Kind.SIMULATED],
+            status=EvaluationItem.Status.SUCCEEDED,
+            scenario__isnull=False,
+        )
+        .values(
+            source=F("run__kind"),
+            arm_key=Coalesce("run__arm__key", "run__model_label"),
+            scenario_key=F("scenario__key"),
+        )
+        .annotate(
+            n=Count("pk", filter=Q(correct__isnull=False)),
+            exact=Count("pk", filter=Q(correct=True)),
+            conditions_n=Count("pk", filter=Q(conditions_correct__isnull=False)),
+            conditions_correct=Count("pk", filter=Q(conditions_correct=True)),
+        )
+    )
+    rows += [r | {"arm": r["arm_key"], "scenario": r["scenario_key"]} for r in model]
+    return rows
+
+
+def study_runs(*, study) -> list[EvaluationRun]:
+    return list(
+        EvaluationRun.objects.filter(study=study).select_related("arm").order_by("-created_at")
+    )
+
+
+def evaluation_results_by_key(*, study) -> dict[str, dict[str, Any]]:
+    """{run key: run_summary} for every run of the study (study_report --format json)."""
+    return {run.key: run_summary(run=run) for run in study_runs(study=study)}
+
+
+def human_transcript_proposals(*, study) -> dict[str, dict[str, Any]]:
+    """Per arm: what models proposed turn by turn in participants' chats, and pushback.
+
+    Reads every complete message of the study's conversations in one query, ordered.
+    """
+    from studyapp.chat.models import Message
+    from studyapp.evaluations.kinds.model_alone import study_levels
+    from studyapp.evaluations.proposals import PushbackSummary, proposals
+
+    levels = study_levels(study)
+    rows = (
+        Message.objects.filter(
+            conversation__task__participant__study=study, status=Message.Status.COMPLETE
+        )
+        .order_by("conversation_id", "sequence")
+        .values_list(
+            "conversation_id",
+            "role",
+            "text",
+            "conversation__arm__key",
+            "conversation__task__scenario__gold_conditions",
+            "conversation__task__scenario__red_flags",
+            "conversation__task__scenario__condition_synonyms",
+        )
+    )
+    summaries: dict[str, PushbackSummary] = {}
+    chats: dict[int, tuple[str, list, dict, list[tuple[str, str]]]] = {}
+    for conv, role, text, arm, gold, flags, synonyms in rows:
+        chat = chats.setdefault(conv, (arm, [*(gold or []), *(flags or [])], synonyms or {}, []))
+        chat[3].append((role, text))
+    for arm, terms, synonyms, messages in chats.values():
+        summary = summaries.setdefault(arm, PushbackSummary())
+        summary.add(proposals(messages, levels=levels, gold_terms=terms, synonyms=synonyms))
+    return {
+        arm: s.as_dict() | {"conversations": sum(1 for c in chats.values() if c[0] == arm)}
+        for arm, s in sorted(summaries.items())
+    }

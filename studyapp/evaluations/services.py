@@ -1,0 +1,445 @@
+"""Writes for evaluation runs: start, run a chunk, refresh progress, cancel, resume.
+
+A run's items are all created when it starts (status pending), in unit order, so a chunk is
+a contiguous range of item ids covering whole units. A chunk stores only items still
+pending, one row at a time as each finishes, and a pending→done update happens once: a
+re-run or redelivered chunk never duplicates an item or overwrites a stored answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from studyapp.chat.llm import EndpointConfig
+from studyapp.evaluations import robustness as rb
+from studyapp.evaluations.engine import ItemResult, ItemState, run_units
+from studyapp.evaluations.kinds import kind_module
+from studyapp.evaluations.kinds.context import RunContext
+from studyapp.evaluations.kinds.model_alone import study_levels
+from studyapp.evaluations.mcq_items import file_source, read_mcq_jsonl
+from studyapp.evaluations.models import EvaluationItem, EvaluationRun
+from studyapp.evaluations.prompts import MODEL_ALONE_TEMPLATES, SIMULATED_TEMPLATES
+from studyapp.studies.models import SAMPLING_KEYS, Arm, ModelEndpoint, Study
+
+logger = logging.getLogger(__name__)
+
+STARTABLE_KINDS = ("model_alone", "simulated", "mcq", "robustness")
+DEFAULT_CHUNK_UNITS = 10
+# The MedQA-Followup protocol asks at temperature 0 and needs room to reason.
+MCQ_SAMPLING = {"temperature": 0.0, "max_tokens": 1024}
+# Personas of the scripted model server (studyapp.chat.scripted_server.ScriptedConfig).
+SCRIPTED_MCQ_MODEL = "scripted-mcq"
+SCRIPTED_PATIENT_MODEL = "scripted-patient"
+
+
+class EvaluationError(ValueError):
+    """A run cannot start as asked; the message says why (safe to show the investigator)."""
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    kind: str
+    arm_key: str | None = None
+    items_path: Path | None = None
+    n: int | None = None
+    repetitions: int = 1
+    asked: str = "together"
+    templates_path: Path | None = None
+    interventions: Sequence[str] = ()
+    depths: Sequence[str] = ()
+    patient_endpoint: str | None = None
+    concurrency: int | None = None
+    chunk_units: int = DEFAULT_CHUNK_UNITS
+    seed: int = 0
+    # Prices per million tokens ({"prompt": 2.5, "completion": 10.0}) for the cost column.
+    price_per_million: dict | None = None
+
+
+def _arm(study: Study, arm_key: str | None) -> Arm:
+    arms = Arm.objects.filter(study=study, kind=Arm.Kind.LLM).select_related("endpoint")
+    if arm_key:
+        arm = arms.filter(key=arm_key).first()
+        if arm is None:
+            raise EvaluationError(f"study {study.slug} has no LLM arm {arm_key!r}")
+        return arm
+    arm = arms.order_by("key").first()
+    if arm is None:
+        raise EvaluationError(f"study {study.slug} has no LLM arm to evaluate")
+    return arm
+
+
+def _sampling(arm: Arm) -> dict[str, Any]:
+    return {k: v for k, v in (arm.sampling_params or {}).items() if k in SAMPLING_KEYS}
+
+
+def _config_and_inputs(study: Study, arm: Arm, request: StartRequest) -> tuple[dict, Any, str]:
+    """The run's config (everything needed to repeat it), the kind's inputs, the source."""
+    config: dict[str, Any] = {
+        "arm": arm.key,
+        "chunk_units": max(1, request.chunk_units),
+        "concurrency": request.concurrency,
+        "seed": request.seed,
+        "price_per_million": dict(request.price_per_million or {}),
+    }
+    if request.kind in ("mcq", "robustness"):
+        if request.items_path is None:
+            raise EvaluationError("MCQ and robustness runs need --items PATH (JSONL)")
+        try:
+            questions = read_mcq_jsonl(request.items_path, limit=request.n)
+            templates = rb.load_templates(request.templates_path)
+        except (ValueError, OSError) as exc:
+            raise EvaluationError(str(exc)) from exc
+        unknown = set(request.interventions) - set(templates["interventions"])
+        if unknown:
+            raise EvaluationError(f"unknown interventions: {', '.join(sorted(unknown))}")
+        bad_depths = set(request.depths) - set(rb.DEPTHS)
+        if bad_depths:
+            raise EvaluationError(f"unknown depths: {', '.join(sorted(bad_depths))}")
+        config |= {
+            "items_path": str(request.items_path),
+            "items": len(questions),
+            "templates": templates
+            if request.kind == "robustness"
+            else {"instruction": templates["instruction"]},
+            "sampling_params": _sampling(arm) | MCQ_SAMPLING,
+        }
+        if arm.endpoint.is_scripted:
+            # The scripted server's demo persona cannot take a test; its MCQ persona can.
+            config["model_override"] = SCRIPTED_MCQ_MODEL
+        if request.kind == "robustness":
+            config |= {
+                "interventions": list(request.interventions),
+                "depths": list(request.depths) or list(rb.DEPTHS),
+            }
+        return config, questions, file_source(request.items_path)
+    if request.asked not in ("together", "separate"):
+        raise EvaluationError("asked must be 'together' or 'separate'")
+    n = request.n if request.n is not None else request.repetitions
+    if n < 1:
+        raise EvaluationError("the number of repetitions must be at least 1")
+    config |= {"repetitions": n, "sampling_params": _sampling(arm)}
+    if request.kind == "model_alone":
+        config |= {
+            "asked": request.asked,
+            "system_prompt": arm.system_prompt,
+            "templates": dict(MODEL_ALONE_TEMPLATES),
+        }
+    else:
+        patient = request.patient_endpoint
+        if patient and not ModelEndpoint.objects.filter(name=patient).exists():
+            raise EvaluationError(f"no model endpoint named {patient!r}")
+        config |= {
+            "templates": dict(SIMULATED_TEMPLATES),
+            "system_prompt": arm.system_prompt,
+            "patient_endpoint": patient or arm.endpoint.name,
+            # Without a patient model of its own, a scripted arm's server plays the patient.
+            "patient_model": SCRIPTED_PATIENT_MODEL
+            if not patient and arm.endpoint.is_scripted
+            else None,
+            "max_turns": arm.max_turns,
+            "patient_sampling": {"temperature": 0.7, "max_tokens": 200},
+        }
+    return config, None, f"arm {arm.key}"
+
+
+def _run_key(kind: str, arm: Arm, now) -> str:
+    return slugify(f"{kind}-{arm.key}-{now:%Y%m%d-%H%M%S-%f}")[:100]
+
+
+def evaluation_start(
+    *, study: Study, request: StartRequest, user=None, enqueue: bool = True
+) -> EvaluationRun:
+    """Create the run and all its items (pending); the chunks are queued on commit."""
+    if request.kind not in STARTABLE_KINDS:
+        raise EvaluationError(f"kind must be one of {', '.join(STARTABLE_KINDS)}")
+    arm = _arm(study, request.arm_key)
+    if arm.endpoint is None:
+        raise EvaluationError(f"arm {arm.key} has no model endpoint")
+    config, inputs, source = _config_and_inputs(study, arm, request)
+    module = kind_module(request.kind)
+    now = timezone.now()
+    with transaction.atomic():
+        run = EvaluationRun.objects.create(
+            study=study,
+            key=_run_key(request.kind, arm, now),
+            kind=request.kind,
+            model_label=config.get("model_override") or arm.endpoint.model,
+            endpoint=arm.endpoint,
+            arm=arm,
+            config=config,
+            source=source,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        items = module.plan(run=run, config=config, inputs=inputs)
+        if not items:
+            raise EvaluationError("this run would have no items (no scenarios or questions?)")
+        created = EvaluationItem.objects.bulk_create(items, batch_size=500)
+        chunks = _chunks(module, created, config["chunk_units"])
+        run.items_total = len(created)
+        run.config = {**config, "chunks": chunks}
+        run.save(update_fields=["items_total", "config", "updated_at"])
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(run.pk, chunks))
+    logger.info("evaluations: run %s (%s) started with %s items", run.pk, run.kind, len(created))
+    return run
+
+
+def _chunks(module, items: Sequence[EvaluationItem], chunk_units: int) -> list[list[int]]:
+    """[first id, last id] ranges of whole units, chunk_units units each."""
+    units = [list(group) for _, group in groupby(items, key=module.unit_key)]
+    chunks = []
+    for start in range(0, len(units), chunk_units):
+        block = [item.pk for unit in units[start : start + chunk_units] for item in unit]
+        chunks.append([min(block), max(block)])
+    return chunks
+
+
+def _enqueue(run_id: int, chunks: Sequence[Sequence[int]]) -> None:
+    from studyapp.evaluations.tasks import evaluation_chunk_task
+
+    for first, last in chunks:
+        evaluation_chunk_task.delay(run_id, first, last)
+
+
+def evaluation_resume(*, run_id: int) -> int:
+    """Queue again every chunk that still has pending items (after a lost worker)."""
+    run = EvaluationRun.objects.get(pk=run_id)
+    if run.is_finished:
+        return 0
+    pending = [
+        [first, last]
+        for first, last in run.config.get("chunks", [])
+        if run.items.filter(pk__range=(first, last), status=EvaluationItem.Status.PENDING).exists()
+    ]
+    transaction.on_commit(lambda: _enqueue(run_id, pending))
+    return len(pending)
+
+
+def evaluation_cancel(*, run_id: int) -> bool:
+    """Stop a run: chunks check between items and stop asking; stored items stay."""
+    changed = EvaluationRun.objects.filter(
+        pk=run_id, status__in=[EvaluationRun.Status.QUEUED, EvaluationRun.Status.RUNNING]
+    ).update(status=EvaluationRun.Status.CANCELLED, finished_at=timezone.now())
+    return bool(changed)
+
+
+def evaluation_refresh(*, run_id: int) -> EvaluationRun:
+    """Recount progress; a run with nothing pending is finished (succeeded or failed)."""
+    counts = EvaluationItem.objects.filter(run_id=run_id).aggregate(
+        total=Count("pk"),
+        done=Count("pk", filter=Q(status=EvaluationItem.Status.SUCCEEDED)),
+        failed=Count("pk", filter=Q(status=EvaluationItem.Status.FAILED)),
+    )
+    now = timezone.now()
+    EvaluationRun.objects.filter(pk=run_id).update(
+        items_total=counts["total"],
+        items_done=counts["done"],
+        items_failed=counts["failed"],
+        updated_at=now,
+    )
+    if counts["done"] + counts["failed"] >= counts["total"]:
+        max_failed = settings.EVALUATION_MAX_FAILED_FRACTION
+        failed = counts["total"] == 0 or counts["failed"] > max_failed * counts["total"]
+        status = EvaluationRun.Status.FAILED if failed else EvaluationRun.Status.SUCCEEDED
+        EvaluationRun.objects.filter(
+            pk=run_id,
+            status__in=[EvaluationRun.Status.QUEUED, EvaluationRun.Status.RUNNING],
+        ).update(
+            status=status,
+            finished_at=now,
+            error=f"{counts['failed']} of {counts['total']} items failed" if failed else "",
+        )
+    return EvaluationRun.objects.get(pk=run_id)
+
+
+def _context(run: EvaluationRun) -> RunContext:
+    config = run.config
+    endpoint = run.endpoint
+    concurrency = min(
+        config.get("concurrency") or settings.EVALUATION_CONCURRENCY,
+        endpoint.max_concurrent_streams if endpoint else 1,
+    )
+    data: dict[str, Any] = {"concurrency": max(1, concurrency)}
+    if run.kind in ("model_alone", "simulated"):
+        data["levels"] = study_levels(run.study)
+        data["level_pks"] = {
+            level.code: level.pk for level in run.study.disposition_scale.levels.all()
+        }
+    if run.kind == "simulated":
+        patient = ModelEndpoint.objects.get(name=config["patient_endpoint"])
+        data["patient"] = EndpointConfig.from_endpoint(patient, model=config.get("patient_model"))
+    return RunContext(
+        run_id=run.pk,
+        config=config,
+        endpoint=(
+            EndpointConfig.from_endpoint(endpoint, model=config.get("model_override"))
+            if endpoint
+            else None
+        ),
+        params=dict(config.get("sampling_params") or {}),
+        attempts=settings.EVALUATION_RETRY_ATTEMPTS,
+        retry_base_s=settings.EVALUATION_RETRY_BASE_S,
+        data=data,
+    )
+
+
+def _state(item: EvaluationItem) -> ItemState:
+    return ItemState(
+        pk=item.pk,
+        item_key=item.item_key,
+        repetition=item.repetition,
+        turn=item.turn,
+        status=item.status,
+        prompt=item.prompt,
+        response=item.response,
+        parsed=item.parsed,
+    )
+
+
+def _store(module, ctx: RunContext, item: EvaluationItem, result: ItemResult) -> bool:
+    """Store one finished item, once: only a pending row is updated."""
+    fields: dict[str, Any] = {
+        "prompt": result.prompt,
+        "response": result.response,
+        "error": result.error[:200],
+        "time_to_first_token_ms": result.time_to_first_token_ms,
+        "duration_ms": result.duration_ms,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "finish_reason": result.finish_reason[:30],
+        "updated_at": timezone.now(),
+    }
+    if result.ok:
+        fields |= module.score(ctx, item, result)
+        fields["status"] = EvaluationItem.Status.SUCCEEDED
+    else:
+        fields["status"] = EvaluationItem.Status.FAILED
+    if result.extra:
+        fields["parsed"] = {**fields.get("parsed", item.parsed), **result.extra}
+    if result.attempts > 1:
+        fields["parsed"] = {**fields.get("parsed", item.parsed), "attempts": result.attempts}
+    stored = EvaluationItem.objects.filter(
+        pk=item.pk, status=EvaluationItem.Status.PENDING
+    ).update(**fields)
+    return bool(stored)
+
+
+def evaluation_run_chunk(
+    *,
+    run_id: int,
+    first_id: int,
+    last_id: int,
+    progress: Callable[[EvaluationRun], None] | None = None,
+) -> EvaluationRun:
+    """Run the pending items of one chunk and store each as it finishes."""
+    run = EvaluationRun.objects.select_related("study__disposition_scale", "endpoint").get(
+        pk=run_id
+    )
+    if run.is_finished:
+        return run
+    now = timezone.now()
+    EvaluationRun.objects.filter(pk=run_id, status=EvaluationRun.Status.QUEUED).update(
+        status=EvaluationRun.Status.RUNNING, started_at=now, updated_at=now
+    )
+    module = kind_module(run.kind)
+    items = list(
+        run.items.filter(pk__range=(first_id, last_id))
+        .select_related("scenario__gold_disposition")
+        .order_by("pk")
+    )
+    by_pk = {item.pk: item for item in items}
+    units = [[_state(item) for item in group] for _, group in groupby(items, key=module.unit_key)]
+    units = [u for u in units if any(i.status == EvaluationItem.Status.PENDING for i in u)]
+    ctx = _context(run)
+    stored = 0
+    last_refresh = time.monotonic()
+
+    def on_result(result: ItemResult) -> None:
+        nonlocal stored, last_refresh
+        if _store(module, ctx, by_pk[result.pk], result):
+            stored += 1
+            # Progress the page and the CLI can show, at most once a second.
+            if time.monotonic() - last_refresh >= 1.0:
+                last_refresh = time.monotonic()
+                refreshed = evaluation_refresh(run_id=run_id)
+                if progress is not None:
+                    progress(refreshed)
+
+    def on_unit_crash(unit: list[ItemState], error: str) -> None:
+        for state in unit:
+            _store(module, ctx, by_pk[state.pk], ItemResult(pk=state.pk, ok=False, error=error))
+
+    def cancelled() -> bool:
+        return EvaluationRun.objects.filter(
+            pk=run_id, status=EvaluationRun.Status.CANCELLED
+        ).exists()
+
+    try:
+        run_units(
+            units,
+            lambda unit, stop: module.run_unit(ctx, unit, stop),
+            concurrency=ctx.data["concurrency"],
+            on_result=on_result,
+            on_unit_crash=on_unit_crash,
+            should_stop=cancelled,
+            poll_s=settings.EVALUATION_POLL_S,
+        )
+    finally:
+        run = evaluation_refresh(run_id=run_id)
+        if progress is not None:
+            progress(run)
+    logger.info("evaluations: run %s chunk %s-%s stored %s", run_id, first_id, last_id, stored)
+    return run
+
+
+def evaluation_run_inline(
+    *, run_id: int, progress: Callable[[EvaluationRun], None] | None = None
+) -> EvaluationRun:
+    """Run every chunk in this process (the CLI's --inline; no worker needed)."""
+    run = EvaluationRun.objects.get(pk=run_id)
+    for first, last in run.config.get("chunks", []):
+        run = evaluation_run_chunk(run_id=run_id, first_id=first, last_id=last, progress=progress)
+        if run.is_finished and run.status == EvaluationRun.Status.CANCELLED:
+            break
+    return run
+
+
+def evaluation_fail(*, run_id: int, error: str) -> None:
+    """Mark a run failed after an unexpected error in its job."""
+    EvaluationRun.objects.filter(
+        pk=run_id, status__in=[EvaluationRun.Status.QUEUED, EvaluationRun.Status.RUNNING]
+    ).update(status=EvaluationRun.Status.FAILED, error=error[:500], finished_at=timezone.now())
+
+
+def evaluations_resume_stalled(*, now=None) -> int:
+    """Queue again runs that made no progress for a while (their worker died)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.EVALUATION_STALL_S)
+    stalled = (
+        EvaluationRun.objects.filter(
+            status__in=[EvaluationRun.Status.QUEUED, EvaluationRun.Status.RUNNING],
+            updated_at__lt=cutoff,
+        )
+        .annotate(last_item=Max("items__updated_at"))
+        .filter(Q(last_item__lt=cutoff) | Q(last_item__isnull=True))
+    )
+    count = 0
+    for run in stalled:
+        EvaluationRun.objects.filter(pk=run.pk).update(updated_at=now)
+        if evaluation_resume(run_id=run.pk):
+            count += 1
+            logger.warning("evaluations: run %s stalled; chunks queued again", run.pk)
+    return count

@@ -1,0 +1,46 @@
+"""Background jobs of evaluations. Each takes ids and calls one service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from studyapp.evaluations import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="studyapp.evaluations.tasks.evaluation_chunk_task",
+    soft_time_limit=settings.EVALUATION_CHUNK_SOFT_TIME_LIMIT,
+    time_limit=settings.EVALUATION_CHUNK_TIME_LIMIT,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def evaluation_chunk_task(run_id: int, first_id: int, last_id: int) -> None:
+    """Run one chunk. Safe to run twice: only pending items are asked and stored."""
+    try:
+        services.evaluation_run_chunk(run_id=run_id, first_id=first_id, last_id=last_id)
+    except SoftTimeLimitExceeded:
+        # What finished is stored; the rest of the chunk goes back on the queue.
+        logger.warning(
+            "evaluations: run %s chunk %s-%s hit its time limit", run_id, first_id, last_id
+        )
+        evaluation_chunk_task.apply_async((run_id, first_id, last_id), countdown=1)
+    except Exception as exc:
+        logger.exception("evaluations: run %s chunk %s-%s failed", run_id, first_id, last_id)
+        services.evaluation_fail(run_id=run_id, error=f"internal: {type(exc).__name__}")
+        raise
+
+
+@shared_task(
+    name="studyapp.evaluations.tasks.resume_stalled_evaluations_task",
+    soft_time_limit=30,
+    time_limit=60,
+)
+def resume_stalled_evaluations_task() -> int:
+    """Queue again runs whose worker died (scheduled every minute)."""
+    return services.evaluations_resume_stalled()

@@ -1,0 +1,151 @@
+"""The evaluations page of a study: start runs, watch them, compare results."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from studyapp.accounts.permissions import study_get_for_user_or_404
+from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
+from studyapp.evaluations import plots, selectors
+from studyapp.evaluations.comparison import comparison_cells, simulated_on_human
+from studyapp.evaluations.forms import StartRunForm, shared_data_dir
+from studyapp.evaluations.models import EvaluationRun
+from studyapp.evaluations.robustness import read_leaderboard
+from studyapp.evaluations.services import EvaluationError, evaluation_cancel, evaluation_start
+
+POLL_SECONDS = 2
+
+
+def leaderboard_path() -> Path:
+    return shared_data_dir() / "medqa_followup" / "leaderboard_accuracy_drops.csv"
+
+
+def _leaderboard() -> list[dict]:
+    path = leaderboard_path()
+    return read_leaderboard(path) if path.is_file() else []
+
+
+def _runs_context(study) -> dict:
+    runs = selectors.study_runs(study=study)
+    return {
+        "study": study,
+        "runs": runs,
+        "poll_seconds": POLL_SECONDS,
+        "any_active": any(not run.is_finished for run in runs),
+    }
+
+
+def _results_context(study, runs: list[EvaluationRun]) -> dict:
+    cells = comparison_cells(selectors.comparison_rows(study=study))
+    fit = simulated_on_human(cells)
+    leaderboard = _leaderboard()
+    published: dict[str, float] = {}
+    for followup in {row["followup"] for row in leaderboard}:
+        values = [r["change_pp"] for r in leaderboard if r["followup"] == followup]
+        published[followup] = round(statistics.median(values), 2)
+    robustness = []
+    for run in runs:
+        if run.kind == EvaluationRun.Kind.ROBUSTNESS and run.status in (
+            EvaluationRun.Status.SUCCEEDED,
+            EvaluationRun.Status.RUNNING,
+        ):
+            rows = selectors.robustness_summary(run=run)
+            for row in rows:
+                # The leaderboard measures a follow-up after the first answer: deep probes.
+                row["published_median"] = (
+                    published.get(row["leaderboard"]) if row["depth"] == "deep" else None
+                )
+            robustness.append(
+                {
+                    "run": run,
+                    "rows": rows,
+                    "figure_id": f"robustness-{run.pk}",
+                    "figure": plots.robustness_figure(rows, published),
+                }
+            )
+    return {
+        "cells": [cell.as_dict() for cell in cells],
+        "fit": fit,
+        "comparison_figure": plots.comparison_figure(cells),
+        "regression_figure": plots.regression_figure(cells, fit),
+        "robustness": robustness,
+        "leaderboard_average": [r for r in leaderboard if r["followup"] == "average"],
+        "pushback": selectors.human_transcript_proposals(study=study),
+        "summaries": [
+            selectors.run_summary(run=run)
+            for run in runs
+            if run.kind != EvaluationRun.Kind.IMPORTED
+        ],
+    }
+
+
+@require_GET
+@login_required
+def evaluations_page(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    context = _runs_context(study)
+    context |= _results_context(study, context["runs"])
+    context["form"] = StartRunForm(study=study)
+    return render(request, "evaluations/page.html", context)
+
+
+@require_GET
+def runs_fragment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The runs table alone, polled while a run is active (the progress bars move)."""
+    if not request.user.is_authenticated:
+        if request.htmx:
+            page = request.htmx.current_url_abs_path or request.get_full_path()
+            return HttpResponseClientRedirect(redirect_to_login(page).url)
+        return redirect_to_login(request.get_full_path())
+    study = study_get_for_user_or_404(request.user, slug)
+    return render(request, "evaluations/page.html#runs", _runs_context(study))
+
+
+@require_POST
+@login_required
+def run_start(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    form = StartRunForm(request.POST, request.FILES, study=study)
+    if form.is_valid():
+        try:
+            evaluation_start(study=study, request=form.start_request(), user=request.user)
+        except EvaluationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("evaluations:page", slug=study.slug)
+    context = _runs_context(study)
+    context |= _results_context(study, context["runs"])
+    context["form"] = form
+    return render(request, "evaluations/page.html", context, status=400)
+
+
+@require_POST
+@login_required
+def run_cancel(request: AuthenticatedHttpRequest, slug: str, run_id: int) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    run = get_object_or_404(EvaluationRun, pk=run_id, study=study)
+    evaluation_cancel(run_id=run.pk)
+    return redirect("evaluations:page", slug=study.slug)
+
+
+@require_GET
+@login_required
+def run_detail(request: AuthenticatedHttpRequest, slug: str, run_id: int) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    run = get_object_or_404(EvaluationRun.objects.select_related("arm"), pk=run_id, study=study)
+    items = run.items.select_related("scenario", "disposition").order_by("pk")[:200]
+    context = {
+        "study": study,
+        "run": run,
+        "summary": selectors.run_summary(run=run),
+        "items": items,
+    }
+    return render(request, "evaluations/run_detail.html", context)

@@ -1,0 +1,146 @@
+"""The evaluations page: start each kind from the UI, watch progress, compare results."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.urls import reverse
+
+from studyapp.evaluations.models import EvaluationRun
+from studyapp.evaluations.services import StartRequest, evaluation_start
+from tests.evaluations.runs.conftest import write_questions
+from tests.factories import make_user
+
+
+@pytest.fixture
+def alice(study_with_arm, client):
+    study, _arm = study_with_arm
+    user = make_user("alice")
+    study.investigators.add(user)
+    client.force_login(user)
+    return user
+
+
+def page(study) -> str:
+    return reverse("evaluations:page", args=[study.slug])
+
+
+def test_the_study_page_links_to_evaluations(study_with_arm, alice, client):
+    study, _arm = study_with_arm
+    response = client.get(reverse("analysis:study_detail", args=[study.slug]))
+    assert page(study) in response.content.decode()
+
+
+def test_it_hides_another_investigators_study(study_with_arm, client):
+    study, _arm = study_with_arm
+    client.force_login(make_user("charlie"))
+    assert client.get(page(study)).status_code == 404
+    assert client.post(reverse("evaluations:start", args=[study.slug])).status_code == 404
+
+
+def test_an_investigator_starts_an_mcq_run_with_an_upload_and_sees_it_finish(
+    study_with_arm,
+    alice,
+    client,
+    evaluator,
+    fast_evaluations,
+    tmp_path,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    settings.RUN_DIR = tmp_path
+    study, arm = study_with_arm
+    path = tmp_path / "q.jsonl"
+    evaluator.configure(mode="mcq", mcq_answer_key=write_questions(path, 5))
+    upload = io.BytesIO(path.read_bytes())
+    upload.name = "questions.jsonl"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("evaluations:start", args=[study.slug]),
+            {"kind": "mcq", "arm": arm.key, "n": 5, "asked": "together", "items_upload": upload},
+        )
+
+    assert response.status_code == 302
+    run = EvaluationRun.objects.get(study=study, kind="mcq")
+    assert run.status == "succeeded" and run.items_done == 5
+    html = client.get(page(study)).content.decode()
+    assert f'id="run-{run.pk}" data-status="succeeded"' in html
+    assert "accuracy 1.000" in html
+
+
+@pytest.mark.parametrize("kind", ["model_alone", "robustness"])
+def test_every_kind_starts_from_the_form(
+    study_with_arm,
+    alice,
+    client,
+    evaluator,
+    fast_evaluations,
+    kind,
+    django_capture_on_commit_callbacks,
+    tmp_path,
+    settings,
+):
+    study, arm = study_with_arm
+    settings.RUN_DIR = tmp_path
+    path = tmp_path / "q.jsonl"
+    evaluator.configure(mode="mcq", mcq_answer_key=write_questions(path, 2), mcq_flip_p=1.0)
+    upload = io.BytesIO(path.read_bytes())
+    upload.name = "q.jsonl"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("evaluations:start", args=[study.slug]),
+            {"kind": kind, "arm": arm.key, "n": 1, "asked": "together", "items_upload": upload},
+        )
+    assert response.status_code == 302
+    run = EvaluationRun.objects.get(study=study, kind=kind)
+    assert run.status == "succeeded"
+    html = client.get(page(study)).content.decode()
+    if kind == "robustness":
+        assert 'class="robustness"' in html and "authority" in html
+    else:
+        assert 'id="comparison"' in html
+
+
+def test_a_run_without_items_is_refused_with_the_reason(study_with_arm, alice, client):
+    study, arm = study_with_arm
+    response = client.post(
+        reverse("evaluations:start", args=[study.slug]),
+        {"kind": "mcq", "arm": arm.key, "n": 5, "asked": "together"},
+    )
+    assert response.status_code == 400
+    assert "Choose or upload a JSONL file" in response.content.decode()
+    assert not EvaluationRun.objects.exists()
+
+
+def test_the_progress_fragment_polls_while_a_run_is_active_and_cancel_stops_it(
+    study_with_arm, alice, client, tmp_path
+):
+    study, _arm = study_with_arm
+    path = tmp_path / "q.jsonl"
+    write_questions(path, 3)
+    run = evaluation_start(
+        study=study, request=StartRequest(kind="mcq", items_path=path), enqueue=False
+    )
+    url = reverse("evaluations:runs", args=[study.slug])
+
+    fragment = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 2s"' in fragment
+    assert '<progress class="run-progress" max="3" value="0">' in fragment
+
+    client.post(reverse("evaluations:cancel", args=[study.slug, run.pk]))
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+    assert "hx-trigger" not in client.get(url).content.decode()
+
+
+def test_the_run_page_lists_items(study_with_arm, alice, client, tmp_path):
+    study, _arm = study_with_arm
+    path = tmp_path / "q.jsonl"
+    write_questions(path, 2)
+    run = evaluation_start(
+        study=study, request=StartRequest(kind="mcq", items_path=path), enqueue=False
+    )
+    html = client.get(reverse("evaluations:run_detail", args=[study.slug, run.pk])).content
+    assert b"q1" in html and b"pending" in html

@@ -1,0 +1,102 @@
+"""A real Celery worker on Redis and PostgreSQL, killed mid-run: the run resumes and ends
+with every item stored exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from studyapp.celery import app as celery_app
+from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
+from studyapp.evaluations.models import EvaluationItem, EvaluationRun
+from studyapp.evaluations.services import StartRequest, evaluation_start
+from tests.conftest import require
+from tests.evaluations.runs.conftest import write_questions
+from tests.factories import make_endpoint, make_llm_arm, make_study
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
+    db = connection.settings_dict
+    env = os.environ | {
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        # Redelivery of the killed worker's unacknowledged chunk, soon.
+        "CELERY_VISIBILITY_TIMEOUT": "2",
+        "EVALUATION_POLL_S": "0.1",
+        "EVALUATION_CONCURRENCY": "2",
+    }
+    log = (tmp_path / f"{name}.log").open("w")
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "studyapp", "worker",
+            "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-n", f"{name}@%h", "--loglevel=INFO",
+        ],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_worker_loses_and_duplicates_nothing(transactional_db, tmp_path):
+    require(connection.vendor == "postgresql", "needs PostgreSQL (DATABASE_URL)")
+    require(bool(settings.REDIS_URL), "needs Redis (REDIS_URL)")
+    path = tmp_path / "q.jsonl"
+    key = write_questions(path, 30)
+    server = ScriptedServerThread(
+        ScriptedConfig(mode="mcq", mcq_answer_key=key, ttft_s=0.15, token_delay_s=0.0)
+    ).start()
+    workers: list[subprocess.Popen] = []
+    try:
+        celery_app.connection_for_write().default_channel.queue_purge("celery")
+        study = make_study("worker-study")
+        arm = make_llm_arm(study, make_endpoint(server.base_url), key="gpt")
+        run = evaluation_start(
+            study=study,
+            request=StartRequest(kind="mcq", arm_key=arm.key, items_path=path, chunk_units=10),
+        )
+        workers.append(start_worker(tmp_path, "first"))
+        wait_for(
+            lambda: run.items.filter(status=EvaluationItem.Status.SUCCEEDED).count() >= 4,
+            60,
+            "the first worker to store some items",
+        )
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(10)
+        done_at_kill = run.items.filter(status=EvaluationItem.Status.SUCCEEDED).count()
+        assert done_at_kill < 30
+
+        workers.append(start_worker(tmp_path, "second"))
+        wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).is_finished, 90, "the run to finish")
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(10)
+        server.stop()
+
+    run.refresh_from_db()
+    assert run.status == EvaluationRun.Status.SUCCEEDED
+    assert (run.items_total, run.items_done, run.items_failed) == (30, 30, 0)
+    keys = list(run.items.values_list("item_key", "repetition", "turn"))
+    assert len(keys) == len(set(keys)) == 30
+    assert all(item.correct for item in run.items.all())
+    # The second worker asked only what the first had not stored (plus, at most, the
+    # requests that were in flight when it died).
+    assert 30 <= server.stats()["count"] <= 30 + 2
