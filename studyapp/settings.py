@@ -178,6 +178,8 @@ else:
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(RUN_DIR / "celery-processed"),
+        # Exchange tables; kombu's default is ./control in the working directory.
+        "control_folder": str(RUN_DIR / "celery-control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True

@@ -50,7 +50,7 @@ class Command(BaseCommand):
         self, *args, host: str, port: int, no_model_server: bool, no_worker: bool, **options
     ) -> None:
         run_dir = settings.RUN_DIR
-        for sub in ("celery-broker", "celery-processed"):
+        for sub in ("celery-broker", "celery-processed", "celery-control"):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
 
         commands: dict[str, list[str]] = {}
