@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
-from django_htmx.http import HttpResponseClientRedirect
 
+from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.analysis import selectors
 from studyapp.analysis.consort import consort_figure, study_consort
@@ -42,15 +41,9 @@ def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
+@login_required_htmx
 def study_figures(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The figures block alone, polled by the detail page."""
-    if not request.user.is_authenticated:
-        # A polled fragment must not swap the login page into the table: send the
-        # whole page to the login form instead.
-        if request.htmx:
-            page = request.htmx.current_url_abs_path or request.get_full_path()
-            return HttpResponseClientRedirect(redirect_to_login(page).url)
-        return redirect_to_login(request.get_full_path())
     study = study_get_for_user_or_404(request.user, slug)
     context = {
         "study": study,

@@ -6,41 +6,23 @@ Only investigators of a study reach them (accounts.permissions); a blinded view
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from functools import wraps
+from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth.views import redirect_to_login
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
+from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.analysis import exports, plots, selectors, services
 from studyapp.analysis.forms import DashboardFilterForm
-from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
+from studyapp.core.http import AuthenticatedHttpRequest
 
 TASKS_PER_PAGE = 25
-
-
-def login_required_htmx(view: Callable) -> Callable:
-    """login_required that sends an htmx request's whole page to the login form, rather
-    than swapping the login page into a fragment."""
-
-    @wraps(view)
-    def wrapper(request: HtmxHttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_authenticated:
-            if request.htmx:
-                page = request.htmx.current_url_abs_path or request.get_full_path()
-                return HttpResponseClientRedirect(redirect_to_login(page).url)
-            return redirect_to_login(request.get_full_path())
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _query(form: DashboardFilterForm, **override) -> str:

@@ -6,12 +6,11 @@ import statistics
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
+from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from studyapp.evaluations import plots, selectors
@@ -98,13 +97,9 @@ def evaluations_page(request: AuthenticatedHttpRequest, slug: str) -> HttpRespon
 
 
 @require_GET
+@login_required_htmx
 def runs_fragment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The runs table alone, polled while a run is active (the progress bars move)."""
-    if not request.user.is_authenticated:
-        if request.htmx:
-            page = request.htmx.current_url_abs_path or request.get_full_path()
-            return HttpResponseClientRedirect(redirect_to_login(page).url)
-        return redirect_to_login(request.get_full_path())
     study = study_get_for_user_or_404(request.user, slug)
     return render(request, "evaluations/page.html#runs", _runs_context(study))
 
