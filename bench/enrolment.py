@@ -28,19 +28,17 @@ import platform
 import random
 import re
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import free_port, setup_django, start_uvicorn, summary  # noqa: E402
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
@@ -86,48 +84,6 @@ def parse_args() -> argparse.Namespace:
         "--out", default=None, help="result file (default: bench/results/enrolment-<db>.json)"
     )
     return parser.parse_args()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def summary_ms(values: list[float]) -> dict:
-    if not values:
-        return {"n": 0}
-    return {
-        "n": len(values),
-        "median": round(statistics.median(values) * 1000, 2),
-        "p95": round(percentile(values, 0.95) * 1000, 2),
-        "max": round(max(values) * 1000, 2),
-    }
-
-
-def setup_django(tmp: Path) -> str:
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["SQLITE_PATH"] = str(tmp / "bench.sqlite3")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyapp.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("STUDYAPP_RUN_DIR", str(tmp / "run"))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
 
 
 def make_study(slug: str, design: dict, *, seed: int, status: str, **extra):
@@ -209,49 +165,8 @@ def balance_round(design: dict, n: int, seed: int, run_id: str, index: int) -> d
         "largest_imbalance_overall": worst_overall,
         "largest_imbalance_within_a_stratum": worst_stratum,
         "verify_allocation": "OK" if verification.ok else f"MISMATCH: {verification.problem}",
-        "consent_service_latency_ms": summary_ms(latencies),
+        "consent_service_latency_ms": summary(latencies),
     }
-
-
-def start_uvicorn(port: int, tmp: Path, workers: int) -> subprocess.Popen:
-    log = (tmp / "uvicorn.log").open("wb")
-    env = os.environ | {"DJANGO_DEBUG": "1", "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "studyapp.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--lifespan",
-            "off",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited:\n{(tmp / 'uvicorn.log').read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return process
-        except urllib.error.HTTPError:
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("uvicorn did not start in 60 s")
 
 
 async def one_enrolment(base: str, slug: str, pid: str, site: str, gate) -> dict:
@@ -319,7 +234,9 @@ def http_round(n: int, concurrency: int, seed: int, run_id: str, tmp: Path) -> d
         stratum_values=["north", "south"],
     )
     port = free_port()
-    server = start_uvicorn(port, tmp, workers=2)
+    server = start_uvicorn(
+        port, tmp, workers=2, env=os.environ | {"DJANGO_DEBUG": "1", "LOG_LEVEL": "WARNING"}
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         # Warm both workers (imports, first connections) before timing; the warm-up
@@ -348,9 +265,9 @@ def http_round(n: int, concurrency: int, seed: int, run_id: str, tmp: Path) -> d
         "wall_s": round(wall, 2),
         "enrolments_per_s": round(len(ok) / wall, 1) if wall else None,
         "requests_per_s": round(4 * len(ok) / wall, 1) if wall else None,
-        "entry_latency_ms": summary_ms([r["entry_s"] for r in ok]),
-        "consent_latency_ms": summary_ms([r["consent_s"] for r in ok]),
-        "enrolment_latency_ms": summary_ms([r["total_s"] for r in ok]),
+        "entry_latency_ms": summary([r["entry_s"] for r in ok]),
+        "consent_latency_ms": summary([r["consent_s"] for r in ok]),
+        "enrolment_latency_ms": summary([r["total_s"] for r in ok]),
         "ledger_rows": len(rows),  # includes the 8 warm-up participants
         "participants_in_db": participants,
         "one_allocation_each": bool(rows) and max(per_participant.values()) == 1,

@@ -23,17 +23,17 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import free_port, percentile, setup_django, start_uvicorn, summary  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,54 +48,6 @@ def parse_args() -> argparse.Namespace:
         help="result file (default: bench/results/relay-<database engine>.json)",
     )
     return parser.parse_args()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def summary(values: list[float], scale: float = 1000.0) -> dict:
-    """Median, p95, min, max, in milliseconds by default."""
-    if not values:
-        return {"n": 0}
-
-    def r(x: float | None) -> float | None:
-        return None if x is None else round(x * scale, 2)
-
-    return {
-        "n": len(values),
-        "median": r(statistics.median(values)),
-        "p95": r(percentile(values, 0.95)),
-        "min": r(min(values)),
-        "max": r(max(values)),
-    }
-
-
-def setup_django(tmp: Path) -> str:
-    if not os.environ.get("DATABASE_URL"):
-        os.environ["SQLITE_PATH"] = str(tmp / "bench.sqlite3")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyapp.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("STUDYAPP_RUN_DIR", str(tmp / "run"))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
 
 
 def enrol(base_url: str, count: int, run_id: str) -> list[dict]:
@@ -144,8 +96,12 @@ def enrol(base_url: str, count: int, run_id: str) -> list[dict]:
     )
     clients = []
     for _ in range(count):
+        # Consented, allocated and past the instructions: the chat socket accepts them.
         participant = Participant.objects.create(
-            study=study, arm=arm, status=Participant.Status.CONSENTED
+            study=study,
+            arm=arm,
+            status=Participant.Status.CONSENTED,
+            instructions_read_at=timezone.now(),
         )
         Task.objects.create(
             participant=participant,
@@ -159,42 +115,6 @@ def enrol(base_url: str, count: int, run_id: str) -> list[dict]:
         session.save()
         clients.append({"token": participant.token, "session_key": session.session_key})
     return clients
-
-
-def start_uvicorn(port: int, tmp: Path) -> subprocess.Popen:
-    log = (tmp / "uvicorn.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "studyapp.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited:\n{(tmp / 'uvicorn.log').read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("uvicorn did not start in 30 s")
 
 
 async def one_client(port: int, client: dict, marker: str, text: str, barrier) -> dict:

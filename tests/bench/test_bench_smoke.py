@@ -1,0 +1,53 @@
+"""The benchmarks still run (tiny sizes, SQLite in a temp folder): `make bench` is not part
+of CI, so a change that breaks a benchmark would otherwise go unnoticed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str, *args: str, out: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["PYTHONUNBUFFERED"] = "1"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args, "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.timeout(180)
+def test_the_relay_benchmark_streams_every_reply(tmp_path):
+    result = run_bench(
+        "relay.py", "--concurrency", "1,3", "--tokens", "5", "--ttft", "0.05",
+        "--token-delay", "0.01", out=tmp_path / "relay.json",
+    )  # fmt: skip
+    rounds = {r["concurrency"]: r for r in result["rounds"]}
+    assert (rounds[1]["completed"], rounds[3]["completed"]) == (1, 3)
+    assert rounds[1]["failed"] == rounds[3]["failed"] == 0
+    assert rounds[3]["frames_per_reply"]["median"] >= 1
+
+
+@pytest.mark.timeout(180)
+def test_the_enrolment_benchmark_allocates_everyone_once(tmp_path):
+    result = run_bench(
+        "enrolment.py", "--simulated", "16", "--http", "8", "--concurrency", "4",
+        out=tmp_path / "enrolment.json",
+    )  # fmt: skip
+    http = result["http"]
+    assert (http["succeeded"], http["failed"]) == (8, 0)
+    assert http["one_allocation_each"] is True and http["gap_free"] is True
+    assert str(http["verify_allocation"]).startswith("OK")
