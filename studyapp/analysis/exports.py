@@ -117,6 +117,14 @@ PARTICIPANTS = Table(
             "withdrawn, returned, failed_check or study_full.",
             "status",
         ),
+        Column(
+            "is_simulated",
+            "boolean",
+            "True for a simulated patient of an evaluation run (an LLM, not a person): "
+            "never allocated through the ledger; leave these rows out of human analyses "
+            "(join tasks, answers and messages through participant_id).",
+            "is_simulated",
+        ),
         Column("stratum", "string", "Allocation stratum (empty: unstratified).", "stratum"),
         Column("prolific_pid", "string", "Prolific participant id, if any.", "prolific_pid"),
         Column("prolific_study_id", "string", "Prolific STUDY_ID.", "prolific_study_id"),

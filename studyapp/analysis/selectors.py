@@ -56,7 +56,9 @@ def _count_subquery(queryset: QuerySet, outer_field: str = "pk") -> Coalesce:
 def study_list_for_user(*, user) -> QuerySet[Study]:
     """The studies `user` may see, each with arm, participant and answer counts."""
     answers = (
-        Answer.objects.filter(task__participant__study=OuterRef("pk"))
+        Answer.objects.filter(
+            task__participant__study=OuterRef("pk"), task__participant__is_simulated=False
+        )
         .order_by()
         .values("task__participant__study")
         .annotate(n=Count("pk"))
@@ -66,9 +68,9 @@ def study_list_for_user(*, user) -> QuerySet[Study]:
         Study.objects.visible_to(user)
         .annotate(
             n_arms=_count_subquery(Arm.objects.all()),
-            n_participants=_count_subquery(Participant.objects.all()),
+            n_participants=_count_subquery(Participant.objects.humans()),
             n_completed=_count_subquery(
-                Participant.objects.filter(status=Participant.Status.COMPLETED)
+                Participant.objects.humans().filter(status=Participant.Status.COMPLETED)
             ),
             n_answers=Coalesce(Subquery(answers, output_field=IntegerField()), Value(0)),
         )
@@ -78,7 +80,9 @@ def study_list_for_user(*, user) -> QuerySet[Study]:
 
 def answer_rows_for_study(*, study: Study) -> list[AnswerRow]:
     rows = (
-        Answer.objects.filter(task__participant__study=study)
+        Answer.objects.filter(
+            task__participant__study=study, task__participant__is_simulated=False
+        )
         .order_by("pk")
         .values_list(
             "task__participant__arm_id",
@@ -148,7 +152,8 @@ def participant_counts_for_study(*, study: Study) -> dict[int | None, dict[str, 
     """{arm id (None = not allocated): {status: n}} in one aggregate query."""
     counts: dict[int | None, dict[str, int]] = {}
     rows = (
-        Participant.objects.filter(study=study)
+        Participant.objects.humans()
+        .filter(study=study)
         .order_by()
         .values_list("arm_id", "status")
         .annotate(n=Count("pk"))
@@ -206,8 +211,11 @@ class AnswerFilters:
 
 
 def participant_q(filters: AnswerFilters, *, prefix: str = "") -> Q:
-    """The filters as a condition on Participant, reached through `prefix`."""
-    q = Q()
+    """The filters as a condition on Participant, reached through `prefix`.
+
+    Always humans only: simulated patients of evaluation runs are never in these figures.
+    """
+    q = Q(**{f"{prefix}is_simulated": False})
     if filters.completed_only:
         q &= Q(**{f"{prefix}status": Participant.Status.COMPLETED})
     if filters.attention_passed:
@@ -368,7 +376,9 @@ def dashboard(*, study: Study, filters: AnswerFilters, blinded: bool) -> Dashboa
         cells=answer_cells(study=study, filters=filters),
         participants=participant_counts_by_arm(study=study, filters=filters),
         mentions=mention_rows(study=study, filters=filters),
-        transcripts_pending=conversations_to_score(study=study).count(),
+        transcripts_pending=conversations_to_score(study=study)
+        .filter(task__participant__is_simulated=False)
+        .count(),
         generated_at=timezone.now().isoformat(timespec="seconds"),
     )
 

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import async_to_sync, sync_to_async
+
 from studyapp.chat.llm import ChatResult, LLMError, OpenAICompatibleClient
 
 logger = logging.getLogger(__name__)
@@ -186,6 +188,69 @@ def run_units(
         thread.join(timeout=5)
         raise
     thread.join()
+    if not stopped and should_stop():
+        stopped = True
+    return not stopped
+
+
+def run_units_with_db(
+    units: Sequence[Any],
+    unit_fn: UnitFn,
+    *,
+    concurrency: int,
+    on_result: Callable[[ItemResult], None],
+    on_unit_crash: Callable[[Any, str], None],
+    should_stop: Callable[[], bool],
+    poll_s: float = 0.5,
+) -> bool:
+    """run_units for kinds whose units write to the database themselves (simulated
+    participants chat through chat.services, which uses database_sync_to_async).
+
+    The loop is entered with async_to_sync, so every thread-sensitive database call of
+    the units, the storing of results and the cancel check all run in this (the calling)
+    thread, one at a time: one connection does all the writing, as in run_units, and
+    SQLite never sees two writers. Returns False when should_stop() ended the work early.
+    """
+    stop = threading.Event()
+    stopped = False
+
+    async def main() -> None:
+        nonlocal stopped
+        store = sync_to_async(on_result, thread_sensitive=True)
+        crashed = sync_to_async(on_unit_crash, thread_sensitive=True)
+        check = sync_to_async(should_stop, thread_sensitive=True)
+        semaphore = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(unit: Any) -> None:
+            async with semaphore:
+                if stop.is_set():
+                    return
+                try:
+                    async for result in unit_fn(unit, stop):
+                        await store(result)
+                except Exception as exc:
+                    logger.exception("evaluations: a unit crashed")
+                    await crashed(unit, f"internal: {type(exc).__name__}")
+
+        async def watch() -> None:
+            nonlocal stopped
+            while not stop.is_set():
+                await asyncio.sleep(poll_s)
+                if await check():
+                    stopped = True
+                    stop.set()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await asyncio.gather(*(one(unit) for unit in units))
+        finally:
+            watcher.cancel()
+
+    try:
+        async_to_sync(main)()
+    except BaseException:
+        stop.set()
+        raise
     if not stopped and should_stop():
         stopped = True
     return not stopped

@@ -112,6 +112,15 @@ class EvaluationItem(TimeStampedModel):
     repetition = models.PositiveIntegerField(default=0)
     # 0 for single-turn items; 1, 2, ... for follow-ups of a multi-turn probe.
     turn = models.PositiveSmallIntegerField(default=0)
+    # Simulated runs: the simulated participant's task, whose conversation went through
+    # the participants' chat services (its messages are the transcript of record).
+    task = models.ForeignKey(
+        "participation.Task",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="evaluation_items",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     # The messages sent ([{"role": ..., "content": ...}]), so the item can be re-asked.
     prompt = models.JSONField(default=list, blank=True)

@@ -168,7 +168,12 @@ def comparison_rows(*, study) -> list[dict[str, Any]]:
 
     rows: list[dict[str, Any]] = []
     human = (
-        Answer.objects.filter(task__participant__study=study, task__participant__arm__isnull=False)
+        Answer.objects.filter(
+            task__participant__study=study,
+            task__participant__arm__isnull=False,
+            # Simulated patients are the "simulated" source below, never "human".
+            task__participant__is_simulated=False,
+        )
         .values(arm_key=F("task__participant__arm__key"), scenario_key=F("task__scenario__key"))
         .annotate(
             n=Count("pk"),

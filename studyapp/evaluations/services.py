@@ -25,7 +25,7 @@ from django.utils.text import slugify
 
 from studyapp.chat.llm import EndpointConfig
 from studyapp.evaluations import robustness as rb
-from studyapp.evaluations.engine import ItemResult, ItemState, run_units
+from studyapp.evaluations.engine import ItemResult, ItemState, run_units, run_units_with_db
 from studyapp.evaluations.kinds import kind_module
 from studyapp.evaluations.kinds.context import RunContext
 from studyapp.evaluations.kinds.model_alone import study_levels
@@ -387,8 +387,10 @@ def evaluation_run_chunk(
             pk=run_id, status=EvaluationRun.Status.CANCELLED
         ).exists()
 
+    # Kinds whose units write through services of their own (simulated participants).
+    runner = run_units_with_db if getattr(module, "UNITS_WRITE", False) else run_units
     try:
-        run_units(
+        runner(
             units,
             lambda unit, stop: module.run_unit(ctx, unit, stop),
             concurrency=ctx.data["concurrency"],

@@ -19,9 +19,19 @@ class TaskInline(ReadOnlyTabularInline):
 class ParticipantAdmin(StudyScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # The token is the participant's credential: whoever sees it can act as them.
     exclude = ["token"]
-    list_display = ["id", "study", "arm", "status", "prolific_pid", "created_at", "completed_at"]
+    list_display = [
+        "id",
+        "study",
+        "arm",
+        "status",
+        "is_simulated",
+        "prolific_pid",
+        "created_at",
+        "completed_at",
+    ]
     list_filter = [
         "status",
+        "is_simulated",
         ("study", admin.RelatedOnlyFieldListFilter),
         ("arm", admin.RelatedOnlyFieldListFilter),
     ]

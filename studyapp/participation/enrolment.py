@@ -70,6 +70,8 @@ def cell_counts(*, study: Study) -> dict[tuple[str, str], int]:
             participant__study=study,
             participant__status__in=counting_statuses(study),
             participant__arm__isnull=False,
+            # Simulated patients of evaluation runs take no human's place in a quota.
+            participant__is_simulated=False,
         )
         .order_by()
         .values_list("participant__arm__key", "scenario__key")
@@ -301,7 +303,8 @@ def participants_expire_inactive(*, now: datetime | None = None) -> int:
     for study in Study.objects.filter(time_limit_minutes__gt=0).only("pk", "time_limit_minutes"):
         cutoff = now - timedelta(minutes=study.time_limit_minutes)
         candidates = (
-            Participant.objects.filter(study=study, status__in=ACTIVE_STATUSES)
+            Participant.objects.humans()
+            .filter(study=study, status__in=ACTIVE_STATUSES)
             .annotate(last_active=Coalesce("last_seen_at", "created_at"))
             .filter(last_active__lt=cutoff)
             .values_list("pk", flat=True)

@@ -11,6 +11,12 @@ from studyapp.participation.tokens import new_participant_token
 from studyapp.studies.models import Arm, DispositionLevel, Scenario, Study
 
 
+class ParticipantQuerySet(models.QuerySet):
+    def humans(self) -> ParticipantQuerySet:
+        """Real participants: everything about people (CONSORT, quotas, figures) uses this."""
+        return self.filter(is_simulated=False)
+
+
 class Participant(TimeStampedModel):
     class Status(models.TextChoices):
         STARTED = "started", "Started (not yet consented)"
@@ -45,6 +51,12 @@ class Participant(TimeStampedModel):
     consented_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # An LLM playing a patient in an evaluation run (evaluations.kinds.simulated): it
+    # chats through the participants' chat services but is never allocated through the
+    # ledger and never counts in quotas, CONSORT, timeouts or the human figures.
+    is_simulated = models.BooleanField(default=False, db_index=True)
+
+    objects = ParticipantQuerySet.as_manager()
 
     class Meta:
         ordering = ["study", "created_at"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from studyapp.participation.models import Allocation, Participant, ParticipantEvent, Task
 from studyapp.studies.models import DispositionLevel, Study
@@ -146,6 +146,9 @@ def study_flow_counts(*, study: Study) -> FlowCounts:
     counts = FlowCounts()
     events = (
         ParticipantEvent.objects.filter(study=study)
+        # Events of simulated patients are not part of the flow; a withdrawn participant's
+        # events keep no link and still count.
+        .filter(Q(participant__isnull=True) | Q(participant__is_simulated=False))
         .order_by()
         .values_list("kind", "arm_id")
         .annotate(n=Count("pk"))
@@ -165,7 +168,8 @@ def study_flow_counts(*, study: Study) -> FlowCounts:
         target = counts.allocated if outcome == Allocation.Outcome.ASSIGNED else counts.skipped
         target[arm_id] = target.get(arm_id, 0) + n
     current = (
-        Participant.objects.filter(study=study, arm__isnull=False)
+        Participant.objects.humans()
+        .filter(study=study, arm__isnull=False)
         .order_by()
         .values_list("arm_id", "status")
         .annotate(n=Count("pk"))

@@ -1,13 +1,22 @@
 """Simulated participants: an LLM plays the patient and chats with the arm's model.
 
-The patient model gets the scenario and a lay-person persona; the arm's model gets exactly
-what a participant's chat sends it (the arm's system prompt, then the turns, assembled by
-``chat.selectors.model_messages``) and streams its reply through the same client. After
-up to the arm's max turns (or when the patient says it is finished) the patient answers
-the study's two questions, scored like a participant's answer.
+Each item (one scenario repetition) is a simulated participant of its own:
+``Participant(is_simulated=True)`` on the run's arm, consented, with one active task for
+the item's scenario. Every turn goes through the participants' own chat services
+(``chat.services.message_store_user`` then ``reply_stream``), so the arm's model gets
+exactly what a participant's chat sends it and the messages are stored, with their
+timings, as a participant's are. After up to the arm's max turns (or when the patient says
+it is finished) the patient answers the study's two questions; the answer is stored on the
+task through ``participation.services.answer_submit`` (scored as a participant's is) and
+on the item, which links to the task and keeps the transcript in ``parsed["transcript"]``.
 
-One item per scenario repetition; the whole transcript is kept in ``parsed["transcript"]``
-with the timings and token counts of every model turn.
+Idempotent: the participant is keyed by a marker of the run and item
+(``prolific_pid = "evalsim-<run>-<item>"``, unique per study), and a redelivered item
+resumes from the stored conversation (its patient messages carry client message ids), so
+a re-run never makes a second participant, task or message.
+
+Simulated participants never go through the allocation ledger and are left out of
+everything about humans (``Participant.objects.humans()``).
 """
 
 from __future__ import annotations
@@ -16,18 +25,38 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
 from studyapp.chat.llm import LLMError, OpenAICompatibleClient
-from studyapp.chat.selectors import HistoryItem, model_messages
+from studyapp.chat.models import Message
+from studyapp.chat.selectors import HistoryItem, conversation_history
+from studyapp.chat.services import (
+    ChatRefused,
+    conversation_get_or_create,
+    message_store_user,
+    reply_stream,
+)
 from studyapp.evaluations.engine import ItemResult, ItemState, complete_with_retries
 from studyapp.evaluations.kinds.context import RunContext
 from studyapp.evaluations.kinds.model_alone import question_values, score_text, study_levels
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
+from studyapp.evaluations.parsing import parse_triage_answer
 from studyapp.evaluations.prompts import render, scenario_text
+from studyapp.participation.models import Participant, Task
+from studyapp.participation.services import FlowError, answer_submit, task_start_answering
 from studyapp.studies.models import Scenario
 
 FINISHED = "FINISHED"
+# The units chat through chat.services, which write to the database themselves: the
+# engine runs them with run_units_with_db (all database work in the calling thread).
+UNITS_WRITE = True
 
 
 def plan(
@@ -63,67 +92,189 @@ def unit_key(item: ItemState | EvaluationItem) -> str:
     return f"{item.item_key}#{item.repetition}"
 
 
-def _history(turns: list[dict]) -> list[HistoryItem]:
-    """The transcript as the chat app's history rows (complete messages, in order)."""
-    return [
-        HistoryItem(
-            id=i,
-            sequence=i,
-            role=turn["role"],
-            text=turn["content"],
-            status="complete",
-            client_message_id=None,
-            reply_to_id=None,
-            created_at=None,
+# The patient is never asked how confident it is: its answers carry this fixed value so
+# the Answer row is complete. Simulated answers are left out of every human figure.
+SIMULATED_CONFIDENCE = 50
+
+
+def participant_marker(*, run_id: int, item_id: int) -> str:
+    """The simulated participant's key (in prolific_pid, unique per study)."""
+    return f"evalsim-{run_id}-{item_id}"
+
+
+# --- writes (plain Django, called from the loop through database_sync_to_async) ----------
+
+
+@dataclass(frozen=True)
+class SimulatedChat:
+    participant_id: int
+    task_id: int
+    task_active: bool
+    conversation_id: int
+    history: list[HistoryItem]
+
+
+@transaction.atomic
+def simulated_chat_prepare(*, run_id: int, item_id: int) -> SimulatedChat:
+    """The item's simulated participant, task and conversation, created once."""
+    item = EvaluationItem.objects.select_related("run").get(pk=item_id, run_id=run_id)
+    run = item.run
+    now = timezone.now()
+    # Made directly, not through consent: a simulated patient takes no ledger slot.
+    participant, _ = Participant.objects.get_or_create(
+        study_id=run.study_id,
+        prolific_pid=participant_marker(run_id=run_id, item_id=item_id),
+        defaults={
+            "is_simulated": True,
+            "arm_id": run.arm_id,
+            "status": Participant.Status.CONSENTED,
+            "consented_at": now,
+            "instructions_read_at": now,
+            "last_seen_at": now,
+        },
+    )
+    task, _ = Task.objects.get_or_create(
+        participant=participant,
+        scenario_id=item.scenario_id,
+        defaults={"position": 1, "status": Task.Status.ACTIVE, "started_at": now},
+    )
+    if item.task_id != task.pk:
+        EvaluationItem.objects.filter(pk=item_id).update(task=task)
+    conversation = conversation_get_or_create(task=task)
+    return SimulatedChat(
+        participant_id=participant.pk,
+        task_id=task.pk,
+        task_active=task.status == Task.Status.ACTIVE,
+        conversation_id=conversation.pk,
+        history=conversation_history(conversation_id=conversation.pk),
+    )
+
+
+def simulated_answer_store(
+    *, participant_id: int, task_id: int, disposition_id: int | None, conditions_text: str
+) -> int | None:
+    """The patient's answer on its task, through the participants' answer service.
+
+    Returns the answer id, or None when the answer could not be read (no disposition, no
+    conditions): the item still records the raw text and its score.
+    """
+    task_start_answering(task_id=task_id)
+    if disposition_id is None:
+        return None
+    try:
+        answer = answer_submit(
+            participant_id=participant_id,
+            position=1,
+            disposition_id=disposition_id,
+            conditions_text=conditions_text,
+            confidence=SIMULATED_CONFIDENCE,
         )
-        for i, turn in enumerate(turns, start=1)
-    ]
+    except (ValidationError, FlowError):
+        return None
+    return answer.pk
 
 
-async def _assistant_reply(
-    client: OpenAICompatibleClient, messages: list[dict], params: dict
-) -> dict[str, Any]:
-    """One streamed reply of the arm's model, as a participant's chat gets it."""
-    started = time.monotonic()
-    first: float | None = None
-    parts: list[str] = []
-    usage = None
-    async with aclosing(client.stream_chat(messages, params)) as events:
-        async for event in events:
-            if event.usage is not None:
-                usage = event.usage
-            if event.delta:
-                first = first or time.monotonic()
-                parts.append(event.delta)
-    return {
-        "role": "assistant",
-        "content": "".join(parts),
-        "ttft_ms": None if first is None else round((first - started) * 1000, 1),
-        "duration_ms": round((time.monotonic() - started) * 1000, 1),
-        "prompt_tokens": usage.prompt_tokens if usage else None,
-        "completion_tokens": usage.completion_tokens if usage else None,
+def simulated_transcript(*, conversation_id: int) -> list[dict[str, Any]]:
+    """The stored chat (complete messages, in order) with each reply's timings."""
+    rows = (
+        Message.objects.filter(conversation_id=conversation_id, status=Message.Status.COMPLETE)
+        .in_order()
+        .values_list(
+            "role",
+            "text",
+            "time_to_first_token_ms",
+            "duration_ms",
+            "prompt_tokens",
+            "completion_tokens",
+        )
+    )
+    transcript = []
+    for role, text, ttft, duration, prompt_tokens, completion_tokens in rows:
+        turn: dict[str, Any] = {"role": role, "content": text}
+        if role == Message.Role.ASSISTANT:
+            turn |= {
+                "ttft_ms": None if ttft is None else round(ttft, 1),
+                "duration_ms": None if duration is None else round(duration, 1),
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+            }
+        transcript.append(turn)
+    return transcript
+
+
+# --- the conversation ------------------------------------------------------------------
+
+
+class ReplyFailed(Exception):
+    """The arm's reply did not complete (stored as error or interrupted by the chat)."""
+
+    def __init__(self, status: str, code: str) -> None:
+        self.summary = f"arm reply {status}: {code or 'no code'}"[:200]
+        super().__init__(self.summary)
+
+
+def _replay(history: list[HistoryItem]) -> tuple[list[tuple[str, str]], HistoryItem | None]:
+    """Pure: the finished (patient, model) turns so far, and a patient message still
+    waiting for a complete reply (a redelivered item resumes from there)."""
+    replies = {
+        m.reply_to_id: m
+        for m in history
+        if m.role == Message.Role.ASSISTANT and m.status == Message.Status.COMPLETE
     }
+    pairs: list[tuple[str, str]] = []
+    waiting: HistoryItem | None = None
+    for message in history:
+        if message.role != Message.Role.USER:
+            continue
+        reply = replies.get(message.id)
+        if reply is None:
+            waiting = message
+        else:
+            pairs.append((message.text, reply.text))
+            waiting = None
+    return pairs, waiting
+
+
+async def _arm_reply(conversation_id: int, user_message_id: int) -> str:
+    """One reply of the arm's model through the participants' reply stream."""
+    parts: list[str] = []
+    status, code = "", ""
+    async with aclosing(
+        reply_stream(conversation_id=conversation_id, user_message_id=user_message_id)
+    ) as events:
+        async for event in events:
+            if event.kind == "delta":
+                parts.append(event.text)
+            elif event.kind == "end":
+                status, code = event.status, event.error_code
+    if status != Message.Status.COMPLETE:
+        raise ReplyFailed(status or "interrupted", code)
+    return "".join(parts)
+
+
+def _patient_view(system: str, start: str, pairs: list[tuple[str, str]]) -> list[dict]:
+    """What the patient model sees: its roles are the mirror of the chat's."""
+    view = [{"role": "system", "content": system}, {"role": "user", "content": start}]
+    for said, reply in pairs:
+        view += [{"role": "assistant", "content": said}, {"role": "user", "content": reply}]
+    return view
 
 
 async def run_unit(
     ctx: RunContext, items: list[ItemState], stop: threading.Event
 ) -> AsyncIterator[ItemResult]:
-    assistant = ctx.client()
     patient = OpenAICompatibleClient(ctx.data["patient"])
     config = ctx.config
-    system_prompt = config.get("system_prompt", "")
     max_turns = int(config.get("max_turns", 10))
     patient_params = dict(config.get("patient_sampling") or {})
+    levels = ctx.data["levels"]
+    level_pks = ctx.data["level_pks"]
+    db = database_sync_to_async
     for item in items:
         if item.status != EvaluationItem.Status.PENDING or stop.is_set():
             continue
         started = time.monotonic()
-        transcript: list[dict] = []
         tokens = [0, 0]
-        patient_view = [
-            {"role": "system", "content": item.parsed["patient_system"]},
-            {"role": "user", "content": config["templates"]["patient_start"]},
-        ]
 
         async def ask_patient(messages: list[dict], tokens: list[int] = tokens) -> str:
             timed = await complete_with_retries(
@@ -140,48 +291,76 @@ async def run_unit(
                 tokens[1] += usage.completion_tokens or 0
             return timed.result.text.strip()
 
+        chat: SimulatedChat | None = None
         try:
-            for _turn in range(max_turns):
-                said = await ask_patient(patient_view)
-                if FINISHED in said and transcript:
-                    break
-                transcript.append({"role": "user", "content": said})
-                messages = model_messages(
-                    system_prompt=system_prompt, history=_history(transcript)
+            chat = await db(simulated_chat_prepare)(run_id=ctx.run_id, item_id=item.pk)
+            pairs, waiting = _replay(chat.history)
+            turns = len(pairs) + (waiting is not None)
+            if chat.task_active and waiting is not None:
+                pairs.append((waiting.text, await _arm_reply(chat.conversation_id, waiting.id)))
+            while chat.task_active and turns < max_turns and not stop.is_set():
+                view = _patient_view(
+                    item.parsed["patient_system"], config["templates"]["patient_start"], pairs
                 )
-                reply = await _assistant_reply(assistant, messages, ctx.params)
-                transcript.append(reply)
-                tokens[0] += reply["prompt_tokens"] or 0
-                tokens[1] += reply["completion_tokens"] or 0
-                patient_view += [
-                    {"role": "assistant", "content": said},
-                    {"role": "user", "content": reply["content"]},
-                ]
-                if stop.is_set():
-                    return
+                said = (await ask_patient(view))[: settings.CHAT_MAX_MESSAGE_CHARS]
+                if FINISHED in said and pairs:
+                    break
+                stored = await db(message_store_user)(
+                    conversation_id=chat.conversation_id,
+                    text=said,
+                    # Per turn: a redelivered item never stores a turn twice.
+                    client_message_id=f"evalsim-{item.pk}-{turns + 1}",
+                )
+                turns += 1
+                pairs.append((said, await _arm_reply(chat.conversation_id, stored.message_id)))
+            if stop.is_set():
+                return
             final_prompt = [
-                *patient_view,
+                *_patient_view(
+                    item.parsed["patient_system"], config["templates"]["patient_start"], pairs
+                ),
                 {"role": "user", "content": item.parsed["final_questions"]},
             ]
             answer = await ask_patient(final_prompt)
-        except LLMError as exc:
-            yield ItemResult(
-                pk=item.pk, ok=False, error=exc.summary(), extra={"transcript": transcript}
+            parsed = parse_triage_answer(answer, levels)
+            answer_id = await db(simulated_answer_store)(
+                participant_id=chat.participant_id,
+                task_id=chat.task_id,
+                disposition_id=level_pks.get(parsed.disposition_code)
+                if parsed.disposition_code
+                else None,
+                conditions_text=parsed.conditions_text,
             )
+            transcript = await db(simulated_transcript)(conversation_id=chat.conversation_id)
+        except (LLMError, ReplyFailed, ChatRefused) as exc:
+            if isinstance(exc, ChatRefused):
+                error = f"chat refused: {exc.code}"
+            else:
+                error = exc.summary() if isinstance(exc, LLMError) else exc.summary
+            extra: dict[str, Any] = {}
+            if chat is not None:
+                extra = {
+                    "transcript": await db(simulated_transcript)(
+                        conversation_id=chat.conversation_id
+                    ),
+                }
+            yield ItemResult(pk=item.pk, ok=False, error=error, extra=extra)
             continue
-        duration = (time.monotonic() - started) * 1000
+        replies = [t for t in transcript if t["role"] == Message.Role.ASSISTANT]
         yield ItemResult(
             pk=item.pk,
             ok=True,
             prompt=final_prompt,
             response=answer,
-            duration_ms=duration,
-            prompt_tokens=tokens[0],
-            completion_tokens=tokens[1],
+            duration_ms=(time.monotonic() - started) * 1000,
+            prompt_tokens=tokens[0] + sum(t["prompt_tokens"] or 0 for t in replies),
+            completion_tokens=tokens[1] + sum(t["completion_tokens"] or 0 for t in replies),
             finish_reason="stop",
             extra={
                 "transcript": transcript,
-                "turns": sum(t["role"] == "user" for t in transcript),
+                "turns": sum(t["role"] == Message.Role.USER for t in transcript),
+                "participant_id": chat.participant_id,
+                "answer_id": answer_id,
             },
         )
 
