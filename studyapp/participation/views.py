@@ -318,18 +318,20 @@ def _is_open_step(step: Step, kind: StepKind, task: Task) -> bool:
     return step.kind == kind and step.task is not None and step.task.pk == task.pk
 
 
-@require_POST
-@participant_view
-def sources(request: HttpRequest, participant: Participant, position: int) -> HttpResponse:
-    task = _task_or_404(participant, position)
-    form = SourcesForm(request.POST)
+def _submit_task_form(
+    request: HttpRequest,
+    participant: Participant,
+    task: Task,
+    form: Form,
+    *,
+    step_kind: StepKind,
+    submit: Callable[[dict], object],
+) -> HttpResponse:
+    """Validate a task step's form and hand it to its service; on a refusal or an invalid
+    form, show the participant where they really are (the stored state wins)."""
     if form.is_valid():
         try:
-            task_save_sources(
-                participant_id=participant.pk,
-                position=task.position,
-                sources_text=form.cleaned_data["sources_text"],
-            )
+            submit(form.cleaned_data)
         except FlowError as exc:
             return _refused(request, participant, exc)
         except ValidationError as exc:
@@ -337,33 +339,45 @@ def sources(request: HttpRequest, participant: Participant, position: int) -> Ht
         else:
             return redirect("participation:home", token=participant.token)
     step = participant_current_step(participant)
-    if not _is_open_step(step, StepKind.SOURCES, task):
-        # A stale or out-of-order form: the stored state wins; show where they really are.
+    if not _is_open_step(step, step_kind, task):
+        # A stale or out-of-order form: show the step they are really on.
         return redirect("participation:home", token=participant.token)
     return _render_step(request, participant, step, form=form)
+
+
+@require_POST
+@participant_view
+def sources(request: HttpRequest, participant: Participant, position: int) -> HttpResponse:
+    task = _task_or_404(participant, position)
+    return _submit_task_form(
+        request,
+        participant,
+        task,
+        SourcesForm(request.POST),
+        step_kind=StepKind.SOURCES,
+        submit=lambda data: task_save_sources(
+            participant_id=participant.pk,
+            position=task.position,
+            sources_text=data["sources_text"],
+        ),
+    )
 
 
 @require_POST
 @participant_view
 def answer(request: HttpRequest, participant: Participant, position: int) -> HttpResponse:
     task = _task_or_404(participant, position)
-    form = AnswerForm(request.POST, levels=study_disposition_levels(study=participant.study))
-    if form.is_valid():
-        try:
-            answer_submit(
-                participant_id=participant.pk,
-                position=task.position,
-                disposition_id=form.cleaned_data["disposition"],
-                conditions_text=form.cleaned_data["conditions_text"],
-                confidence=form.cleaned_data["confidence"],
-            )
-        except FlowError as exc:
-            return _refused(request, participant, exc)
-        except ValidationError as exc:
-            _add_service_errors(form, exc)
-        else:
-            return redirect("participation:home", token=participant.token)
-    step = participant_current_step(participant)
-    if not _is_open_step(step, StepKind.ANSWER, task):
-        return redirect("participation:home", token=participant.token)
-    return _render_step(request, participant, step, form=form)
+    return _submit_task_form(
+        request,
+        participant,
+        task,
+        AnswerForm(request.POST, levels=study_disposition_levels(study=participant.study)),
+        step_kind=StepKind.ANSWER,
+        submit=lambda data: answer_submit(
+            participant_id=participant.pk,
+            position=task.position,
+            disposition_id=data["disposition"],
+            conditions_text=data["conditions_text"],
+            confidence=data["confidence"],
+        ),
+    )
