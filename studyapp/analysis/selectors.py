@@ -7,7 +7,7 @@ counts are aggregated in SQL, and answers come back as plain rows in one query.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
@@ -166,7 +166,7 @@ def participant_counts_for_study(*, study: Study) -> dict[int | None, dict[str, 
 def study_report(*, study: Study) -> StudyReport:
     """Per-arm participants and answer figures: the page and `study_report` share it."""
     statuses = [str(value) for value in Participant.Status.values]
-    arms = list(Arm.objects.filter(study=study).select_related("endpoint").order_by("key"))
+    arms = arm_infos(study=study)
     counts = participant_counts_for_study(study=study)
     figures = answer_figures_by_arm(answer_rows_for_study(study=study))
     empty = answer_figures([])
@@ -177,15 +177,9 @@ def study_report(*, study: Study) -> StudyReport:
         statuses=[(value, value.replace("_", " ")) for value in statuses],
         arms=[
             ArmReport(
-                id=arm.pk,
-                key=arm.key,
-                kind=arm.kind,
-                label=arm.participant_label,
-                endpoint=arm.endpoint.name if arm.endpoint else None,
-                model=arm.endpoint.model if arm.endpoint else None,
-                is_scripted=bool(arm.endpoint and arm.endpoint.is_scripted),
-                participants=status_counts(counts.get(arm.pk, {}), statuses),
-                figures=figures.get(arm.pk, empty),
+                **asdict(arm),
+                participants=status_counts(counts.get(arm.id, {}), statuses),
+                figures=figures.get(arm.id, empty),
             )
             for arm in arms
         ],
