@@ -98,8 +98,7 @@ def model_answers_import_helpmed(*, study: Study, path: Path) -> list[ImportedRu
     """Load HELPMed's model-alone answers into one run per model (idempotent)."""
     rows = read_helpmed_rows(path)
     scenarios = {
-        s.key: s
-        for s in Scenario.objects.filter(study=study, is_active=True, key__startswith="helpmed-")
+        s.key: s for s in Scenario.objects.filter(study=study, key__startswith="helpmed-").active()
     }
     wanted = {helpmed_scenario_key(row["scenario_id"]) for row in rows if row["scenario_id"]}
     missing = sorted(wanted - set(scenarios))

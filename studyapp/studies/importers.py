@@ -368,7 +368,7 @@ def scenarios_import(*, study: Study, bundle: ImportBundle) -> ImportResult:
     levels = {lv.code: lv for lv in study.disposition_scale.levels.all()}
     by_value = {lv.value: lv for lv in levels.values()}
     existing = {
-        s.key: s for s in Scenario.objects.filter(study=study, is_active=True).select_for_update()
+        s.key: s for s in Scenario.objects.filter(study=study).active().select_for_update()
     }
     result = ImportResult()
     for spec in bundle.scenarios:

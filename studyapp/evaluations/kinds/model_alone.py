@@ -42,7 +42,7 @@ def plan(
     study = run.study
     templates = config["templates"]
     values = question_values(study, study_levels(study))
-    scenarios = Scenario.objects.filter(study=study, is_active=True).order_by("key")
+    scenarios = Scenario.objects.filter(study=study).active().order_by("key")
     if config.get("scenarios"):
         scenarios = scenarios.filter(key__in=config["scenarios"])
     system = config.get("system_prompt", "")

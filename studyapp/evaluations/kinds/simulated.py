@@ -65,7 +65,7 @@ def plan(
     study = run.study
     templates = config["templates"]
     values = question_values(study, study_levels(study))
-    scenarios = Scenario.objects.filter(study=study, is_active=True).order_by("key")
+    scenarios = Scenario.objects.filter(study=study).active().order_by("key")
     items = []
     for scenario in scenarios:
         patient_system = render(
