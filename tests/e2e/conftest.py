@@ -54,6 +54,23 @@ class LiveASGIServer:
         self.thread.join(timeout=10)
 
 
+def paste_is_refused(page, selector: str) -> bool:
+    """Dispatch a real paste event (with clipboard data) at the element; True when the
+    page's handler cancelled it."""
+    return page.evaluate(
+        """selector => {
+          const el = document.querySelector(selector);
+          const data = new DataTransfer();
+          data.setData('text/plain', 'pasted scenario text');
+          const event = new ClipboardEvent('paste',
+            {clipboardData: data, bubbles: true, cancelable: true});
+          el.dispatchEvent(event);
+          return event.defaultPrevented;
+        }""",
+        selector,
+    )
+
+
 @pytest.fixture
 def live_asgi(transactional_db, settings):
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]

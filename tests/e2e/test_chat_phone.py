@@ -8,6 +8,7 @@ import pytest
 
 from studyapp.chat.models import Message
 from studyapp.participation.models import Participant, Task
+from tests.e2e.conftest import paste_is_refused
 from tests.factories import make_endpoint, make_llm_arm, make_scenario, make_study
 
 pytestmark = pytest.mark.e2e
@@ -61,18 +62,7 @@ def test_a_participant_chats_reloads_retries_reconnects_and_finishes(
         assert finish.is_disabled()
 
         box = page.locator("[data-chat-input]")
-        refused = page.evaluate(
-            """() => {
-              const el = document.querySelector('[data-chat-input]');
-              const data = new DataTransfer();
-              data.setData('text/plain', 'pasted scenario text');
-              const event = new ClipboardEvent('paste',
-                {clipboardData: data, bubbles: true, cancelable: true});
-              el.dispatchEvent(event);
-              return event.defaultPrevented;
-            }"""
-        )
-        assert refused
+        assert paste_is_refused(page, "[data-chat-input]")
         assert "Pasting is turned off" in page.locator("[data-chat-status]").inner_text()
 
         # Send with Enter; Shift+Enter makes a new line instead.

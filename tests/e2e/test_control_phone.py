@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studyapp.participation.models import Answer, Participant
+from tests.e2e.conftest import paste_is_refused
 from tests.factories import make_control_arm, make_scenario, make_study
 
 pytestmark = pytest.mark.e2e
@@ -50,18 +51,7 @@ def test_a_participant_completes_the_control_flow_on_a_phone(live_asgi, browser)
             assert_fits_the_screen(page)
 
             box = page.locator("#id_sources_text")
-            refused = page.evaluate(
-                """() => {
-                  const el = document.querySelector('#id_sources_text');
-                  const data = new DataTransfer();
-                  data.setData('text/plain', 'pasted text');
-                  const event = new ClipboardEvent('paste',
-                    {clipboardData: data, bubbles: true, cancelable: true});
-                  el.dispatchEvent(event);
-                  return event.defaultPrevented;
-                }"""
-            )
-            assert refused
+            assert paste_is_refused(page, "#id_sources_text")
             assert "paste-refused" in page.locator("#sources-paste-note").get_attribute("class")
 
             if position == 1:
