@@ -339,7 +339,24 @@ class ModelEndpoint(TimeStampedModel):
         help_text="A scripted demo model, not an LLM. The interface labels it as such.",
     )
     timeout_s = models.FloatField(default=30.0, validators=[MinValueValidator(1.0)])
-    max_concurrent_streams = models.PositiveIntegerField(default=64)
+    max_concurrent_streams = models.PositiveIntegerField(
+        default=64, help_text="Open chat streams per server process (participants' chats)."
+    )
+    # Evaluation jobs share this many requests in flight to the endpoint across every
+    # worker process, so a baseline run cannot crowd out participants' live chats.
+    evaluation_concurrency = models.PositiveIntegerField(
+        default=8,
+        validators=[MinValueValidator(1)],
+        help_text="Requests in flight from evaluation jobs, all workers together.",
+    )
+    # Prices for the cost column of evaluation runs (per million tokens, any currency);
+    # empty when unknown (a local vLLM server has no price).
+    price_prompt_per_million = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True
+    )
+    price_completion_per_million = models.DecimalField(
+        max_digits=10, decimal_places=4, null=True, blank=True
+    )
 
     def __str__(self) -> str:
         return self.name
