@@ -200,19 +200,34 @@ CELERY_BEAT_SCHEDULE = {
     },
     "resume-stalled-evaluations": {
         "task": "studyapp.evaluations.tasks.resume_stalled_evaluations_task",
-        "schedule": 60.0,
+        "schedule": envfloat("EVALUATION_SWEEP_S", 60.0),
     },
 }
 
 # --- Evaluation runs (studyapp.evaluations) ---------------------------------------------
-# Requests in flight per chunk (also capped by the endpoint's max_concurrent_streams).
+# Units of one chunk running at once (a run's config may say otherwise; also capped by the
+# endpoint's max_concurrent_streams). It is a bound per chunk: the bound on requests in
+# flight to an endpoint from every worker together is its evaluation_concurrency (slots).
 EVALUATION_CONCURRENCY = envint("EVALUATION_CONCURRENCY", 4)
+# Evaluation slots (studyapp.evaluations.slots): in Redis when REDIS_URL is set, a held slot
+# is renewed while its request runs and a dead holder's slot frees itself after the lease;
+# without Redis, lock files in EVALUATION_SLOT_DIR (one machine). Waiting polls this often.
+EVALUATION_SLOT_LEASE_S = envfloat("EVALUATION_SLOT_LEASE_S", 30.0)
+EVALUATION_SLOT_DIR = Path(os.environ.get("EVALUATION_SLOT_DIR", RUN_DIR / "evaluation-slots"))
+EVALUATION_SLOT_POLL_S = envfloat("EVALUATION_SLOT_POLL_S", 0.1)
+if EVALUATION_SLOT_LEASE_S <= 0 or EVALUATION_SLOT_POLL_S <= 0:
+    raise ImproperlyConfigured("EVALUATION_SLOT_LEASE_S and EVALUATION_SLOT_POLL_S must be > 0")
 EVALUATION_RETRY_ATTEMPTS = envint("EVALUATION_RETRY_ATTEMPTS", 4)
 EVALUATION_RETRY_BASE_S = envfloat("EVALUATION_RETRY_BASE_S", 1.0)
 EVALUATION_POLL_S = envfloat("EVALUATION_POLL_S", 0.5)
 EVALUATION_CHUNK_SOFT_TIME_LIMIT = envint("EVALUATION_CHUNK_SOFT_TIME_LIMIT", 600)
 EVALUATION_CHUNK_TIME_LIMIT = envint("EVALUATION_CHUNK_TIME_LIMIT", 660)
-# A run with no stored item for this long is queued again (its worker died).
+# A chunk's worker renews its claim while it works; a claim not renewed for this long is
+# taken as a dead worker, and the chunk is claimed again (next delivery or the sweep).
+EVALUATION_CHUNK_LEASE_S = envint("EVALUATION_CHUNK_LEASE_S", 60)
+# A chunk claimed this many times without finishing (it kills its worker?) fails its items.
+EVALUATION_CHUNK_MAX_ATTEMPTS = envint("EVALUATION_CHUNK_MAX_ATTEMPTS", 5)
+# A chunk queued but not started for this long is queued again (its message was lost).
 EVALUATION_STALL_S = envint("EVALUATION_STALL_S", 900)
 EVALUATION_MAX_FAILED_FRACTION = envfloat("EVALUATION_MAX_FAILED_FRACTION", 0.5)
 

@@ -1,11 +1,16 @@
 """The job engine: model calls in an event loop thread, database writes in the caller's.
 
 A chunk of an evaluation run is a list of *units* (one MCQ question with all its probes, one
-scenario repetition, one simulated conversation). Units run concurrently, up to a bound per
-endpoint, in a private asyncio loop on a helper thread; every finished item travels back on
-a queue and is stored by the calling thread at once, so a worker killed mid-chunk loses at
-most the requests in flight. Keeping the ORM in the calling thread also keeps it inside the
-caller's transaction in tests, and off the event loop (Django forbids sync ORM calls there).
+scenario repetition, one simulated conversation). Units run concurrently in a private
+asyncio loop on a helper thread; every finished item travels back on a queue and is stored
+by the calling thread at once, so a worker killed mid-chunk loses at most the requests in
+flight. Keeping the ORM in the calling thread also keeps it inside the caller's transaction
+in tests, and off the event loop (Django forbids sync ORM calls there).
+
+Two bounds: ``concurrency`` is how many units of this chunk run at once (a bound per chunk,
+so per process); each model request also holds one of its endpoint's slots
+(``evaluations.slots``: ``evaluation_concurrency`` requests in flight to the endpoint from
+every worker together), and waits for one while all are taken.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 
 from studyapp.chat.llm import ChatResult, LLMError, OpenAICompatibleClient
+from studyapp.evaluations import slots
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +85,21 @@ async def complete_with_retries(
     base_delay_s: float,
     stop: threading.Event,
 ) -> Timed:
-    """One completion, retried with exponential backoff and jitter on transient failures."""
+    """One completion, retried with exponential backoff and jitter on transient failures.
+
+    Each attempt holds one of the endpoint's evaluation slots (not the backoff sleep, so a
+    waiting retry leaves its slot to others); the duration leaves the wait for it out.
+    """
+    endpoint = client.config
     for attempt in range(1, attempts + 1):
-        started = time.monotonic()
         try:
-            result = await client.complete(messages, params)
-            return Timed(result, (time.monotonic() - started) * 1000, attempt)
+            async with slots.evaluation_slot(
+                endpoint.endpoint_id, endpoint.evaluation_concurrency, stop=stop
+            ):
+                started = time.monotonic()
+                result = await client.complete(messages, params)
+                duration_ms = (time.monotonic() - started) * 1000
+            return Timed(result, duration_ms, attempt)
         except LLMError as exc:
             if exc.code not in RETRYABLE or attempt == attempts or stop.is_set():
                 raise
@@ -141,6 +156,7 @@ def run_units(
     stop = threading.Event()
 
     async def main() -> None:
+        # Units of this chunk at once; requests per endpoint, all workers: slots.
         semaphore = asyncio.Semaphore(max(1, concurrency))
 
         async def one(unit: Any) -> None:
@@ -150,11 +166,16 @@ def run_units(
                 try:
                     async for result in unit_fn(unit, stop):
                         results.put(result)
+                except slots.SlotWaitStopped:
+                    return  # stopped while waiting: the unit's items stay pending
                 except Exception as exc:
                     logger.exception("evaluations: a unit crashed")
                     results.put(_UnitCrashed(unit, f"internal: {type(exc).__name__}"))
 
-        await asyncio.gather(*(one(unit) for unit in units))
+        try:
+            await asyncio.gather(*(one(unit) for unit in units))
+        finally:
+            await slots.close()
 
     def loop_thread() -> None:
         try:
@@ -219,6 +240,7 @@ def run_units_with_db(
         store = sync_to_async(on_result, thread_sensitive=True)
         crashed = sync_to_async(on_unit_crash, thread_sensitive=True)
         check = sync_to_async(should_stop, thread_sensitive=True)
+        # Units of this chunk at once; requests per endpoint, all workers: slots.
         semaphore = asyncio.Semaphore(max(1, concurrency))
 
         async def one(unit: Any) -> None:
@@ -228,6 +250,8 @@ def run_units_with_db(
                 try:
                     async for result in unit_fn(unit, stop):
                         await store(result)
+                except slots.SlotWaitStopped:
+                    return  # stopped while waiting: the unit's items stay pending
                 except Exception as exc:
                     logger.exception("evaluations: a unit crashed")
                     await crashed(unit, f"internal: {type(exc).__name__}")
@@ -245,6 +269,7 @@ def run_units_with_db(
             await asyncio.gather(*(one(unit) for unit in units))
         finally:
             watcher.cancel()
+            await slots.close()
 
     try:
         async_to_sync(main)()

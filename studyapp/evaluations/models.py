@@ -160,3 +160,43 @@ class EvaluationItem(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"item {self.item_key}#{self.repetition}/{self.turn} of run {self.run_id}"
+
+
+class EvaluationChunk(TimeStampedModel):
+    """One queued piece of a run: a contiguous range of item ids covering whole units.
+
+    A worker claims a chunk before it asks anything and renews the claim (heartbeat_at)
+    while it works. A second delivery of the same chunk therefore waits instead of asking
+    the model twice, and a chunk whose worker died (no heartbeat for
+    EVALUATION_CHUNK_LEASE_S) is claimed again by the next delivery or queued again by the
+    periodic sweep, whatever the broker (the embedded filesystem broker never redelivers).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="chunks")
+    first_item_id = models.BigIntegerField()
+    last_item_id = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # A random token per claim: only the holder's heartbeat and release touch the row.
+    claim = models.CharField(max_length=32, blank=True)
+    # Which worker holds it ("host:pid"), for the admin and the logs.
+    claimed_by = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "first_item_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "first_item_id"], name="evaluation_chunk_unique_start"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"chunk {self.first_item_id}-{self.last_item_id} of run {self.run_id}"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, IntegerField, Q, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from studyapp.evaluations import robustness as rb
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
@@ -60,26 +62,59 @@ def robustness_summary(*, run: EvaluationRun) -> list[dict[str, Any]]:
     return rows
 
 
+def _patient_tokens(kind: str) -> Sum:
+    return Sum(Cast(KT(f"parsed__patient_tokens__{kind}"), IntegerField()))
+
+
+def _cost(prompt: int, completion: int, prices: dict[str, float]) -> float:
+    return prompt * prices.get("prompt", 0) / 1e6 + completion * prices.get("completion", 0) / 1e6
+
+
 def run_tokens(*, run: EvaluationRun) -> dict[str, Any]:
-    """Tokens used by the run, and their cost when the run's config gives prices."""
-    totals = run.items.aggregate(
-        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), ms=Sum("duration_ms")
-    )
+    """Tokens used by the run, and their cost at the prices kept in its config.
+
+    A simulated item counts the patient's tokens with the arm's and keeps the patient's
+    share apart (parsed["patient_tokens"]), so each model is priced at its own endpoint's
+    prices. The cost is None when the run has no prices at all.
+    """
+    sums = {
+        "prompt": Sum("prompt_tokens"),
+        "completion": Sum("completion_tokens"),
+        "ms": Sum("duration_ms"),
+    }
+    simulated = run.kind == EvaluationRun.Kind.SIMULATED
+    if simulated:
+        sums |= {
+            "patient_prompt": _patient_tokens("prompt"),
+            "patient_completion": _patient_tokens("completion"),
+        }
+    totals = run.items.aggregate(**sums)
     prompt, completion = totals["prompt"] or 0, totals["completion"] or 0
+    patient_prompt = totals.get("patient_prompt") or 0
+    patient_completion = totals.get("patient_completion") or 0
     prices = run.config.get("price_per_million") or {}
+    patient_prices = run.config.get("patient_price_per_million") or {}
     cost = None
-    if prices:
+    if prices or patient_prices:
         cost = round(
-            prompt * prices.get("prompt", 0) / 1e6
-            + completion * prices.get("completion", 0) / 1e6,
+            _cost(prompt - patient_prompt, completion - patient_completion, prices)
+            + _cost(patient_prompt, patient_completion, patient_prices),
             4,
         )
-    return {
+    tokens: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "model_seconds": round((totals["ms"] or 0) / 1000, 1),
         "cost": cost,
+        "price_per_million": prices,
     }
+    if simulated:
+        tokens |= {
+            "patient_prompt_tokens": patient_prompt,
+            "patient_completion_tokens": patient_completion,
+            "patient_price_per_million": patient_prices,
+        }
+    return tokens
 
 
 def scenario_accuracy(*, run: EvaluationRun) -> list[dict[str, Any]]:

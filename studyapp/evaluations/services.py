@@ -19,18 +19,19 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from studyapp.chat.llm import EndpointConfig
+from studyapp.evaluations import chunks as chunk_claims
 from studyapp.evaluations import robustness as rb
 from studyapp.evaluations.engine import ItemResult, ItemState, run_units, run_units_with_db
 from studyapp.evaluations.kinds import kind_module
 from studyapp.evaluations.kinds.context import RunContext
 from studyapp.evaluations.kinds.model_alone import study_levels
 from studyapp.evaluations.mcq_items import file_source, read_mcq_jsonl
-from studyapp.evaluations.models import EvaluationItem, EvaluationRun
+from studyapp.evaluations.models import EvaluationChunk, EvaluationItem, EvaluationRun
 from studyapp.evaluations.prompts import MODEL_ALONE_TEMPLATES, SIMULATED_TEMPLATES
 from studyapp.studies.models import SAMPLING_KEYS, Arm, ModelEndpoint, Study
 
@@ -64,7 +65,8 @@ class StartRequest:
     concurrency: int | None = None
     chunk_units: int = DEFAULT_CHUNK_UNITS
     seed: int = 0
-    # Prices per million tokens ({"prompt": 2.5, "completion": 10.0}) for the cost column.
+    # Prices per million tokens ({"prompt": 2.5, "completion": 10.0}) for the cost column;
+    # each price not given here is the arm endpoint's at the start.
     price_per_million: dict | None = None
 
 
@@ -85,6 +87,20 @@ def _sampling(arm: Arm) -> dict[str, Any]:
     return {k: v for k, v in (arm.sampling_params or {}).items() if k in SAMPLING_KEYS}
 
 
+def _prices(endpoint: ModelEndpoint, given: dict | None = None) -> dict[str, float]:
+    """The endpoint's prices per million tokens now, each overridden by a given one.
+
+    A run keeps them in its config, so a later change of the endpoint's prices never
+    rewrites the cost of runs already made.
+    """
+    stored = {
+        "prompt": endpoint.price_prompt_per_million,
+        "completion": endpoint.price_completion_per_million,
+    }
+    prices = {key: float(value) for key, value in stored.items() if value is not None}
+    return prices | {key: float(value) for key, value in (given or {}).items()}
+
+
 def _config_and_inputs(study: Study, arm: Arm, request: StartRequest) -> tuple[dict, Any, str]:
     """The run's config (everything needed to repeat it), the kind's inputs, the source."""
     config: dict[str, Any] = {
@@ -92,7 +108,7 @@ def _config_and_inputs(study: Study, arm: Arm, request: StartRequest) -> tuple[d
         "chunk_units": max(1, request.chunk_units),
         "concurrency": request.concurrency,
         "seed": request.seed,
-        "price_per_million": dict(request.price_per_million or {}),
+        "price_per_million": _prices(arm.endpoint, request.price_per_million),
     }
     if request.kind in ("mcq", "robustness"):
         if request.items_path is None:
@@ -139,12 +155,20 @@ def _config_and_inputs(study: Study, arm: Arm, request: StartRequest) -> tuple[d
         }
     else:
         patient = request.patient_endpoint
-        if patient and not ModelEndpoint.objects.filter(name=patient).exists():
-            raise EvaluationError(f"no model endpoint named {patient!r}")
+        patient_endpoint = arm.endpoint
+        if patient:
+            patient_endpoint = ModelEndpoint.objects.filter(name=patient).first()
+            if patient_endpoint is None:
+                raise EvaluationError(f"no model endpoint named {patient!r}")
         config |= {
             "templates": dict(SIMULATED_TEMPLATES),
             "system_prompt": arm.system_prompt,
-            "patient_endpoint": patient or arm.endpoint.name,
+            "patient_endpoint": patient_endpoint.name,
+            # The patient's tokens are counted apart and priced at its endpoint's prices
+            # (the arm's, given ones included, when the arm's endpoint plays the patient).
+            "patient_price_per_million": config["price_per_million"]
+            if patient_endpoint.pk == arm.endpoint_id
+            else _prices(patient_endpoint),
             # Without a patient model of its own, a scripted arm's server plays the patient.
             "patient_model": SCRIPTED_PATIENT_MODEL
             if not patient and arm.endpoint.is_scripted
@@ -188,9 +212,12 @@ def evaluation_start(
             raise EvaluationError("this run would have no items (no scenarios or questions?)")
         created = EvaluationItem.objects.bulk_create(items, batch_size=500)
         chunks = _chunks(module, created, config["chunk_units"])
+        EvaluationChunk.objects.bulk_create(
+            EvaluationChunk(run=run, first_item_id=first, last_item_id=last, queued_at=now)
+            for first, last in chunks
+        )
         run.items_total = len(created)
-        run.config = {**config, "chunks": chunks}
-        run.save(update_fields=["items_total", "config", "updated_at"])
+        run.save(update_fields=["items_total", "updated_at"])
         if enqueue:
             transaction.on_commit(lambda: _enqueue(run.pk, chunks))
     logger.info("evaluations: run %s (%s) started with %s items", run.pk, run.kind, len(created))
@@ -215,17 +242,13 @@ def _enqueue(run_id: int, chunks: Sequence[Sequence[int]]) -> None:
 
 
 def evaluation_resume(*, run_id: int) -> int:
-    """Queue again every chunk that still has pending items (after a lost worker)."""
+    """Queue again every chunk not done and not held by a live worker."""
     run = EvaluationRun.objects.get(pk=run_id)
     if run.is_finished:
         return 0
-    pending = [
-        [first, last]
-        for first, last in run.config.get("chunks", [])
-        if run.items.filter(pk__range=(first, last), status=EvaluationItem.Status.PENDING).exists()
-    ]
-    transaction.on_commit(lambda: _enqueue(run_id, pending))
-    return len(pending)
+    ranges = chunk_claims.chunks_requeue(run_id=run_id)
+    transaction.on_commit(lambda: _enqueue(run_id, ranges))
+    return len(ranges)
 
 
 def evaluation_cancel(*, run_id: int) -> bool:
@@ -344,12 +367,37 @@ def evaluation_run_chunk(
     last_id: int,
     progress: Callable[[EvaluationRun], None] | None = None,
 ) -> EvaluationRun:
-    """Run the pending items of one chunk and store each as it finishes."""
+    """Run the pending items of one chunk and store each as it finishes.
+
+    The chunk is claimed first (see evaluations.chunks): a chunk already done is skipped,
+    and chunks.ChunkBusy is raised while a live worker holds it.
+    """
     run = EvaluationRun.objects.select_related("study__disposition_scale", "endpoint").get(
         pk=run_id
     )
     if run.is_finished:
         return run
+    claim = chunk_claims.chunk_claim(run_id=run_id, first_id=first_id)
+    if claim is None:
+        return run
+    try:
+        run = _run_claimed_chunk(run, first_id, last_id, claim, progress)
+    except BaseException:
+        # Interrupted (time limit, shutdown, a bug): queued again for the next delivery.
+        chunk_claims.chunk_release(claim)
+        raise
+    chunk_claims.chunk_finish(claim)
+    return run
+
+
+def _run_claimed_chunk(
+    run: EvaluationRun,
+    first_id: int,
+    last_id: int,
+    claim: chunk_claims.Claim,
+    progress: Callable[[EvaluationRun], None] | None,
+) -> EvaluationRun:
+    run_id = run.pk
     now = timezone.now()
     EvaluationRun.objects.filter(pk=run_id, status=EvaluationRun.Status.QUEUED).update(
         status=EvaluationRun.Status.RUNNING, started_at=now, updated_at=now
@@ -382,7 +430,17 @@ def evaluation_run_chunk(
         for state in unit:
             _store(module, ctx, by_pk[state.pk], ItemResult(pk=state.pk, ok=False, error=error))
 
-    def cancelled() -> bool:
+    heartbeat_every = settings.EVALUATION_CHUNK_LEASE_S / 4
+    last_beat = time.monotonic()
+
+    def should_stop() -> bool:
+        nonlocal last_beat
+        if time.monotonic() - last_beat >= heartbeat_every:
+            last_beat = time.monotonic()
+            if not chunk_claims.chunk_renew(claim):
+                # Stalled past the lease and taken over: the new holder goes on.
+                logger.warning("evaluations: run %s lost its claim on a chunk", run_id)
+                return True
         return EvaluationRun.objects.filter(
             pk=run_id, status=EvaluationRun.Status.CANCELLED
         ).exists()
@@ -396,7 +454,7 @@ def evaluation_run_chunk(
             concurrency=ctx.data["concurrency"],
             on_result=on_result,
             on_unit_crash=on_unit_crash,
-            should_stop=cancelled,
+            should_stop=should_stop,
             poll_s=settings.EVALUATION_POLL_S,
         )
     finally:
@@ -412,7 +470,8 @@ def evaluation_run_inline(
 ) -> EvaluationRun:
     """Run every chunk in this process (the CLI's --inline; no worker needed)."""
     run = EvaluationRun.objects.get(pk=run_id)
-    for first, last in run.config.get("chunks", []):
+    ranges = run.chunks.values_list("first_item_id", "last_item_id")
+    for first, last in list(ranges):
         run = evaluation_run_chunk(run_id=run_id, first_id=first, last_id=last, progress=progress)
         if run.is_finished and run.status == EvaluationRun.Status.CANCELLED:
             break
@@ -427,21 +486,57 @@ def evaluation_fail(*, run_id: int, error: str) -> None:
 
 
 def evaluations_resume_stalled(*, now=None) -> int:
-    """Queue again runs that made no progress for a while (their worker died)."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.EVALUATION_STALL_S)
-    stalled = (
-        EvaluationRun.objects.filter(
-            status__in=[EvaluationRun.Status.QUEUED, EvaluationRun.Status.RUNNING],
-            updated_at__lt=cutoff,
+    """Queue again the chunks whose worker died or whose message was lost; returns how
+    many runs had chunks queued again (see evaluations.chunks)."""
+    sweep = chunk_claims.chunks_to_sweep(now=now)
+    for run_id in sweep.gave_up:
+        evaluation_refresh(run_id=run_id)
+    for run_id, ranges in sweep.requeued.items():
+        logger.warning(
+            "evaluations: run %s had %s chunks stalled; queued again", run_id, len(ranges)
         )
-        .annotate(last_item=Max("items__updated_at"))
-        .filter(Q(last_item__lt=cutoff) | Q(last_item__isnull=True))
+        transaction.on_commit(lambda run_id=run_id, ranges=ranges: _enqueue(run_id, ranges))
+    return len(sweep.requeued)
+
+
+@transaction.atomic
+def evaluation_delete(*, run_id: int) -> dict[str, int]:
+    """Delete a finished run with its items and the simulated participants it made, and
+    everything those own (tasks, conversations, messages, answers, events), all at once.
+
+    Refused while the run is queued or running, or while a worker still holds one of its
+    chunks (a cancelled run's worker stops at its next check): it would go on writing.
+    Participants are found by their marker and by the items' tasks, and only simulated
+    ones: a person is never deleted here. Their events go too, since an event left
+    without its participant reads as a withdrawn person's in CONSORT. Returns the number
+    of rows deleted per model.
+    """
+    from studyapp.evaluations.kinds.simulated import run_participants
+    from studyapp.participation.models import Participant, ParticipantEvent
+
+    run = EvaluationRun.objects.select_for_update().filter(pk=run_id).first()
+    if run is None:
+        raise EvaluationError(f"there is no evaluation run {run_id}")
+    if not run.is_finished:
+        raise EvaluationError(
+            f"run {run.key} is {run.get_status_display().lower()}: cancel it before deleting it"
+        )
+    live = timezone.now() - timedelta(seconds=settings.EVALUATION_CHUNK_LEASE_S)
+    if run.chunks.filter(status=EvaluationChunk.Status.RUNNING, heartbeat_at__gt=live).exists():
+        raise EvaluationError(f"run {run.key} is still stopping: try again in a minute")
+    ids = run_participants(run_id=run.pk, study_id=run.study_id).values("pk")
+    deleted: dict[str, int] = {}
+    # Participants before the run: the items' links to their tasks find them.
+    for queryset in (
+        ParticipantEvent.objects.filter(participant__in=ids),
+        Participant.objects.filter(pk__in=ids),
+        EvaluationRun.objects.filter(pk=run.pk),
+    ):
+        for label, n in queryset.delete()[1].items():
+            deleted[label] = deleted.get(label, 0) + n
+    logger.info(
+        "evaluations: run %s deleted with %s simulated participants",
+        run.pk,
+        deleted.get(Participant._meta.label, 0),
     )
-    count = 0
-    for run in stalled:
-        EvaluationRun.objects.filter(pk=run.pk).update(updated_at=now)
-        if evaluation_resume(run_id=run.pk):
-            count += 1
-            logger.warning("evaluations: run %s stalled; chunks queued again", run.pk)
-    return count
+    return deleted

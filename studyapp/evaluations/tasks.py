@@ -9,6 +9,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from studyapp.evaluations import services
+from studyapp.evaluations.chunks import ChunkBusy
 
 logger = logging.getLogger(__name__)
 
@@ -21,9 +22,14 @@ logger = logging.getLogger(__name__)
     reject_on_worker_lost=True,
 )
 def evaluation_chunk_task(run_id: int, first_id: int, last_id: int) -> None:
-    """Run one chunk. Safe to run twice: only pending items are asked and stored."""
+    """Run one chunk. Safe to deliver twice: the chunk is claimed (a live holder makes
+    this delivery come back later), and only pending items are asked and stored."""
     try:
         services.evaluation_run_chunk(run_id=run_id, first_id=first_id, last_id=last_id)
+    except ChunkBusy as busy:
+        # Redelivered while its first worker still works (or has just died: then the
+        # claim expires and the next try takes it over).
+        evaluation_chunk_task.apply_async((run_id, first_id, last_id), countdown=busy.retry_in_s)
     except SoftTimeLimitExceeded:
         # What finished is stored; the rest of the chunk goes back on the queue.
         logger.warning(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
@@ -7,7 +9,13 @@ from django.urls import reverse
 from studyapp.accounts.services import user_make_investigator
 from studyapp.participation.models import Task
 from studyapp.studies.models import Scenario, Study
-from tests.factories import make_participant, make_scenario, make_study, make_user
+from tests.factories import (
+    make_endpoint,
+    make_participant,
+    make_scenario,
+    make_study,
+    make_user,
+)
 
 
 @pytest.fixture
@@ -179,3 +187,65 @@ def test_the_scale_admin_edits_levels_inline(client, root, alpha):
     assert response.status_code == 200
     formset = response.context["inline_admin_formsets"][0].formset
     assert formset.queryset.count() == 5
+
+
+def endpoint_form_data(endpoint, **changes) -> dict:
+    data = {
+        "name": endpoint.name,
+        "base_url": endpoint.base_url,
+        "model": endpoint.model,
+        "api_key_env": "",
+        "timeout_s": endpoint.timeout_s,
+        "max_concurrent_streams": endpoint.max_concurrent_streams,
+        "evaluation_concurrency": endpoint.evaluation_concurrency,
+        "price_prompt_per_million": "",
+        "price_completion_per_million": "",
+    }
+    return data | changes
+
+
+def test_the_endpoint_admin_edits_evaluation_concurrency_and_prices(client, root):
+    endpoint = make_endpoint()
+    client.force_login(root)
+    response = client.get(change_url(endpoint))
+    fieldsets = {name: opts["fields"] for name, opts in response.context["adminform"].fieldsets}
+    assert fieldsets["Prices per million tokens"] == [
+        "price_prompt_per_million",
+        "price_completion_per_million",
+    ]
+    assert "evaluation_concurrency" in fieldsets["Load"]
+    assert "a change here applies to new runs only" in response.content.decode()
+
+    response = client.post(
+        change_url(endpoint),
+        endpoint_form_data(
+            endpoint,
+            evaluation_concurrency=3,
+            price_prompt_per_million="2.50",
+            price_completion_per_million="10",
+        ),
+    )
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.evaluation_concurrency == 3
+    assert endpoint.price_prompt_per_million == Decimal("2.5")
+    assert endpoint.price_completion_per_million == Decimal("10")
+
+    # Empty prices are unknown prices.
+    client.post(change_url(endpoint), endpoint_form_data(endpoint))
+    endpoint.refresh_from_db()
+    assert endpoint.price_prompt_per_million is None
+
+
+def test_the_endpoint_admin_refuses_a_negative_price_and_no_concurrency(client, root):
+    endpoint = make_endpoint()
+    client.force_login(root)
+    response = client.post(
+        change_url(endpoint),
+        endpoint_form_data(endpoint, evaluation_concurrency=0, price_prompt_per_million="-1"),
+    )
+    errors = response.context["adminform"].form.errors
+    assert errors["price_prompt_per_million"] == ["A price cannot be negative."]
+    assert "evaluation_concurrency" in errors
+    endpoint.refresh_from_db()
+    assert endpoint.price_prompt_per_million is None and endpoint.evaluation_concurrency == 8

@@ -46,6 +46,9 @@ class EndpointConfig:
     api_key: str
     timeout_s: float
     max_concurrent_streams: int
+    # Evaluation jobs' slots of the endpoint, all workers together (evaluations.slots);
+    # participants' chats ignore it. The default is ModelEndpoint's.
+    evaluation_concurrency: int = 8
 
     @classmethod
     def from_endpoint(
@@ -64,6 +67,7 @@ class EndpointConfig:
             api_key=endpoint.api_key(),
             timeout_s=timeout_s or endpoint.timeout_s,
             max_concurrent_streams=max(1, endpoint.max_concurrent_streams),
+            evaluation_concurrency=max(1, endpoint.evaluation_concurrency),
         )
 
     def __repr__(self) -> str:  # never show the key

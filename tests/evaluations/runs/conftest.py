@@ -64,3 +64,15 @@ def study_with_arm(db, evaluator):
     make_scenario(study, "chest-pain", level_code="ae")
     make_scenario(study, "sore-knee", level_code="routine_gp", gold_conditions=["sprain"])
     return study, arm
+
+
+def first_chunk(run) -> tuple[int, int]:
+    chunk = run.chunks.order_by("first_item_id").first()
+    return chunk.first_item_id, chunk.last_item_id
+
+
+def requeue_chunks(run) -> None:
+    """What a redelivery after an interrupted claim finds: every chunk queued again."""
+    from studyapp.evaluations.models import EvaluationChunk
+
+    run.chunks.update(status=EvaluationChunk.Status.QUEUED, claim="")

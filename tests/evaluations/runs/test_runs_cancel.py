@@ -14,7 +14,7 @@ from studyapp.evaluations.services import (
     evaluation_run_chunk,
     evaluation_start,
 )
-from tests.evaluations.runs.conftest import write_questions
+from tests.evaluations.runs.conftest import first_chunk, write_questions
 from tests.factories import make_endpoint, make_llm_arm, make_study
 
 
@@ -30,7 +30,7 @@ def test_a_cancelled_run_stops_asking_and_keeps_what_it_stored(
         request=StartRequest(kind="mcq", items_path=path, chunk_units=40, concurrency=1),
         enqueue=False,
     )
-    first, last = run.config["chunks"][0]
+    first, last = first_chunk(run)
     threading.Timer(0.4, lambda: evaluation_cancel(run_id=run.pk)).start()
 
     evaluation_run_chunk(run_id=run.pk, first_id=first, last_id=last)
@@ -82,4 +82,4 @@ def test_a_stalled_run_is_queued_again(
         assert services.evaluations_resume_stalled(now=timezone.now()) == 0
         assert services.evaluations_resume_stalled(now=later) == 1
 
-    assert queued == [run.config["chunks"]]
+    assert queued == [[(c.first_item_id, c.last_item_id) for c in run.chunks.all()]]

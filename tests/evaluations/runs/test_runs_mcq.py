@@ -8,7 +8,12 @@ from studyapp.evaluations.models import EvaluationItem, EvaluationRun
 from studyapp.evaluations.selectors import robustness_summary
 from studyapp.evaluations.services import StartRequest, evaluation_start
 from tests.conftest import require
-from tests.evaluations.runs.conftest import answer_key_of, write_questions
+from tests.evaluations.runs.conftest import (
+    answer_key_of,
+    first_chunk,
+    requeue_chunks,
+    write_questions,
+)
 from tests.factories import shared_data_dir
 
 
@@ -53,8 +58,12 @@ def test_a_rerun_chunk_asks_nothing_twice(
     path = tmp_path / "q.jsonl"
     evaluator.configure(mode="mcq", mcq_answer_key=write_questions(path, 4))
     run = start(study, django_capture_on_commit_callbacks, kind="mcq", items_path=path)
-    first, last = run.config["chunks"][0]
+    first, last = first_chunk(run)
 
+    # A done chunk is skipped; a chunk queued again (interrupted claim) asks only what
+    # is still pending: nothing.
+    evaluation_run_chunk(run_id=run.pk, first_id=first, last_id=last)
+    requeue_chunks(run)
     evaluation_run_chunk(run_id=run.pk, first_id=first, last_id=last)
 
     assert run.items.count() == 4
@@ -68,18 +77,26 @@ def test_it_retries_rate_limits_and_server_errors_with_backoff(
     path = tmp_path / "q.jsonl"
     evaluator.configure(mode="mcq", mcq_answer_key=write_questions(path, 1), fail_status=429)
     import threading
+    import time
 
-    # The server recovers after a few refusals.
-    timer = threading.Timer(0.05, lambda: evaluator.configure(fail_status=None))
-    timer.start()
+    def recover_after_three_refusals() -> None:
+        deadline = time.monotonic() + 30
+        while len(evaluator.requests()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        evaluator.configure(fail_status=None)
+
+    # The server recovers after three refusals (the backoff leaves it time to).
+    watcher = threading.Thread(target=recover_after_three_refusals)
+    watcher.start()
     fast_evaluations.EVALUATION_RETRY_ATTEMPTS = 8
     run = start(study, django_capture_on_commit_callbacks, kind="mcq", items_path=path)
-    timer.join()
+    watcher.join()
 
     item = run.items.get()
     assert item.status == EvaluationItem.Status.SUCCEEDED
     assert item.correct is True
-    assert item.parsed["attempts"] > 1
+    assert item.parsed["attempts"] >= 4
+    assert [r["status"] for r in evaluator.requests()][:3] == [429, 429, 429]
     assert [r["status"] for r in evaluator.requests()][-1] == 200
 
 

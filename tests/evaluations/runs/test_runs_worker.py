@@ -1,5 +1,6 @@
-"""A real Celery worker on Redis and PostgreSQL, killed mid-run: the run resumes and ends
-with every item stored exactly once."""
+"""A real Celery worker, killed mid-run: the run resumes and ends with every item stored
+exactly once. On Redis the broker redelivers the chunk; on the embedded filesystem broker,
+which never redelivers, the periodic sweep finds the dead worker's chunk and queues it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from celery import Celery
 from django.conf import settings
 from django.db import connection
 
@@ -24,22 +26,30 @@ from tests.factories import make_endpoint, make_llm_arm, make_study
 REPO = Path(__file__).resolve().parents[3]
 
 
-def start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
+def start_worker(
+    tmp_path: Path, name: str, env: dict | None = None, args: tuple = ()
+) -> subprocess.Popen:
     db = connection.settings_dict
-    env = os.environ | {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        # Redelivery of the killed worker's unacknowledged chunk, soon.
-        "CELERY_VISIBILITY_TIMEOUT": "2",
-        "EVALUATION_POLL_S": "0.1",
-        "EVALUATION_CONCURRENCY": "2",
-    }
+    env = (
+        os.environ
+        | {
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": settings.REDIS_URL,
+            # Redelivery of the killed worker's unacknowledged chunk, soon.
+            "CELERY_VISIBILITY_TIMEOUT": "2",
+            # A dead worker's claim expires soon, so the redelivery can take it over.
+            "EVALUATION_CHUNK_LEASE_S": "2",
+            "EVALUATION_POLL_S": "0.1",
+            "EVALUATION_CONCURRENCY": "2",
+        }
+        | (env or {})
+    )
     log = (tmp_path / f"{name}.log").open("w")
     return subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "studyapp", "worker",
             "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-n", f"{name}@%h", "--loglevel=INFO",
+            "-n", f"{name}@%h", "--loglevel=INFO", *args,
         ],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -99,4 +109,76 @@ def test_a_killed_worker_loses_and_duplicates_nothing(transactional_db, tmp_path
     assert all(item.correct for item in run.items.all())
     # The second worker asked only what the first had not stored (plus, at most, the
     # requests that were in flight when it died).
+    assert 30 <= server.stats()["count"] <= 30 + 2
+
+
+def filesystem_broker(run_dir: Path) -> Celery:
+    """A client of the embedded filesystem broker in run_dir (what make run uses)."""
+    folders = {
+        "data_folder_in": str(run_dir / "celery-broker"),
+        "data_folder_out": str(run_dir / "celery-broker"),
+        "processed_folder": str(run_dir / "celery-processed"),
+        "control_folder": str(run_dir / "celery-control"),
+        "store_processed": False,
+    }
+    for folder in ("celery-broker", "celery-processed", "celery-control"):
+        (run_dir / folder).mkdir(parents=True, exist_ok=True)
+    return Celery("filesystem-client", broker="filesystem://", broker_transport_options=folders)
+
+
+def test_on_the_filesystem_broker_the_sweep_brings_a_killed_workers_chunk_back(
+    transactional_db, tmp_path
+):
+    require(connection.vendor == "postgresql", "needs PostgreSQL (DATABASE_URL)")
+    path = tmp_path / "q.jsonl"
+    key = write_questions(path, 30)
+    server = ScriptedServerThread(
+        ScriptedConfig(mode="mcq", mcq_answer_key=key, ttft_s=0.15, token_delay_s=0.0)
+    ).start()
+    run_dir = tmp_path / "run"
+    embedded = {"REDIS_URL": "", "STUDYAPP_RUN_DIR": str(run_dir)}
+    workers: list[subprocess.Popen] = []
+    try:
+        study = make_study("fs-worker-study")
+        arm = make_llm_arm(study, make_endpoint(server.base_url), key="gpt")
+        run = evaluation_start(
+            study=study,
+            request=StartRequest(kind="mcq", arm_key=arm.key, items_path=path, chunk_units=30),
+            enqueue=False,
+        )
+        (first, last) = run.chunks.values_list("first_item_id", "last_item_id").get()
+        client = filesystem_broker(run_dir)
+        client.send_task(
+            "studyapp.evaluations.tasks.evaluation_chunk_task", args=(run.pk, first, last)
+        )
+        workers.append(start_worker(tmp_path, "first", embedded))
+        wait_for(
+            lambda: run.items.filter(status=EvaluationItem.Status.SUCCEEDED).count() >= 4,
+            60,
+            "the first worker to store some items",
+        )
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(10)
+        done_at_kill = run.items.filter(status=EvaluationItem.Status.SUCCEEDED).count()
+        assert done_at_kill < 30
+        assert run.chunks.get().status == "running"
+
+        # Nothing redelivers the message: only the beat's sweep (every second here) can
+        # find the chunk, once the dead worker's 2 s claim has expired.
+        sweeping = embedded | {"EVALUATION_SWEEP_S": "1"}
+        beat = ("--beat", "--schedule", str(tmp_path / "celerybeat-schedule"))
+        workers.append(start_worker(tmp_path, "second", sweeping, beat))
+        wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).is_finished, 90, "the run to finish")
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(10)
+        server.stop()
+
+    run.refresh_from_db()
+    assert run.status == EvaluationRun.Status.SUCCEEDED
+    assert (run.items_total, run.items_done, run.items_failed) == (30, 30, 0)
+    chunk = run.chunks.get()
+    assert (chunk.status, chunk.attempts) == ("done", 2)
     assert 30 <= server.stats()["count"] <= 30 + 2

@@ -60,8 +60,16 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int)
         parser.add_argument("--chunk-units", type=int, default=10)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--price-prompt", type=float, help="per million prompt tokens")
-        parser.add_argument("--price-completion", type=float, help="per million completion tokens")
+        parser.add_argument(
+            "--price-prompt",
+            type=float,
+            help="per million prompt tokens (default: the endpoint's)",
+        )
+        parser.add_argument(
+            "--price-completion",
+            type=float,
+            help="per million completion tokens (default: the endpoint's)",
+        )
         parser.add_argument("--inline", action="store_true", help="run here, not on a worker")
         parser.add_argument("--no-wait", action="store_true", help="queue it and exit")
         parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds")
