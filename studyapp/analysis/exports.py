@@ -304,7 +304,12 @@ ANSWERS = Table(
             "Names at least one gold condition (empty: not scored yet).",
             "conditions_correct",
         ),
-        Column("confidence", "integer", "Confidence slider, 0-100.", "confidence"),
+        Column(
+            "confidence",
+            "integer",
+            "Confidence slider, 0-100 (empty: not given, simulated participants only).",
+            "confidence",
+        ),
         Column(
             "scorer_version", "string", "Scoring rules that produced the scores.", "scorer_version"
         ),

@@ -15,7 +15,9 @@ Endpoints
 - ``GET /v1/models`` — the one model.
 - ``GET /_scripted/stats``, ``POST /_scripted/reset``, ``POST /_scripted/config`` — what each
   request saw (monotonic times of start, first token and every token; whether the client
-  went away early), clearing it, and changing the behaviour at runtime.
+  went away early) with the chat-completions requests in flight now and at most since the
+  last reset (``in_flight``, ``peak_in_flight``), clearing it, and changing the behaviour
+  at runtime.
 Errors are ``{"error": {"message", "type", "param", "code"}}`` with the HTTP status.
 
 Directives: put these anywhere in the LAST user message to change that one request (they
@@ -40,7 +42,11 @@ it is scripted):
 - ``mode="patient"`` plays a lay patient with no medical knowledge: short questions in
   plain words, built from the scenario in the system message. Asked to "choose exactly one
   of: A; B; C", it follows the advice: the option the assistant named first in its latest
-  message naming one (known ground truth for simulated-participant runs).
+  message naming one (known ground truth for simulated-participant runs), and, when the
+  question asks how confident it is, a confidence drawn from ``seed`` and the scenario
+  (``patient_confidence``). ``patient_omit`` ([["conditions"], []]: parts left out of the
+  first answer, none of the second; the last entry holds for later asks) makes it leave
+  parts out, as a real model sometimes does.
 - ``personas``: other model names the server answers to, each in its own mode (by default
   ``scripted-patient`` → patient and ``scripted-mcq`` → mcq), so one server plays the demo
   model, a simulated patient and an MCQ-taker at once.
@@ -65,6 +71,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +81,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "scripted-demo"
 MODES = ("demo", "echo", "mcq", "patient")
+ANSWER_PARTS = ("disposition", "conditions", "confidence")
 _ROLES = {"system", "developer", "user", "assistant", "tool"}
 _DIRECTIVE = re.compile(r"#(fail|cut|slow|ttft|long):(\d+(?:\.\d+)?)")
 _TOKEN = re.compile(r"\S+\s*")
@@ -114,6 +122,9 @@ class ScriptedConfig:
     mcq_accuracy: float = 1.0
     mcq_flip_p: float = 0.0
     keyed_replies: list[list[str]] = field(default_factory=list)
+    # Parts ("disposition", "conditions", "confidence") the patient persona leaves out of
+    # its answers to the study's questions, per ask.
+    patient_omit: list[list[str]] = field(default_factory=list)
     # Other model names this server answers to, each with its own mode (a scripted patient
     # and a scripted MCQ-taker beside the demo model, on one port).
     personas: dict[str, str] = field(
@@ -133,6 +144,11 @@ class ScriptedConfig:
             raise ValueError("mcq_accuracy and mcq_flip_p are probabilities (0-1)")
         if not all(isinstance(p, list | tuple) and len(p) == 2 for p in self.keyed_replies):
             raise ValueError("keyed_replies must be [[substring, reply], ...]")
+        if not all(
+            isinstance(parts, list | tuple) and set(parts) <= set(ANSWER_PARTS)
+            for parts in self.patient_omit
+        ):
+            raise ValueError(f"patient_omit must be [[part, ...], ...] of {ANSWER_PARTS}")
         if any(mode not in MODES for mode in self.personas.values()):
             raise ValueError(f"persona modes must be among {MODES}")
 
@@ -272,20 +288,50 @@ def patient_reply(system_text: str, user_turn: int) -> str:
 _ONE_OF = re.compile(r"one of:\s*(.+?)(?:\.\s|\.$|\n|$)", re.IGNORECASE)
 
 
-def patient_final_answer(question: str, heard: list[str]) -> str | None:
+def patient_confidence(seed: int, scenario: str) -> int:
+    """Pure: the scripted patient's confidence (30-90), the same for a seed and scenario."""
+    return 30 + int(_draw(seed, "confidence", scenario) * 61)
+
+
+def patient_final_answer(
+    question: str,
+    heard: list[str],
+    *,
+    seed: int = 0,
+    scenario: str = "",
+    omit: Sequence[str] = (),
+) -> str | None:
     """Pure: a lay patient's answer to "choose one of: A; B; C": the option the assistant
-    named first in its latest message that names any (the patient follows the advice)."""
+    named first in its latest message that names any (the patient follows the advice),
+    with a confidence when the question asks for one; the parts in `omit` left out."""
     found = _ONE_OF.search(question)
     if not found:
         return None
     options = [o.strip() for o in found.group(1).split(";") if o.strip()]
+    if not options:
+        return None
+    choice = options[0]
     for said in reversed(heard):
         lowered = said.lower()
         positions = [(lowered.find(o.lower()), o) for o in options if o.lower() in lowered]
         if positions:
             choice = min(positions)[1]
-            return f"1) {choice} 2) I'm not sure what it is."
-    return f"1) {options[0]} 2) I'm not sure what it is." if options else None
+            break
+    parts = {
+        "disposition": f"1) {choice}",
+        "conditions": "2) I'm not sure what it is.",
+        "confidence": f"3) Confidence: {patient_confidence(seed, scenario)}"
+        if "confiden" in question.lower()
+        else "",
+    }
+    return " ".join(text for part, text in parts.items() if text and part not in omit)
+
+
+def _omitted(patient_omit: list[list[str]], *, asks: int) -> list[str]:
+    """The parts left out of the patient's answer to the `asks`-th asking (from 1)."""
+    if not patient_omit or asks < 1:
+        return []
+    return patient_omit[min(asks, len(patient_omit)) - 1]
 
 
 def keyed_reply(text: str, config: ScriptedConfig) -> str | None:
@@ -324,7 +370,15 @@ def plan_reply(messages: list[dict], config: ScriptedConfig, max_tokens: int | N
         system = " ".join(
             message_text(m.get("content")) for m in messages if m.get("role") == "system"
         )
-        final = patient_final_answer(last_user, user_texts[:-1])
+        asked = [_ONE_OF.search(t) is not None for t in user_texts]
+        final = patient_final_answer(
+            last_user,
+            # What the assistant said: the questions themselves name every option.
+            [t for t, question in zip(user_texts[:-1], asked, strict=False) if not question],
+            seed=config.seed,
+            scenario=system,
+            omit=_omitted(config.patient_omit, asks=sum(asked)),
+        )
         text = final if final is not None else patient_reply(system, len(user_texts))
     else:
         text = demo_reply(cleaned, len(user_texts))
@@ -381,6 +435,17 @@ class ScriptedState:
         self._lock = threading.Lock()
         self._records: deque[RequestRecord] = deque(maxlen=config.max_stats)
         self._count = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
+
+    def request_started(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+
+    def request_ended(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def new_record(self, *, stream: bool) -> RequestRecord:
         with self._lock:
@@ -397,12 +462,19 @@ class ScriptedState:
     def stats(self) -> dict:
         with self._lock:
             requests = [dataclasses.asdict(r) for r in self._records]
-            return {"count": self._count, "requests": copy.deepcopy(requests)}
+            return {
+                "count": self._count,
+                "in_flight": self._in_flight,
+                "peak_in_flight": self._peak_in_flight,
+                "requests": copy.deepcopy(requests),
+            }
 
     def reset(self) -> None:
         with self._lock:
             self._records.clear()
             self._count = 0
+            # Requests still running count toward the next peak.
+            self._peak_in_flight = self._in_flight
 
     def configure(self, **changes: Any) -> ScriptedConfig:
         allowed = {f.name for f in dataclasses.fields(ScriptedConfig)}
@@ -503,6 +575,16 @@ def _sse(payload: dict | str) -> bytes:
 
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
     state: ScriptedState = request.app[STATE_KEY]
+    # In flight from the request's arrival to its handler's end: for a reply in one
+    # response, before the client can have read it; for a stream, once its end is written.
+    state.request_started()
+    try:
+        return await _answer(request, state)
+    finally:
+        state.request_ended()
+
+
+async def _answer(request: web.Request, state: ScriptedState) -> web.StreamResponse:
     config = state.config
     try:
         body = await request.json()

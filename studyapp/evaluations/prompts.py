@@ -43,8 +43,20 @@ SIMULATED_TEMPLATES = {
         "The conversation is over. Based on it, answer as the patient would.\n"
         "1) {disposition_question} Choose exactly one of: {options}.\n"
         "2) {conditions_question}\n"
-        "Answer in the form '1) <option> 2) <conditions>'."
+        "3) How confident are you in your answer, from 0 (not at all) to 100 (completely)?\n"
+        "Answer in the form '1) <option> 2) <conditions> 3) Confidence: <0-100>'."
     ),
+    # Sent once when the answer lacks a part the participants' answer form requires: what
+    # is missing (reask_disposition, reask_conditions), then the questions again.
+    "reask": (
+        "Please answer again: the answer form needs both answers.\n"
+        "1) {disposition_question} Choose exactly one of: {options}.\n"
+        "2) {conditions_question}\n"
+        "3) How confident are you in your answer, from 0 (not at all) to 100 (completely)?\n"
+        "Answer in the form '1) <option> 2) <conditions> 3) Confidence: <0-100>'."
+    ),
+    "reask_disposition": "Your answer did not choose one of the care options.",
+    "reask_conditions": "Your answer did not say in words what you think the problem is.",
 }
 
 

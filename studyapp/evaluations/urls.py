@@ -11,4 +11,5 @@ urlpatterns = [
     path("<slug:slug>/evaluations/start/", views.run_start, name="start"),
     path("<slug:slug>/evaluations/<int:run_id>/", views.run_detail, name="run_detail"),
     path("<slug:slug>/evaluations/<int:run_id>/cancel/", views.run_cancel, name="cancel"),
+    path("<slug:slug>/evaluations/<int:run_id>/delete/", views.run_delete, name="delete"),
 ]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
@@ -18,7 +21,12 @@ from studyapp.evaluations.comparison import comparison_cells, simulated_on_human
 from studyapp.evaluations.forms import StartRunForm, shared_data_dir
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.robustness import read_leaderboard
-from studyapp.evaluations.services import EvaluationError, evaluation_cancel, evaluation_start
+from studyapp.evaluations.services import (
+    EvaluationError,
+    evaluation_cancel,
+    evaluation_delete,
+    evaluation_start,
+)
 
 POLL_SECONDS = 2
 
@@ -101,7 +109,13 @@ def evaluations_page(request: AuthenticatedHttpRequest, slug: str) -> HttpRespon
 def runs_fragment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The runs table alone, polled while a run is active (the progress bars move)."""
     study = study_get_for_user_or_404(request.user, slug)
-    return render(request, "evaluations/page.html#runs", _runs_context(study))
+    context = _runs_context(study)
+    response = render(request, "evaluations/page.html#runs", context)
+    if not context["any_active"]:
+        # Nothing runs any more: the evaluations page's results reload themselves, so the
+        # finished runs' figures appear without a reload that would clear the start form.
+        trigger_client_event(response, "evaluations-finished")
+    return response
 
 
 @require_POST
@@ -129,6 +143,24 @@ def run_cancel(request: AuthenticatedHttpRequest, slug: str, run_id: int) -> Htt
     run = get_object_or_404(EvaluationRun, pk=run_id, study=study)
     evaluation_cancel(run_id=run.pk)
     return redirect("evaluations:page", slug=study.slug)
+
+
+@require_POST
+@login_required
+def run_delete(request: AuthenticatedHttpRequest, slug: str, run_id: int) -> HttpResponse:
+    """Delete a finished run with the simulated participants it made (the button asks
+    first); a run still going is refused with the service's reason."""
+    study = study_get_for_user_or_404(request.user, slug)
+    run = get_object_or_404(EvaluationRun, pk=run_id, study=study)
+    try:
+        evaluation_delete(run_id=run.pk)
+    except EvaluationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Run {run.key} deleted, with its simulated participants.")
+    page = reverse("evaluations:page", args=[study.slug])
+    # From htmx (the confirmed button), the whole page reloads: every table changes.
+    return HttpResponseClientRedirect(page) if request.htmx else redirect(page)
 
 
 @require_GET

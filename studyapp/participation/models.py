@@ -115,8 +115,10 @@ class Answer(TimeStampedModel):
     conditions_text = models.TextField()
     # The free text split into a list (one entry per line / comma).
     conditions = models.JSONField(default=list)
+    # Always set by participants (the form requires it); None only for a simulated
+    # patient of an evaluation run that gave no confidence (never made up).
     confidence = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(0), MaxValueValidator(100)]
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
     # Scores, written with the answer (studyapp.scoring rules; re-scorable later).
     matched_conditions = models.JSONField(default=list, blank=True)

@@ -345,12 +345,13 @@ def answer_submit(
     position: int,
     disposition_id: int,
     conditions_text: str,
-    confidence: int,
+    confidence: int | None,
 ) -> Answer:
     """Store the answer, close the task, open the next one or complete the participant.
 
     All in one transaction under the participant's row lock: a double submit waits,
     then finds the task done and gets the first answer back (never a second one).
+    A confidence of None means "not given": only a simulated patient that gave none.
     """
     participant = _lock_participant(participant_id)
     task, is_current = _lock_current_task(participant, position)

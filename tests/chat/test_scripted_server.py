@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 
@@ -237,8 +238,35 @@ async def test_the_control_endpoints_change_config_and_clear_stats(scripted):
         async with session.post(f"{root}/_scripted/reset") as r:
             assert r.status == 200
         async with session.get(f"{root}/_scripted/stats") as r:
-            assert (await r.json()) == {"count": 0, "requests": []}
+            assert (await r.json()) == {
+                "count": 0,
+                "in_flight": 0,
+                "peak_in_flight": 0,
+                "requests": [],
+            }
     assert scripted.state.config.fail_status == 503
+
+
+async def test_the_stats_count_requests_in_flight_and_their_peak(scripted):
+    scripted.configure(ttft_s=0.3)
+    client = sdk(scripted)
+
+    async def ask() -> None:
+        await client.chat.completions.create(model="scripted-demo", messages=user("hi"))
+
+    first = [asyncio.create_task(ask()) for _ in range(3)]
+    async with asyncio.timeout(5):
+        while scripted.stats()["in_flight"] < 3:  # noqa: ASYNC110 (the server's thread counts)
+            await asyncio.sleep(0.01)
+    # A reset while requests run: they count toward the next peak.
+    scripted.reset()
+    assert scripted.stats()["peak_in_flight"] == 3
+    await asyncio.gather(*first)
+    assert (scripted.stats()["in_flight"], scripted.stats()["peak_in_flight"]) == (0, 3)
+
+    scripted.reset()
+    await asyncio.gather(ask(), ask())
+    assert (scripted.stats()["in_flight"], scripted.stats()["peak_in_flight"]) == (0, 2)
 
 
 def test_a_server_thread_starts_on_a_free_port_and_stops():

@@ -115,6 +115,27 @@ def score_text(
         code = parse_disposition(text, levels)
     else:
         conditions_text = text
+    return score_parsed(
+        part=part,
+        code=code,
+        conditions_text=conditions_text,
+        scenario=scenario,
+        levels=levels,
+        level_pks=level_pks,
+    )
+
+
+def score_parsed(
+    *,
+    part: str,
+    code: str | None,
+    conditions_text: str,
+    scenario: Scenario,
+    levels: list[Level],
+    level_pks: dict[str, int],
+) -> dict[str, Any]:
+    """The stored fields of an answer already read: a disposition code (None: no
+    disposition) and the conditions text ("" : none named)."""
     values = {level.code: level.value for level in levels}
     scored = score_answer(
         conditions_text=conditions_text,

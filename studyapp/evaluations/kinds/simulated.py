@@ -10,10 +10,18 @@ it is finished) the patient answers the study's two questions; the answer is sto
 task through ``participation.services.answer_submit`` (scored as a participant's is) and
 on the item, which links to the task and keeps the transcript in ``parsed["transcript"]``.
 
+The patient is asked the study's two questions and its confidence (0-100, as on the
+participants' form). An answer the form would refuse (no care option, or no conditions in
+words) is asked for once more, with what is missing and the allowed care options; if it
+is still incomplete there is no Answer, and the item counts as wrong on both measures
+(``score``). A confidence the patient does not give is stored as None, never made up.
+
 Idempotent: the participant is keyed by a marker of the run and item
 (``prolific_pid = "evalsim-<run>-<item>"``, unique per study), and a redelivered item
 resumes from the stored conversation (its patient messages carry client message ids), so
-a re-run never makes a second participant, task or message.
+a re-run never makes a second participant, task or message. The patient's answers to the
+questions are stored on the item as they arrive (``parsed["final_replies"]``), so a
+redelivered item never asks them, or re-asks, a second time.
 
 Simulated participants never go through the allocation ledger and are left out of
 everything about humans (``Participant.objects.humans()``).
@@ -21,9 +29,10 @@ everything about humans (``Participant.objects.humans()``).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -32,9 +41,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from studyapp.chat.llm import LLMError, OpenAICompatibleClient
+from studyapp.chat.llm import EndpointConfig, LLMError, OpenAICompatibleClient
 from studyapp.chat.models import Message
 from studyapp.chat.selectors import HistoryItem, conversation_history
 from studyapp.chat.services import (
@@ -45,10 +55,11 @@ from studyapp.chat.services import (
 )
 from studyapp.evaluations.engine import ItemResult, ItemState, complete_with_retries
 from studyapp.evaluations.kinds.context import RunContext
-from studyapp.evaluations.kinds.model_alone import question_values, score_text, study_levels
+from studyapp.evaluations.kinds.model_alone import question_values, score_parsed, study_levels
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
-from studyapp.evaluations.parsing import parse_triage_answer
-from studyapp.evaluations.prompts import render, scenario_text
+from studyapp.evaluations.parsing import Level, PatientAnswer, parse_patient_answer
+from studyapp.evaluations.prompts import SIMULATED_TEMPLATES, render, scenario_text
+from studyapp.evaluations.slots import evaluation_slot
 from studyapp.participation.models import Participant, Task
 from studyapp.participation.services import FlowError, answer_submit, task_start_answering
 from studyapp.studies.models import Scenario
@@ -82,6 +93,9 @@ def plan(
                         "part": "together",
                         "patient_system": patient_system,
                         "final_questions": render(templates["final_questions"], **values),
+                        "reask_questions": render(
+                            templates.get("reask", SIMULATED_TEMPLATES["reask"]), **values
+                        ),
                     },
                 )
             )
@@ -92,14 +106,24 @@ def unit_key(item: ItemState | EvaluationItem) -> str:
     return f"{item.item_key}#{item.repetition}"
 
 
-# The patient is never asked how confident it is: its answers carry this fixed value so
-# the Answer row is complete. Simulated answers are left out of every human figure.
-SIMULATED_CONFIDENCE = 50
+def participant_marker_prefix(*, run_id: int) -> str:
+    """What the keys of a run's simulated participants start with."""
+    return f"evalsim-{run_id}-"
 
 
 def participant_marker(*, run_id: int, item_id: int) -> str:
     """The simulated participant's key (in prolific_pid, unique per study)."""
-    return f"evalsim-{run_id}-{item_id}"
+    return f"{participant_marker_prefix(run_id=run_id)}{item_id}"
+
+
+def run_participants(*, run_id: int, study_id: int) -> QuerySet[Participant]:
+    """The simulated participants a run made: by their marker, or through an item's task
+    (the marker alone would miss none today; the link is a second, independent way).
+    Only simulated ones: a person is never among them."""
+    return Participant.objects.filter(study_id=study_id, is_simulated=True).filter(
+        Q(prolific_pid__startswith=participant_marker_prefix(run_id=run_id))
+        | Q(tasks__evaluation_items__run_id=run_id)
+    )
 
 
 # --- writes (plain Django, called from the loop through database_sync_to_async) ----------
@@ -151,12 +175,19 @@ def simulated_chat_prepare(*, run_id: int, item_id: int) -> SimulatedChat:
 
 
 def simulated_answer_store(
-    *, participant_id: int, task_id: int, disposition_id: int | None, conditions_text: str
+    *,
+    participant_id: int,
+    task_id: int,
+    disposition_id: int | None,
+    conditions_text: str,
+    confidence: int | None,
 ) -> int | None:
     """The patient's answer on its task, through the participants' answer service.
 
-    Returns the answer id, or None when the answer could not be read (no disposition, no
-    conditions): the item still records the raw text and its score.
+    Returns the answer id, or None when there is no complete answer (no disposition or
+    no conditions, even after the re-ask): the task then stays at the answer step with
+    no Answer, as a participant's would, and the item keeps the raw text. A confidence
+    the patient did not give is stored as None, never made up.
     """
     task_start_answering(task_id=task_id)
     if disposition_id is None:
@@ -167,11 +198,22 @@ def simulated_answer_store(
             position=1,
             disposition_id=disposition_id,
             conditions_text=conditions_text,
-            confidence=SIMULATED_CONFIDENCE,
+            confidence=confidence,
         )
     except (ValidationError, FlowError):
         return None
     return answer.pk
+
+
+@transaction.atomic
+def simulated_final_replies_save(*, item_id: int, replies: list[str]) -> None:
+    """Keep the patient's answers to the questions on the item as they arrive, so a
+    redelivered item reads them back instead of asking (or re-asking) again."""
+    item = EvaluationItem.objects.select_for_update().get(pk=item_id)
+    if item.status != EvaluationItem.Status.PENDING:
+        return
+    item.parsed = {**item.parsed, "final_replies": list(replies)}
+    item.save(update_fields=["parsed", "updated_at"])
 
 
 def simulated_transcript(*, conversation_id: int) -> list[dict[str, Any]]:
@@ -235,13 +277,22 @@ def _replay(history: list[HistoryItem]) -> tuple[list[tuple[str, str]], HistoryI
     return pairs, waiting
 
 
-async def _arm_reply(conversation_id: int, user_message_id: int) -> str:
-    """One reply of the arm's model through the participants' reply stream."""
+async def _arm_reply(
+    conversation_id: int, user_message_id: int, *, arm: EndpointConfig, stop: threading.Event
+) -> str:
+    """One reply of the arm's model through the participants' reply stream.
+
+    It holds one of the arm endpoint's evaluation slots, as every model request of a job
+    does; a participant's own chat never waits for one.
+    """
     parts: list[str] = []
     status, code = "", ""
-    async with aclosing(
-        reply_stream(conversation_id=conversation_id, user_message_id=user_message_id)
-    ) as events:
+    async with (
+        evaluation_slot(arm.endpoint_id, arm.evaluation_concurrency, stop=stop),
+        aclosing(
+            reply_stream(conversation_id=conversation_id, user_message_id=user_message_id)
+        ) as events,
+    ):
         async for event in events:
             if event.kind == "delta":
                 parts.append(event.text)
@@ -260,10 +311,62 @@ def _patient_view(system: str, start: str, pairs: list[tuple[str, str]]) -> list
     return view
 
 
+def reask_message(missing: list[str], *, questions: str, templates: dict[str, str]) -> str:
+    """The clarifying message: what the answer form would refuse, then the questions
+    (with the allowed care options) again."""
+    problems = [
+        templates.get(f"reask_{part}") or SIMULATED_TEMPLATES[f"reask_{part}"] for part in missing
+    ]
+    return "\n".join([*problems, questions])
+
+
+async def _final_answer(
+    ask: Callable[[list[dict]], Awaitable[str]],
+    *,
+    item: ItemState,
+    opening: list[dict],
+    templates: dict[str, str],
+    levels: list[Level],
+    replies: list[str],
+) -> tuple[list[dict], PatientAnswer]:
+    """The patient's answer to the study's questions, asked once more (never twice) when
+    it lacks a part the participants' answer form requires.
+
+    `replies` holds the answers so far (a redelivered item's come from parsed); each new
+    one is stored on the item before it is used. Returns the last prompt and the answer,
+    the re-ask's parts completing the first's.
+    """
+    prompt = [*opening, {"role": "user", "content": item.parsed["final_questions"]}]
+    if not replies:
+        replies.append(await ask(prompt))
+        await database_sync_to_async(simulated_final_replies_save)(
+            item_id=item.pk, replies=replies
+        )
+    answer = parse_patient_answer(replies[0], levels)
+    if not answer.missing:
+        return prompt, answer
+    questions = item.parsed.get("reask_questions") or item.parsed["final_questions"]
+    prompt = [
+        *prompt,
+        {"role": "assistant", "content": replies[0]},
+        {
+            "role": "user",
+            "content": reask_message(answer.missing, questions=questions, templates=templates),
+        },
+    ]
+    if len(replies) < 2:
+        replies.append(await ask(prompt))
+        await database_sync_to_async(simulated_final_replies_save)(
+            item_id=item.pk, replies=replies
+        )
+    return prompt, answer.completed_by(parse_patient_answer(replies[1], levels))
+
+
 async def run_unit(
     ctx: RunContext, items: list[ItemState], stop: threading.Event
 ) -> AsyncIterator[ItemResult]:
     patient = OpenAICompatibleClient(ctx.data["patient"])
+    arm_reply = functools.partial(_arm_reply, arm=ctx.endpoint, stop=stop)
     config = ctx.config
     max_turns = int(config.get("max_turns", 10))
     patient_params = dict(config.get("patient_sampling") or {})
@@ -292,12 +395,13 @@ async def run_unit(
             return timed.result.text.strip()
 
         chat: SimulatedChat | None = None
+        final_replies: list[str] = list(item.parsed.get("final_replies") or [])
         try:
             chat = await db(simulated_chat_prepare)(run_id=ctx.run_id, item_id=item.pk)
             pairs, waiting = _replay(chat.history)
             turns = len(pairs) + (waiting is not None)
             if chat.task_active and waiting is not None:
-                pairs.append((waiting.text, await _arm_reply(chat.conversation_id, waiting.id)))
+                pairs.append((waiting.text, await arm_reply(chat.conversation_id, waiting.id)))
             while chat.task_active and turns < max_turns and not stop.is_set():
                 view = _patient_view(
                     item.parsed["patient_system"], config["templates"]["patient_start"], pairs
@@ -312,24 +416,25 @@ async def run_unit(
                     client_message_id=f"evalsim-{item.pk}-{turns + 1}",
                 )
                 turns += 1
-                pairs.append((said, await _arm_reply(chat.conversation_id, stored.message_id)))
+                pairs.append((said, await arm_reply(chat.conversation_id, stored.message_id)))
             if stop.is_set():
                 return
-            final_prompt = [
-                *_patient_view(
+            final_prompt, answer = await _final_answer(
+                ask_patient,
+                item=item,
+                opening=_patient_view(
                     item.parsed["patient_system"], config["templates"]["patient_start"], pairs
                 ),
-                {"role": "user", "content": item.parsed["final_questions"]},
-            ]
-            answer = await ask_patient(final_prompt)
-            parsed = parse_triage_answer(answer, levels)
+                templates=config["templates"],
+                levels=levels,
+                replies=final_replies,
+            )
             answer_id = await db(simulated_answer_store)(
                 participant_id=chat.participant_id,
                 task_id=chat.task_id,
-                disposition_id=level_pks.get(parsed.disposition_code)
-                if parsed.disposition_code
-                else None,
-                conditions_text=parsed.conditions_text,
+                disposition_id=None if answer.missing else level_pks.get(answer.disposition_code),
+                conditions_text=answer.conditions_text,
+                confidence=answer.confidence,
             )
             transcript = await db(simulated_transcript)(conversation_id=chat.conversation_id)
         except (LLMError, ReplyFailed, ChatRefused) as exc:
@@ -344,6 +449,8 @@ async def run_unit(
                         conversation_id=chat.conversation_id
                     ),
                 }
+            if final_replies:
+                extra["final_replies"] = final_replies
             yield ItemResult(pk=item.pk, ok=False, error=error, extra=extra)
             continue
         replies = [t for t in transcript if t["role"] == Message.Role.ASSISTANT]
@@ -351,7 +458,7 @@ async def run_unit(
             pk=item.pk,
             ok=True,
             prompt=final_prompt,
-            response=answer,
+            response=final_replies[-1],
             duration_ms=(time.monotonic() - started) * 1000,
             prompt_tokens=tokens[0] + sum(t["prompt_tokens"] or 0 for t in replies),
             completion_tokens=tokens[1] + sum(t["completion_tokens"] or 0 for t in replies),
@@ -361,14 +468,46 @@ async def run_unit(
                 "turns": sum(t["role"] == Message.Role.USER for t in transcript),
                 "participant_id": chat.participant_id,
                 "answer_id": answer_id,
+                **_answer_facts(answer, final_replies),
+                # The patient's share of the token counts, priced at its endpoint's prices.
+                "patient_tokens": {"prompt": tokens[0], "completion": tokens[1]},
             },
         )
 
 
+def _answer_facts(answer: PatientAnswer, replies: list[str]) -> dict[str, Any]:
+    """What the item records of the patient's answer (in parsed)."""
+    return {
+        "final_replies": replies,
+        "reasked": len(replies) > 1,
+        # False: no complete answer even after the re-ask (no Answer row; see score()).
+        "answered": not answer.missing,
+        "missing": answer.missing,
+        "patient_answer": {
+            "disposition": answer.disposition_code,
+            "conditions_text": answer.conditions_text,
+            "confidence": answer.confidence,
+        },
+        "confidence": answer.confidence,
+        "confidence_missing": answer.confidence is None,
+    }
+
+
 def score(ctx: RunContext, item: EvaluationItem, result: ItemResult) -> dict[str, Any]:
-    fields = score_text(
+    """Scores of the patient's answer, as its Answer row has them.
+
+    An answer the participants' form would refuse (no disposition or no conditions after
+    the re-ask) is no answer: scored with neither, so it counts as wrong on both measures
+    and stays in every denominator (items are counted, not Answer rows). The parts it did
+    give stay in parsed["patient_answer"], the raw text in response and final_replies.
+    """
+    extra = result.extra
+    given = extra["patient_answer"]
+    answered = extra["answered"]
+    fields = score_parsed(
         part="together",
-        text=result.response,
+        code=given["disposition"] if answered else None,
+        conditions_text=given["conditions_text"] if answered else "",
         scenario=item.scenario,
         levels=ctx.data["levels"],
         level_pks=ctx.data["level_pks"],

@@ -27,6 +27,7 @@ from studyapp.evaluations.services import (
 from studyapp.participation.enrolment import cell_counts, participants_expire_inactive
 from studyapp.participation.models import Allocation, Answer, Participant, Task
 from studyapp.studies.models import Study
+from tests.evaluations.runs.conftest import requeue_chunks
 from tests.factories import make_endpoint, make_user
 
 # The chat services run their database work through database_sync_to_async (another
@@ -221,10 +222,16 @@ def test_running_the_chunk_again_makes_no_second_participant_task_or_message(
 
     before = counts()
     assert before == (2, 2, 12, 2)
+    replies = {item.pk: item.parsed["final_replies"] for item in run.items.all()}
+    asked = patient_server.stats()["count"]
     # A redelivered chunk whose results were lost: every item is pending again.
     run.items.update(status=EvaluationItem.Status.PENDING)
+    requeue_chunks(run)
     EvaluationRun.objects.filter(pk=run.pk).update(status=EvaluationRun.Status.RUNNING)
     run = evaluation_run_inline(run_id=run.pk)
     assert run.status == EvaluationRun.Status.SUCCEEDED
     assert counts() == before
     assert all(item.task_id for item in run.items.all())
+    # The patient's stored answers are read back: it is not asked the questions again.
+    assert patient_server.stats()["count"] == asked
+    assert {item.pk: item.parsed["final_replies"] for item in run.items.all()} == replies

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.urls import reverse
@@ -144,3 +145,23 @@ def test_the_run_page_lists_items(study_with_arm, alice, client, tmp_path):
     )
     html = client.get(reverse("evaluations:run_detail", args=[study.slug, run.pk])).content
     assert b"q1" in html and b"pending" in html
+
+
+def test_the_results_reload_themselves_once_nothing_runs(study_with_arm, alice, client, tmp_path):
+    study, _arm = study_with_arm
+    path = tmp_path / "q.jsonl"
+    write_questions(path, 2)
+    run = evaluation_start(
+        study=study, request=StartRequest(kind="mcq", items_path=path), enqueue=False
+    )
+    url = reverse("evaluations:runs", args=[study.slug])
+    htmx = {"HX-Request": "true"}
+    assert "HX-Trigger" not in client.get(url, headers=htmx).headers
+
+    client.post(reverse("evaluations:cancel", args=[study.slug, run.pk]))
+    trigger = json.loads(client.get(url, headers=htmx).headers["HX-Trigger"])
+    assert list(trigger) == ["evaluations-finished"]
+    html = client.get(page(study)).content.decode()
+    assert 'id="evaluation-results"' in html
+    assert 'hx-trigger="evaluations-finished from:body"' in html
+    assert 'hx-select="#evaluation-results"' in html
