@@ -31,6 +31,8 @@ def test_it_shows_the_study_to_its_investigator(client, alice, dataset, url):
     assert "Your own sources" in html
     assert 'hx-get="/studies/alpha/figures/"' in html
     assert 'hx-trigger="every 10s"' in html
+    # The evaluation runs (and their progress bars) load from the evaluations page.
+    assert 'hx-get="/studies/alpha/evaluations/runs/"' in html
 
 
 def test_it_computes_the_figures_of_a_known_dataset(client, alice, dataset, url):
