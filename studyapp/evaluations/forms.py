@@ -40,7 +40,6 @@ class StartRunForm(forms.Form):
         min_value=1,
         max_value=100000,
         required=False,
-        initial=3,
     )
     asked = forms.ChoiceField(
         choices=[("together", "Questions together"), ("separate", "Questions separately")],

@@ -221,6 +221,11 @@ def test_an_investigator_runs_watches_reads_and_cancels_evaluations(
         arg=long_run.pk,
         timeout=60000,
     )
+    # The study page shows the same run, running, with its own moving bar.
+    study_page = context.new_page()
+    study_page.goto(f"{live_asgi.url}/studies/demo/")
+    study_page.wait_for_selector(f'#run-{long_run.pk}[data-status="running"] progress')
+    study_page.close()
     with page.expect_navigation():
         page.locator(f"#run-{long_run.pk}").get_by_role("button", name="Cancel").click()
     wait_for_status(page, long_run, "cancelled", timeout_s=15)

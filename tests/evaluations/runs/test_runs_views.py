@@ -53,19 +53,20 @@ def test_an_investigator_starts_an_mcq_run_with_an_upload_and_sees_it_finish(
     settings.RUN_DIR = tmp_path
     study, arm = study_with_arm
     path = tmp_path / "q.jsonl"
-    evaluator.configure(mode="mcq", mcq_answer_key=write_questions(path, 5))
+    evaluator.configure(mode="mcq", mcq_answer_key=write_questions(path, 7))
     upload = io.BytesIO(path.read_bytes())
     upload.name = "questions.jsonl"
 
     with django_capture_on_commit_callbacks(execute=True):
+        # An empty number asks every question of the file.
         response = client.post(
             reverse("evaluations:start", args=[study.slug]),
-            {"kind": "mcq", "arm": arm.key, "n": 5, "asked": "together", "items_upload": upload},
+            {"kind": "mcq", "arm": arm.key, "n": "", "asked": "together", "items_upload": upload},
         )
 
     assert response.status_code == 302
     run = EvaluationRun.objects.get(study=study, kind="mcq")
-    assert run.status == "succeeded" and run.items_done == 5
+    assert run.status == "succeeded" and run.items_done == 7
     html = client.get(page(study)).content.decode()
     assert f'id="run-{run.pk}" data-status="succeeded"' in html
     assert "accuracy 1.000" in html
