@@ -166,3 +166,40 @@ def test_the_results_reload_themselves_once_nothing_runs(study_with_arm, alice, 
     assert 'id="evaluation-results"' in html
     assert 'hx-trigger="evaluations-finished from:body"' in html
     assert 'hx-select="#evaluation-results"' in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_simulated_run_starts_from_the_form_with_its_patient_model(
+    study_with_arm, alice, client, evaluator, fast_evaluations, django_capture_on_commit_callbacks
+):
+    from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
+    from studyapp.participation.models import Participant
+    from tests.factories import make_endpoint
+
+    study, arm = study_with_arm
+    patient = ScriptedServerThread(
+        ScriptedConfig(mode="patient", ttft_s=0.0, token_delay_s=0.0)
+    ).start()
+    try:
+        make_endpoint(patient.base_url, name="patient-model")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                reverse("evaluations:start", args=[study.slug]),
+                {
+                    "kind": "simulated",
+                    "arm": arm.key,
+                    "n": "",
+                    "asked": "together",
+                    "patient_endpoint": "patient-model",
+                },
+            )
+    finally:
+        patient.stop()
+
+    assert response.status_code == 302
+    run = EvaluationRun.objects.get(study=study, kind="simulated")
+    assert run.status == "succeeded" and run.items_done == 2
+    assert run.config["patient_endpoint"] == "patient-model"
+    assert Participant.objects.filter(study=study, is_simulated=True).count() == 2
+    html = client.get(page(study)).content.decode()
+    assert f'id="run-{run.pk}" data-status="succeeded"' in html
