@@ -35,6 +35,7 @@ import os
 import random
 import secrets
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -82,6 +83,10 @@ class SlotWaitStopped(Exception):
 
 
 class Backend(Protocol):
+    # Errors that mean "the shared store is unreachable for now" (Redis restarting): the
+    # request waits as if every slot were taken, instead of failing its items.
+    transient: tuple[type[BaseException], ...]
+
     async def try_acquire(self, endpoint_id: int, limit: int) -> Any | None: ...
 
     async def release(self, held: Any) -> None: ...
@@ -107,6 +112,9 @@ class RedisSlots:
     """Slots in a Redis sorted set per endpoint, shared by every process and machine."""
 
     def __init__(self, url: str, *, namespace: str, lease_s: float) -> None:
+        import redis.exceptions
+
+        self.transient = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
         self.url = url
         self.namespace = namespace
         self.lease_ms = max(1, round(lease_s * 1000))
@@ -175,6 +183,8 @@ class FileSlots:
     conflict as two processes do, so the units of one loop share the slots correctly.
     """
 
+    transient: tuple[type[BaseException], ...] = ()
+
     def __init__(self, directory: Path, *, namespace: str) -> None:
         self.directory = Path(directory) / namespace
 
@@ -237,14 +247,37 @@ async def evaluation_slot(
     slots = backend()
     limit = max(1, limit)
     poll_s = settings.EVALUATION_SLOT_POLL_S
-    while (held := await slots.try_acquire(endpoint_id, limit)) is None:
+    unreachable_since: float | None = None
+    while (held := await _try_acquire(slots, endpoint_id, limit)) is None or held is _UNREACHABLE:
         if stop is not None and stop.is_set():
             raise SlotWaitStopped
-        await asyncio.sleep(poll_s * (0.5 + random.random()))
+        delay = poll_s
+        if held is _UNREACHABLE:
+            now = time.monotonic()
+            if unreachable_since is None:
+                unreachable_since = now
+                logger.warning("evaluations: slot store unreachable; requests wait for it")
+            # Back off while the store is down: up to 2 s between tries.
+            delay = min(2.0, max(poll_s, (now - unreachable_since) / 4))
+        await asyncio.sleep(delay * (0.5 + random.random()))
     try:
         yield
     finally:
-        await slots.release(held)
+        try:
+            await slots.release(held)
+        except slots.transient as exc:
+            # The request's result stands; the lease frees the slot by itself.
+            logger.warning("evaluations: slot release failed (%s)", type(exc).__name__)
+
+
+_UNREACHABLE: Any = object()  # "no slot", because the store did not answer
+
+
+async def _try_acquire(slots: Backend, endpoint_id: int, limit: int) -> Any | None:
+    try:
+        return await slots.try_acquire(endpoint_id, limit)
+    except slots.transient:
+        return _UNREACHABLE
 
 
 async def close() -> None:

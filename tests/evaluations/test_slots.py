@@ -301,3 +301,46 @@ async def test_a_killed_holders_redis_slot_is_free_after_its_lease_not_before(
     got = await acquire_within(backend, lease_s + 10)
     await backend.release(got)
     await backend.close()
+
+
+async def test_a_request_waits_while_redis_is_down_and_goes_on_when_it_is_back(settings, tmp_path):
+    """Redis restarting must not fail a job's items: the request waits for it."""
+    import shutil
+    import socket
+
+    require(shutil.which("redis-server") is not None, "needs the redis-server binary")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    settings.EVALUATION_SLOT_POLL_S = 0.02
+    server: subprocess.Popen | None = None
+
+    def start_redis() -> None:
+        nonlocal server
+        server = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+        )
+
+    # Nothing listens yet: a stopped waiter gives up cleanly, with no connection error.
+    stop = threading.Event()
+    asyncio.get_running_loop().call_later(0.3, stop.set)
+    with pytest.raises(SlotWaitStopped):
+        async with evaluation_slot(ENDPOINT, 1, stop=stop):
+            pass
+
+    asyncio.get_running_loop().call_later(0.3, start_redis)
+    try:
+        async with asyncio.timeout(30):
+            async with evaluation_slot(ENDPOINT, 1):
+                client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+                held = await client.zcard(slots.backend().key(ENDPOINT))
+                await client.aclose()
+        assert server is not None and held == 1
+        await slots.close()
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
