@@ -129,6 +129,12 @@ class Sweep:
     gave_up: set[int]
 
 
+def held_by_live_worker(now: datetime | None = None) -> Q:
+    """Chunks a worker is working on now (its claim renewed within the lease)."""
+    now = now or timezone.now()
+    return Q(status=EvaluationChunk.Status.RUNNING, heartbeat_at__gte=now - _lease())
+
+
 def _dead_worker(now: datetime) -> Q:
     return Q(status=EvaluationChunk.Status.RUNNING) & (
         Q(heartbeat_at__lt=now - _lease()) | Q(heartbeat_at__isnull=True)
@@ -139,11 +145,7 @@ def _lost_message(now: datetime) -> Q:
     """Queued for EVALUATION_STALL_S while no chunk of its run is alive: a long queue
     behind busy workers is not a lost message, a silent run is."""
     cutoff = now - timedelta(seconds=settings.EVALUATION_STALL_S)
-    alive = EvaluationChunk.objects.filter(
-        run_id=OuterRef("run_id"),
-        status=EvaluationChunk.Status.RUNNING,
-        heartbeat_at__gte=now - _lease(),
-    )
+    alive = EvaluationChunk.objects.filter(held_by_live_worker(now), run_id=OuterRef("run_id"))
     return (
         Q(status=EvaluationChunk.Status.QUEUED)
         & (Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, updated_at__lt=cutoff))

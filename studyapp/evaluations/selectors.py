@@ -9,7 +9,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
 from studyapp.evaluations import robustness as rb
-from studyapp.evaluations.models import EvaluationItem, EvaluationRun
+from studyapp.evaluations.chunks import held_by_live_worker
+from studyapp.evaluations.models import EvaluationChunk, EvaluationItem, EvaluationRun
 
 # Runs whose results count: finished, or still running (partial figures).
 REPORTED_STATUSES = (EvaluationRun.Status.SUCCEEDED, EvaluationRun.Status.RUNNING)
@@ -249,6 +250,12 @@ def study_runs(*, study) -> list[EvaluationRun]:
     return list(
         EvaluationRun.objects.filter(study=study).select_related("arm").order_by("-created_at")
     )
+
+
+def study_has_working_chunks(*, study) -> bool:
+    """A worker still holds a live claim on a chunk of one of the study's runs: a
+    cancelled run's last requests in flight are still being stored."""
+    return EvaluationChunk.objects.filter(held_by_live_worker(), run__study=study).exists()
 
 
 def evaluation_results_by_key(*, study) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -521,8 +520,7 @@ def evaluation_delete(*, run_id: int) -> dict[str, int]:
         raise EvaluationError(
             f"run {run.key} is {run.get_status_display().lower()}: cancel it before deleting it"
         )
-    live = timezone.now() - timedelta(seconds=settings.EVALUATION_CHUNK_LEASE_S)
-    if run.chunks.filter(status=EvaluationChunk.Status.RUNNING, heartbeat_at__gt=live).exists():
+    if run.chunks.filter(chunk_claims.held_by_live_worker()).exists():
         raise EvaluationError(f"run {run.key} is still stopping: try again in a minute")
     ids = run_participants(run_id=run.pk, study_id=run.study_id).values("pk")
     deleted: dict[str, int] = {}

@@ -46,7 +46,9 @@ def _runs_context(study) -> dict:
         "study": study,
         "runs": runs,
         "poll_seconds": POLL_SECONDS,
-        "any_active": any(not run.is_finished for run in runs),
+        # Polling goes on until a cancelled run's last requests in flight are stored.
+        "any_active": any(not run.is_finished for run in runs)
+        or selectors.study_has_working_chunks(study=study),
     }
 
 

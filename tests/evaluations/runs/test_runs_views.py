@@ -131,9 +131,16 @@ def test_the_progress_fragment_polls_while_a_run_is_active_and_cancel_stops_it(
     assert 'hx-trigger="every 2s"' in fragment
     assert '<progress class="run-progress" max="3" value="0">' in fragment
 
+    # A worker is storing the chunk's last request when the cancel comes: the table
+    # keeps polling until its claim is given up, then stops.
+    from studyapp.evaluations.chunks import chunk_claim, chunk_finish
+
+    claim = chunk_claim(run_id=run.pk, first_id=run.chunks.get().first_item_id)
     client.post(reverse("evaluations:cancel", args=[study.slug, run.pk]))
     run.refresh_from_db()
     assert run.status == "cancelled"
+    assert 'hx-trigger="every 2s"' in client.get(url).content.decode()
+    chunk_finish(claim)
     assert "hx-trigger" not in client.get(url).content.decode()
 
 
