@@ -63,6 +63,7 @@ bench: install-dev
 	$(PY) bench/relay.py
 	$(PY) bench/enrolment.py
 	$(PY) bench/analysis.py
+	$(PY) bench/evaluations.py
 
 clean:
 	rm -rf $(VENV) .run staticfiles .pytest_cache .ruff_cache

@@ -51,3 +51,22 @@ def test_the_enrolment_benchmark_allocates_everyone_once(tmp_path):
     assert (http["succeeded"], http["failed"]) == (8, 0)
     assert http["one_allocation_each"] is True and http["gap_free"] is True
     assert str(http["verify_allocation"]).startswith("OK")
+
+
+@pytest.mark.timeout(180)
+def test_the_evaluations_benchmark_holds_every_run_to_its_slots(tmp_path):
+    result = run_bench(
+        "evaluations.py", "--questions", "12", "--limits", "1,4", "--concurrency", "3",
+        "--ttft", "0.02", "--slot-iterations", "50", "--shared-limit", "2",
+        out=tmp_path / "evaluations.json",
+    )  # fmt: skip
+    assert set(result["slot_overhead"]) == {"file"}  # no REDIS_URL here
+    assert result["slot_overhead"]["file"]["acquire_release_us"]["n"] == 50
+    rounds = {r["limit"]: r for r in result["rounds"]}
+    shared = result["shared"]
+    for r in (rounds[1], rounds[4], shared):
+        assert (r["items_done"], r["items_failed"], r["correct"]) == (12, 0, 12)
+        assert r["model_requests"] == 12  # nothing asked twice
+    # The smaller of the endpoint's slots and the chunk's concurrency, across processes too.
+    assert [rounds[1]["peak_in_flight"], rounds[4]["peak_in_flight"]] == [1, 3]
+    assert (shared["processes"], shared["peak_in_flight"]) == (2, 2)
