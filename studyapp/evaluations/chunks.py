@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from studyapp.evaluations.models import EvaluationChunk, EvaluationItem, EvaluationRun
@@ -105,8 +105,13 @@ def chunk_finish(claim: Claim) -> None:
 
 def chunk_release(claim: Claim) -> None:
     """Give the chunk back (interrupted): queued again, for the next delivery or the sweep."""
-    now = timezone.now()
-    EvaluationChunk.objects.filter(pk=claim.chunk_id, claim=claim.token).update(
+    _requeue(EvaluationChunk.objects.filter(pk=claim.chunk_id, claim=claim.token))
+
+
+def _requeue(chunks: QuerySet[EvaluationChunk], now: datetime | None = None) -> int:
+    """Mark the chunks queued again, unclaimed; returns how many were."""
+    now = now or timezone.now()
+    return chunks.update(
         status=EvaluationChunk.Status.QUEUED, claim="", queued_at=now, updated_at=now
     )
 
@@ -117,7 +122,7 @@ def chunks_requeue(*, run_id: int, now: datetime | None = None) -> list[tuple[in
     now = now or timezone.now()
     chunks = EvaluationChunk.objects.filter(run_id=run_id).filter(_claimable(now))
     ranges = list(chunks.values_list("first_item_id", "last_item_id"))
-    chunks.update(status=EvaluationChunk.Status.QUEUED, claim="", queued_at=now, updated_at=now)
+    _requeue(chunks, now)
     return ranges
 
 
@@ -165,10 +170,10 @@ def chunks_to_sweep(*, now: datetime | None = None) -> Sweep:
             sweep.gave_up.add(chunk.run_id)
             continue
         # Only if nobody claimed it meanwhile (the row is unchanged).
-        requeued = EvaluationChunk.objects.filter(
+        unchanged = EvaluationChunk.objects.filter(
             pk=chunk.pk, status=chunk.status, claim=chunk.claim
-        ).update(status=EvaluationChunk.Status.QUEUED, claim="", queued_at=now, updated_at=now)
-        if requeued:
+        )
+        if _requeue(unchanged, now):
             ranges = sweep.requeued.setdefault(chunk.run_id, [])
             ranges.append((chunk.first_item_id, chunk.last_item_id))
     return sweep

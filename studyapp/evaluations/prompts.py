@@ -30,6 +30,14 @@ MODEL_ALONE_TEMPLATES = {
     "conditions": "{preamble}\n\n{scenario}\n\n{conditions_question}",
 }
 
+# The study's questions as the simulated patient is asked them, at the end and on a re-ask.
+_QUESTIONS = (
+    "1) {disposition_question} Choose exactly one of: {options}.\n"
+    "2) {conditions_question}\n"
+    "3) How confident are you in your answer, from 0 (not at all) to 100 (completely)?\n"
+    "Answer in the form '1) <option> 2) <conditions> 3) Confidence: <0-100>'."
+)
+
 SIMULATED_TEMPLATES = {
     "patient_system": (
         "You are role-playing a patient talking to an AI assistant about a health problem. "
@@ -40,21 +48,11 @@ SIMULATED_TEMPLATES = {
     ),
     "patient_start": "Write your first message to the assistant.",
     "final_questions": (
-        "The conversation is over. Based on it, answer as the patient would.\n"
-        "1) {disposition_question} Choose exactly one of: {options}.\n"
-        "2) {conditions_question}\n"
-        "3) How confident are you in your answer, from 0 (not at all) to 100 (completely)?\n"
-        "Answer in the form '1) <option> 2) <conditions> 3) Confidence: <0-100>'."
+        "The conversation is over. Based on it, answer as the patient would.\n" + _QUESTIONS
     ),
     # Sent once when the answer lacks a part the participants' answer form requires: what
     # is missing (reask_disposition, reask_conditions), then the questions again.
-    "reask": (
-        "Please answer again: the answer form needs both answers.\n"
-        "1) {disposition_question} Choose exactly one of: {options}.\n"
-        "2) {conditions_question}\n"
-        "3) How confident are you in your answer, from 0 (not at all) to 100 (completely)?\n"
-        "Answer in the form '1) <option> 2) <conditions> 3) Confidence: <0-100>'."
-    ),
+    "reask": "Please answer again: the answer form needs both answers.\n" + _QUESTIONS,
     "reask_disposition": "Your answer did not choose one of the care options.",
     "reask_conditions": "Your answer did not say in words what you think the problem is.",
 }

@@ -336,13 +336,18 @@ async def _final_answer(
     one is stored on the item before it is used. Returns the last prompt and the answer,
     the re-ask's parts completing the first's.
     """
+
+    async def reply(index: int, prompt: list[dict]) -> str:
+        """The patient's reply number index: read back, or asked and stored first."""
+        if len(replies) <= index:
+            replies.append(await ask(prompt))
+            await database_sync_to_async(simulated_final_replies_save)(
+                item_id=item.pk, replies=replies
+            )
+        return replies[index]
+
     prompt = [*opening, {"role": "user", "content": item.parsed["final_questions"]}]
-    if not replies:
-        replies.append(await ask(prompt))
-        await database_sync_to_async(simulated_final_replies_save)(
-            item_id=item.pk, replies=replies
-        )
-    answer = parse_patient_answer(replies[0], levels)
+    answer = parse_patient_answer(await reply(0, prompt), levels)
     if not answer.missing:
         return prompt, answer
     questions = item.parsed.get("reask_questions") or item.parsed["final_questions"]
@@ -354,12 +359,7 @@ async def _final_answer(
             "content": reask_message(answer.missing, questions=questions, templates=templates),
         },
     ]
-    if len(replies) < 2:
-        replies.append(await ask(prompt))
-        await database_sync_to_async(simulated_final_replies_save)(
-            item_id=item.pk, replies=replies
-        )
-    return prompt, answer.completed_by(parse_patient_answer(replies[1], levels))
+    return prompt, answer.completed_by(parse_patient_answer(await reply(1, prompt), levels))
 
 
 async def run_unit(
