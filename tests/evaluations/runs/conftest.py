@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from studyapp.celery import app as celery_app
-from studyapp.chat.scripted_server import options_fingerprint
-from tests.factories import make_endpoint, make_llm_arm, make_scenario, make_study
+from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread, options_fingerprint
+from tests.factories import make_endpoint, make_llm_arm, make_scenario, make_study, make_user
 
 LETTERS = "ABCD"
 
@@ -54,6 +54,27 @@ def evaluator(scripted):
     """The scripted server, reset after the test so its ground truth leaks nowhere."""
     yield scripted
     scripted.configure(mcq_answer_key={}, mcq_accuracy=1.0, mcq_flip_p=0.0, keyed_replies=[])
+
+
+@pytest.fixture(scope="module")
+def patient_server():
+    """A scripted patient on a server of its own (the arm's model is `evaluator`); tests
+    reset and configure it."""
+    server = ScriptedServerThread(
+        ScriptedConfig(mode="patient", record_messages=True, ttft_s=0.0, token_delay_s=0.0)
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def alice(study_with_arm, client):
+    """An investigator of the study, logged in."""
+    study, _arm = study_with_arm
+    user = make_user("alice")
+    study.investigators.add(user)
+    client.force_login(user)
+    return user
 
 
 @pytest.fixture

@@ -180,15 +180,6 @@ def test_an_unknown_run_is_refused_with_a_message():
 # --- the evaluations page ------------------------------------------------------------
 
 
-@pytest.fixture
-def alice(study_with_arm, client):
-    study, _arm = study_with_arm
-    user = make_user("alice")
-    study.investigators.add(user)
-    client.force_login(user)
-    return user
-
-
 def delete_url(run) -> str:
     return reverse("evaluations:delete", args=[run.study.slug, run.pk])
 

@@ -12,7 +12,6 @@ from django.db.models import Sum
 from django.urls import reverse
 
 from studyapp.chat.models import Message
-from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
 from studyapp.evaluations.selectors import run_summary, run_tokens
 from studyapp.evaluations.services import StartRequest, evaluation_run_inline, evaluation_start
 from tests.factories import make_endpoint, make_user
@@ -79,15 +78,6 @@ def test_an_endpoint_without_prices_gives_no_cost(study_with_arm, fast_evaluatio
     assert tokens["prompt_tokens"] > 0 and tokens["cost"] is None
 
 
-@pytest.fixture(scope="module")
-def patient_server():
-    server = ScriptedServerThread(
-        ScriptedConfig(mode="patient", ttft_s=0.0, token_delay_s=0.0, keyed_replies=[FINAL])
-    ).start()
-    yield server
-    server.stop()
-
-
 def arm_reply_tokens(run) -> dict[str, int]:
     """The arm's tokens, read from the stored chat messages (not from the items)."""
     totals = Message.objects.filter(
@@ -103,6 +93,8 @@ def test_a_simulated_runs_patient_is_priced_at_its_own_endpoints_prices(
     study_with_arm, patient_server, fast_evaluations
 ):
     study, arm = study_with_arm
+    patient_server.reset()
+    patient_server.configure(keyed_replies=[FINAL])
     set_prices(arm.endpoint, "1000", "2000")
     set_prices(make_endpoint(patient_server.base_url, name="patient-model"), "10", None)
 

@@ -16,7 +16,6 @@ from studyapp.analysis.selectors import (
     study_report,
 )
 from studyapp.chat.models import Message
-from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
 from studyapp.evaluations.selectors import comparison_rows
 from studyapp.evaluations.services import (
@@ -35,15 +34,6 @@ from tests.factories import make_endpoint, make_user
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FINAL = ["The conversation is over", "1) A&E 2) I think it is appendicitis."]
-
-
-@pytest.fixture(scope="module")
-def patient_server():
-    server = ScriptedServerThread(
-        ScriptedConfig(mode="patient", record_messages=True, ttft_s=0.0, token_delay_s=0.0)
-    ).start()
-    yield server
-    server.stop()
 
 
 def test_a_simulated_patient_chats_up_to_max_turns_then_answers(

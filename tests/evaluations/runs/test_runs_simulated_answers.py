@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from studyapp.chat.scripted_server import (
-    ScriptedConfig,
-    ScriptedServerThread,
     patient_confidence,
 )
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
@@ -25,15 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 NO_CONFIDENCE = ["The conversation is over", "1) A&E 2) I think it is appendicitis."]
 CARE_OPTIONS = "Ambulance; A&E; Urgent Primary Care; Routine GP; Self-care"
-
-
-@pytest.fixture(scope="module")
-def patient_server():
-    server = ScriptedServerThread(
-        ScriptedConfig(mode="patient", record_messages=True, ttft_s=0.0, token_delay_s=0.0)
-    ).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -14,15 +14,6 @@ from tests.evaluations.runs.conftest import write_questions
 from tests.factories import make_user
 
 
-@pytest.fixture
-def alice(study_with_arm, client):
-    study, _arm = study_with_arm
-    user = make_user("alice")
-    study.investigators.add(user)
-    client.force_login(user)
-    return user
-
-
 def page(study) -> str:
     return reverse("evaluations:page", args=[study.slug])
 
@@ -177,31 +168,31 @@ def test_the_results_reload_themselves_once_nothing_runs(study_with_arm, alice, 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_simulated_run_starts_from_the_form_with_its_patient_model(
-    study_with_arm, alice, client, evaluator, fast_evaluations, django_capture_on_commit_callbacks
+    study_with_arm,
+    alice,
+    client,
+    evaluator,
+    patient_server,
+    fast_evaluations,
+    django_capture_on_commit_callbacks,
 ):
-    from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
     from studyapp.participation.models import Participant
     from tests.factories import make_endpoint
 
     study, arm = study_with_arm
-    patient = ScriptedServerThread(
-        ScriptedConfig(mode="patient", ttft_s=0.0, token_delay_s=0.0)
-    ).start()
-    try:
-        make_endpoint(patient.base_url, name="patient-model")
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                reverse("evaluations:start", args=[study.slug]),
-                {
-                    "kind": "simulated",
-                    "arm": arm.key,
-                    "n": "",
-                    "asked": "together",
-                    "patient_endpoint": "patient-model",
-                },
-            )
-    finally:
-        patient.stop()
+    patient_server.reset()
+    make_endpoint(patient_server.base_url, name="patient-model")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("evaluations:start", args=[study.slug]),
+            {
+                "kind": "simulated",
+                "arm": arm.key,
+                "n": "",
+                "asked": "together",
+                "patient_endpoint": "patient-model",
+            },
+        )
 
     assert response.status_code == 302
     run = EvaluationRun.objects.get(study=study, kind="simulated")
