@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -226,42 +225,8 @@ class ScenarioAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
 PRICE_FIELDS = ("price_prompt_per_million", "price_completion_per_million")
 
 
-class ModelEndpointAdminForm(forms.ModelForm):
-    class Meta:
-        model = ModelEndpoint
-        fields = [
-            "name",
-            "base_url",
-            "model",
-            "api_key_env",
-            "is_scripted",
-            "timeout_s",
-            "max_concurrent_streams",
-            "evaluation_concurrency",
-            *PRICE_FIELDS,
-        ]
-        labels = {
-            "price_prompt_per_million": "Prompt tokens",
-            "price_completion_per_million": "Completion tokens",
-        }
-        help_texts = {
-            "price_prompt_per_million": "Per million prompt (input) tokens. Empty: unknown.",
-            "price_completion_per_million": (
-                "Per million completion (output) tokens, in the same currency. Empty: unknown."
-            ),
-        }
-
-    def clean(self) -> dict:
-        data = super().clean()
-        for name in PRICE_FIELDS:
-            if data.get(name) is not None and data[name] < 0:
-                self.add_error(name, "A price cannot be negative.")
-        return data
-
-
 @admin.register(ModelEndpoint)
 class ModelEndpointAdmin(admin.ModelAdmin):
-    form = ModelEndpointAdminForm
     list_display = [
         "name",
         "model",

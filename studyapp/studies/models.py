@@ -314,6 +314,9 @@ class Scenario(TimeStampedModel):
             raise ValidationError({"gold_conditions": "At least one gold condition is needed."})
 
 
+NOT_NEGATIVE_PRICE = MinValueValidator(0, message="A price cannot be negative.")
+
+
 class ModelEndpoint(TimeStampedModel):
     """An OpenAI-compatible server (vLLM, or the scripted demo model).
 
@@ -352,10 +355,22 @@ class ModelEndpoint(TimeStampedModel):
     # Prices for the cost column of evaluation runs (per million tokens, any currency);
     # empty when unknown (a local vLLM server has no price).
     price_prompt_per_million = models.DecimalField(
-        max_digits=10, decimal_places=4, null=True, blank=True
+        "price per million prompt tokens",
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[NOT_NEGATIVE_PRICE],
+        help_text="Per million prompt (input) tokens. Empty: unknown.",
     )
     price_completion_per_million = models.DecimalField(
-        max_digits=10, decimal_places=4, null=True, blank=True
+        "price per million completion tokens",
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[NOT_NEGATIVE_PRICE],
+        help_text="Per million completion (output) tokens, in the same currency. Empty: unknown.",
     )
 
     def __str__(self) -> str:
