@@ -162,8 +162,31 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# --- Celery ---------------------------------------------------------------------------
+# Runtime files of the embedded default (broker folders, lock files, cache).
 RUN_DIR = Path(os.environ.get("STUDYAPP_RUN_DIR", BASE_DIR / ".run"))
+
+# --- Cache ---------------------------------------------------------------------------
+# Rate limits (entry and consent, allauth's login limits) count in the cache, so it must be
+# shared by every server process: Redis when REDIS_URL is set (CACHE_URL may name another),
+# otherwise files under .run/ (shared by the processes of one machine, as `make run` is).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ.get("CACHE_URL", REDIS_URL),
+            "KEY_PREFIX": "studyapp",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": os.environ.get("CACHE_DIR", str(RUN_DIR / "cache")),
+            "KEY_PREFIX": "studyapp",
+        }
+    }
+
+# --- Celery ---------------------------------------------------------------------------
 if REDIS_URL:
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
     # An unacknowledged task (its worker was killed) is delivered again after this long.

@@ -170,6 +170,16 @@ class Study(TimeStampedModel):
     code_timed_out = models.CharField(max_length=50, blank=True)
     code_failed_check = models.CharField(max_length=50, blank=True)
     code_study_full = models.CharField(max_length=50, blank=True)
+    # Set for a study recruited on Prolific: entry then requires a PROLIFIC_PID and this
+    # STUDY_ID, so anonymous visitors and bots cannot enrol (or fill the quotas).
+    prolific_study_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=(
+            "Prolific's STUDY_ID for this study. When set, the entry link requires "
+            "PROLIFIC_PID and this STUDY_ID; empty: anyone with the link may take part."
+        ),
+    )
 
     investigators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="studies", blank=True
@@ -420,6 +430,13 @@ class Arm(TimeStampedModel):
     min_turns = models.PositiveSmallIntegerField(default=1)
     max_turns = models.PositiveSmallIntegerField(default=10, validators=[MaxValueValidator(100)])
     weight = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    # The longest a whole reply may take (first token to last), whatever the model does.
+    reply_timeout_s = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1.0)],
+        help_text="Longest a whole reply may take, in seconds; empty: the endpoint's timeout.",
+    )
     control_instructions = models.TextField(
         blank=True,
         default=(
