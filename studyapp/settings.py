@@ -86,6 +86,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "studyapp.core.middleware.MetricsMiddleware",  # see "--- Metrics"
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -312,6 +313,15 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
+
+# --- Metrics (studyapp.core.metrics) ------------------------------------------------------
+# /metrics answers only requests with "Authorization: Bearer $METRICS_TOKEN"; unset, it is a
+# 404. Several processes share their numbers through PROMETHEUS_MULTIPROC_DIR, an
+# environment variable prometheus_client itself reads (see deploy/README.md).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Probes and Prometheus reach a worker directly over plain HTTP (inside the host or the
+# cluster, never through nginx), so these two are not redirected to https.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 # --- Chat -----------------------------------------------------------------------------
 # Longest participant message, in characters.

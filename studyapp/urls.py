@@ -9,6 +9,7 @@ from studyapp.core import views as core_views
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="analysis:study_list"), name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("metrics", core_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("studies/", include("studyapp.analysis.urls")),

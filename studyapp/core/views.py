@@ -1,15 +1,20 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import uuid
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from studyapp.core import metrics as core_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +60,26 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
     )
+
+
+def _metrics_authorized(request: HttpRequest) -> bool:
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        return False
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # Digests first, so the comparison takes the same time whatever the lengths.
+    return hmac.compare_digest(
+        hashlib.sha256(given.strip().encode()).digest(),
+        hashlib.sha256(expected.encode()).digest(),
+    )
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus scrape. Without the bearer token it does not exist (404, not 401)."""
+    if not _metrics_authorized(request):
+        raise Http404
+    return HttpResponse(core_metrics.render(), content_type=core_metrics.CONTENT_TYPE)
