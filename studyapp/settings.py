@@ -154,12 +154,32 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Channels / Redis -----------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    # channels_redis waits for a message with a blocking read of 5 s (BZPOPMIN timeout 5);
+    # redis-py 8 gives every socket a 5 s read timeout by default, so the client timeout
+    # often fired first and the consumer's receive loop died with the socket (1006). The
+    # read timeout must outlast the blocking read with a margin.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": os.environ.get("CHANNEL_LAYER_URL", REDIS_URL),
+                        "socket_timeout": envfloat("CHANNEL_LAYER_SOCKET_TIMEOUT_S", 15.0),
+                        "socket_connect_timeout": 5.0,
+                        "socket_keepalive": True,
+                        "health_check_interval": 30,
+                    }
+                ]
+            },
         }
     }
+    _BLOCKING_READ_S = 5  # channels_redis.core.RedisChannelLayer.brpop_timeout
+    if CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["socket_timeout"] <= _BLOCKING_READ_S:
+        raise ImproperlyConfigured(
+            f"CHANNEL_LAYER_SOCKET_TIMEOUT_S must exceed {_BLOCKING_READ_S} s, the channel "
+            "layer's blocking read"
+        )
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -326,10 +346,21 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 # --- Chat -----------------------------------------------------------------------------
 # Longest participant message, in characters.
 CHAT_MAX_MESSAGE_CHARS = envint("CHAT_MAX_MESSAGE_CHARS", 2000)
+# Frames a chat socket may send: a burst of this many, then this many a second.
+CHAT_FRAME_BURST = envint("CHAT_FRAME_BURST", 10)
+CHAT_FRAMES_PER_S = envfloat("CHAT_FRAMES_PER_S", 2.0)
 # After the first token, deltas are coalesced into frames at most this often (seconds).
 CHAT_FRAME_INTERVAL_S = envfloat("CHAT_FRAME_INTERVAL_S", 0.025)
-# A reply still marked "streaming" after this long belongs to a process that died.
-CHAT_STALE_REPLY_S = envint("CHAT_STALE_REPLY_S", 180)
+# While a reply streams, its text so far is saved (and its heartbeat renewed) this often,
+# so a web process killed mid-reply loses at most this much of what the participant read.
+CHAT_REPLY_SAVE_S = envfloat("CHAT_REPLY_SAVE_S", 1.0)
+# A reply still "streaming" whose heartbeat is older than this belongs to a process that
+# died: it is marked interrupted (keeping its saved text) and the participant may retry.
+# Its writer renews the heartbeat at least every third of this, so it must exceed
+# CHAT_REPLY_SAVE_S several times over.
+CHAT_STALE_REPLY_S = envfloat("CHAT_STALE_REPLY_S", 10.0)
+if CHAT_REPLY_SAVE_S <= 0 or CHAT_STALE_REPLY_S < 3 * CHAT_REPLY_SAVE_S:
+    raise ImproperlyConfigured("CHAT_STALE_REPLY_S must be at least 3 x CHAT_REPLY_SAVE_S > 0")
 
 # Where the scripted demo model server listens (make run starts it).
 SCRIPTED_MODEL_URL = os.environ.get("SCRIPTED_MODEL_URL", "http://127.0.0.1:8011/v1")

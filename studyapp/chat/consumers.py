@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from contextlib import aclosing
 from typing import Any
 
@@ -56,10 +57,36 @@ REPLY_ERROR_MESSAGES = {
     "server_error": "The assistant is not available right now. Please try again.",
     "connection": "The assistant is not available right now. Please try again.",
     "bad_request": "The assistant could not answer this message. Please try again.",
+    "incomplete": "The reply was cut off. Please try again.",
+    "empty": "The assistant sent an empty reply. Please try again.",
     "": "The reply was interrupted. Please try again.",
 }
 _INTERNAL = "Something went wrong on our side. Please try again."
 _BAD_FRAME = "The page sent something unexpected. Please reload the page."
+_TOO_FAST = "Please slow down a little."
+
+
+class FrameBudget:
+    """A token bucket per socket: `burst` frames at once, then `per_s` a second.
+
+    The page sends a frame per message and polls history every 2 s at most; a script that
+    floods frames (each one a database read) is refused instead of served.
+    """
+
+    def __init__(self, *, burst: float, per_s: float) -> None:
+        self.burst = burst
+        self.per_s = per_s
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_s)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 def reply_error_message(error_code: str) -> str:
@@ -93,8 +120,15 @@ def history_frame(snapshot: ConversationSnapshot) -> dict[str, Any]:
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    # No channel layer: nothing is ever sent to this consumer through one, and subscribing
+    # would tie every chat socket to Redis (a blocking read per socket, and a dropped socket
+    # whenever Redis restarts or a read times out). An alias that names no configured layer
+    # makes channels skip it (get_channel_layer returns None).
+    channel_layer_alias = "chat-uses-no-channel-layer"
+
     conversation_id: int | None = None
     reply_task: asyncio.Task | None = None
+    budget: FrameBudget
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -111,6 +145,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=denied.close_code)
             return
         self.conversation_id = grant.conversation_id
+        self.budget = FrameBudget(
+            burst=settings.CHAT_FRAME_BURST, per_s=settings.CHAT_FRAMES_PER_S
+        )
         await self.accept()
         await self._send_history()
 
@@ -131,6 +168,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             content = json.loads(text_data)
         except ValueError:
             await self._error("bad_frame", _BAD_FRAME)
+            return
+        if not self.budget.take():
+            client_id = content.get("client_id") if isinstance(content, dict) else None
+            valid = isinstance(client_id, str) and _CLIENT_ID.match(client_id)
+            await self._error("too_fast", _TOO_FAST, client_id=client_id if valid else None)
             return
         await self.receive_json(content)
 

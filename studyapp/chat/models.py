@@ -68,6 +68,11 @@ class Message(models.Model):
     finish_reason = models.CharField(max_length=30, blank=True)
     error = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A streaming reply's writer saves the text so far and renews this every
+    # CHAT_REPLY_SAVE_S while it lives; a reply whose writer stopped renewing it (the web
+    # process died) is stale after CHAT_STALE_REPLY_S and is marked interrupted, keeping
+    # the text the participant had already read.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     objects = MessageQuerySet.as_manager()

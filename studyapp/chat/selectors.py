@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from studyapp.chat.models import Conversation, Message
@@ -44,6 +43,15 @@ class HistoryItem:
     client_message_id: str | None
     reply_to_id: int | None
     created_at: datetime
+    heartbeat_at: datetime | None = None
+
+    def is_stale(self, cutoff: datetime) -> bool:
+        """A reply still streaming whose writer stopped renewing it before `cutoff`."""
+        return (
+            self.role == Message.Role.ASSISTANT
+            and self.status == Message.Status.STREAMING
+            and (self.heartbeat_at or self.created_at) < cutoff
+        )
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,8 @@ class ConversationSnapshot:
 
 
 def stale_before(now: datetime | None = None) -> datetime:
-    """A reply still streaming that started before this belongs to a dead process."""
+    """A reply still streaming whose last heartbeat (or start) is older than this belongs to
+    a process that died: a live writer renews it every CHAT_REPLY_SAVE_S."""
     return (now or timezone.now()) - timedelta(seconds=settings.CHAT_STALE_REPLY_S)
 
 
@@ -85,16 +94,24 @@ def model_messages(*, system_prompt: str, history: Iterable[HistoryItem]) -> lis
 def turn_state_from(
     *, history: Sequence[HistoryItem], min_turns: int, max_turns: int
 ) -> TurnState:
-    """Pure: the turn counts of a history already in memory."""
+    """Pure: the turn counts of a history already in memory.
+
+    A turn is a participant message that got a complete reply, plus the latest message
+    while it still awaits one. A message whose reply failed and that the participant
+    followed with a new message (instead of "Try again") uses no turn: the model then sees
+    both texts together (model_messages), and a failure must not cost a turn.
+    """
     complete_replies = {
         m.reply_to_id
         for m in history
         if m.role == Message.Role.ASSISTANT and m.status == Message.Status.COMPLETE
     }
     users = [m for m in history if m.role == Message.Role.USER]
+    completed = sum(1 for m in users if m.id in complete_replies)
+    awaiting = 1 if users and users[-1].id not in complete_replies else 0
     return TurnState(
-        turns_used=len(users),
-        completed_turns=sum(1 for m in users if m.id in complete_replies),
+        turns_used=completed + awaiting,
+        completed_turns=completed,
         min_turns=min_turns,
         max_turns=max_turns,
     )
@@ -105,7 +122,7 @@ def retry_target(history: Sequence[HistoryItem], *, now: datetime | None = None)
     if not history:
         return None
     last = history[-1]
-    stale = last.status == Message.Status.STREAMING and last.created_at < stale_before(now)
+    stale = last.is_stale(stale_before(now))
     if last.role == Message.Role.ASSISTANT and (last.status in FAILED_STATUSES or stale):
         return last.reply_to_id
     if last.role == Message.Role.USER:
@@ -118,7 +135,7 @@ def reply_in_flight(history: Iterable[HistoryItem], *, now: datetime | None = No
     return any(
         m.role == Message.Role.ASSISTANT
         and m.status == Message.Status.STREAMING
-        and m.created_at >= cutoff
+        and not m.is_stale(cutoff)
         for m in history
     )
 
@@ -140,23 +157,17 @@ def conversation_history(*, conversation_id: int) -> list[HistoryItem]:
             "client_message_id",
             "reply_to_id",
             "created_at",
+            "heartbeat_at",
         )
     )
     return [HistoryItem(*row) for row in rows]
 
 
 def conversation_turn_state(*, conversation_id: int) -> TurnState:
-    """Turn counts with one aggregate query (plus the conversation's limits)."""
+    """Turn counts (the conversation's limits and its messages: one short list per chat)."""
     conversation = Conversation.objects.only("min_turns", "max_turns").get(pk=conversation_id)
-    counts = Message.objects.filter(
-        conversation_id=conversation_id, role=Message.Role.USER
-    ).aggregate(
-        used=Count("id", distinct=True),
-        completed=Count("id", filter=Q(replies__status=Message.Status.COMPLETE), distinct=True),
-    )
-    return TurnState(
-        turns_used=counts["used"],
-        completed_turns=counts["completed"],
+    return turn_state_from(
+        history=conversation_history(conversation_id=conversation_id),
         min_turns=conversation.min_turns,
         max_turns=conversation.max_turns,
     )

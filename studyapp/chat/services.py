@@ -19,6 +19,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from studyapp.chat.llm import EndpointConfig, LLMError, OpenAICompatibleClient, Usage
@@ -32,6 +33,7 @@ from studyapp.chat.selectors import (
     reply_in_flight,
     retry_target,
     stale_before,
+    turn_state_from,
 )
 from studyapp.participation.models import Task
 from studyapp.participation.services import participant_mark_seen
@@ -135,7 +137,8 @@ def conversation_get_or_create(*, task: Task) -> Conversation:
         },
         min_turns=arm.min_turns,
         max_turns=arm.max_turns,
-        timeout_s=endpoint.timeout_s,
+        # The deadline of a whole reply: the arm's own, else the endpoint's.
+        timeout_s=arm.reply_timeout_s or endpoint.timeout_s,
     )
     try:
         with transaction.atomic():
@@ -163,13 +166,7 @@ def _lock_with_history(
     )
     history = conversation_history(conversation_id=conversation_id)
     cutoff = stale_before(now)
-    stale = [
-        m.id
-        for m in history
-        if m.role == Message.Role.ASSISTANT
-        and m.status == Message.Status.STREAMING
-        and m.created_at < cutoff
-    ]
+    stale = [m.id for m in history if m.is_stale(cutoff)]
     if stale:
         Message.objects.filter(pk__in=stale).update(
             status=Message.Status.INTERRUPTED, error=STALE_ERROR, completed_at=now
@@ -235,7 +232,11 @@ def message_store_user(
             )
     _refuse_unless_active(conversation)
     _refuse_if_reply_in_flight(history, now)
-    if sum(1 for m in history if m.role == Message.Role.USER) >= conversation.max_turns:
+    # A participant message whose reply failed is superseded by this one (it uses no turn).
+    turns = turn_state_from(
+        history=history, min_turns=conversation.min_turns, max_turns=conversation.max_turns
+    )
+    if turns.completed_turns >= conversation.max_turns:
         raise ChatRefused("max_turns")
     message = Message(
         conversation=conversation,
@@ -312,6 +313,7 @@ def reply_begin(*, conversation_id: int, user_message_id: int) -> ReplyPlan:
         text="",
         status=Message.Status.STREAMING,
         reply_to_id=user_message_id,
+        heartbeat_at=now,
     )
     endpoint = EndpointConfig.from_endpoint(
         conversation.endpoint,
@@ -400,6 +402,53 @@ def _interrupt_orphan(begin: asyncio.Future) -> None:
     )
 
 
+def reply_save_partial(*, message_id: int, text: str) -> bool:
+    """Save a streaming reply's text so far and renew its heartbeat (nothing once it ended).
+
+    So a reply whose process dies (kill -9, out of memory) keeps what the participant had
+    read, at most CHAT_REPLY_SAVE_S behind, and is recognised as dead within
+    CHAT_STALE_REPLY_S instead of locking the chat.
+    """
+    return bool(
+        Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+            text=text, heartbeat_at=timezone.now()
+        )
+    )
+
+
+async def _save_while_streaming(message_id: int, parts: list[str]) -> None:
+    """Runs beside a reply: saves new text every CHAT_REPLY_SAVE_S, and renews the
+    heartbeat while no text arrives (a slow first token), until cancelled."""
+    interval = settings.CHAT_REPLY_SAVE_S
+    heartbeat_every = max(interval, settings.CHAT_STALE_REPLY_S / 3)
+    saved_parts = 0
+    last_write = time.monotonic()
+    while True:
+        await asyncio.sleep(interval)
+        # parts only grows, so its length says whether there is new text.
+        if len(parts) == saved_parts and time.monotonic() - last_write < heartbeat_every:
+            continue
+        count = len(parts)
+        try:
+            await database_sync_to_async(reply_save_partial)(
+                message_id=message_id, text="".join(parts[:count])
+            )
+        except Exception:  # the database is away: keep streaming, try again next time
+            logger.warning("chat: could not save reply %s in progress", message_id)
+            continue
+        saved_parts, last_write = count, time.monotonic()
+
+
+def _incomplete(text: str, finish_reason: str) -> LLMError | None:
+    """A stream that ended without a finish reason (cut, or an engine that dropped the
+    request) or without any text is not a complete reply, whatever the engine says."""
+    if not finish_reason:
+        return LLMError("incomplete", "the stream ended without a finish reason")
+    if not text.strip():
+        return LLMError("empty", f"no text (finish reason {finish_reason[:20]})")
+    return None
+
+
 async def reply_stream(
     *,
     conversation_id: int,
@@ -410,6 +459,8 @@ async def reply_stream(
 
     The assistant message is stored however the stream ends: complete, error (LLMError,
     with the partial text), or interrupted (the consumer was cancelled or stopped early).
+    While it streams, the text so far is saved every CHAT_REPLY_SAVE_S
+    (_save_while_streaming), so a process that dies loses at most that much.
     Use it with contextlib.aclosing().
     """
     plan = await _begin_shielded(conversation_id=conversation_id, user_message_id=user_message_id)
@@ -421,6 +472,7 @@ async def reply_stream(
     status = Message.Status.INTERRUPTED
     error = "cancelled"
     error_code = ""
+    saver = asyncio.create_task(_save_while_streaming(plan.message_id, parts))
     try:
         # Inside the try: a consumer that stops at this first yield still gets the row
         # marked interrupted.
@@ -437,6 +489,9 @@ async def reply_stream(
                         first_token_at = time.monotonic()
                     parts.append(event.delta)
                     yield ReplyEvent("delta", sequence=plan.sequence, text=event.delta)
+        failure = _incomplete("".join(parts), finish_reason)
+        if failure is not None:
+            raise failure
         status, error = Message.Status.COMPLETE, ""
     except LLMError as exc:
         status, error, error_code = Message.Status.ERROR, exc.summary(), exc.code
@@ -444,6 +499,9 @@ async def reply_stream(
         status, error = Message.Status.ERROR, f"internal: {type(exc).__name__}"
         raise
     finally:
+        # Not awaited: a save still running matches no row once the final one has landed
+        # (it only updates a reply that is still streaming).
+        saver.cancel()
         outcome = ReplyOutcome(
             text="".join(parts),
             status=status,
@@ -469,11 +527,15 @@ async def reply_stream(
 def recover_stale_replies(*, now: datetime | None = None) -> int:
     """Mark replies left streaming by a process that died as interrupted."""
     now = now or timezone.now()
-    count = Message.objects.filter(
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.STREAMING,
-        created_at__lt=stale_before(now),
-    ).update(status=Message.Status.INTERRUPTED, error=STALE_ERROR, completed_at=now)
+    count = (
+        Message.objects.annotate(alive_at=Coalesce("heartbeat_at", "created_at"))
+        .filter(
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            alive_at__lt=stale_before(now),
+        )
+        .update(status=Message.Status.INTERRUPTED, error=STALE_ERROR, completed_at=now)
+    )
     if count:
         logger.warning("chat: marked %s stale reply(s) interrupted", count)
     return count

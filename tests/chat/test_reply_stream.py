@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from contextlib import aclosing
 
 import pytest
 from channels.db import database_sync_to_async
 
+from studyapp.chat.llm import OpenAICompatibleClient, StreamEvent
 from studyapp.chat.models import Message
 from studyapp.chat.services import (
     ChatRefused,
@@ -92,3 +95,87 @@ async def test_a_second_reply_to_the_same_message_is_refused_while_one_streams(c
             await anext(reply_stream(conversation_id=conversation_id, user_message_id=user_id))
         assert caught.value.code == "in_flight"
     assert (await last_reply(conversation_id)).status == "interrupted"
+
+
+class EngineThatDropsTheRequest:
+    """An engine interrupted by another request (llama.cpp's server does this): some text
+    or none, then the stream simply ends, with no finish reason."""
+
+    text = "Partial"
+
+    def __init__(self, config) -> None:
+        self.config = config
+
+    async def stream_chat(self, messages, params=None):
+        if self.text:
+            yield StreamEvent(delta=self.text)
+
+
+class EngineThatSaysNothing(EngineThatDropsTheRequest):
+    text = ""
+
+    async def stream_chat(self, messages, params=None):
+        yield StreamEvent(finish_reason="stop")
+
+
+async def run_with(conversation_id: int, user_id: int, factory) -> list:
+    async with aclosing(
+        reply_stream(
+            conversation_id=conversation_id, user_message_id=user_id, client_factory=factory
+        )
+    ) as events:
+        return [e async for e in events]
+
+
+@pytest.mark.parametrize(
+    ("factory", "code", "text"),
+    [(EngineThatDropsTheRequest, "incomplete", "Partial"), (EngineThatSaysNothing, "empty", "")],
+)
+async def test_a_stream_without_a_finish_reason_or_text_is_not_a_complete_reply(
+    cast, factory, code, text
+):
+    conversation_id, user_id = await a_stored_message(cast)
+    events = await run_with(conversation_id, user_id, factory)
+    assert (events[-1].kind, events[-1].status, events[-1].error_code) == ("end", "error", code)
+    reply = await last_reply(conversation_id)
+    assert (reply.status, reply.text) == ("error", text)
+    assert reply.error.startswith(code)
+
+
+async def test_the_text_so_far_is_saved_while_a_reply_streams(cast, scripted, settings):
+    # A web process killed mid-reply never reaches the reply's `finally`: what the
+    # participant read must already be in the database.
+    settings.CHAT_REPLY_SAVE_S = 0.1
+    conversation_id, user_id = await a_stored_message(cast, "#slow:0.05 #long:200 hello")
+    async with aclosing(
+        reply_stream(conversation_id=conversation_id, user_message_id=user_id)
+    ) as events:
+        seen = ""
+        async for event in events:
+            seen += event.text
+            if len(seen) > 120:
+                break
+        await asyncio.sleep(0.35)
+        reply = await last_reply(conversation_id)
+        assert reply.status == "streaming"
+        assert reply.heartbeat_at is not None
+        # Saved at most one save interval (two tokens) behind what was shown.
+        assert len(reply.text) >= 100 and seen.startswith(reply.text)
+    reply = await last_reply(conversation_id)
+    assert reply.status == "interrupted" and seen.startswith(reply.text)
+
+
+async def test_a_reply_has_one_deadline_however_slowly_the_model_drips(cast, scripted):
+    # Each token arrives within the per-read timeout; the whole reply may not take longer
+    # than the arm's reply_timeout_s (before: a slow drip ran for 65 s under a 30 s timeout).
+    await database_sync_to_async(type(cast.arm).objects.filter(pk=cast.arm.pk).update)(
+        reply_timeout_s=1.5
+    )
+    conversation_id, user_id = await a_stored_message(cast, "#slow:0.3 #long:40 hello")
+    started = time.monotonic()
+    events = await run_with(conversation_id, user_id, OpenAICompatibleClient)
+    elapsed = time.monotonic() - started
+    assert (events[-1].status, events[-1].error_code) == ("error", "timeout")
+    assert 1.4 < elapsed < 3.0
+    reply = await last_reply(conversation_id)
+    assert reply.status == "error" and reply.text  # the tokens that did arrive are kept

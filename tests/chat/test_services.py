@@ -22,6 +22,7 @@ from studyapp.chat.services import (
     message_store_user,
     recover_stale_replies,
     reply_begin,
+    reply_save_partial,
 )
 from studyapp.chat.tasks import recover_stale_replies_task
 from studyapp.participation.models import Participant, Task
@@ -166,15 +167,18 @@ def test_a_reply_may_only_answer_the_latest_participant_message(conversation):
         reply_begin(conversation_id=conversation.pk, user_message_id=first.message_id)
 
 
-def test_turns_count_messages_used_and_replies_completed(conversation):
+def test_turns_count_replied_messages_and_the_one_awaiting_a_reply(conversation):
     a = message_store_user(conversation_id=conversation.pk, text="a", client_message_id="a")
+    state = conversation_turn_state(conversation_id=conversation.pk)
+    assert (state.turns_used, state.completed_turns) == (1, 0)
     add_reply(conversation, a.message_id, Message.Status.ERROR)
     b = message_store_user(conversation_id=conversation.pk, text="b", client_message_id="b")
+    # "a" failed and was followed by "b": only "b" (awaiting its reply) uses a turn.
     state = conversation_turn_state(conversation_id=conversation.pk)
-    assert (state.turns_used, state.completed_turns, state.can_finish) == (2, 0, False)
+    assert (state.turns_used, state.completed_turns, state.can_finish) == (1, 0, False)
     add_reply(conversation, b.message_id, Message.Status.COMPLETE)
     state = conversation_turn_state(conversation_id=conversation.pk)
-    assert (state.turns_used, state.completed_turns, state.can_finish) == (2, 1, True)
+    assert (state.turns_used, state.completed_turns, state.can_finish) == (1, 1, True)
     snapshot = conversation_snapshot(conversation_id=conversation.pk)
     assert snapshot.turns == state
     assert not snapshot.can_retry and not snapshot.in_flight
@@ -189,6 +193,55 @@ def test_it_stops_at_max_turns(cast):
     with pytest.raises(ChatRefused) as caught:
         message_store_user(conversation_id=conversation.pk, text="b", client_message_id="b")
     assert caught.value.code == "max_turns"
+
+
+def test_a_failed_reply_does_not_use_up_a_turn(cast):
+    cast.arm.max_turns = 1
+    cast.arm.save()
+    conversation = conversation_get_or_create(task=cast.task)
+    a = message_store_user(conversation_id=conversation.pk, text="a", client_message_id="a")
+    add_reply(conversation, a.message_id, Message.Status.ERROR)
+    # The model failed: the participant may write again instead of pressing "Try again".
+    b = message_store_user(conversation_id=conversation.pk, text="b", client_message_id="b")
+    add_reply(conversation, b.message_id, Message.Status.COMPLETE)
+    with pytest.raises(ChatRefused) as caught:
+        message_store_user(conversation_id=conversation.pk, text="c", client_message_id="c")
+    assert caught.value.code == "max_turns"
+
+
+def test_a_long_reply_that_keeps_its_heartbeat_is_not_stale(conversation):
+    a = message_store_user(conversation_id=conversation.pk, text="a", client_message_id="a")
+    alive = add_reply(conversation, a.message_id, Message.Status.STREAMING, age_s=3600)
+    Message.objects.filter(pk=alive.pk).update(heartbeat_at=timezone.now())
+    with pytest.raises(ChatRefused) as caught:
+        message_retry(conversation_id=conversation.pk)
+    assert caught.value.code == "in_flight"
+    assert recover_stale_replies() == 0
+
+
+def test_a_reply_whose_heartbeat_stopped_is_interrupted_with_its_saved_text(
+    conversation, settings
+):
+    a = message_store_user(conversation_id=conversation.pk, text="a", client_message_id="a")
+    dead = add_reply(conversation, a.message_id, Message.Status.STREAMING)
+    reply_save_partial(message_id=dead.pk, text="What the participant read")
+    with pytest.raises(ChatRefused):
+        message_retry(conversation_id=conversation.pk)
+    # The writer's process died: its heartbeat ages past CHAT_STALE_REPLY_S.
+    Message.objects.filter(pk=dead.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.CHAT_STALE_REPLY_S + 1)
+    )
+    assert message_retry(conversation_id=conversation.pk) == a.message_id
+    dead.refresh_from_db()
+    assert (dead.status, dead.text) == ("interrupted", "What the participant read")
+
+
+def test_a_partial_save_never_reopens_a_reply_that_ended(conversation):
+    a = message_store_user(conversation_id=conversation.pk, text="a", client_message_id="a")
+    done = add_reply(conversation, a.message_id, Message.Status.COMPLETE)
+    assert reply_save_partial(message_id=done.pk, text="late") is False
+    done.refresh_from_db()
+    assert (done.status, done.text) == ("complete", "reply")
 
 
 def item(i: int, role: str, text: str, status: str = "complete", reply_to: int | None = None):

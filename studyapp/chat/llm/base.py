@@ -14,6 +14,8 @@ ERROR_CODES = {
     "rate_limited": "the model server refused: too many requests (HTTP 429)",
     "server_error": "the model server failed (HTTP 5xx, or an error inside the stream)",
     "connection": "the connection to the model server failed or broke mid-stream",
+    "incomplete": "the stream ended without a finish reason (cut, or dropped by the engine)",
+    "empty": "the reply had no text",
     "bad_request": "the model server rejected the request (HTTP 4xx other than 429)",
     "busy": "this process already runs the most streams allowed for the endpoint",
 }

@@ -14,7 +14,7 @@ import functools
 import logging
 import ssl
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import suppress
 from typing import Any
 
@@ -83,8 +83,20 @@ def sampling_kwargs(params: dict[str, Any] | None) -> dict[str, Any]:
     return kwargs
 
 
+async def _before[T](deadline: float, awaitable: Awaitable[T]) -> T:
+    """Await it, or raise TimeoutError once the loop's clock passes `deadline`.
+
+    Each await of a stream gets its own timeout scope: a scope around the whole loop would
+    also span the generator's yields, and fire into whatever the caller is awaiting then.
+    """
+    async with asyncio.timeout_at(deadline):
+        return await awaitable
+
+
 def map_openai_error(exc: Exception) -> LLMError:
     """One LLMError, with a short code, for whatever the SDK raised."""
+    if isinstance(exc, TimeoutError):
+        return LLMError("timeout", "the reply exceeded its time limit")
     if isinstance(exc, openai.APITimeoutError):
         return LLMError("timeout", "request timed out")
     if isinstance(exc, openai.APIConnectionError):
@@ -135,19 +147,31 @@ class OpenAICompatibleClient:
         Use it with contextlib.aclosing(): when the consumer stops early or is cancelled,
         the upstream response is closed and the model server sees the disconnect.
         """
+        loop = asyncio.get_running_loop()
+        # One deadline for the whole reply: the SDK's timeout applies to each read, so a
+        # server that drips a token every few seconds would otherwise never time out.
+        deadline = loop.time() + self.config.timeout_s
         semaphore = await self._acquire()
         client = self._sdk_client()
         stream = None
         try:
             try:
-                stream = await client.chat.completions.create(
-                    model=self.config.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    stream=True,
-                    stream_options={"include_usage": True},
-                    **sampling_kwargs(params),
+                stream = await _before(
+                    deadline,
+                    client.chat.completions.create(
+                        model=self.config.model,
+                        messages=messages,  # type: ignore[arg-type]
+                        stream=True,
+                        stream_options={"include_usage": True},
+                        **sampling_kwargs(params),
+                    ),
                 )
-                async for chunk in stream:
+                chunks = aiter(stream)
+                while True:
+                    try:
+                        chunk = await _before(deadline, anext(chunks))
+                    except StopAsyncIteration:
+                        break
                     if chunk.usage is not None:
                         yield StreamEvent(
                             usage=Usage(
@@ -160,7 +184,7 @@ class OpenAICompatibleClient:
                             yield StreamEvent(delta=choice.delta.content)
                         if choice.finish_reason:
                             yield StreamEvent(finish_reason=choice.finish_reason)
-            except openai.OpenAIError as exc:
+            except (openai.OpenAIError, TimeoutError) as exc:
                 error = map_openai_error(exc)
                 # Code and status only: a server's message may quote the prompt.
                 logger.info(
@@ -185,12 +209,15 @@ class OpenAICompatibleClient:
         client = self._sdk_client()
         try:
             try:
-                completion = await client.chat.completions.create(
-                    model=self.config.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    **sampling_kwargs(params),
+                completion = await asyncio.wait_for(
+                    client.chat.completions.create(
+                        model=self.config.model,
+                        messages=messages,  # type: ignore[arg-type]
+                        **sampling_kwargs(params),
+                    ),
+                    self.config.timeout_s,
                 )
-            except openai.OpenAIError as exc:
+            except (openai.OpenAIError, TimeoutError) as exc:
                 raise map_openai_error(exc) from exc
         finally:
             semaphore.release()
