@@ -36,10 +36,14 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
+# Settings default DEBUG to off (a production process needs DJANGO_SECRET_KEY); the local
+# demo and the development tools ask for development mode explicitly.
+DEV := DJANGO_DEBUG=1
+
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	$(PY) manage.py run_embedded --port $(PORT)
+	$(DEV) $(PY) manage.py migrate --noinput
+	$(DEV) $(PY) manage.py seed_demo
+	$(DEV) $(PY) manage.py run_embedded --port $(PORT)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
@@ -50,7 +54,7 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 
 migrations-check: install-dev
-	$(PY) manage.py makemigrations --check --dry-run
+	$(DEV) $(PY) manage.py makemigrations --check --dry-run
 
 check-deploy: install-dev
 	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=check-deploy-$$(date +%s)-a-long-random-enough-value-for-the-check \

@@ -74,6 +74,7 @@ def scratch_database(tmp: Path) -> tuple[dict, str | None]:
     """Environment for this process and its workers; the scratch PostgreSQL DB's name."""
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "studyapp.settings")
+    env.setdefault("DJANGO_DEBUG", "1")  # the development configuration, as bench/common.py
     env.setdefault("LOG_LEVEL", "WARNING")
     env.setdefault("STUDYAPP_RUN_DIR", str(tmp / "run"))
     url = os.environ.get("DATABASE_URL", "")

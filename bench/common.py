@@ -54,6 +54,9 @@ def setup_django(tmp: Path) -> str:
     if not os.environ.get("DATABASE_URL"):
         os.environ["SQLITE_PATH"] = str(tmp / "bench.sqlite3")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyapp.settings")
+    # The development configuration, as the benchmarks have always measured (plain http,
+    # the dev key); settings default DEBUG to off, which would need DJANGO_SECRET_KEY.
+    os.environ.setdefault("DJANGO_DEBUG", "1")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("STUDYAPP_RUN_DIR", str(tmp / "run"))
     import django

@@ -1,8 +1,9 @@
 """Settings for studyapp: one module, driven by environment variables.
 
-Embedded default (no variables set): SQLite, in-memory channel layer, Celery on a
-filesystem broker. DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
-Production: DJANGO_DEBUG=0 plus DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS.
+Embedded default: SQLite, in-memory channel layer, Celery on a filesystem broker.
+DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
+DEBUG is off unless DJANGO_DEBUG=1 (`make run` and the test suite set it), so a process
+started without it is a production one and refuses to start without DJANGO_SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -54,12 +55,20 @@ def envlist(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-DEBUG = envbool("DJANGO_DEBUG", True)
+# Off unless asked for: forgetting the variable must give a production process, never a
+# debug page with settings and tracebacks behind a dev key.
+DEBUG = envbool("DJANGO_DEBUG", False)
 
 _DEV_SECRET = "insecure-dev-only-secret-key-change-me-in-production-0123456789"  # noqa: S105 (DEBUG only)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set. DEBUG is off (DJANGO_DEBUG is not 1), so this is a "
+        "production process: set DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS, or, for local "
+        "development only, DJANGO_DEBUG=1 (as `make run` does), which uses a dev key."
+    )
+if not DEBUG and SECRET_KEY == _DEV_SECRET:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY is the published dev key; set a secret one")
 
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", [])
