@@ -375,16 +375,35 @@ if CHAT_REPLY_SAVE_S <= 0 or CHAT_STALE_REPLY_S < 3 * CHAT_REPLY_SAVE_S:
 SCRIPTED_MODEL_URL = os.environ.get("SCRIPTED_MODEL_URL", "http://127.0.0.1:8011/v1")
 
 # --- Logging: never participant text, only ids and sizes ------------------------------
+# Every record ends at the root's one handler, whose filter masks participant tokens in
+# paths and Prolific's ids in query strings (studyapp.core.logging). Django's own
+# handlers ("django": console + mail_admins, "django.server") and uvicorn's (it configures
+# logging before it loads this app, unless run with deploy/uvicorn-log.json) are
+# replaced, so no record reaches a handler without the filter. Levels are left as set
+# (uvicorn's --log-level still applies; --no-access-log does not, once Django is loaded).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "studyapp.core.logging.RedactingFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+        "uvicorn": {"handlers": [], "propagate": True},
+        "uvicorn.error": {"handlers": [], "propagate": True},
+        "uvicorn.access": {"handlers": [], "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
     },
 }
+
+# Pseudonymous participant ids in exports (analysis.pseudonyms): HMAC-SHA256 under this key,
+# or, when empty, under a key derived from SECRET_KEY. Set it to keep pseudonyms stable
+# across a SECRET_KEY rotation.
+EXPORT_PSEUDONYM_KEY = os.environ.get("EXPORT_PSEUDONYM_KEY", "")
