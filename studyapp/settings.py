@@ -8,6 +8,7 @@ started without it is a production one and refuses to start without DJANGO_SECRE
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -215,6 +216,37 @@ else:
             "KEY_PREFIX": "studyapp",
         }
     }
+
+# --- Participant rate limits ------------------------------------------------------------
+# New participants (entry) and consents, counted in the cache above per client address and
+# per study over fixed windows (studyapp.participation.limits). Resuming participants are
+# never counted. A real launch is generous on purpose: Prolific can send hundreds of people
+# in a few minutes, many behind one university NAT, while a bot flood runs at hundreds a
+# second. Per address: a whole lab arriving at once; per study: several times the fastest
+# Prolific launch. 0 turns a limit off. A cache that is down lets everyone in (logged).
+PARTICIPANT_RATE_WINDOW_S = envint("PARTICIPANT_RATE_WINDOW_S", 60)
+PARTICIPANT_ENTRY_PER_IP = envint("PARTICIPANT_ENTRY_PER_IP", 30)
+PARTICIPANT_ENTRY_PER_STUDY = envint("PARTICIPANT_ENTRY_PER_STUDY", 300)
+PARTICIPANT_CONSENT_PER_IP = envint("PARTICIPANT_CONSENT_PER_IP", 30)
+PARTICIPANT_CONSENT_PER_STUDY = envint("PARTICIPANT_CONSENT_PER_STUDY", 300)
+# Proxies whose X-Forwarded-For / X-Real-IP we believe (addresses or networks, e.g.
+# "127.0.0.1,10.0.0.0/8"): nginx on loopback in front of uvicorn (studyapp.core.client_ip).
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+_limits = (
+    PARTICIPANT_ENTRY_PER_IP,
+    PARTICIPANT_ENTRY_PER_STUDY,
+    PARTICIPANT_CONSENT_PER_IP,
+    PARTICIPANT_CONSENT_PER_STUDY,
+)
+if PARTICIPANT_RATE_WINDOW_S < 1 or min(_limits) < 0:
+    raise ImproperlyConfigured(
+        "PARTICIPANT_* rate limits must not be negative, and the window at least 1 s"
+    )
+try:
+    for _proxy in TRUSTED_PROXIES:
+        ipaddress.ip_network(_proxy, strict=False)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
 
 # --- Celery ---------------------------------------------------------------------------
 if REDIS_URL:
