@@ -11,6 +11,9 @@
       var source = document.getElementById(el.dataset.plotly);
       if (!source) return;
       var figure = JSON.parse(source.textContent);
+      // The height is data, not a style attribute: the Content-Security-Policy refuses
+      // inline style attributes, not styles set from a script.
+      if (el.dataset.height) el.style.height = el.dataset.height + "px";
       window.Plotly.react(el, figure.data, figure.layout, config);
     });
   }

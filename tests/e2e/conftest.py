@@ -71,13 +71,51 @@ def paste_is_refused(page, selector: str) -> bool:
     )
 
 
+# Every page opened by a browser test reports what its Content-Security-Policy blocked
+# (chromium also logs it), and the test fails on any: a policy that silently breaks a
+# script, a style or a socket must not pass unnoticed.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => console.error(
+  `Content Security Policy violation: ${event.effectiveDirective} blocked ` +
+  `${event.blockedURI || "an inline resource"} (${event.sourceFile}:${event.lineNumber})`));
+"""
+CSP_VIOLATIONS: list[str] = []
+
+
+class CSPCheckedBrowser:
+    """The browser, whose new contexts record every CSP violation of their pages."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        context.add_init_script(_REPORT_CSP_VIOLATIONS)
+        context.on("console", self._record)
+        return context
+
+    @staticmethod
+    def _record(message) -> None:
+        if "Content Security Policy" in message.text:
+            page = message.page.url if message.page else "?"
+            CSP_VIOLATIONS.append(f"{page}: {message.text}")
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture
 def live_asgi(transactional_db, settings):
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
     server = LiveASGIServer()
     server.start()
+    CSP_VIOLATIONS.clear()
     yield server
     server.stop()
+    violations = list(CSP_VIOLATIONS)
+    CSP_VIOLATIONS.clear()
+    if violations:
+        pytest.fail("the Content-Security-Policy blocked:\n" + "\n".join(violations))
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +141,6 @@ def browser():
                 "--disable-sync",
             ],
         )
-        yield browser
+        yield CSPCheckedBrowser(browser)
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
