@@ -104,6 +104,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "studyapp.accounts.sessions.InvestigatorSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -362,7 +363,13 @@ STORAGES = {
 }
 
 # --- Sessions & security --------------------------------------------------------------
+# Participants' sessions: long, so a participant may come back the next day.
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 60 * 60 * 24 * 7)
+# Signed-in users' (investigators') sessions end after this long without activity
+# (studyapp.accounts.sessions).
+INVESTIGATOR_SESSION_AGE_S = envint("INVESTIGATOR_SESSION_AGE_S", 60 * 60 * 8)
+if INVESTIGATOR_SESSION_AGE_S <= 0:
+    raise ImproperlyConfigured("INVESTIGATOR_SESSION_AGE_S must be > 0")
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
