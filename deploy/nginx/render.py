@@ -2,7 +2,12 @@
 
     python deploy/nginx/render.py --listen 80 --server-name study.example.org \
         --upstream 127.0.0.1:8001 --upstream 127.0.0.1:8002 \
-        --access-log /var/log/nginx/studyapp.access.log > /etc/nginx/conf.d/studyapp.conf
+        --access-log /var/log/nginx/studyapp.access.log \
+        [--tls-cert /etc/ssl/study/fullchain.pem --tls-key /etc/ssl/study/privkey.pem] \
+        > /etc/nginx/conf.d/studyapp.conf
+
+With a certificate, the same server also listens on 443 with TLS; plain HTTP on the first
+address still reaches Django, whose SSL redirect sends browsers to https.
 """
 
 from __future__ import annotations
@@ -46,6 +51,21 @@ def upstream_lines(servers: list[str], *, max_fails: int = 1, fail_timeout: str 
     )
 
 
+def with_tls(text: str, *, cert: str, key: str, port: int = 443) -> str:
+    """Add a TLS listener (and its certificate) after the rendered server_name line."""
+    marker = "    server_name "
+    at = text.index(marker)
+    end = text.index("\n", at) + 1
+    tls = (
+        f"    listen {port} ssl;\n"
+        f"    ssl_certificate {cert};\n"
+        f"    ssl_certificate_key {key};\n"
+        "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+        "    ssl_session_cache shared:studyapp_tls:10m;\n"
+    )
+    return text[:end] + tls + text[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--template", type=Path, default=TEMPLATE)
@@ -58,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         help="host:port of an ASGI worker (repeat for each)",
     )
     parser.add_argument("--access-log", default="/var/log/nginx/studyapp.access.log")
+    parser.add_argument("--tls-cert", help="certificate chain (PEM): also listen on 443")
+    parser.add_argument("--tls-key", help="its private key (PEM)")
     parser.add_argument("--output", type=Path, help="write here instead of stdout")
     args = parser.parse_args(argv)
     text = render(
@@ -67,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         access_log=args.access_log,
         server_name=args.server_name,
     )
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_cert:
+        text = with_tls(text, cert=args.tls_cert, key=args.tls_key)
     if args.output:
         args.output.write_text(text)
     else:

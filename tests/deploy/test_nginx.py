@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.nginx.render import PLACEHOLDERS, TEMPLATE, main, render, upstream_lines
+from deploy.nginx.render import PLACEHOLDERS, TEMPLATE, main, render, upstream_lines, with_tls
 from tests.conftest import require
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -107,6 +107,24 @@ def test_nginx_accepts_the_rendered_config(tmp_path):
     done = subprocess.run(nginx_cmd(conf, tmp_path, "-t"), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "test is successful" in done.stderr
+
+
+def test_nginx_accepts_the_config_with_tls(tmp_path):
+    require(NGINX is not None, "nginx is not installed (Debian: apt-get install nginx)")
+    openssl = shutil.which("openssl")
+    require(openssl is not None, "openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=studyapp.example.org", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    site = render_site(tmp_path, "127.0.0.1:8080", ["127.0.0.1:8101"])
+    site = with_tls(site, cert=str(cert), key=str(key))
+    assert "listen 443 ssl;" in site
+    conf = full_config(tmp_path, site)
+    done = subprocess.run(nginx_cmd(conf, tmp_path, "-t"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 class Echo(BaseHTTPRequestHandler):
