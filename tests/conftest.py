@@ -7,6 +7,7 @@ skip and say why. With STUDYAPP_STRICT=1 (set by .ci/run) every such skip is a f
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 
@@ -28,6 +29,17 @@ def require(condition: bool, reason: str) -> None:
 def fast_password_hashing(settings):
     # The default hasher costs ~0.3 s a user on a small machine; no test here tests it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache_keys(settings):
+    """Every test starts with an empty cache (participant rate-limit counters above all) in
+    the configured backend, under a key prefix of its own: nothing is cleared, so other
+    test processes sharing the file cache or Redis database keep their keys."""
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"{config.get('KEY_PREFIX', '')}:t{uuid.uuid4().hex[:12]}"}
+        for name, config in settings.CACHES.items()
+    }
 
 
 # The scripted model server (a real HTTP server on loopback), fast for tests.

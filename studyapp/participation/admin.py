@@ -17,8 +17,8 @@ class TaskInline(ReadOnlyTabularInline):
 
 @admin.register(Participant)
 class ParticipantAdmin(StudyScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    # The token is the participant's credential: whoever sees it can act as them.
-    exclude = ["token"]
+    # The link id is half of the participant's credential (participation.tokens).
+    exclude = ["link_id"]
     list_display = [
         "id",
         "study",

@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from studyapp.core.models import TimeStampedModel
-from studyapp.participation.tokens import new_participant_token
+from studyapp.participation.tokens import link_token, new_link_id
 from studyapp.studies.models import Arm, DispositionLevel, Scenario, Study
 
 
@@ -15,6 +15,20 @@ class ParticipantQuerySet(models.QuerySet):
     def humans(self) -> ParticipantQuerySet:
         """Real participants: everything about people (CONSORT, quotas, figures) uses this."""
         return self.filter(is_simulated=False)
+
+    def began(self, *, study_has_check: bool) -> ParticipantQuerySet:
+        """Participants who reached their tasks (selectors.participant_has_begun, in SQL)."""
+        return self.filter(began_q(study_has_check=study_has_check))
+
+
+def began_q(*, study_has_check: bool, prefix: str = "") -> models.Q:
+    """Allocated, instructions read and, where the study has one, the check passed: the
+    same rule as selectors.participant_has_begun, for a filter (`prefix`: "participant__"
+    from a related model)."""
+    q = models.Q(**{f"{prefix}arm__isnull": False, f"{prefix}instructions_read_at__isnull": False})
+    if study_has_check:
+        q &= models.Q(**{f"{prefix}check_passed_at__isnull": False})
+    return q
 
 
 class Participant(TimeStampedModel):
@@ -31,11 +45,10 @@ class Participant(TimeStampedModel):
         STUDY_FULL = "study_full", "Study full"
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="participants")
-    # The signed secret in the participant's links (participation.tokens); never shown to
-    # investigators.
-    token = models.CharField(
-        max_length=128, unique=True, default=new_participant_token, editable=False
-    )
+    # The random half of the participant's link; the link itself (`token`) is this id
+    # signed with SECRET_KEY and is never stored (participation.tokens). Never shown to
+    # investigators either.
+    link_id = models.CharField(max_length=64, unique=True, default=new_link_id, editable=False)
     prolific_pid = models.CharField(max_length=64, blank=True)
     prolific_study_id = models.CharField(max_length=64, blank=True)
     prolific_session_id = models.CharField(max_length=64, blank=True)
@@ -76,6 +89,11 @@ class Participant(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.status in (self.Status.STARTED, self.Status.CONSENTED)
+
+    @property
+    def token(self) -> str:
+        """The signed value in this participant's links: the credential (never stored)."""
+        return link_token(self.link_id)
 
 
 class Task(TimeStampedModel):

@@ -43,6 +43,27 @@ def parse_prolific_params(query: Mapping[str, str]) -> ProlificParams:
     return ProlificParams(**values)
 
 
+class EntryRefusal(StrEnum):
+    """Why a Prolific study's entry link cannot enrol anyone (nothing is created)."""
+
+    MISSING_PID = "missing_pid"  # 400: not opened from Prolific
+    WRONG_STUDY = "wrong_study"  # 403: a STUDY_ID missing or not this study's
+
+
+def prolific_entry_refusal(
+    *, prolific_study_id: str, params: ProlificParams
+) -> EntryRefusal | None:
+    """For a study recruited on Prolific (its STUDY_ID set), the entry link must carry a
+    PROLIFIC_PID and that STUDY_ID; other studies take any link."""
+    if not prolific_study_id:
+        return None
+    if not params.pid:
+        return EntryRefusal.MISSING_PID
+    if params.study_id != prolific_study_id:
+        return EntryRefusal.WRONG_STUDY
+    return None
+
+
 def completion_url_with_code(url: str, code: str) -> str:
     """The study's completion URL carrying `cc=<code>`.
 

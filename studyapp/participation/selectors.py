@@ -102,20 +102,21 @@ def study_disposition_levels(*, study: Study) -> Sequence[DispositionLevel]:
 
 
 def participant_find_for_entry(
-    *, study: Study, prolific_pid: str, session_tokens: Sequence[str]
+    *, study: Study, prolific_pid: str, held_link_ids: Sequence[str]
 ) -> Participant | None:
-    """The participant an entry link should resume, if any.
+    """The participant an entry link points at, if any (whether this browser may resume
+    them is access.participant_may_resume's question).
 
     With a PID, only that PID's participant counts (a shared browser must not hand one
     recruit's session to another). Without one, the newest participant of this study
     that this browser already holds.
     """
-    participants = Participant.objects.filter(study=study)
+    participants = Participant.objects.filter(study=study).select_related("study")
     if prolific_pid:
         return participants.filter(prolific_pid=prolific_pid).first()
-    if not session_tokens:
+    if not held_link_ids:
         return None
-    return participants.filter(token__in=list(session_tokens)).order_by("-created_at").first()
+    return participants.filter(link_id__in=list(held_link_ids)).order_by("-created_at").first()
 
 
 # --- The participant flow of a study (CONSORT) -----------------------------------------

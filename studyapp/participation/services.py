@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from studyapp.participation.access import participant_may_resume
 from studyapp.participation.conditions import parse_conditions
 from studyapp.participation.enrolment import (
     AllocationConfigError,
@@ -57,14 +58,40 @@ class AlreadyWithdrawnError(Exception):
     """This PID withdrew from the study; they are not enrolled (or randomised) again."""
 
 
+class ResumeRefusedError(Exception):
+    """An entry link named a participant who has begun, from a browser that does not hold
+    them and without their SESSION_ID: a PID is no password."""
+
+
 # --- Entry ----------------------------------------------------------------------------
+
+
+def participant_resume_for_entry(
+    *, study: Study, params: ProlificParams, held_link_ids: Sequence[str] = ()
+) -> Participant | None:
+    """The existing participant an entry link resumes; None when it names nobody yet.
+
+    Raises ResumeRefusedError when this browser may not have them
+    (access.participant_may_resume).
+    """
+    existing = participant_find_for_entry(
+        study=study, prolific_pid=params.pid, held_link_ids=held_link_ids
+    )
+    if existing is None:
+        return None
+    if not participant_may_resume(
+        existing, held_link_ids=held_link_ids, session_id=params.session_id
+    ):
+        logger.info("study %s: participant %s not resumed in a new browser", study.pk, existing.pk)
+        raise ResumeRefusedError(study.slug)
+    return existing
 
 
 def participant_enter(
     *,
     study: Study,
     params: ProlificParams,
-    session_tokens: Sequence[str] = (),
+    held_link_ids: Sequence[str] = (),
     stratum: str = "",
 ) -> Participant:
     """The participant behind an entry link: resumed if known, created otherwise.
@@ -72,10 +99,10 @@ def participant_enter(
     A known participant (same PID, or held by this browser) resumes even when the study
     has since been paused, closed or filled, so nobody is lost mid-way; only new
     participants need the study to be live and to have room. A PID that withdrew is not
-    enrolled again.
+    enrolled again. Who may resume is participant_resume_for_entry's rule.
     """
-    existing = participant_find_for_entry(
-        study=study, prolific_pid=params.pid, session_tokens=session_tokens
+    existing = participant_resume_for_entry(
+        study=study, params=params, held_link_ids=held_link_ids
     )
     if existing is not None:
         return existing

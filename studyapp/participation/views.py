@@ -17,14 +17,16 @@ from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from studyapp.core.client_ip import client_ip
 from studyapp.participation.access import (
     participant_get_by_token,
     session_bind_participant,
-    session_tokens,
+    session_link_ids,
     task_for_participant,
 )
 from studyapp.participation.enrolment import (
@@ -33,15 +35,18 @@ from studyapp.participation.enrolment import (
     participant_withdraw,
 )
 from studyapp.participation.forms import AnswerForm, CheckForm, ScreeningForm, SourcesForm
+from studyapp.participation.limits import Action, Limited, rate_limit
 from studyapp.participation.models import Participant, Task
 from studyapp.participation.prolific import (
     CODE_FIELD,
     OUTCOME_FOR_STATUS,
     BadEntryParameterError,
+    EntryRefusal,
     Exit,
     Outcome,
     outcome_exit,
     parse_prolific_params,
+    prolific_entry_refusal,
     stratum_from_entry,
 )
 from studyapp.participation.selectors import (
@@ -53,6 +58,7 @@ from studyapp.participation.selectors import (
 from studyapp.participation.services import (
     AlreadyWithdrawnError,
     FlowError,
+    ResumeRefusedError,
     StudyFullError,
     StudyNotOpenError,
     answer_submit,
@@ -62,6 +68,7 @@ from studyapp.participation.services import (
     participant_decline,
     participant_enter,
     participant_read_instructions,
+    participant_resume_for_entry,
     participant_touch,
     task_save_sources,
 )
@@ -79,6 +86,11 @@ def study_exit(study: Study, outcome: Outcome) -> Exit:
 @require_GET
 @never_cache
 def entry(request: HttpRequest, slug: str) -> HttpResponse:
+    """Resume the participant this link names, or enrol a new one.
+
+    Resuming is never rate limited; a new participant is (per address and per study), and
+    a Prolific study enrols only links that carry a PROLIFIC_PID and its STUDY_ID.
+    """
     study = get_object_or_404(Study, slug=slug)
     try:
         params = parse_prolific_params(request.GET)
@@ -86,17 +98,26 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
         logger.info("study %s: malformed entry parameter %s", study.pk, exc.name)
         context = {"study": study, "parameter": exc.name}
         return render(request, "participation/bad_request.html", context, status=400)
-    stratum = ""
-    if study.stratum_parameter:
-        raw = request.GET.get(study.stratum_parameter, "")
-        stratum = stratum_from_entry(raw, study.stratum_values)
+    refusal = prolific_entry_refusal(prolific_study_id=study.prolific_study_id, params=params)
+    if refusal == EntryRefusal.WRONG_STUDY:
+        return _prolific_refused(request, study, refusal)
+    held = session_link_ids(request.session)
     try:
-        participant = participant_enter(
-            study=study,
-            params=params,
-            session_tokens=session_tokens(request.session),
-            stratum=stratum,
-        )
+        participant = participant_resume_for_entry(study=study, params=params, held_link_ids=held)
+        if participant is None:
+            if refusal is not None:
+                return _prolific_refused(request, study, refusal)
+            limited = rate_limit(action=Action.ENTRY, study_id=study.pk, ip=client_ip(request))
+            if limited is not None:
+                return _too_many(request, study, limited, retry_url=request.get_full_path())
+            participant = participant_enter(
+                study=study,
+                params=params,
+                held_link_ids=held,
+                stratum=_entry_stratum(request, study),
+            )
+    except ResumeRefusedError:
+        return render(request, "participation/resume_elsewhere.html", {"study": study}, status=403)
     except StudyNotOpenError:
         return render(request, "participation/not_open.html", {"study": study})
     except StudyFullError:
@@ -106,6 +127,36 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "participation/withdrawn.html", {"study": study})
     session_bind_participant(request.session, participant)
     return redirect("participation:home", token=participant.token)
+
+
+def _entry_stratum(request: HttpRequest, study: Study) -> str:
+    if not study.stratum_parameter:
+        return ""
+    raw = request.GET.get(study.stratum_parameter, "")
+    return stratum_from_entry(raw, study.stratum_values)
+
+
+_REFUSAL_STATUS = {EntryRefusal.MISSING_PID: 400, EntryRefusal.WRONG_STUDY: 403}
+
+
+def _prolific_refused(request: HttpRequest, study: Study, refusal: EntryRefusal) -> HttpResponse:
+    logger.info("study %s: entry refused (%s)", study.pk, refusal)
+    context = {"study": study, "refusal": refusal}
+    return render(
+        request,
+        "participation/open_from_prolific.html",
+        context,
+        status=_REFUSAL_STATUS[refusal],
+    )
+
+
+def _too_many(
+    request: HttpRequest, study: Study, limited: Limited, *, retry_url: str
+) -> HttpResponse:
+    context = {"study": study, "retry_after_s": limited.retry_after_s, "retry_url": retry_url}
+    response = render(request, "participation/busy.html", context, status=429)
+    response["Retry-After"] = str(limited.retry_after_s)
+    return response
 
 
 ParticipantView = Callable[..., HttpResponse]
@@ -232,6 +283,14 @@ def consent(request: HttpRequest, participant: Participant) -> HttpResponse:
     if agree == decline:
         messages.warning(request, "Please choose one of the two buttons.")
         return redirect("participation:home", token=participant.token)
+    if agree and participant.status == Participant.Status.STARTED:
+        # Only a first consent allocates; a resent form is not counted.
+        limited = rate_limit(
+            action=Action.CONSENT, study_id=participant.study_id, ip=client_ip(request)
+        )
+        if limited is not None:
+            home_url = reverse("participation:home", kwargs={"token": participant.token})
+            return _too_many(request, participant.study, limited, retry_url=home_url)
     try:
         if agree:
             participant_consent(participant_id=participant.pk)

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from studyapp.participation.access import participant_get_by_token
 from studyapp.participation.models import Participant
 from studyapp.studies.models import Arm, Study
 from tests.factories import (
@@ -54,7 +55,7 @@ def enter(client: Client, study: Study, **params) -> Flow:
     response = client.get(reverse("participation:entry", kwargs={"slug": study.slug}), params)
     assert response.status_code == 302, response.status_code
     token = response["Location"].rstrip("/").rsplit("/", 1)[-1]
-    return Flow(client=client, participant=Participant.objects.get(token=token))
+    return Flow(client=client, participant=participant_get_by_token(token))
 
 
 @pytest.fixture

@@ -108,3 +108,88 @@ def test_a_known_participant_resumes_after_the_study_is_paused(control_study, cl
 
 def test_entry_rejects_post(control_study, client):
     assert client.post(entry_url(control_study)).status_code == 405
+
+
+# --- A PID is no password: resuming in a new browser ----------------------------------
+
+
+def began(client: Client, study: Study, **params):
+    flow = enter(client, study, **params)
+    flow.post("consent", {"agree": "1"})
+    flow.post("instructions")
+    assert flow.refresh().instructions_read_at is not None
+    return flow
+
+
+def test_a_pid_alone_does_not_open_a_participant_who_began_in_a_new_browser(control_study, client):
+    flow = began(client, control_study, PROLIFIC_PID=PID, SESSION_ID="se-1")
+    stranger = Client()
+    for params in ({"PROLIFIC_PID": PID}, {"PROLIFIC_PID": PID, "SESSION_ID": "guessed"}):
+        response = stranger.get(entry_url(control_study), params)
+        assert response.status_code == 403
+        assert "participation/resume_elsewhere.html" in [t.name for t in response.templates]
+        assert "go back to the browser" in response.content.decode()
+        assert flow.token not in response.content.decode()
+    assert not session_holds_token(stranger.session, flow.token)
+    # So it cannot withdraw them (which would delete their data) either.
+    assert Participant.objects.filter(pk=flow.participant.pk).exists()
+
+
+def test_the_session_id_from_prolific_resumes_them_on_another_device(control_study, client):
+    flow = began(client, control_study, PROLIFIC_PID=PID, SESSION_ID="se-1")
+    other = enter(Client(), control_study, PROLIFIC_PID=PID, SESSION_ID="se-1")
+    assert other.participant.pk == flow.participant.pk
+    assert other.home().status_code == 200
+
+
+def test_the_browser_they_started_in_always_resumes_them(control_study, client):
+    flow = began(client, control_study, PROLIFIC_PID=PID, SESSION_ID="se-1")
+    again = enter(client, control_study, PROLIFIC_PID=PID)
+    assert again.participant.pk == flow.participant.pk
+    assert enter(client, control_study).participant.pk == flow.participant.pk
+
+
+def test_without_a_stored_session_id_only_their_browser_resumes_them(control_study, client):
+    began(client, control_study, PROLIFIC_PID=PID)
+    response = Client().get(entry_url(control_study), {"PROLIFIC_PID": PID, "SESSION_ID": "x"})
+    assert response.status_code == 403
+
+
+# --- Studies recruited on Prolific ------------------------------------------------------
+
+
+@pytest.fixture
+def prolific_study(control_study):
+    control_study.prolific_study_id = "60aa1b2c3d4e5f6a7b8c9d0e"
+    control_study.save()
+    return control_study
+
+
+def test_a_prolific_study_enrols_links_with_its_study_id(prolific_study, client):
+    flow = enter(
+        client, prolific_study, PROLIFIC_PID=PID, STUDY_ID=prolific_study.prolific_study_id
+    )
+    assert flow.participant.prolific_pid == PID
+
+
+def test_a_prolific_study_turns_away_a_link_without_a_pid(prolific_study, client):
+    for params in ({}, {"STUDY_ID": prolific_study.prolific_study_id}):
+        response = client.get(entry_url(prolific_study), params)
+        assert response.status_code == 400
+        assert "Please open this study from Prolific" in response.content.decode()
+    assert not Participant.objects.exists()
+
+
+@pytest.mark.parametrize("study_id", ["", "60aa1b2c3d4e5f6a7b8c9dff"])
+def test_a_prolific_study_turns_away_another_study_id(prolific_study, client, study_id):
+    response = client.get(entry_url(prolific_study), {"PROLIFIC_PID": PID, "STUDY_ID": study_id})
+    assert response.status_code == 403
+    assert "Please open this study from Prolific" in response.content.decode()
+    assert not Participant.objects.exists()
+
+
+def test_in_a_prolific_study_their_own_browser_resumes_without_parameters(prolific_study, client):
+    flow = enter(
+        client, prolific_study, PROLIFIC_PID=PID, STUDY_ID=prolific_study.prolific_study_id
+    )
+    assert enter(client, prolific_study).participant.pk == flow.participant.pk

@@ -68,6 +68,13 @@ def _start_servers(count: int, log_dir: Path) -> tuple[list[subprocess.Popen], l
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         "LOG_LEVEL": "WARNING",
         "DB_POOL_MAX_SIZE": "8",
+        # Every browser here comes from 127.0.0.1 within a second, by construction: this
+        # test is about allocation, so the participant rate limits (tested on their own in
+        # test_rate_limits) are off in these servers.
+        "PARTICIPANT_ENTRY_PER_IP": "0",
+        "PARTICIPANT_ENTRY_PER_STUDY": "0",
+        "PARTICIPANT_CONSENT_PER_IP": "0",
+        "PARTICIPANT_CONSENT_PER_STUDY": "0",
     }
     processes, urls = [], []
     for i in range(count):

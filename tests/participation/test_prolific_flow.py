@@ -99,8 +99,9 @@ def test_the_same_pid_resumes_the_same_participant_everywhere_and_is_never_reran
 
 
 def test_a_participant_who_finished_and_comes_back_sees_their_code_again(control_study, client):
-    flow = enter(client, control_study, PROLIFIC_PID=PID)
+    flow = enter(client, control_study, PROLIFIC_PID=PID, SESSION_ID="se-1")
     finish(flow)
-    back = enter(Client(), control_study, PROLIFIC_PID=PID)
+    # From Prolific again (on any device): the same SESSION_ID comes with the PID.
+    back = enter(Client(), control_study, PROLIFIC_PID=PID, SESSION_ID="se-1")
     assert back.participant.pk == flow.participant.pk
     assert control_study.completion_code in back.home().content.decode()
