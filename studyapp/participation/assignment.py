@@ -1,9 +1,11 @@
 """Which scenarios a participant gets, and whether an arm can take anyone more (pure).
 
 Cells are arm x scenario key (versions of a scenario are one cell). Counts are the
-responses that count toward quotas: tasks of participants in progress or completed
-(and timed out, when the study counts them), so a slot is reserved from allocation on
-and a refill happens simply because a timed-out participant stops counting.
+responses that count toward quotas: tasks of participants who began and are in progress
+or completed (and timed out, when the study counts them), so someone who consents and
+stops takes nobody's place, and a refill happens simply because a timed-out participant
+stops counting. Balance counts add the participants allocated moments ago who have not
+begun yet, so that people consenting together are spread over the cells.
 """
 
 from __future__ import annotations
@@ -76,19 +78,22 @@ def choose_scenarios(
     quotas: Quotas,
     seed: int,
     salt: object,
+    balance_counts: Mapping[str, int] | None = None,
 ) -> list[str] | None:
     """k distinct scenarios for one participant of an arm, in the order to do them.
 
-    The least-filled open cells first, so each arm's cells never drift more than one
-    response apart while nobody drops out; ties and the order are drawn from the seed
-    (with `salt`, e.g. the ledger sequence number, so each participant's draw is its own
-    and reproducible). None when fewer than k cells are open.
+    Open cells are those under quota by `cell_counts`; among them the least filled by
+    `balance_counts` (default: `cell_counts`) first, so each arm's cells never drift more
+    than one response apart while nobody drops out; ties and the order are drawn from the
+    seed (with `salt`, e.g. the ledger sequence number, so each participant's draw is its
+    own and reproducible). None when fewer than k cells are open.
     """
     candidates = sorted(open_scenarios(scenario_keys, cell_counts, quotas))
     if k < 1 or len(candidates) < k:
         return None
+    balance = cell_counts if balance_counts is None else balance_counts
     tiebreak = {key: uniform_below(2**32, "scenario-tie", seed, salt, key) for key in candidates}
-    chosen = sorted(candidates, key=lambda key: (cell_counts.get(key, 0), tiebreak[key]))[:k]
+    chosen = sorted(candidates, key=lambda key: (balance.get(key, 0), tiebreak[key]))[:k]
     # Randomised order: a seeded Fisher-Yates over the chosen scenarios (sorted first so
     # the result does not depend on how ties fell).
     order = sorted(chosen)

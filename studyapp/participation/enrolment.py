@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -34,6 +34,7 @@ from studyapp.participation.models import (
     Participant,
     ParticipantEvent,
     Task,
+    began_q,
 )
 from studyapp.participation.transitions import participant_set_status
 from studyapp.studies.models import Arm, Scenario, Study
@@ -56,17 +57,36 @@ class AllocationConfigError(Exception):
 
 
 def counting_statuses(study: Study) -> list[str]:
-    """Participants whose tasks count toward quotas (and toward cell balance)."""
+    """Participants whose tasks count toward quotas (and toward cell balance), once they
+    began (see cell_counts)."""
     statuses = [S.CONSENTED, S.COMPLETED]
     if study.timed_out_count_toward_quota:
         statuses += [S.TIMED_OUT, S.RETURNED]
     return statuses
 
 
-def cell_counts(*, study: Study) -> dict[tuple[str, str], int]:
-    """{(arm key, scenario key): responses that count}, in one aggregate query."""
+# Allocated participants who have not begun yet still weigh in the balance of cells for
+# this long (reading the instructions takes minutes), so that people consenting at the
+# same moment are spread over the cells; after it, one who stopped no longer skews it.
+BALANCE_PENDING = timedelta(minutes=15)
+
+
+def cell_counts(
+    *, study: Study, pending_since: datetime | None = None
+) -> dict[tuple[str, str], int]:
+    """{(arm key, scenario key): responses that count}, in one aggregate query.
+
+    Quotas count participants who began (reached their tasks: the rule of
+    selectors.participant_has_begun), in a counting status: a visitor or bot that consents
+    and stops takes nobody's place. With `pending_since`, tasks assigned since then to
+    participants who have not begun yet count too: for balancing cells, never for quotas.
+    """
+    counted = began_q(study_has_check=study.has_check, prefix="participant__")
+    if pending_since is not None:
+        counted |= Q(created_at__gte=pending_since)
     rows = (
         Task.objects.filter(
+            counted,
             participant__study=study,
             participant__status__in=counting_statuses(study),
             participant__arm__isnull=False,
@@ -186,6 +206,7 @@ def participant_allocate(*, participant: Participant, now: datetime) -> Allocati
         state.frozen_at = now
     quotas = _quotas(study)
     counts = cell_counts(study=study)
+    balance = cell_counts_by_arm(cell_counts(study=study, pending_since=now - BALANCE_PENDING))
     available = [key for key in design.arm_keys if key in arms]
     room = set(
         open_arms(
@@ -218,6 +239,7 @@ def participant_allocate(*, participant: Participant, now: datetime) -> Allocati
             chosen = choose_scenarios(
                 scenario_keys=list(scenarios),
                 cell_counts=by_arm.get(slot.arm, {}),
+                balance_counts=balance.get(slot.arm, {}),
                 k=k,
                 quotas=quotas,
                 seed=design.seed,

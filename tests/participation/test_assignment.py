@@ -95,3 +95,31 @@ def test_the_study_is_full_when_no_arm_has_room():
     counts[("b", "s2")] = 2
     assert open_arms(arm_keys=["a", "b"], **args) == []
     assert open_arms(arm_keys=["a", "b", "c"], **args) == ["c"]
+
+
+def test_quotas_decide_which_cells_are_open_and_balance_which_come_first():
+    # Quota counts (those who began): s1 is full. Balance counts (also those allocated a
+    # moment ago): s2 already has two people on their way, s3 none.
+    began = {"s1": 3, "s2": 1, "s3": 1}
+    balance = {"s1": 3, "s2": 3, "s3": 1}
+    chosen = choose_scenarios(
+        scenario_keys=["s1", "s2", "s3"],
+        cell_counts=began,
+        balance_counts=balance,
+        k=1,
+        quotas=Quotas(per_cell=3),
+        seed=1,
+        salt=1,
+    )
+    assert chosen == ["s3"]
+    # Pending participants never close a cell.
+    both = choose_scenarios(
+        scenario_keys=["s1", "s2", "s3"],
+        cell_counts=began,
+        balance_counts={"s1": 3, "s2": 9, "s3": 9},
+        k=2,
+        quotas=Quotas(per_cell=3),
+        seed=1,
+        salt=1,
+    )
+    assert both is not None and sorted(both) == ["s2", "s3"]

@@ -12,9 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studyapp.participation.allocation import design_for, slots
-from studyapp.participation.enrolment import participants_expire_inactive
+from studyapp.participation.enrolment import participants_expire_inactive, study_has_room
 from studyapp.participation.models import Allocation, Participant, ParticipantEvent, Task
-from studyapp.participation.services import participant_consent
+from studyapp.participation.services import (
+    participant_answer_check,
+    participant_consent,
+    participant_read_instructions,
+)
 from studyapp.studies.models import Study
 from tests.factories import make_control_arm, make_participant, make_scenario, make_study
 from tests.participation.conftest import enter
@@ -43,6 +47,14 @@ def consent(study: Study, **kwargs) -> Participant:
     return participant_consent(participant_id=make_participant(study, **kwargs).pk)
 
 
+def begin(study: Study, **kwargs) -> Participant:
+    """Consent and read the instructions: from here on the participant counts in quotas."""
+    participant = consent(study, **kwargs)
+    if participant.arm_id is None:
+        return participant
+    return participant_read_instructions(participant_id=participant.pk)
+
+
 def cells(study: Study) -> Counter:
     return Counter(
         Task.objects.filter(participant__study=study).values_list(
@@ -65,7 +77,7 @@ def test_cells_stay_balanced_within_each_arm(db):
 def test_a_full_study_turns_new_participants_away_with_the_study_full_code(db, client):
     study = quota_study(quota_per_arm=2)
     for _ in range(4):
-        assert consent(study).arm is not None
+        assert begin(study).arm is not None
     response = client.get(reverse("participation:entry", kwargs={"slug": study.slug}))
     assert response.status_code == 200
     content = response.content.decode()
@@ -78,8 +90,8 @@ def test_a_full_study_turns_new_participants_away_with_the_study_full_code(db, c
 def test_someone_who_entered_before_the_study_filled_up_gets_study_full_at_consent(db, client):
     study = quota_study(quota_per_arm=1)
     flow = enter(client, study)  # room when they arrived
-    consent(study)
-    consent(study)  # now both arms are full
+    begin(study)
+    begin(study)  # now both arms are full
     flow.post("consent", {"agree": "1"})
     participant = flow.refresh()
     assert participant.status == Participant.Status.STUDY_FULL
@@ -104,7 +116,7 @@ def test_a_full_arm_skips_its_slots_visibly_and_the_ledger_still_verifies(db):
     study = quota_study(keys=("s1",), quota_per_cell=3, allocation_seed=seed)
     # Fill arm a directly (e.g. after refills elsewhere): 3 responses in cell (a, s1).
     for _ in range(6):
-        consent(study)
+        begin(study)
     assert Counter(cells(study).values()) == Counter({3: 2})
     # Both arms are full now; reopen b only, by timing out one of b's participants.
     late = Participant.objects.filter(study=study, arm__key="b").first()
@@ -126,7 +138,7 @@ def test_a_full_arm_skips_its_slots_visibly_and_the_ledger_still_verifies(db):
 
 def test_timed_out_participants_are_refilled_by_default(db):
     study = quota_study(quota_per_arm=1, time_limit_minutes=30)
-    first = [consent(study), consent(study)]
+    first = [begin(study), begin(study)]
     assert consent(study).status == Participant.Status.STUDY_FULL
     Participant.objects.filter(pk=first[0].pk).update(
         last_seen_at=timezone.now() - timedelta(minutes=31)
@@ -139,8 +151,8 @@ def test_timed_out_participants_are_refilled_by_default(db):
 
 def test_timed_out_participants_can_count_toward_quotas(db):
     study = quota_study(quota_per_arm=1, time_limit_minutes=30, timed_out_count_toward_quota=True)
-    first = consent(study)
-    consent(study)
+    first = begin(study)
+    begin(study)
     Participant.objects.filter(pk=first.pk).update(
         last_seen_at=timezone.now() - timedelta(minutes=31)
     )
@@ -150,7 +162,7 @@ def test_timed_out_participants_can_count_toward_quotas(db):
 
 def test_a_per_cell_quota_closes_cells_not_arms(db):
     study = quota_study(keys=("s1", "s2"), arms=("a",), quota_per_cell=2)
-    assigned = [consent(study) for _ in range(4)]
+    assigned = [begin(study) for _ in range(4)]
     assert all(p.arm is not None for p in assigned)
     assert cells(study) == Counter({("a", "s1"): 2, ("a", "s2"): 2})
     assert consent(study).status == Participant.Status.STUDY_FULL
@@ -158,10 +170,12 @@ def test_a_per_cell_quota_closes_cells_not_arms(db):
 
 def test_a_returning_participant_resumes_even_when_the_study_is_full(db, client):
     study = quota_study(quota_per_arm=1)
-    flow = enter(client, study, PROLIFIC_PID="pid-returning")
+    flow = enter(client, study, PROLIFIC_PID="pid-returning", SESSION_ID="se-1")
     flow.post("consent", {"agree": "1"})
-    consent(study)
-    again = enter(Client(), study, PROLIFIC_PID="pid-returning")
+    flow.post("instructions")
+    begin(study)
+    assert not study_has_room(study=study)
+    again = enter(Client(), study, PROLIFIC_PID="pid-returning", SESSION_ID="se-1")
     assert again.participant.pk == flow.participant.pk
     assert again.refresh().status == Participant.Status.CONSENTED
 
@@ -183,3 +197,60 @@ def test_every_status_change_is_recorded_with_from_and_to(db, consented):
         ("began", "consented", "consented"),
         ("completed", "consented", "completed"),
     ]
+
+
+def test_visitors_who_consent_and_stop_take_nobodys_place(db, client):
+    # One place per arm; a dozen consent and go no further (bots, or people who left).
+    study = quota_study(quota_per_arm=1)
+    stopped = [consent(study) for _ in range(12)]
+    assert all(p.arm is not None for p in stopped)  # allocated, but not counted
+    assert study_has_room(study=study)
+    real = enter(client, study, PROLIFIC_PID="5f1a2b3c4d5e6f7a8b9c0d1e")
+    real.post("consent", {"agree": "1"})
+    real.post("instructions")
+    assert real.refresh().status == Participant.Status.CONSENTED
+    assert real.home().context["task"] is not None
+    begin(study)  # the other arm's place
+    assert not study_has_room(study=study)
+    out = StringIO()
+    call_command("verify_allocation", study.slug, stdout=out)
+    assert out.getvalue().startswith("OK")
+
+
+def test_someone_allocated_before_the_quota_filled_keeps_their_place(db):
+    # A consented participant is never turned away later: the quota can be passed by those
+    # who were reading the instructions when it filled.
+    study = quota_study(quota_per_arm=1)
+    reading = consent(study)
+    begin(study)
+    begin(study)
+    assert not study_has_room(study=study)
+    late = participant_read_instructions(participant_id=reading.pk)
+    assert late.status == Participant.Status.CONSENTED and late.instructions_read_at
+    assert sum(cells(study).values()) == 3
+
+
+def test_with_an_attention_check_only_passing_it_counts(db):
+    study = quota_study(
+        quota_per_arm=1,
+        check_question="Which colour?",
+        check_options=["red", "blue"],
+        check_answer="blue",
+    )
+    for _ in range(2):
+        begin(study)  # instructions read, check not yet passed
+    assert study_has_room(study=study)
+    for participant in Participant.objects.filter(study=study):
+        participant_answer_check(participant_id=participant.pk, answer="blue")
+    assert not study_has_room(study=study)
+
+
+def test_cells_of_participants_who_never_began_stop_weighing_in_after_a_while(db):
+    study = quota_study(keys=("s1", "s2"), arms=("a",))
+    stale = consent(study)
+    stale_key = stale.tasks.get().scenario.key
+    Task.objects.filter(participant=stale).update(created_at=timezone.now() - timedelta(hours=1))
+    fresh = [consent(study).tasks.get().scenario.key for _ in range(2)]
+    # Were the stale task still counted, both newcomers would avoid its cell's first slot.
+    assert Counter(fresh) == Counter({"s1": 1, "s2": 1})
+    assert stale_key in fresh
