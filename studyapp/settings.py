@@ -370,6 +370,11 @@ SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 60 * 60 * 24 * 7)
 INVESTIGATOR_SESSION_AGE_S = envint("INVESTIGATOR_SESSION_AGE_S", 60 * 60 * 8)
 if INVESTIGATOR_SESSION_AGE_S <= 0:
     raise ImproperlyConfigured("INVESTIGATOR_SESSION_AGE_S must be > 0")
+# A model endpoint names the variable holding its API key; only variables with this
+# prefix may be named, so no endpoint can send another secret to its URL.
+LLM_API_KEY_ENV_PREFIX = os.environ.get("LLM_API_KEY_ENV_PREFIX", "STUDYAPP_LLM_KEY_")
+if len(LLM_API_KEY_ENV_PREFIX) < 4:
+    raise ImproperlyConfigured("LLM_API_KEY_ENV_PREFIX must be a prefix of 4+ characters")
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

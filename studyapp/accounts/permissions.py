@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.http import Http404
 
-from studyapp.studies.models import Study
+from studyapp.studies.models import ModelEndpoint, Study
 
 
 def study_get_for_user_or_404(user, slug: str) -> Study:
@@ -17,3 +18,18 @@ def study_get_for_user_or_404(user, slug: str) -> Study:
     if study is None:
         raise Http404("No such study")
     return study
+
+
+def endpoints_visible_to(user) -> QuerySet[ModelEndpoint]:
+    """Model endpoints a user may see and choose: those the arms of their studies use;
+    every endpoint for superusers, who alone create them.
+
+    An endpoint holds another team's server address and names its key: an investigator
+    picking it would spend that team's quota (and see its model) from their own study.
+    """
+    if not user.is_authenticated:
+        return ModelEndpoint.objects.none()
+    if user.is_superuser:
+        return ModelEndpoint.objects.all()
+    used = ModelEndpoint.objects.filter(arms__study__in=Study.objects.visible_to(user))
+    return ModelEndpoint.objects.filter(pk__in=used.values("pk"))

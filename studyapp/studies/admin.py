@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from studyapp.accounts.permissions import endpoints_visible_to
 from studyapp.studies.models import (
     Arm,
     DispositionLevel,
@@ -35,6 +37,8 @@ class StudyScopedAdminMixin:
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         if db_field.related_model is Study:
             kwargs["queryset"] = Study.objects.visible_to(request.user)
+        elif db_field.related_model is ModelEndpoint:
+            kwargs["queryset"] = endpoints_visible_to(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -239,7 +243,17 @@ class ModelEndpointAdmin(admin.ModelAdmin):
     list_filter = ["is_scripted"]
     search_fields = ["name", "model"]
     fieldsets = [
-        (None, {"fields": ["name", "base_url", "model", "api_key_env", "is_scripted"]}),
+        (
+            None,
+            {
+                "fields": ["name", "base_url", "model", "api_key_env", "is_scripted"],
+                "description": (
+                    "The API key is read from the environment variable named here, whose "
+                    f"name must start with {settings.LLM_API_KEY_ENV_PREFIX} (e.g. "
+                    f"{settings.LLM_API_KEY_ENV_PREFIX}VLLM); it is sent to the base URL."
+                ),
+            },
+        ),
         (
             "Load",
             {
@@ -262,6 +276,13 @@ class ModelEndpointAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Investigators see the endpoints their studies' arms use; superusers create them.
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=endpoints_visible_to(request.user).values("pk"))
 
 
 @admin.register(Arm)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 
@@ -12,6 +13,8 @@ from django.db import models
 
 from studyapp.core.models import TimeStampedModel
 from studyapp.core.validators import validate_http_base_url
+
+logger = logging.getLogger(__name__)
 
 
 class DispositionScale(TimeStampedModel):
@@ -389,10 +392,37 @@ class ModelEndpoint(TimeStampedModel):
     def clean(self) -> None:
         if self.api_key_env and not self.api_key_env.replace("_", "").isalnum():
             raise ValidationError({"api_key_env": "Give an environment variable name."})
+        if self.api_key_env and not self._api_key_env_allowed():
+            prefix = settings.LLM_API_KEY_ENV_PREFIX
+            raise ValidationError(
+                {
+                    "api_key_env": (
+                        f"Only variables whose names start with {prefix} may hold model "
+                        f"keys (e.g. {prefix}VLLM): the key is sent to this endpoint's URL."
+                    )
+                }
+            )
+
+    def _api_key_env_allowed(self) -> bool:
+        # The key is sent to base_url, which whoever edits the endpoint chooses: naming
+        # any variable (DJANGO_SECRET_KEY, a database password) would send it away.
+        prefix = settings.LLM_API_KEY_ENV_PREFIX
+        return self.api_key_env.startswith(prefix) and len(self.api_key_env) > len(prefix)
 
     def api_key(self) -> str:
         # Servers without authentication (vLLM's default) still need a non-empty key.
         if not self.api_key_env:
+            return "EMPTY"
+        # Checked again here: a row saved before the rule (or not through clean()) must
+        # not read another variable.
+        if not self._api_key_env_allowed():
+            logger.warning(
+                "model endpoint %s names the variable %s, which is not a model key "
+                "variable (%s*): no key sent",
+                self.pk,
+                self.api_key_env,
+                settings.LLM_API_KEY_ENV_PREFIX,
+            )
             return "EMPTY"
         return os.environ.get(self.api_key_env, "") or "EMPTY"
 

@@ -11,6 +11,7 @@ from studyapp.participation.models import Task
 from studyapp.studies.models import Scenario, Study
 from tests.factories import (
     make_endpoint,
+    make_llm_arm,
     make_participant,
     make_scenario,
     make_study,
@@ -249,3 +250,40 @@ def test_the_endpoint_admin_refuses_a_negative_price_and_no_concurrency(client, 
     assert "evaluation_concurrency" in errors
     endpoint.refresh_from_db()
     assert endpoint.price_prompt_per_million is None and endpoint.evaluation_concurrency == 8
+
+
+def test_an_investigator_sees_only_the_endpoints_of_their_studies(client, alice, alpha, beta):
+    mine = make_endpoint(name="alpha-model")
+    theirs = make_endpoint(name="beta-model")
+    make_endpoint(name="unused")
+    make_llm_arm(alpha, mine)
+    make_llm_arm(beta, theirs)
+    client.force_login(alice)
+
+    response = client.get(reverse("admin:studies_modelendpoint_changelist"))
+    assert list(response.context["cl"].queryset) == [mine]
+    assert client.get(change_url(theirs)).status_code == 302  # as if it did not exist
+
+
+def test_an_investigator_can_only_pick_the_endpoints_of_their_studies(client, alice, alpha, beta):
+    mine = make_endpoint(name="alpha-model")
+    make_llm_arm(alpha, mine)
+    make_llm_arm(beta, make_endpoint(name="beta-model"))
+    client.force_login(alice)
+
+    response = client.get(reverse("admin:studies_arm_add"))
+    assert list(response.context["adminform"].form.fields["endpoint"].queryset) == [mine]
+
+
+def test_a_superuser_sees_and_picks_every_endpoint(client, root, alpha):
+    endpoints = [make_endpoint(name="a"), make_endpoint(name="b")]
+    client.force_login(root)
+    response = client.get(reverse("admin:studies_modelendpoint_changelist"))
+    assert set(response.context["cl"].queryset) == set(endpoints)
+    response = client.get(reverse("admin:studies_arm_add"))
+    assert set(response.context["adminform"].form.fields["endpoint"].queryset) == set(endpoints)
+
+
+def test_investigators_cannot_create_endpoints(client, alice):
+    client.force_login(alice)
+    assert client.get(reverse("admin:studies_modelendpoint_add")).status_code == 403
