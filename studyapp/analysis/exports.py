@@ -10,8 +10,15 @@ row group per ROW_GROUP rows through `pyarrow.parquet.ParquetWriter`. Memory the
 depends on the chunk sizes, not on the number of rows.
 
 Never exported: participant tokens (they open a participant's session), session data,
-API keys. Blinded exports name arms by letter only and leave out every column that could
-identify an arm (its key, kind, label, model).
+API keys. Prolific PIDs appear as pseudonyms (analysis.identifiers); raw PIDs and
+SESSION_IDs only in an export asked for with raw identifiers, which an investigator must
+have released and which is recorded. Blinded exports name arms by letter only and leave
+out every column that could identify an arm (its key, kind, label, model), and never
+carry raw identifiers.
+
+CSV text cells that a spreadsheet would run as a formula (OWASP "CSV injection": a first
+character of = + - @, tab or carriage return) get a leading ' (csv_text); JSONL and
+Parquet keep every value verbatim, for R and pandas.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from django.utils import timezone
 
 from studyapp.analysis import selectors
 from studyapp.analysis.blinding import arm_views
+from studyapp.analysis.identifiers import PSEUDONYM_HEX, pseudonymizer
 from studyapp.chat.models import Message
 from studyapp.participation.models import Allocation, Answer, Participant, Task
 from studyapp.studies.models import Study
@@ -63,10 +71,13 @@ class Column:
     meaning: str
     # The ORM lookup that fills it (relative to the table's model).
     lookup: str
-    # "arm_key" / "arm_letter": the lookup gives an arm id, shown as key or letter.
+    # "arm_key" / "arm_letter": the lookup gives an arm id, shown as key or letter;
+    # "pseudonym": the lookup gives a Prolific PID, shown as its pseudonym.
     convert: str | None = None
     # Left out of blinded exports: it would tell which arm is which.
     reveals_arm: bool = False
+    # A raw identifier of a person: only in exports with raw identifiers.
+    identifies: bool = False
 
 
 def _arm_columns(lookup: str) -> list[Column]:
@@ -98,8 +109,14 @@ class Table:
     order_by: tuple[str, ...] = ("pk",)
     notes: list[str] = field(default_factory=list)
 
-    def visible_columns(self, *, blinded: bool) -> list[Column]:
-        return [c for c in self.columns if not (blinded and c.reveals_arm)]
+    def visible_columns(self, *, blinded: bool, raw_identifiers: bool = False) -> list[Column]:
+        # Raw identifiers never appear blinded, whatever the caller asked for.
+        raw = raw_identifiers and not blinded
+        return [
+            c
+            for c in self.columns
+            if not (blinded and c.reveals_arm) and (raw or not c.identifies)
+        ]
 
 
 PARTICIPANTS = Table(
@@ -107,7 +124,13 @@ PARTICIPANTS = Table(
     meaning="One row per participant who opened the study link.",
     queryset=lambda study: Participant.objects.filter(study=study),
     columns=(
-        Column("participant_id", "integer", "Participant id (stable; not the link token).", "pk"),
+        Column(
+            "participant_id",
+            "integer",
+            "Participant id: a row number of this server, stable across exports; not the "
+            "link token, not a Prolific id.",
+            "pk",
+        ),
         *_arm_columns("arm_id"),
         Column("arm_kind", "string", "llm or control.", "arm__kind", reveals_arm=True),
         Column(
@@ -126,9 +149,30 @@ PARTICIPANTS = Table(
             "is_simulated",
         ),
         Column("stratum", "string", "Allocation stratum (empty: unstratified).", "stratum"),
-        Column("prolific_pid", "string", "Prolific participant id, if any.", "prolific_pid"),
+        Column(
+            "prolific_pid_pseudonym",
+            "string",
+            f"Pseudonym of the Prolific PID ({PSEUDONYM_HEX} hex digits of HMAC-SHA256 under "
+            "this server's export key): the same in every export of this study, different "
+            "in other studies (empty: no PID).",
+            "prolific_pid",
+            convert="pseudonym",
+        ),
+        Column(
+            "prolific_pid",
+            "string",
+            "Prolific participant id (raw identifier exports only).",
+            "prolific_pid",
+            identifies=True,
+        ),
         Column("prolific_study_id", "string", "Prolific STUDY_ID.", "prolific_study_id"),
-        Column("prolific_session_id", "string", "Prolific SESSION_ID.", "prolific_session_id"),
+        Column(
+            "prolific_session_id",
+            "string",
+            "Prolific SESSION_ID (raw identifier exports only).",
+            "prolific_session_id",
+            identifies=True,
+        ),
         Column(
             "screening_answer", "string", "Answer to the screening question.", "screening_answer"
         ),
@@ -412,19 +456,25 @@ def arm_names_for(*, study: Study) -> ArmNames:
     return ArmNames(key={a.id: a.key for a in infos}, letter={v.id: v.letter for v in views})
 
 
-def rows(table: Table, *, study: Study, arms: ArmNames, blinded: bool) -> Iterator[list]:
+def rows(
+    table: Table, *, study: Study, arms: ArmNames, blinded: bool, raw_identifiers: bool = False
+) -> Iterator[list]:
     """The table's rows as lists of the visible columns' values, read in chunks."""
-    columns = table.visible_columns(blinded=blinded)
+    columns = table.visible_columns(blinded=blinded, raw_identifiers=raw_identifiers)
     lookups = list(dict.fromkeys(c.lookup for c in columns))
     at = {lookup: i for i, lookup in enumerate(lookups)}
     pick = itemgetter(*[at[c.lookup] for c in columns])
-    names = {"arm_key": arms.key, "arm_letter": arms.letter}
-    renames = [(i, names[c.convert]) for i, c in enumerate(columns) if c.convert]
+    converters: dict[str, Callable[[Any], Any]] = {
+        "arm_key": arms.key.get,
+        "arm_letter": arms.letter.get,
+        "pseudonym": pseudonymizer(study_id=study.pk),
+    }
+    renames = [(i, converters[c.convert]) for i, c in enumerate(columns) if c.convert]
     queryset = table.queryset(study).order_by(*table.order_by).values_list(*lookups)
     for row in queryset.iterator(chunk_size=CHUNK):
         values = list(pick(row)) if len(columns) > 1 else [pick(row)]
-        for i, mapping in renames:
-            values[i] = mapping.get(values[i])
+        for i, convert in renames:
+            values[i] = convert(values[i])
         yield values
 
 
@@ -458,8 +508,22 @@ def _csv_list(value: list) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-# Only these types need writing out; csv writes str, int, float as they are and None as "".
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP, "CSV
+# injection"): a participant could type "=HYPERLINK(...)" as an answer. "'" is escaped too,
+# so that dropping one leading "'" from a text cell that has one always gives the
+# original text back.
+FORMULA_STARTS = frozenset("=+-@\t\r'")
+
+
+def csv_text(value: str) -> str:
+    """Text as a CSV cell: prefixed with ' where a spreadsheet would read a formula."""
+    return "'" + value if value and value[0] in FORMULA_STARTS else value
+
+
+# Only these types need writing out; csv writes int and float as they are and None as "".
+# Numbers are never escaped: a distance of -1 stays the number -1.
 CSV_CONVERTERS: dict[str, Callable[[Any], str]] = {
+    "string": csv_text,
     "boolean": _csv_bool,
     "timestamp": _csv_time,
     "list[string]": _csv_list,
@@ -467,10 +531,17 @@ CSV_CONVERTERS: dict[str, Callable[[Any], str]] = {
 
 
 def iter_csv(
-    table: Table, *, study: Study, arms: ArmNames, blinded: bool, counter: RowCounter | None = None
+    table: Table,
+    *,
+    study: Study,
+    arms: ArmNames,
+    blinded: bool,
+    raw_identifiers: bool = False,
+    counter: RowCounter | None = None,
 ) -> Iterator[bytes]:
-    """UTF-8 CSV with a header; empty cell = no value; lists as JSON; times in ISO 8601."""
-    columns = table.visible_columns(blinded=blinded)
+    """UTF-8 CSV with a header; empty cell = no value; lists as JSON; times in ISO 8601;
+    text that a spreadsheet would run as a formula prefixed with '."""
+    columns = table.visible_columns(blinded=blinded, raw_identifiers=raw_identifiers)
     converters = [
         (i, CSV_CONVERTERS[c.type]) for i, c in enumerate(columns) if c.type in CSV_CONVERTERS
     ]
@@ -478,7 +549,8 @@ def iter_csv(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([c.name for c in columns])
     yield buffer.getvalue().encode()
-    for chunk in _chunked(rows(table, study=study, arms=arms, blinded=blinded), CHUNK):
+    parts = rows(table, study=study, arms=arms, blinded=blinded, raw_identifiers=raw_identifiers)
+    for chunk in _chunked(parts, CHUNK):
         buffer.seek(0)
         buffer.truncate()
         for values in chunk:
@@ -498,11 +570,20 @@ def _json_default(value: Any) -> str:
 
 
 def iter_jsonl(
-    table: Table, *, study: Study, arms: ArmNames, blinded: bool, counter: RowCounter | None = None
+    table: Table,
+    *,
+    study: Study,
+    arms: ArmNames,
+    blinded: bool,
+    raw_identifiers: bool = False,
+    counter: RowCounter | None = None,
 ) -> Iterator[bytes]:
     """One JSON object per line; null = no value; lists as arrays; times in ISO 8601."""
-    names = [c.name for c in table.visible_columns(blinded=blinded)]
-    for chunk in _chunked(rows(table, study=study, arms=arms, blinded=blinded), CHUNK):
+    names = [
+        c.name for c in table.visible_columns(blinded=blinded, raw_identifiers=raw_identifiers)
+    ]
+    parts = rows(table, study=study, arms=arms, blinded=blinded, raw_identifiers=raw_identifiers)
+    for chunk in _chunked(parts, CHUNK):
         lines = [
             json.dumps(
                 dict(zip(names, row, strict=True)), ensure_ascii=False, default=_json_default
@@ -543,21 +624,27 @@ class _Drain:
         return data
 
 
-def arrow_schema(table: Table, *, blinded: bool) -> pa.Schema:
-    return pa.schema(
-        [pa.field(c.name, ARROW_TYPES[c.type]) for c in table.visible_columns(blinded=blinded)]
-    )
+def arrow_schema(table: Table, *, blinded: bool, raw_identifiers: bool = False) -> pa.Schema:
+    columns = table.visible_columns(blinded=blinded, raw_identifiers=raw_identifiers)
+    return pa.schema([pa.field(c.name, ARROW_TYPES[c.type]) for c in columns])
 
 
 def iter_parquet(
-    table: Table, *, study: Study, arms: ArmNames, blinded: bool, counter: RowCounter | None = None
+    table: Table,
+    *,
+    study: Study,
+    arms: ArmNames,
+    blinded: bool,
+    raw_identifiers: bool = False,
+    counter: RowCounter | None = None,
 ) -> Iterator[bytes]:
     """Parquet (zstd), one row group per ROW_GROUP rows, written as they are read."""
-    schema = arrow_schema(table, blinded=blinded)
+    schema = arrow_schema(table, blinded=blinded, raw_identifiers=raw_identifiers)
     sink = _Drain()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
+    parts = rows(table, study=study, arms=arms, blinded=blinded, raw_identifiers=raw_identifiers)
     try:
-        for chunk in _chunked(rows(table, study=study, arms=arms, blinded=blinded), ROW_GROUP):
+        for chunk in _chunked(parts, ROW_GROUP):
             columns = list(zip(*chunk, strict=True))
             writer.write_table(
                 pa.Table.from_arrays(
@@ -583,10 +670,24 @@ def file_name(table: str, fmt: str) -> str:
     return f"{table}.{fmt}"
 
 
+IDENTIFIERS_CONVENTION = (
+    "participant tokens are never exported. participant_id is this server's row number of "
+    "a participant: it joins the tables and names no one. A Prolific PID is exported as "
+    f"prolific_pid_pseudonym: the first {PSEUDONYM_HEX} hex digits of HMAC-SHA256 of "
+    "'<study id>:<PID>' under this server's export key (settings.EXPORT_PSEUDONYM_KEY, or "
+    "one derived from SECRET_KEY), so it is the same in every export of this study while "
+    "the key stays, differs between studies, and cannot be computed from a PID without the "
+    "key. Raw PIDs and SESSION_IDs (prolific_pid, prolific_session_id) appear only in a raw "
+    "identifier export, which an investigator of the study must have asked for with a "
+    "recorded reason, which is itself recorded, and which is never blinded."
+)
+
+
 def data_dictionary(
     *,
     study: Study,
     blinded: bool,
+    raw_identifiers: bool = False,
     fmt: str | None = None,
     row_counts: dict[str, int] | None = None,
     tables: list[str] | None = None,
@@ -598,13 +699,18 @@ def data_dictionary(
         "generated_at": timezone.now().isoformat(timespec="seconds"),
         "format": fmt,
         "blinded": blinded,
+        "identifiers": "raw" if raw_identifiers else "pseudonymous",
         "conventions": {
             "csv": "UTF-8, comma-separated, header row; an empty cell is no value; booleans "
-            "true/false; list[string] columns hold a JSON array; timestamps ISO 8601 (UTC).",
-            "jsonl": "one JSON object per line; null is no value; lists are arrays.",
-            "parquet": "zstd-compressed; timestamps are UTC microseconds; lists are list<string>.",
+            "true/false; list[string] columns hold a JSON array; timestamps ISO 8601 (UTC). "
+            "Text cells starting with = + - @, a tab, a carriage return or ' are prefixed "
+            "with ' so that a spreadsheet does not run them as formulas: drop one leading ' "
+            "from a text cell to get the original (JSONL and Parquet are verbatim).",
+            "jsonl": "one JSON object per line; null is no value; lists are arrays; verbatim.",
+            "parquet": "zstd-compressed; timestamps are UTC microseconds; lists are "
+            "list<string>; verbatim.",
             "acuity": "disposition values are acuity ranks: higher is more acute.",
-            "identifiers": "participant tokens are never exported.",
+            "identifiers": IDENTIFIERS_CONVENTION,
         },
         "tables": [
             {
@@ -618,7 +724,9 @@ def data_dictionary(
                 ),
                 "columns": [
                     {"name": c.name, "type": c.type, "meaning": c.meaning}
-                    for c in table.visible_columns(blinded=blinded)
+                    for c in table.visible_columns(
+                        blinded=blinded, raw_identifiers=raw_identifiers
+                    )
                 ],
             }
             for table in TABLES.values()
@@ -643,12 +751,16 @@ def export_to_directory(
     fmt: str,
     out_dir: Path,
     blinded: bool = False,
+    raw_identifiers: bool = False,
     tables: list[str] | None = None,
 ) -> dict[str, int]:
     """Write the tables and the data dictionary (JSON and CSV) into `out_dir`; returns the
-    row count of each table. Files are written chunk by chunk, as the downloads are."""
+    row count of each table. Files are written chunk by chunk, as the downloads are.
+    `raw_identifiers`: the caller has authorised and recorded it (identifiers)."""
     if fmt not in WRITERS:
         raise ValueError(f"unknown format {fmt!r}")
+    if blinded and raw_identifiers:
+        raise ValueError("raw identifiers are never exported blinded")
     out_dir.mkdir(parents=True, exist_ok=True)
     arms = arm_names_for(study=study)
     counts: dict[str, int] = {}
@@ -656,12 +768,22 @@ def export_to_directory(
         counter = RowCounter()
         with (out_dir / file_name(name, fmt)).open("wb") as out:
             for part in WRITERS[fmt](
-                TABLES[name], study=study, arms=arms, blinded=blinded, counter=counter
+                TABLES[name],
+                study=study,
+                arms=arms,
+                blinded=blinded,
+                raw_identifiers=raw_identifiers,
+                counter=counter,
             ):
                 out.write(part)
         counts[name] = counter.n
     dictionary = data_dictionary(
-        study=study, blinded=blinded, fmt=fmt, row_counts=counts, tables=list(counts)
+        study=study,
+        blinded=blinded,
+        raw_identifiers=raw_identifiers,
+        fmt=fmt,
+        row_counts=counts,
+        tables=list(counts),
     )
     (out_dir / "data_dictionary.json").write_text(json.dumps(dictionary, indent=2) + "\n")
     (out_dir / "data_dictionary.csv").write_bytes(data_dictionary_csv(dictionary))

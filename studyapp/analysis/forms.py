@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from studyapp.analysis.models import REASON_MIN_CHARS
 from studyapp.analysis.selectors import AnswerFilters
 
 
@@ -52,3 +53,13 @@ class DashboardFilterForm(forms.Form):
     @property
     def page_number(self) -> int:
         return self._value("page") or 1
+
+
+class RawIdentifierReleaseForm(forms.Form):
+    reason = forms.CharField(
+        label="Why do you need raw Prolific ids?",
+        help_text="Recorded with your name and the time, e.g. “paying the bonuses of batch 2”.",
+        min_length=REASON_MIN_CHARS,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

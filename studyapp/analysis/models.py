@@ -1,10 +1,24 @@
-"""Derived data the analysis pages read: never a source of truth, always re-computable."""
+"""The analysis app's records: derived data the pages read (ConversationScore: never a
+source of truth, always re-computable), and the audit trail of raw identifier exports
+(RawIdentifierRelease, RawIdentifierDownload: append-only, see analysis.identifiers)."""
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.validators import MinLengthValidator
 from django.db import models
+from django.utils import timezone
 
 from studyapp.chat.models import Conversation
+from studyapp.studies.models import Study
+
+
+# A reason says something ("bonuses", "x" and "n/a" do not).
+REASON_MIN_CHARS = 10
+
+
+class AuditRecordImmutableError(Exception):
+    """Raw identifier releases and downloads are append-only."""
 
 
 class ConversationScore(models.Model):
@@ -33,3 +47,60 @@ class ConversationScore(models.Model):
 
     def __str__(self) -> str:
         return f"score of conversation {self.conversation_id}"
+
+
+class _AppendOnly(models.Model):
+    """Rows are added, never changed or deleted (also refused by a PostgreSQL trigger)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AuditRecordImmutableError(f"{self._meta.verbose_name} rows are never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditRecordImmutableError(f"{self._meta.verbose_name} rows are never deleted")
+
+
+class RawIdentifierRelease(_AppendOnly):
+    """An investigator's recorded reason to export raw Prolific ids of a study (e.g. to pay
+    bonuses). It lets that investigator, and nobody else, export them for a while
+    (analysis.identifiers.RELEASE_VALID_FOR)."""
+
+    study = models.ForeignKey(
+        Study, on_delete=models.PROTECT, related_name="raw_identifier_releases"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(
+        max_length=1000,
+        validators=[MinLengthValidator(REASON_MIN_CHARS)],
+        help_text="Why raw Prolific ids are needed (e.g. paying bonuses).",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"raw identifier release {self.pk} of study {self.study_id}"
+
+
+class RawIdentifierDownload(_AppendOnly):
+    """One export that carried raw identifiers: who (the release's user), when, what. It
+    holds no identifier."""
+
+    release = models.ForeignKey(
+        RawIdentifierRelease, on_delete=models.PROTECT, related_name="downloads"
+    )
+    # "participants.csv" for a download, "export_study participants,tasks (csv)" for the
+    # command.
+    what = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"raw identifier download {self.pk} ({self.what})"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from studyapp.analysis import views, views_dashboard
+from studyapp.analysis import views, views_dashboard, views_identifiers
 
 app_name = "analysis"
 urlpatterns = [
@@ -20,6 +20,11 @@ urlpatterns = [
         "<slug:slug>/analysis/export/<slug:table>.<slug:fmt>",
         views_dashboard.export_table,
         name="export_table",
+    ),
+    path(
+        "<slug:slug>/analysis/raw-identifiers/",
+        views_identifiers.raw_identifiers,
+        name="raw_identifiers",
     ),
     path("<slug:slug>/tasks/<int:task_id>/", views_dashboard.transcript, name="transcript"),
 ]

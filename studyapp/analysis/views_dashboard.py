@@ -2,6 +2,8 @@
 
 Only investigators of a study reach them (accounts.permissions); a blinded view
 (`?blinded=1`) names arms by letter everywhere and shows nothing that identifies them.
+Exports name Prolific participants by pseudonym; `?identifiers=raw` adds the raw ids for
+an investigator who recorded why (analysis.identifiers), and is itself recorded.
 """
 
 from __future__ import annotations
@@ -10,7 +12,13 @@ from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseForbidden,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
@@ -18,8 +26,8 @@ from django.views.decorators.vary import vary_on_headers
 
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
-from studyapp.analysis import exports, plots, selectors, services
-from studyapp.analysis.forms import DashboardFilterForm
+from studyapp.analysis import exports, identifiers, plots, selectors, services
+from studyapp.analysis.forms import DashboardFilterForm, RawIdentifierReleaseForm
 from studyapp.core.http import AuthenticatedHttpRequest
 
 TASKS_PER_PAGE = 25
@@ -70,6 +78,7 @@ def dashboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         "attention_check": study.has_check,
         "export_tables": list(exports.TABLES),
         "export_formats": list(exports.FORMATS),
+        "raw_release_form": RawIdentifierReleaseForm(),
     }
     template = "analysis/dashboard.html#results" if request.htmx else "analysis/dashboard.html"
     return render(request, template, context)
@@ -146,6 +155,10 @@ def _streaming(request, parts: Iterator[bytes], *, content_type: str, filename: 
     return response
 
 
+def _wants_raw_identifiers(request: AuthenticatedHttpRequest) -> bool:
+    return request.GET.get("identifiers") == "raw"
+
+
 @require_GET
 @login_required_htmx
 def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: str):
@@ -153,13 +166,22 @@ def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: 
     if table not in exports.TABLES or fmt not in exports.FORMATS:
         raise Http404("No such export")
     blinded = request.GET.get("blinded") == "1"
+    raw = _wants_raw_identifiers(request)
+    if raw:
+        try:
+            identifiers.raw_export_authorise(
+                study=study, user=request.user, blinded=blinded, what=f"{table}.{fmt}"
+            )
+        except identifiers.RawIdentifiersRefused as refused:
+            return HttpResponseForbidden(str(refused))
     parts = exports.WRITERS[fmt](
         exports.TABLES[table],
         study=study,
         arms=exports.arm_names_for(study=study),
         blinded=blinded,
+        raw_identifiers=raw,
     )
-    suffix = "-blinded" if blinded else ""
+    suffix = "-blinded" if blinded else "-raw-ids" if raw else ""
     return _streaming(
         request,
         parts,
@@ -173,7 +195,11 @@ def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: 
 def export_dictionary(request: AuthenticatedHttpRequest, slug: str, fmt: str) -> HttpResponse:
     study = study_get_for_user_or_404(request.user, slug)
     blinded = request.GET.get("blinded") == "1"
-    dictionary = exports.data_dictionary(study=study, blinded=blinded)
+    raw = _wants_raw_identifiers(request)
+    if raw and blinded:
+        return HttpResponseForbidden("Raw identifiers are never exported blinded.")
+    # The dictionary of a raw export holds no identifier: it only names the extra columns.
+    dictionary = exports.data_dictionary(study=study, blinded=blinded, raw_identifiers=raw)
     if fmt == "json":
         response = JsonResponse(dictionary, json_dumps_params={"indent": 2})
     elif fmt == "csv":

@@ -91,4 +91,4 @@ def dataset(alice) -> Dataset:
 
 
 # The scored study with chats (dashboard, transcripts and export tests).
-from tests.analysis.scored import scored  # noqa: E402, F401
+from tests.analysis.scored import prolific, scored  # noqa: E402, F401

@@ -170,3 +170,20 @@ def scored(alice) -> ScoredStudy:
     make_participant(study, arm=control, status=Participant.Status.STARTED)
     make_participant(study, status=Participant.Status.STARTED)
     return ScoredStudy(study=study, llm=llm, control=control, belly=belly, back=back, p1=p1)
+
+
+# Prolific ids of the scored study's first four participants (the fifth came without).
+PIDS = ("5f0c3a9be1d2c4a7b8e9f001", "5f0c3a9be1d2c4a7b8e9f002", "60aa11bb22cc33dd44ee5503",
+        "60aa11bb22cc33dd44ee5504")  # fmt: skip
+SESSIONS = ("sessq1zz", "sessq2zz", "sessq3zz", "sessq4zz")
+
+
+@pytest.fixture
+def prolific(scored):
+    """The scored study, its participants entered from Prolific (but the last one)."""
+    participants = list(scored.study.participants.order_by("pk"))
+    for participant, pid, session in zip(participants, PIDS, SESSIONS, strict=False):
+        Participant.objects.filter(pk=participant.pk).update(
+            prolific_pid=pid, prolific_study_id="64bbstudyzz", prolific_session_id=session
+        )
+    return scored

