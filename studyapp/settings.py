@@ -229,9 +229,9 @@ else:
 # second. Per address: a whole lab arriving at once; per study: several times the fastest
 # Prolific launch. 0 turns a limit off. A cache that is down lets everyone in (logged).
 PARTICIPANT_RATE_WINDOW_S = envint("PARTICIPANT_RATE_WINDOW_S", 60)
-PARTICIPANT_ENTRY_PER_IP = envint("PARTICIPANT_ENTRY_PER_IP", 30)
+PARTICIPANT_ENTRY_PER_IP = envint("PARTICIPANT_ENTRY_PER_IP", 60)
 PARTICIPANT_ENTRY_PER_STUDY = envint("PARTICIPANT_ENTRY_PER_STUDY", 300)
-PARTICIPANT_CONSENT_PER_IP = envint("PARTICIPANT_CONSENT_PER_IP", 30)
+PARTICIPANT_CONSENT_PER_IP = envint("PARTICIPANT_CONSENT_PER_IP", 60)
 PARTICIPANT_CONSENT_PER_STUDY = envint("PARTICIPANT_CONSENT_PER_STUDY", 300)
 # Proxies whose X-Forwarded-For / X-Real-IP we believe (addresses or networks, e.g.
 # "127.0.0.1,10.0.0.0/8"): nginx on loopback in front of uvicorn (studyapp.core.client_ip).
