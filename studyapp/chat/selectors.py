@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -175,7 +175,13 @@ def conversation_turn_state(*, conversation_id: int) -> TurnState:
 
 def conversation_snapshot(*, conversation_id: int) -> ConversationSnapshot:
     conversation = Conversation.objects.select_related("task").get(pk=conversation_id)
-    history = conversation_history(conversation_id=conversation_id)
+    cutoff = stale_before()
+    # A dead process's reply shows as what it is (interrupted, its saved text kept); the
+    # next write to the conversation records it so (services._lock_with_history).
+    history = [
+        replace(m, status=Message.Status.INTERRUPTED) if m.is_stale(cutoff) else m
+        for m in conversation_history(conversation_id=conversation_id)
+    ]
     in_flight = reply_in_flight(history)
     task_active = conversation.task.status == Task.Status.ACTIVE
     return ConversationSnapshot(

@@ -1,0 +1,176 @@
+"""A participant as the drills see one: a browser's cookie jar over HTTPS through nginx, the
+participant pages' forms, and the chat socket spoken as static/js/chat.js speaks it."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+FORM_RE = re.compile(r'<form method="post" action="([^"]+)"')
+WS_PATH_RE = re.compile(r'data-ws-path="([^"]+)"')
+
+
+class SocketClosed(Exception):
+    """The chat socket closed (or broke) while we were reading it."""
+
+
+@dataclass
+class Browser:
+    base: str
+    # The address this browser's connections come from (127.0.0.x all reach loopback), so
+    # nginx and the app see different clients.
+    source_ip: str = "127.0.0.1"
+    session: aiohttp.ClientSession = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            connector=aiohttp.TCPConnector(ssl=False, local_addr=(self.source_ip, 0), limit=0),
+            timeout=aiohttp.ClientTimeout(total=60),
+        )
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def get(self, path: str) -> tuple[int, str, str]:
+        async with self.session.get(self.base + path) as response:
+            return response.status, str(response.url), await response.text()
+
+    async def post_form(
+        self, page_html: str, page_url: str, **fields: str
+    ) -> tuple[int, str, str]:
+        action = FORM_RE.search(page_html)
+        token = CSRF_RE.search(page_html)
+        assert action and token, "no form on the page"
+        data = {"csrfmiddlewaretoken": token.group(1), **fields}
+        headers = {"Origin": self.base, "Referer": page_url}
+        async with self.session.post(
+            self.base + html.unescape(action.group(1)), data=data, headers=headers
+        ) as response:
+            return response.status, str(response.url), await response.text()
+
+
+@dataclass
+class Participant:
+    """Enters a study, consents, reads the instructions and reaches the chat."""
+
+    browser: Browser
+    pid: str
+    ws_path: str = ""
+    page: str = ""
+
+    async def enter(self, slug: str, **params: str) -> int:
+        query = urlencode({"PROLIFIC_PID": self.pid, **params}) if self.pid else urlencode(params)
+        status, url, self.page = await self.browser.get(f"/s/{slug}/?{query}")
+        self.url = url
+        return status
+
+    async def begin(self, slug: str, **params: str) -> None:
+        """Entry, consent and instructions; afterwards the task page and its socket path."""
+        status = await self.enter(slug, **params)
+        assert status == 200, f"entry gave {status}"
+        status, self.url, self.page = await self.browser.post_form(self.page, self.url, agree="1")
+        assert status == 200, f"consent gave {status}"
+        status, self.url, self.page = await self.browser.post_form(self.page, self.url)
+        assert status == 200, f"instructions gave {status}"
+        found = WS_PATH_RE.search(self.page)
+        assert found, "no chat on the task page"
+        self.ws_path = html.unescape(found.group(1))
+
+
+@dataclass
+class Chat:
+    """One chat socket, reconnectable; frames as the page's script handles them."""
+
+    participant: Participant
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    closes: int = 0
+
+    async def connect(self) -> dict:
+        browser = self.participant.browser
+        url = browser.base.replace("https://", "wss://") + self.participant.ws_path
+        self.ws = await browser.session.ws_connect(url, origin=browser.base, heartbeat=None)
+        frame = await self.recv()
+        assert frame["type"] == "history", frame
+        return frame
+
+    async def reconnect(self, *, within: float = 30) -> dict:
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                return await self.connect()
+            except (aiohttp.ClientError, SocketClosed, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.25)
+
+    async def recv(self, within: float = 60) -> dict:
+        assert self.ws is not None
+        message = await self.ws.receive(timeout=within)
+        if message.type != aiohttp.WSMsgType.TEXT:
+            self.closes += 1
+            raise SocketClosed(f"{message.type.name} {self.ws.close_code}")
+        return json.loads(message.data)
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        assert self.ws is not None
+        await self.ws.send_str(json.dumps(frame))
+
+    async def close(self) -> None:
+        if self.ws is not None and not self.ws.closed:
+            await self.ws.close()
+
+
+@dataclass
+class Reply:
+    """What the participant saw of one reply."""
+
+    seq: int | None = None
+    text: str = ""
+    status: str = ""
+    error: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+
+
+async def read_reply(chat: Chat, reply: Reply, *, within: float = 90) -> Reply:
+    """Frames until this reply's end (or the socket drops: SocketClosed, reply kept)."""
+    while True:
+        frame = await chat.recv(within)
+        kind = frame["type"]
+        if kind == "start":
+            reply.seq, reply.started_at = frame["seq"], time.monotonic()
+        elif kind == "delta" and frame["seq"] == reply.seq:
+            reply.text += html.unescape(frame["html"])
+        elif kind == "end" and frame["seq"] == reply.seq:
+            reply.status, reply.ended_at = frame["status"], time.monotonic()
+            reply.error = frame.get("error_message", "")
+            return reply
+        elif kind == "error":
+            reply.status, reply.error = "refused:" + frame["code"], frame["message"]
+            return reply
+
+
+async def send_and_read(chat: Chat, text: str, client_id: str, *, within: float = 90) -> Reply:
+    await chat.send_frame({"type": "send", "client_id": client_id, "text": text})
+    reply = Reply()
+    ack = await chat.recv(within)
+    if ack["type"] == "error":
+        reply.status, reply.error = "refused:" + ack["code"], ack["message"]
+        return reply
+    assert ack["type"] == "ack", ack
+    return await read_reply(chat, reply, within=within)
+
+
+def last_assistant(history: dict) -> dict | None:
+    items = [m for m in history["messages"] if m["role"] == "assistant"]
+    return items[-1] if items else None
