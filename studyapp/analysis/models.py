@@ -12,7 +12,6 @@ from django.utils import timezone
 from studyapp.chat.models import Conversation
 from studyapp.studies.models import Study
 
-
 # A reason says something ("bonuses", "x" and "n/a" do not).
 REASON_MIN_CHARS = 10
 

@@ -50,12 +50,14 @@ def log_through_filter(logger_name: str, msg, *args, **kwargs) -> tuple[str, log
         handler.emit
     )
     logger = logging.getLogger(logger_name)
-    old = (logger.handlers[:], logger.propagate, logger.level)
-    logger.handlers, logger.propagate, logger.level = [handler], False, logging.DEBUG
+    old = (logger.handlers[:], logger.propagate, logger.level, logger.disabled)
+    logger.handlers, logger.propagate, logger.disabled = [handler], False, False
+    logger.setLevel(logging.DEBUG)  # setLevel, not .level: it clears the level cache
     try:
         logger.log(kwargs.pop("level", logging.WARNING), msg, *args, **kwargs)
     finally:
-        logger.handlers, logger.propagate, logger.level = old
+        logger.handlers, logger.propagate, _level, logger.disabled = old
+        logger.setLevel(_level)
     return stream.getvalue(), records[0]
 
 
