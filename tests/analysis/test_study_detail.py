@@ -123,6 +123,7 @@ def test_its_query_count_does_not_grow_with_participants(client, alice, dataset,
 def test_it_needs_few_queries(client, alice, dataset, url, django_assert_max_num_queries):
     add_answering_participants(dataset, 10)
     client.force_login(alice)
+    client.get(url)  # the first request after a login refreshes the session (accounts.sessions)
     # session, user, study, arms, participant counts, answer rows (+ savepoints);
     # CONSORT: arms, event counts, ledger counts, current statuses.
     with django_assert_max_num_queries(12):
