@@ -45,6 +45,7 @@ from studyapp.chat.services import (
     message_store_user,
     reply_stream,
 )
+from studyapp.core import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation_id: int | None = None
     reply_task: asyncio.Task | None = None
     budget: FrameBudget
+    counted = False
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -149,9 +151,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             burst=settings.CHAT_FRAME_BURST, per_s=settings.CHAT_FRAMES_PER_S
         )
         await self.accept()
+        metrics.socket_opened()
+        self.counted = True
         await self._send_history()
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            self.counted = False
+            metrics.socket_closed()
         task = self.reply_task
         if task is not None and not task.done():
             # The reply service stores the partial text as interrupted and closes the

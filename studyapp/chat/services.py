@@ -35,6 +35,7 @@ from studyapp.chat.selectors import (
     stale_before,
     turn_state_from,
 )
+from studyapp.core import metrics
 from studyapp.participation.models import Task
 from studyapp.participation.services import participant_mark_seen
 from studyapp.studies.models import SAMPLING_KEYS
@@ -473,6 +474,8 @@ async def reply_stream(
     error = "cancelled"
     error_code = ""
     saver = asyncio.create_task(_save_while_streaming(plan.message_id, parts))
+    endpoint_label = str(plan.endpoint.endpoint_id)
+    last_delta_at = started
     try:
         # Inside the try: a consumer that stops at this first yield still gets the row
         # marked interrupted.
@@ -485,8 +488,13 @@ async def reply_stream(
                 if event.finish_reason:
                     finish_reason = event.finish_reason
                 if event.delta:
+                    now = time.monotonic()
                     if first_token_at is None:
-                        first_token_at = time.monotonic()
+                        first_token_at = now
+                        metrics.reply_first_token(endpoint_label, now - started)
+                    else:
+                        metrics.reply_token_gap(endpoint_label, now - last_delta_at)
+                    last_delta_at = now
                     parts.append(event.delta)
                     yield ReplyEvent("delta", sequence=plan.sequence, text=event.delta)
         failure = _incomplete("".join(parts), finish_reason)
@@ -502,6 +510,7 @@ async def reply_stream(
         # Not awaited: a save still running matches no row once the final one has landed
         # (it only updates a reply that is still streaming).
         saver.cancel()
+        metrics.reply_finished(endpoint_label, status, error_code)
         outcome = ReplyOutcome(
             text="".join(parts),
             status=status,

@@ -10,6 +10,7 @@ from django.utils.html import escape
 
 from studyapp.chat.models import Message
 from studyapp.chat.scripted_server import demo_reply
+from studyapp.core import metrics
 from studyapp.participation.models import Participant, Task
 from tests.chat.conftest import (
     closed_with,
@@ -359,3 +360,37 @@ async def test_history_frames_are_json_objects_with_the_documented_keys(cast):
         "in_flight",
         "active",
     }
+
+
+def sample(name: str, **labels: str) -> float:
+    return metrics._REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_sockets_and_replies_are_counted_in_the_metrics(cast, scripted):
+    endpoint = str(cast.endpoint.pk)
+    before = {
+        "open": sample("studyapp_chat_sockets_open"),
+        "replies": sample(
+            "studyapp_chat_replies_total", endpoint=endpoint, status="complete", error_code=""
+        ),
+        "first": sample("studyapp_chat_reply_first_token_seconds_count", endpoint=endpoint),
+        "gaps": sample("studyapp_chat_reply_token_gap_seconds_count", endpoint=endpoint),
+    }
+    comm, _ = await open_chat(cast)
+    assert sample("studyapp_chat_sockets_open") == before["open"] + 1
+    await send(comm, "#long:5 hello")
+    await frames_until(comm, "end")
+    await comm.disconnect(timeout=5)
+    assert sample("studyapp_chat_sockets_open") == before["open"]
+    assert (
+        sample("studyapp_chat_replies_total", endpoint=endpoint, status="complete", error_code="")
+        == before["replies"] + 1
+    )
+    assert (
+        sample("studyapp_chat_reply_first_token_seconds_count", endpoint=endpoint)
+        == before["first"] + 1
+    )
+    assert (
+        sample("studyapp_chat_reply_token_gap_seconds_count", endpoint=endpoint)
+        == before["gaps"] + 4
+    )
