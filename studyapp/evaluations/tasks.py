@@ -48,5 +48,6 @@ def evaluation_chunk_task(run_id: int, first_id: int, last_id: int) -> None:
     time_limit=60,
 )
 def resume_stalled_evaluations_task() -> int:
-    """Queue again runs whose worker died (scheduled every minute)."""
-    return services.evaluations_resume_stalled()
+    """Queue again runs whose worker died or whose messages the broker lost (scheduled
+    every EVALUATION_SWEEP_S, a minute)."""
+    return services.evaluations_resume_stalled(broker_url=settings.CELERY_BROKER_URL)
