@@ -71,19 +71,26 @@ def counting_statuses(study: Study) -> list[str]:
 BALANCE_PENDING = timedelta(minutes=15)
 
 
-def cell_counts(
-    *, study: Study, pending_since: datetime | None = None
-) -> dict[tuple[str, str], int]:
-    """{(arm key, scenario key): responses that count}, in one aggregate query.
+def cell_counts(*, study: Study) -> dict[tuple[str, str], int]:
+    """{(arm key, scenario key): responses that count toward quotas}, in one query.
 
     Quotas count participants who began (reached their tasks: the rule of
     selectors.participant_has_begun), in a counting status: a visitor or bot that consents
-    and stops takes nobody's place. With `pending_since`, tasks assigned since then to
-    participants who have not begun yet count too: for balancing cells, never for quotas.
+    and stops takes nobody's place.
     """
-    counted = began_q(study_has_check=study.has_check, prefix="participant__")
-    if pending_since is not None:
-        counted |= Q(created_at__gte=pending_since)
+    return cell_counts_with_balance(study=study)[0]
+
+
+def cell_counts_with_balance(
+    *, study: Study, pending_since: datetime | None = None
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """Quota counts (cell_counts) and balance counts, in one aggregate query.
+
+    Balance counts add the tasks assigned since `pending_since` to participants who have not
+    begun yet: for spreading people who consent together over the cells, never for quotas.
+    """
+    began = began_q(study_has_check=study.has_check, prefix="participant__")
+    counted = began if pending_since is None else began | Q(created_at__gte=pending_since)
     rows = (
         Task.objects.filter(
             counted,
@@ -95,9 +102,14 @@ def cell_counts(
         )
         .order_by()
         .values_list("participant__arm__key", "scenario__key")
-        .annotate(n=Count("pk"))
+        .annotate(quota=Count("pk", filter=began), balance=Count("pk"))
     )
-    return {(arm, scenario): n for arm, scenario, n in rows}
+    quota, balance = {}, {}
+    for arm, scenario, n_quota, n_balance in rows:
+        if n_quota:
+            quota[(arm, scenario)] = n_quota
+        balance[(arm, scenario)] = n_balance
+    return quota, balance
 
 
 def study_design(*, study: Study, arms: Sequence[Arm]) -> Design:
@@ -205,8 +217,10 @@ def participant_allocate(*, participant: Participant, now: datetime) -> Allocati
         state.design = design.as_dict()
         state.frozen_at = now
     quotas = _quotas(study)
-    counts = cell_counts(study=study)
-    balance = cell_counts_by_arm(cell_counts(study=study, pending_since=now - BALANCE_PENDING))
+    counts, balance_counts = cell_counts_with_balance(
+        study=study, pending_since=now - BALANCE_PENDING
+    )
+    balance = cell_counts_by_arm(balance_counts)
     available = [key for key in design.arm_keys if key in arms]
     room = set(
         open_arms(
