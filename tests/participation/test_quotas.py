@@ -14,6 +14,7 @@ from django.utils import timezone
 from studyapp.participation.allocation import design_for, slots
 from studyapp.participation.enrolment import participants_expire_inactive, study_has_room
 from studyapp.participation.models import Allocation, Participant, ParticipantEvent, Task
+from studyapp.participation.selectors import participant_has_begun
 from studyapp.participation.services import (
     participant_answer_check,
     participant_consent,
@@ -254,3 +255,27 @@ def test_cells_of_participants_who_never_began_stop_weighing_in_after_a_while(db
     # Were the stale task still counted, both newcomers would avoid its cell's first slot.
     assert Counter(fresh) == Counter({"s1": 1, "s2": 1})
     assert stale_key in fresh
+
+
+def test_the_sql_rule_for_began_is_participant_has_begun(db):
+    for has_check in (False, True):
+        extra = (
+            {"check_question": "Which?", "check_options": ["x", "y"], "check_answer": "y"}
+            if has_check
+            else {}
+        )
+        study = quota_study(f"began-{has_check}", **extra)
+        consent(study)  # allocated only
+        begin(study)  # instructions read
+        passed = begin(study)
+        if has_check:
+            participant_answer_check(participant_id=passed.pk, answer="y")
+        make_participant(study)  # not even consented
+        people = list(Participant.objects.filter(study=study))
+        in_sql = set(
+            Participant.objects.filter(study=study)
+            .began(study_has_check=has_check)
+            .values_list("pk", flat=True)
+        )
+        assert in_sql == {p.pk for p in people if participant_has_begun(p)}
+        assert len(in_sql) == (1 if has_check else 2)
