@@ -3,6 +3,8 @@ yields no working link, while every link keeps working on any tab or device."""
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from django.contrib.sessions.models import Session
 from django.core.signing import Signer
@@ -99,7 +101,7 @@ def test_a_forged_signature_on_a_real_link_id_is_refused(consented):
 def test_the_migration_keeps_every_link_already_sent_out_working(control_study):
     require(connection.vendor in ("postgresql", "sqlite"), "needs a migratable database")
     before = [("participation", "0005_answer_confidence_not_given")]
-    latest = [("participation", "0008_participant_drop_token")]
+    latest = [("participation", "0009_scrub_tokens_from_sessions")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     try:
@@ -131,3 +133,23 @@ def test_entry_redirects_to_the_signed_link(control_study, client):
     flow = enter(client, control_study)
     assert token_is_authentic(flow.token)
     assert Participant.objects.filter(link_id=link_id_from_token(flow.token)).exists()
+
+
+def test_sessions_saved_before_link_ids_are_scrubbed_by_the_migration(consented):
+    from django.apps import apps
+    from django.contrib.sessions.backends.db import SessionStore
+
+    scrub = importlib.import_module(
+        "studyapp.participation.migrations.0009_scrub_tokens_from_sessions"
+    ).scrub_sessions
+    legacy = SessionStore()
+    legacy[LEGACY_SESSION_KEY] = [consented.token]
+    legacy["other"] = "kept"
+    legacy.create()
+    scrub(apps, None)
+    stored = Session.objects.get(pk=legacy.session_key)
+    assert consented.token not in str(stored.get_decoded())
+    reloaded = SessionStore(session_key=legacy.session_key)
+    assert reloaded[SESSION_KEY] == [consented.participant.link_id]
+    assert reloaded["other"] == "kept"
+    assert session_holds_token(reloaded, consented.token)
