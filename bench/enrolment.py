@@ -235,7 +235,20 @@ def http_round(n: int, concurrency: int, seed: int, run_id: str, tmp: Path) -> d
     )
     port = free_port()
     server = start_uvicorn(
-        port, tmp, workers=2, env=os.environ | {"DJANGO_DEBUG": "1", "LOG_LEVEL": "WARNING"}
+        port,
+        tmp,
+        workers=2,
+        # Every simulated participant comes from this machine's one address: the entry and
+        # consent rate limits (there to stop bots) would refuse most of them.
+        env=os.environ
+        | {
+            "DJANGO_DEBUG": "1",
+            "LOG_LEVEL": "WARNING",
+            "PARTICIPANT_ENTRY_PER_IP": "0",
+            "PARTICIPANT_ENTRY_PER_STUDY": "0",
+            "PARTICIPANT_CONSENT_PER_IP": "0",
+            "PARTICIPANT_CONSENT_PER_STUDY": "0",
+        },
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -210,6 +210,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ.get("CACHE_URL", REDIS_URL),
             "KEY_PREFIX": "studyapp",
+            # A Redis that hangs must not hang requests: rate limits fail open after this.
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
         }
     }
 else:
@@ -272,6 +274,9 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
+# Workers keep the LOGGING below (its redacting filter) instead of installing their own
+# root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -287,9 +292,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "studyapp.participation.tasks.expire_inactive_participants_task",
         "schedule": 60.0,
     },
+    # Also how soon queued chunks are sent again after Redis lost its data (a restart
+    # without persistence): the sweep notices its marker key is gone.
     "resume-stalled-evaluations": {
         "task": "studyapp.evaluations.tasks.resume_stalled_evaluations_task",
-        "schedule": envfloat("EVALUATION_SWEEP_S", 60.0),
+        "schedule": envfloat("EVALUATION_SWEEP_S", 20.0),
     },
 }
 

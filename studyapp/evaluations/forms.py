@@ -9,9 +9,10 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 
+from studyapp.accounts.permissions import endpoints_visible_to
 from studyapp.evaluations import robustness as rb
 from studyapp.evaluations.services import STARTABLE_KINDS, StartRequest
-from studyapp.studies.models import Arm, ModelEndpoint
+from studyapp.studies.models import Arm
 
 KIND_LABELS = {
     "model_alone": "Model alone (baseline)",
@@ -52,7 +53,7 @@ class StartRunForm(forms.Form):
     )
     patient_endpoint = forms.ChoiceField(label="Simulated patient model", required=False)
 
-    def __init__(self, *args, study, **kwargs) -> None:
+    def __init__(self, *args, study, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.study = study
         self.fields["arm"].choices = [
@@ -64,8 +65,10 @@ class StartRunForm(forms.Form):
         self.fields["items_file"].choices = [("", "—")] + [
             (path.name, path.name) for path in shared_item_files()
         ]
+        # Only endpoints this investigator may use (another team's would spend its quota).
         self.fields["patient_endpoint"].choices = [("", "The arm's own model")] + [
-            (name, name) for name in ModelEndpoint.objects.values_list("name", flat=True)
+            (name, name)
+            for name in endpoints_visible_to(user).order_by("name").values_list("name", flat=True)
         ]
 
     def _save_upload(self, upload, suffix: str) -> Path:

@@ -49,5 +49,5 @@ def evaluation_chunk_task(run_id: int, first_id: int, last_id: int) -> None:
 )
 def resume_stalled_evaluations_task() -> int:
     """Queue again runs whose worker died or whose messages the broker lost (scheduled
-    every EVALUATION_SWEEP_S, a minute)."""
+    every EVALUATION_SWEEP_S, 20 s by default)."""
     return services.evaluations_resume_stalled(broker_url=settings.CELERY_BROKER_URL)

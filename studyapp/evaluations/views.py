@@ -102,7 +102,7 @@ def evaluations_page(request: AuthenticatedHttpRequest, slug: str) -> HttpRespon
     study = study_get_for_user_or_404(request.user, slug)
     context = _runs_context(study)
     context |= _results_context(study, context["runs"])
-    context["form"] = StartRunForm(study=study)
+    context["form"] = StartRunForm(study=study, user=request.user)
     return render(request, "evaluations/page.html", context)
 
 
@@ -124,7 +124,7 @@ def runs_fragment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def run_start(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     study = study_get_for_user_or_404(request.user, slug)
-    form = StartRunForm(request.POST, request.FILES, study=study)
+    form = StartRunForm(request.POST, request.FILES, study=study, user=request.user)
     if form.is_valid():
         try:
             evaluation_start(study=study, request=form.start_request(), user=request.user)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import itertools
 import json
 import re
 import time
@@ -19,16 +20,30 @@ FORM_RE = re.compile(r'<form method="post" action="([^"]+)"')
 WS_PATH_RE = re.compile(r'data-ws-path="([^"]+)"')
 
 
+TOKEN_RE = re.compile(r"/p/([^/?]+)/")
+# Every PID, SESSION_ID and link token the drills used: none may appear in any log.
+SECRETS: set[str] = set()
+
+
 class SocketClosed(Exception):
     """The chat socket closed (or broke) while we were reading it."""
+
+
+_addresses = itertools.count(1)
+
+
+def next_source_ip() -> str:
+    """A loopback address of its own for each browser (all of 127/8 reaches loopback), so
+    nginx and the app see separate clients, as they would separate people."""
+    n = next(_addresses)
+    return f"127.0.{n // 250 % 250 + 1}.{n % 250 + 1}"
 
 
 @dataclass
 class Browser:
     base: str
-    # The address this browser's connections come from (127.0.0.x all reach loopback), so
-    # nginx and the app see different clients.
-    source_ip: str = "127.0.0.1"
+    # The address this browser's connections come from.
+    source_ip: str = field(default_factory=next_source_ip)
     session: aiohttp.ClientSession = field(init=False)
 
     def __post_init__(self) -> None:
@@ -72,7 +87,42 @@ class Participant:
         query = urlencode({"PROLIFIC_PID": self.pid, **params}) if self.pid else urlencode(params)
         status, url, self.page = await self.browser.get(f"/s/{slug}/?{query}")
         self.url = url
+        SECRETS.update(v for v in (self.pid, params.get("SESSION_ID")) if v)
+        token = TOKEN_RE.search(url)
+        if token:
+            SECRETS.add(token.group(1))
         return status
+
+    def at_task(self) -> bool:
+        """On a scenario: the chat (LLM arm) or the sources form (control arm)."""
+        action = FORM_RE.search(self.page)
+        return bool(WS_PATH_RE.search(self.page)) or bool(action and "/tasks/" in action.group(1))
+
+    async def advance(self, slug: str, *, attempts: int = 40, **params: str) -> int:
+        """Take each step the page shows (consent, instructions) until the task page, the
+        way a person would: after a failed request (a server restarting), wait and reload
+        from the study link. Returns the number of failed requests on the way."""
+        failures = 0
+        for _ in range(attempts):
+            try:
+                status = await self.enter(slug, **params)
+                while status == 200 and not self.at_task():
+                    action = FORM_RE.search(self.page)
+                    if action is None:
+                        raise AssertionError("a page with neither a form nor a task")
+                    fields = {"agree": "1"} if "/consent" in action.group(1) else {}
+                    status, self.url, self.page = await self.browser.post_form(
+                        self.page, self.url, **fields
+                    )
+                if status == 200:
+                    found = WS_PATH_RE.search(self.page)
+                    self.ws_path = html.unescape(found.group(1)) if found else ""
+                    return failures
+            except (TimeoutError, aiohttp.ClientError):
+                pass
+            failures += 1
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"{self.pid} never reached the task ({failures} failures)")
 
     async def begin(self, slug: str, **params: str) -> None:
         """Entry, consent and instructions; afterwards the task page and its socket path."""
@@ -115,7 +165,10 @@ class Chat:
 
     async def recv(self, within: float = 60) -> dict:
         assert self.ws is not None
-        message = await self.ws.receive(timeout=within)
+        # Not receive(timeout=...): aiohttp restarts that timeout at every ping it answers,
+        # and uvicorn pings an idle socket every 20 s, so it would never fire.
+        async with asyncio.timeout(within):
+            message = await self.ws.receive()
         if message.type != aiohttp.WSMsgType.TEXT:
             self.closes += 1
             raise SocketClosed(f"{message.type.name} {self.ws.close_code}")

@@ -177,7 +177,7 @@ daemon off;
 user root;
 worker_processes 1;
 pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
+error_log {tmp}/nginx-error.log crit;  # lower levels print request lines (tokens)
 events {{ worker_connections 4096; }}
 http {{
     include /etc/nginx/mime.types;
@@ -310,6 +310,9 @@ class Stack:
                 str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.pg_port),
                 "-k", str(sock), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
                 "-c", "max_connections=200",
+                # As deploy/README.md advises: no statements or DETAIL lines (they quote
+                # values, e.g. a PID in a unique-constraint error) in the server's log.
+                "-c", "log_min_error_statement=panic", "-c", "log_error_verbosity=terse",
             ],
             self.tmp / "postgres.log",
             user=user,
@@ -323,13 +326,16 @@ class Stack:
             conn.execute("SELECT 1")
         return True
 
-    def restart_postgres(self, *, crash: bool) -> None:
+    def restart_postgres(self, *, crash: bool, down_s: float = 0.0) -> None:
+        """kill -9 of every PostgreSQL process (crash recovery at start), or a fast
+        shutdown; `down_s` keeps it down a while."""
         proc = self.procs["postgres"]
         if crash:
             proc.kill(signal.SIGKILL)
         else:
             proc.kill(signal.SIGINT)  # fast shutdown
         proc.wait_dead(30)
+        time.sleep(down_s)
         proc.start()
         wait_for(lambda: self._pg_ready(), timeout=60, what="PostgreSQL after restart")
 

@@ -177,11 +177,15 @@ def test_a_simulated_run_starts_from_the_form_with_its_patient_model(
     django_capture_on_commit_callbacks,
 ):
     from studyapp.participation.models import Participant
-    from tests.factories import make_endpoint
+    from tests.factories import make_endpoint, make_llm_arm, make_study
 
     study, arm = study_with_arm
     patient_server.reset()
-    make_endpoint(patient_server.base_url, name="patient-model")
+    patient = make_endpoint(patient_server.base_url, name="patient-model")
+    # An endpoint alice may use: an arm of another of her studies runs on it.
+    other = make_study("alice-pilot")
+    other.investigators.add(alice)
+    make_llm_arm(other, patient, key="pilot")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("evaluations:start", args=[study.slug]),
@@ -201,3 +205,22 @@ def test_a_simulated_run_starts_from_the_form_with_its_patient_model(
     assert Participant.objects.filter(study=study, is_simulated=True).count() == 2
     html = client.get(page(study)).content.decode()
     assert f'id="run-{run.pk}" data-status="succeeded"' in html
+
+
+def test_the_patient_model_choices_are_only_endpoints_the_investigator_may_use(
+    study_with_arm, alice, client
+):
+    from tests.factories import make_endpoint
+
+    study, arm = study_with_arm
+    make_endpoint("http://127.0.0.1:9/v1", name="another-teams-model")
+    html = client.get(page(study)).content.decode()
+    assert f'value="{arm.endpoint.name}"' in html
+    assert "another-teams-model" not in html
+    response = client.post(
+        reverse("evaluations:start", args=[study.slug]),
+        {"kind": "simulated", "arm": arm.key, "asked": "together",
+         "patient_endpoint": "another-teams-model"},
+    )  # fmt: skip
+    assert response.status_code != 302
+    assert not EvaluationRun.objects.filter(study=study).exists()
