@@ -131,9 +131,10 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
             },
         ),
         (
-            "Prolific completion codes per outcome",
+            "Prolific: the study's STUDY_ID and completion codes per outcome",
             {
                 "fields": [
+                    "prolific_study_id",
                     "code_screened_out",
                     "code_timed_out",
                     "code_failed_check",

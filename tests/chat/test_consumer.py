@@ -394,3 +394,21 @@ async def test_sockets_and_replies_are_counted_in_the_metrics(cast, scripted):
         sample("studyapp_chat_reply_token_gap_seconds_count", endpoint=endpoint)
         == before["gaps"] + 4
     )
+
+
+async def test_a_socket_that_floods_frames_is_slowed_down_without_closing(cast, settings):
+    # Each history frame is a database read; the page polls at most every 2 s.
+    settings.CHAT_FRAME_BURST = 5
+    settings.CHAT_FRAMES_PER_S = 1.0
+    comm, _ = await open_chat(cast)
+    for _ in range(12):
+        await comm.send_json_to({"type": "history"})
+    frames = [await comm.receive_json_from(timeout=5) for _ in range(12)]
+    kinds = [f["type"] if f["type"] == "history" else f["code"] for f in frames]
+    assert kinds.count("history") in (5, 6)  # the burst (and at most one refilled)
+    assert kinds.count("too_fast") == 12 - kinds.count("history")
+    # The socket is still open and serves a frame once the budget refills.
+    await asyncio.sleep(1.1)
+    await comm.send_json_to({"type": "history"})
+    assert (await comm.receive_json_from(timeout=5))["type"] == "history"
+    await comm.disconnect(timeout=5)

@@ -8,7 +8,7 @@ import pytest
 
 from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
 from tests.conftest import require
-from tests.drills.stack import Stack, missing_tools, running_stack
+from tests.drills.stack import REPORT, Stack, missing_tools, running_stack
 
 SETUP = """
 from django.utils import timezone
@@ -59,3 +59,10 @@ def healthy(stack: Stack) -> Stack:
 
 def run(coro):
     return asyncio.run(coro)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if REPORT:
+        terminalreporter.section("fault drills: what was lost, how long recovery took")
+        for line in REPORT:
+            terminalreporter.write_line(line)

@@ -473,6 +473,13 @@ def running_stack(tmp: Path, model, **extra_env: str) -> Iterator[Stack]:
         stack.stop()
 
 
+# Every drill's line, repeated in pytest's terminal summary (tests/drills/conftest.py), so the
+# CI log shows the figures although pytest captures the output of passing tests.
+REPORT: list[str] = []
+
+
 def print_drill(name: str, **figures: object) -> None:
     """Each drill says what it lost and how long recovery took (in the CI log)."""
-    print(f"\nDRILL {name}: " + json.dumps(figures, sort_keys=True))  # noqa: T201
+    line = f"DRILL {name}: " + json.dumps(figures, sort_keys=True)
+    REPORT.append(line)
+    print("\n" + line)  # noqa: T201

@@ -258,3 +258,28 @@ async def test_model_faults_give_a_clear_message_and_a_working_retry(
         drill_model.configure(**NORMAL)
         healthy.sql("UPDATE studies_arm SET reply_timeout_s = 60 WHERE key = 'llm'")
         await close_all([(participant, chat)])
+
+
+async def test_an_oversized_frame_is_refused_before_the_app_buffers_it(healthy: Stack):
+    # uvicorn's default --ws-max-size is 16 MiB (8 frames of 15 MB took a worker from 265 to
+    # 505 MiB); the workers run with 64 KiB, the largest chat frame being ~13 KB.
+    ((participant, chat),) = await participants(healthy, 1, "big")
+    try:
+        await chat.send_frame({"type": "send", "client_id": "big", "text": "a" * 1_000_000})
+        with pytest.raises(SocketClosed):
+            while True:
+                await chat.recv(within=10)
+        # Closed by the server (1009, message too big; through nginx the client may see the
+        # connection end as 1006). Without the limit the app itself answers a "bad_frame"
+        # error and keeps the socket, after uvicorn has buffered the whole frame.
+        assert chat.ws.close_code in (1006, 1009)
+        close_code = int(chat.ws.close_code)
+        assert conversation_rows(healthy, participant.pid) == []
+        assert healthy.worker(0).alive() and healthy.worker(1).alive()
+        # The participant's next socket works as before.
+        await chat.reconnect()
+        reply = await send_and_read(chat, "a normal question", "small")
+        assert reply.status == "complete"
+        print_drill("1 MB chat frame", closed_with=close_code, stored=0, next_socket="works")
+    finally:
+        await close_all([(participant, chat)])

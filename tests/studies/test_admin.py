@@ -287,3 +287,9 @@ def test_a_superuser_sees_and_picks_every_endpoint(client, root, alpha):
 def test_investigators_cannot_create_endpoints(client, alice):
     client.force_login(alice)
     assert client.get(reverse("admin:studies_modelendpoint_add")).status_code == 403
+
+
+def test_the_study_form_sets_the_prolific_study_id(client, root, alpha):
+    client.force_login(root)
+    form = client.get(change_url(alpha)).context["adminform"].form
+    assert "prolific_study_id" in form.fields

@@ -70,6 +70,9 @@ class Command(BaseCommand):
         commands["web"] = [
             sys.executable, "-m", "uvicorn", "studyapp.asgi:application",
             "--host", host, "--port", str(port), "--log-level", "warning", "--no-access-log",
+            # The largest chat frame is ~13 KB; uvicorn's default (16 MiB) would buffer
+            # whatever a client sends before the app could refuse it.
+            "--ws-max-size", "65536",
         ]  # fmt: skip
 
         procs: dict[str, subprocess.Popen] = {}
