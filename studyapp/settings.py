@@ -98,6 +98,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "studyapp.core.middleware.MetricsMiddleware",  # see "--- Metrics"
+    # Outermost of those that see a view's exception: the database away -> 503 and retry.
+    "studyapp.core.outage.DatabaseUnavailableMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",  # see "--- Sessions & security"
     "studyapp.core.security.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -82,6 +82,8 @@ class Participant:
     pid: str
     ws_path: str = ""
     page: str = ""
+    # What each failed request of advance() gave: an HTTP status, or an exception's name.
+    failed: list = field(default_factory=list)
 
     async def enter(self, slug: str, **params: str) -> int:
         query = urlencode({"PROLIFIC_PID": self.pid, **params}) if self.pid else urlencode(params)
@@ -118,8 +120,9 @@ class Participant:
                     found = WS_PATH_RE.search(self.page)
                     self.ws_path = html.unescape(found.group(1)) if found else ""
                     return failures
-            except (TimeoutError, aiohttp.ClientError):
-                pass
+                self.failed.append(status)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                self.failed.append(type(exc).__name__)
             failures += 1
             await asyncio.sleep(0.5)
         raise AssertionError(f"{self.pid} never reached the task ({failures} failures)")

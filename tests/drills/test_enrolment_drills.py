@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 
 import pytest
 
@@ -85,6 +86,7 @@ async def test_a_postgresql_crash_during_enrolment_loses_and_duplicates_nobody(s
         for person in people:
             await person.browser.close()
     counts = participant_counts(studies, ENROL)
+    failed = Counter(str(f) for person in people for f in person.failed)
     duplicated = sum(n - 1 for n, _ in counts.values())
     lost = sum(1 for p in people if counts.get(p.pid, (0, 0))[1] != 1)
     verified = studies.manage("verify_allocation", ENROL)
@@ -94,12 +96,15 @@ async def test_a_postgresql_crash_during_enrolment_loses_and_duplicates_nobody(s
         participants_lost=lost,
         participants_duplicated=duplicated,
         failed_requests_retried=sum(failures),
+        failed_requests_by_answer=dict(failed),
         postgres_down_s=round(back_at - crashed_at, 1),
         everyone_in_after_s=round(done_at - back_at, 1),
         verify_allocation=verified.strip().splitlines()[0][:80],
     )
     assert lost == 0 and duplicated == 0
     assert "OK" in verified
+    # People who arrived during the outage saw the "one moment" page, never a 500.
+    assert "500" not in failed, failed
 
 
 async def test_a_bot_flood_cannot_fill_a_prolific_studys_quotas(studies: Stack):
