@@ -17,3 +17,7 @@ urlpatterns = [
     path("", include("studyapp.participation.urls")),
     path("", include("studyapp.chat.urls")),
 ]
+
+# A database that is briefly away answers 503 with a page that retries itself
+# (studyapp.core.outage), wherever the error was raised.
+handler500 = "studyapp.core.outage.server_error"

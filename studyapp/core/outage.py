@@ -10,11 +10,13 @@ need the database too).
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.deprecation import MiddlewareMixin
+from django.views import defaults
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +37,33 @@ def is_outage(exception: Exception) -> bool:
     return True
 
 
+def unavailable_response(request: HttpRequest) -> HttpResponse:
+    html = render_to_string(
+        "unavailable.html",
+        {"retry_after_s": RETRY_AFTER_S, "retry_url": request.get_full_path()},
+    )
+    response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 class DatabaseUnavailableMiddleware(MiddlewareMixin):
+    """An outage raised by a view: 503, logged as a warning (no traceback per request)."""
+
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_outage(exception):
             return None
         # The type only: a database error's text may quote values (a PID, an answer).
         logger.warning("database unavailable (%s): answered 503", type(exception).__name__)
-        html = render_to_string(
-            "unavailable.html",
-            {"retry_after_s": RETRY_AFTER_S, "retry_url": request.get_full_path()},
-        )
-        response = HttpResponse(html, status=503)
-        response["Retry-After"] = str(RETRY_AFTER_S)
-        response["Cache-Control"] = "no-store"
-        return response
+        return unavailable_response(request)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: an outage raised outside a view (a middleware loading or saving the
+    session) still gets the 503 page. Django calls this inside its `except` block, so the
+    exception is sys.exc_info()'s."""
+    exception = sys.exc_info()[1]
+    if isinstance(exception, Exception) and is_outage(exception):
+        return unavailable_response(request)
+    return defaults.server_error(request)

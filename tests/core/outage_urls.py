@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from django.db import OperationalError
+from django.http import HttpResponse
 from django.urls import path
 
 
@@ -24,6 +25,17 @@ def no_such_table(request):
         raise OperationalError(str(exc)) from exc
 
 
+def session_save_fails(request):
+    """The view works; the database fails afterwards, in a middleware on the way out."""
+    request.session["touched"] = True
+
+    def save_fails(must_create=False):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    request.session.save = save_fails
+    return HttpResponse("fine")
+
+
 def locked(request):
     try:
         raise sqlite3.OperationalError("database is locked")
@@ -36,4 +48,7 @@ urlpatterns = [
     path("broken/", broken),
     path("no-such-table/", no_such_table),
     path("locked/", locked),
+    path("session-save-fails/", session_save_fails),
 ]
+
+handler500 = "studyapp.core.outage.server_error"

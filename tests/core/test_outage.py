@@ -32,3 +32,13 @@ def test_other_errors_are_not_dressed_up_as_an_outage(client, outage_urls):
     # SQLite calls a missing table "operational" too: a bug (or no migrations), not a wait.
     assert client.get("/no-such-table/").status_code == 500
     assert client.get("/locked/").status_code == 503
+
+
+def test_an_outage_outside_the_view_also_gets_the_503_page(client, outage_urls, settings):
+    # SessionMiddleware saves the session after the view: Django turns what it raises
+    # into a 500 at once (convert_exception_to_response), past every process_exception.
+    settings.DEBUG = False
+    client.raise_request_exception = False
+    response = client.get("/session-save-fails/")
+    assert response.status_code == 503
+    assert "briefly unavailable" in response.content.decode()

@@ -69,11 +69,12 @@ async def test_a_postgresql_crash_during_enrolment_loses_and_duplicates_nobody(s
         for person in people[:20]:
             jobs.append(asyncio.create_task(person.advance(ENROL)))
         # While those 20 are on their way, every PostgreSQL process is killed; it stays
-        # down 3 s while 20 more arrive, then starts (crash recovery).
+        # down 12 s (longer than the pool's 10 s wait, so some requests do fail) while 20
+        # more arrive, then starts (crash recovery).
         await asyncio.sleep(0.3)
         crashed_at = time.monotonic()
         restart = asyncio.create_task(
-            asyncio.to_thread(studies.restart_postgres, crash=True, down_s=3.0)
+            asyncio.to_thread(studies.restart_postgres, crash=True, down_s=12.0)
         )
         for person in people[20:]:
             jobs.append(asyncio.create_task(person.advance(ENROL)))
@@ -103,8 +104,8 @@ async def test_a_postgresql_crash_during_enrolment_loses_and_duplicates_nobody(s
     )
     assert lost == 0 and duplicated == 0
     assert "OK" in verified
-    # People who arrived during the outage saw the "one moment" page, never a 500.
-    assert "500" not in failed, failed
+    # People who arrived during the outage saw the "one moment" page (503), never a 500.
+    assert failed["503"] > 0 and "500" not in failed, failed
 
 
 async def test_a_bot_flood_cannot_fill_a_prolific_studys_quotas(studies: Stack):
