@@ -48,12 +48,10 @@ def healthy(stack: Stack) -> Stack:
     for index in range(len(stack.worker_ports)):
         if not stack.worker(index).alive():
             stack.restart_worker(index)
-    for name, restart in (("redis", stack.restart_redis), ("postgres", None)):
-        if not stack.procs[name].alive():
-            if restart is not None:
-                restart()
-            else:
-                stack.restart_postgres(crash=False)
+    if not stack.procs["redis"].alive():
+        stack.restart_redis()
+    if not stack.procs["postgres"].alive():
+        stack.restart_postgres(crash=False)
     return stack
 
 

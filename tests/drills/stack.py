@@ -243,9 +243,10 @@ class Stack:
             **more,
         }
 
-    def manage(self, *args: str, timeout: float = 120) -> str:
+    def _django(self, argv: list[str], what: str, timeout: float) -> str:
+        """A fresh Django process on the stack's database; its stdout."""
         done = subprocess.run(
-            [sys.executable, "manage.py", *args],
+            [sys.executable, *argv],
             cwd=ROOT,
             env=self.env(),
             capture_output=True,
@@ -253,23 +254,15 @@ class Stack:
             timeout=timeout,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)}: {done.stderr[-3000:]}")
+            raise RuntimeError(f"{what}: {done.stderr[-3000:]}")
         return done.stdout
 
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        return self._django(["manage.py", *args], f"manage.py {' '.join(args)}", timeout)
+
     def python(self, code: str, timeout: float = 120) -> str:
-        """Run Python with Django set up on the stack's database (a fresh process)."""
-        prelude = "import django; django.setup()\n"
-        done = subprocess.run(
-            [sys.executable, "-c", prelude + code],
-            cwd=ROOT,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"python: {done.stderr[-3000:]}")
-        return done.stdout
+        """Run Python with Django set up on the stack's database."""
+        return self._django(["-c", "import django; django.setup()\n" + code], "python", timeout)
 
     def sql(self, query: str, params: tuple = ()) -> list[tuple]:
         with psycopg.connect(self.database_url.replace("postgres://", "postgresql://")) as conn:
