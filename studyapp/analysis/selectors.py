@@ -36,7 +36,7 @@ from studyapp.analysis.metrics import (
 from studyapp.analysis.models import ConversationScore
 from studyapp.chat.models import Conversation, Message
 from studyapp.evaluations.models import EvaluationRun
-from studyapp.participation.models import Answer, Participant, Task
+from studyapp.participation.models import Answer, Participant, Task, humans_q
 from studyapp.scoring.conditions import SCORER_VERSION
 from studyapp.scoring.transcripts import model_named_but_answer_omitted, score_transcript
 from studyapp.studies.models import Arm, DispositionLevel, Scenario, Study
@@ -56,9 +56,8 @@ def _count_subquery(queryset: QuerySet, outer_field: str = "pk") -> Coalesce:
 def study_list_for_user(*, user) -> QuerySet[Study]:
     """The studies `user` may see, each with arm, participant and answer counts."""
     answers = (
-        Answer.objects.filter(
-            task__participant__study=OuterRef("pk"), task__participant__is_simulated=False
-        )
+        Answer.objects.of_humans()
+        .filter(task__participant__study=OuterRef("pk"))
         .order_by()
         .values("task__participant__study")
         .annotate(n=Count("pk"))
@@ -80,9 +79,8 @@ def study_list_for_user(*, user) -> QuerySet[Study]:
 
 def answer_rows_for_study(*, study: Study) -> list[AnswerRow]:
     rows = (
-        Answer.objects.filter(
-            task__participant__study=study, task__participant__is_simulated=False
-        )
+        Answer.objects.of_humans()
+        .filter(task__participant__study=study)
         .order_by("pk")
         .values_list(
             "task__participant__arm_id",
@@ -209,7 +207,7 @@ def participant_q(filters: AnswerFilters, *, prefix: str = "") -> Q:
 
     Always humans only: simulated patients of evaluation runs are never in these figures.
     """
-    q = Q(**{f"{prefix}is_simulated": False})
+    q = humans_q(prefix)
     if filters.completed_only:
         q &= Q(**{f"{prefix}status": Participant.Status.COMPLETED})
     if filters.attention_passed:
@@ -371,7 +369,7 @@ def dashboard(*, study: Study, filters: AnswerFilters, blinded: bool) -> Dashboa
         participants=participant_counts_by_arm(study=study, filters=filters),
         mentions=mention_rows(study=study, filters=filters),
         transcripts_pending=conversations_to_score(study=study)
-        .filter(task__participant__is_simulated=False)
+        .filter(humans_q("task__participant__"))
         .count(),
         generated_at=timezone.now().isoformat(timespec="seconds"),
     )

@@ -92,13 +92,13 @@ def cell_counts_with_balance(
     began = began_q(study_has_check=study.has_check, prefix="participant__")
     counted = began if pending_since is None else began | Q(created_at__gte=pending_since)
     rows = (
-        Task.objects.filter(
+        # Simulated patients of evaluation runs take no human's place in a quota.
+        Task.objects.of_humans()
+        .filter(
             counted,
             participant__study=study,
             participant__status__in=counting_statuses(study),
             participant__arm__isnull=False,
-            # Simulated patients of evaluation runs take no human's place in a quota.
-            participant__is_simulated=False,
         )
         .order_by()
         .values_list("participant__arm__key", "scenario__key")

@@ -14,11 +14,24 @@ from studyapp.studies.models import Arm, DispositionLevel, Scenario, Study
 class ParticipantQuerySet(models.QuerySet):
     def humans(self) -> ParticipantQuerySet:
         """Real participants: everything about people (CONSORT, quotas, figures) uses this."""
-        return self.filter(is_simulated=False)
+        return self.filter(humans_q())
+
+    def simulated(self) -> ParticipantQuerySet:
+        """Simulated patients of evaluation runs (an LLM plays the patient)."""
+        return self.filter(is_simulated=True)
 
     def began(self, *, study_has_check: bool) -> ParticipantQuerySet:
         """Participants who reached their tasks (selectors.participant_has_begun, in SQL)."""
         return self.filter(began_q(study_has_check=study_has_check))
+
+
+def humans_q(prefix: str = "") -> models.Q:
+    """Real people, not simulated patients of evaluation runs, as a condition on
+    Participant reached through `prefix` ("task__participant__" from an Answer,
+    "conversation__task__participant__" from a chat Message...): every human figure
+    (quotas, timeouts, CONSORT, study pages and reports, the dashboard, the "human"
+    comparison) uses it, through a queryset's `humans()` / `of_humans()` where one exists."""
+    return models.Q(**{f"{prefix}is_simulated": False})
 
 
 def began_q(*, study_has_check: bool, prefix: str = "") -> models.Q:
@@ -96,6 +109,12 @@ class Participant(TimeStampedModel):
         return link_token(self.link_id)
 
 
+class TaskQuerySet(models.QuerySet):
+    def of_humans(self) -> TaskQuerySet:
+        """Tasks of real participants (humans_q)."""
+        return self.filter(humans_q("participant__"))
+
+
 class Task(TimeStampedModel):
     """One assigned scenario for one participant, in order."""
 
@@ -114,6 +133,8 @@ class Task(TimeStampedModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = TaskQuerySet.as_manager()
+
     class Meta:
         ordering = ["participant", "position"]
         constraints = [
@@ -125,6 +146,12 @@ class Task(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"task {self.position} of participant {self.participant_id}"
+
+
+class AnswerQuerySet(models.QuerySet):
+    def of_humans(self) -> AnswerQuerySet:
+        """Answers of real participants (humans_q)."""
+        return self.filter(humans_q("task__participant__"))
 
 
 class Answer(TimeStampedModel):
@@ -150,6 +177,8 @@ class Answer(TimeStampedModel):
     )
     scorer_version = models.CharField(max_length=40, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AnswerQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"answer to {self.task}"
@@ -233,6 +262,14 @@ class Allocation(models.Model):
         raise LedgerImmutableError("allocation ledger rows are never deleted")
 
 
+class ParticipantEventQuerySet(models.QuerySet):
+    def of_humans(self) -> ParticipantEventQuerySet:
+        """Events of real participants, withdrawn ones included: a withdrawal keeps the
+        events without their participant, and a simulated patient never withdraws (its
+        run's deletion takes its events with it)."""
+        return self.filter(models.Q(participant__isnull=True) | humans_q("participant__"))
+
+
 class ParticipantEvent(models.Model):
     """Every status change (and the start of the tasks), with its time and reason.
 
@@ -266,6 +303,8 @@ class ParticipantEvent(models.Model):
     # enrolled (and randomised) again, without keeping the PID itself.
     pid_digest = models.CharField(max_length=64, blank=True, db_index=True)
     at = models.DateTimeField()
+
+    objects = ParticipantEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["study", "at", "pk"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from django.db.models import Count, Q
+from django.db.models import Count
 
 from studyapp.participation.models import Allocation, Participant, ParticipantEvent, Task
 from studyapp.studies.models import DispositionLevel, Study
@@ -146,10 +146,10 @@ def study_flow_counts(*, study: Study) -> FlowCounts:
     """Three aggregate queries, whatever the number of participants."""
     counts = FlowCounts()
     events = (
-        ParticipantEvent.objects.filter(study=study)
         # Events of simulated patients are not part of the flow; a withdrawn participant's
         # events keep no link and still count.
-        .filter(Q(participant__isnull=True) | Q(participant__is_simulated=False))
+        ParticipantEvent.objects.of_humans()
+        .filter(study=study)
         .order_by()
         .values_list("kind", "arm_id")
         .annotate(n=Count("pk"))
