@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from studyapp.analysis.blinding import ArmInfo, ArmView, arm_views
+from studyapp.analysis.consort import study_consort
 from studyapp.analysis.dashboard import (
     AnswerCell,
     Dashboard,
@@ -36,6 +38,7 @@ from studyapp.analysis.metrics import (
 from studyapp.analysis.models import ConversationScore
 from studyapp.chat.models import Conversation, Message
 from studyapp.evaluations.models import EvaluationRun
+from studyapp.evaluations.selectors import evaluation_results_by_key
 from studyapp.participation.models import Answer, Participant, Task, humans_q
 from studyapp.scoring.conditions import SCORER_VERSION
 from studyapp.scoring.transcripts import model_named_but_answer_omitted, score_transcript
@@ -184,6 +187,18 @@ def study_report(*, study: Study) -> StudyReport:
         unallocated=status_counts(counts.get(None, {}), statuses),
         evaluations=evaluation_reports_for_study(study=study),
     )
+
+
+def study_report_data(*, study: Study) -> dict[str, Any]:
+    """What `study_report --format json` prints: the study page's figures, the CONSORT
+    numbers, and each evaluation run's own results (MCQ accuracy, robustness table,
+    tokens and cost...) under its row."""
+    data = study_report(study=study).as_dict()
+    data["consort"] = study_consort(study=study).as_dict()
+    results = evaluation_results_by_key(study=study)
+    for evaluation in data.get("evaluations", []):
+        evaluation["results"] = results.get(evaluation["key"])
+    return data
 
 
 # --- Analysis dashboard, task list and transcripts (bulk reads) ---------------------------

@@ -7,9 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studyapp.analysis import selectors
-from studyapp.analysis.consort import study_consort
 from studyapp.analysis.metrics import Proportion, StudyReport
-from studyapp.evaluations.selectors import evaluation_results_by_key
 from studyapp.studies.models import Study
 
 
@@ -24,17 +22,11 @@ class Command(BaseCommand):
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             raise CommandError(f"No study with slug {slug!r}.")
-        report = selectors.study_report(study=study)
         if format == "json":
-            data = report.as_dict()
-            data["consort"] = study_consort(study=study).as_dict()
-            # Each run's own figures (MCQ accuracy, robustness table, tokens and cost...).
-            results = evaluation_results_by_key(study=study)
-            for evaluation in data.get("evaluations", []):
-                evaluation["results"] = results.get(evaluation["key"])
+            data = selectors.study_report_data(study=study)
             self.stdout.write(json.dumps(data, indent=2))
         else:
-            self.stdout.write(_as_text(report))
+            self.stdout.write(_as_text(selectors.study_report(study=study)))
 
 
 def _percent(p: Proportion) -> str:
