@@ -68,7 +68,7 @@ def parse_args() -> argparse.Namespace:
 
 def write_questions(path: Path, n: int) -> dict[str, str]:
     """n 4-option questions (gold letters cycling A..D); returns the scripted answer key."""
-    from studyapp.chat.scripted_server import options_fingerprint
+    from studyapp.devtools.scripted_server import options_fingerprint
 
     key = {}
     with path.open("w", encoding="utf-8") as f:
@@ -314,7 +314,7 @@ def main() -> int:
 
     from django.conf import settings
 
-    from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
+    from studyapp.devtools.scripted_server import ScriptedConfig, ScriptedServerThread
     from studyapp.evaluations.services import evaluation_run_inline
 
     path = tmp / "questions.jsonl"

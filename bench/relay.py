@@ -234,7 +234,7 @@ def main() -> int:
 
     from django.conf import settings
 
-    from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
+    from studyapp.devtools.scripted_server import ScriptedConfig, ScriptedServerThread
 
     model = ScriptedServerThread(
         ScriptedConfig(ttft_s=args.ttft, token_delay_s=args.token_delay, record_messages=True)

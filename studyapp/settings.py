@@ -93,6 +93,9 @@ INSTALLED_APPS = [
     "studyapp.chat",
     "studyapp.evaluations",
     "studyapp.analysis",
+    # Development and test tools, not the product: the scripted model server (its
+    # management command, scripted_model_server, is why this is an app).
+    "studyapp.devtools",
 ]
 
 MIDDLEWARE = [

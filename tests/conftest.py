@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
+from studyapp.devtools.scripted_server import ScriptedConfig, ScriptedServerThread
 
 STRICT = os.environ.get("STUDYAPP_STRICT") == "1"
 

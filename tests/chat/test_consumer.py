@@ -9,8 +9,8 @@ from channels.db import database_sync_to_async
 from django.utils.html import escape
 
 from studyapp.chat.models import Message
-from studyapp.chat.scripted_server import demo_reply
 from studyapp.core import metrics
+from studyapp.devtools.scripted_server import demo_reply
 from studyapp.participation.models import Participant, Task
 from tests.chat.conftest import (
     closed_with,

@@ -9,7 +9,7 @@ import pytest
 
 from studyapp.chat.llm import EndpointConfig, LLMError, OpenAICompatibleClient, StreamEvent
 from studyapp.chat.llm.openai_compatible import sampling_kwargs
-from studyapp.chat.scripted_server import demo_reply
+from studyapp.devtools.scripted_server import demo_reply
 
 
 def client_for(server, *, endpoint_id: int = 1, timeout_s: float = 5.0, streams: int = 8):

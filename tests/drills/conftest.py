@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
+from studyapp.devtools.scripted_server import ScriptedConfig, ScriptedServerThread
 from tests.conftest import require
 from tests.drills.stack import REPORT, Stack, missing_tools, running_stack
 

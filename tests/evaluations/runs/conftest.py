@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from studyapp.celery import app as celery_app
-from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread, options_fingerprint
+from studyapp.devtools.scripted_server import (
+    ScriptedConfig,
+    ScriptedServerThread,
+    options_fingerprint,
+)
 from tests.factories import make_endpoint, make_llm_arm, make_scenario, make_study, make_user
 
 LETTERS = "ABCD"

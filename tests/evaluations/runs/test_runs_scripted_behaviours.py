@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studyapp.chat.scripted_server import (
+from studyapp.devtools.scripted_server import (
     ScriptedConfig,
     mcq_options,
     mcq_reply,

@@ -15,7 +15,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
+from studyapp.devtools.scripted_server import ScriptedConfig, ScriptedServerThread
 from studyapp.evaluations import slots
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.services import StartRequest, evaluation_run_inline, evaluation_start

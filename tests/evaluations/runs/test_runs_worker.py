@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from studyapp.celery import app as celery_app
-from studyapp.chat.scripted_server import ScriptedConfig, ScriptedServerThread
+from studyapp.devtools.scripted_server import ScriptedConfig, ScriptedServerThread
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
 from studyapp.evaluations.services import StartRequest, evaluation_start
 from tests.conftest import require

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from studyapp.chat.scripted_server import (
+from studyapp.devtools.scripted_server import (
     ScriptedConfig,
     ScriptedServerThread,
     demo_reply,

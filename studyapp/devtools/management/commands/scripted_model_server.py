@@ -7,7 +7,7 @@ import contextlib
 
 from django.core.management.base import BaseCommand, CommandError
 
-from studyapp.chat.scripted_server import MODES, ScriptedConfig, ScriptedState, start_site
+from studyapp.devtools.scripted_server import MODES, ScriptedConfig, ScriptedState, start_site
 
 
 class Command(BaseCommand):
