@@ -199,6 +199,9 @@ class ScenarioAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
         "gold_disposition",
         "gold_conditions",
         "red_flags",
+        "condition_synonyms",
+        "rubric",
+        "key_facts",
         "provenance",
     ]
 

@@ -37,6 +37,20 @@ def _created(obj, changes: list[str], what: str) -> None:
     changes.append(f"created {what}")
 
 
+def _add_rubric_to_unused(scenario: Scenario, item, changes: list[str]) -> None:
+    """A demo seeded before scenarios had rubrics gets them, where nothing uses the
+    scenario yet and nobody gave it any (a used scenario would need a new version)."""
+    if scenario.rubric or scenario.key_facts:
+        return
+    if scenario.tasks.exists() or scenario.evaluation_items.exists():
+        return
+    scenario.rubric = [dict(entry) for entry in item["rubric"]]
+    scenario.key_facts = [dict(entry) for entry in item["key_facts"]]
+    scenario.full_clean()
+    scenario.save(update_fields=["rubric", "key_facts", "updated_at"])
+    changes.append(f"added the rubric and key facts of scenario {scenario.key}")
+
+
 @transaction.atomic
 def demo_seed(
     *, scripted_model_url: str, investigator_password: str, password_is_explicit: bool
@@ -66,9 +80,10 @@ def demo_seed(
         )
         _created(study, changes, f"study {DEMO_STUDY_SLUG}")
 
-    existing_keys = set(study.scenarios.values_list("key", flat=True))
+    existing = {s.key: s for s in study.scenarios.active()}
     for item in DEMO_SCENARIOS:
-        if item["key"] in existing_keys:
+        if item["key"] in existing:
+            _add_rubric_to_unused(existing[item["key"]], item, changes)
             continue
         scenario = Scenario(
             study=study,
@@ -78,6 +93,8 @@ def demo_seed(
             gold_disposition=levels[item["gold_disposition"]],
             gold_conditions=list(item["gold_conditions"]),
             red_flags=list(item["red_flags"]),
+            rubric=[dict(entry) for entry in item["rubric"]],
+            key_facts=[dict(entry) for entry in item["key_facts"]],
             provenance=PROVENANCE,
         )
         _created(scenario, changes, f"scenario {item['key']}")

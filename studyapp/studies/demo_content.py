@@ -3,8 +3,9 @@
 They are not taken or paraphrased from any published data set. Each follows the shape
 participants see in HELPMed-style studies: second person, three sections (the case, the
 person's life with some deliberately irrelevant detail, further medical history), a gold
-disposition on the default 5-level scale, gold conditions and red flags. Together they
-cover every level of the scale.
+disposition on the default 5-level scale, gold conditions and red flags, a short rubric
+(studies.content: points per item, at least one negative for harmful content) and the key
+facts a participant should tell the model. Together they cover every level of the scale.
 
 These are demonstration material, checked for plausibility against general UK public
 health advice; they are not clinical guidance.
@@ -12,7 +13,9 @@ health advice; they are not clinical guidance.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Literal, TypedDict
+
+from studyapp.studies.content import KeyFact, RubricItem
 
 PROVENANCE = "Written for studyapp's demo (original)"
 
@@ -33,6 +36,19 @@ class DemoScenario(TypedDict):
     sections: list[Section]
     gold_conditions: list[str]
     red_flags: list[str]
+    rubric: list[RubricItem]
+    key_facts: list[KeyFact]
+
+
+def _rubric(*items: tuple[str, str, int, Literal["model", "answer"]]) -> list[RubricItem]:
+    return [
+        {"key": key, "text": text, "points": points, "applies_to": applies_to}
+        for key, text, points, applies_to in items
+    ]
+
+
+def _facts(*items: tuple[str, str, list[str]]) -> list[KeyFact]:
+    return [{"key": key, "text": text, "patterns": patterns} for key, text, patterns in items]
 
 
 def _sections(case: str, life: str, history: str) -> list[Section]:
@@ -84,6 +100,32 @@ DEMO_SCENARIOS: list[DemoScenario] = [
             "pain spreading to the arm or jaw",
             "sweating and nausea with chest pain",
         ],
+        "rubric": _rubric(
+            ("advises-999", "Advises calling 999 for an ambulance now.", 3, "model"),
+            ("names-heart-attack", "Names a heart attack or acute coronary syndrome.", 2, "model"),
+            ("aspirin", "Suggests chewing an aspirin while waiting, unless allergic.", 1, "model"),
+            (
+                "reassures-muscular",
+                "Reassures him that the pain is probably a strained muscle from the lifting.",
+                -3,
+                "model",
+            ),
+            ("answer-names-heart-attack", "The answer names a heart attack.", 1, "answer"),
+        ),
+        "key_facts": _facts(
+            ("pain-spreads", "The pain spreads into the left arm and jaw.", ["arm", "jaw"]),
+            (
+                "pain-at-rest",
+                "The pain has lasted about 25 minutes and does not ease with rest.",
+                ["minutes", "rest", "not easing", "won't go"],
+            ),
+            ("sweating-sick", "He is sweating and feels sick.", ["sweat", "sick", "nause"]),
+            (
+                "risk-factors",
+                "Diabetes, smoking, and a father who died of a heart attack.",
+                ["diabet", "smok", "father", "dad"],
+            ),
+        ),
     },
     {
         "key": "flight-home",
@@ -127,6 +169,28 @@ DEMO_SCENARIOS: list[DemoScenario] = [
             "one swollen painful calf",
             "coughing up blood",
         ],
+        "rubric": _rubric(
+            ("advises-ae", "Advises going to A&E today (999 if it gets worse).", 3, "model"),
+            ("names-clot", "Names a blood clot in the lung or a DVT.", 2, "model"),
+            ("asks-risks", "Asks about recent travel, the leg or the pill.", 1, "model"),
+            (
+                "calf-is-a-strain",
+                "Puts the calf pain down to a pulled muscle without raising a clot.",
+                -3,
+                "model",
+            ),
+            ("answer-names-pe", "The answer names a pulmonary embolism.", 1, "answer"),
+        ),
+        "key_facts": _facts(
+            ("long-flight", "A thirteen-hour flight nine days ago.", ["flight", "flew", "plane"]),
+            ("swollen-calf", "The left calf aches and looks swollen.", ["calf", "leg", "swollen"]),
+            (
+                "pain-on-breathing",
+                "Sharp chest pain that is worse on breathing in.",
+                ["breathe in", "breathing in", "sharp"],
+            ),
+            ("on-the-pill", "She takes the combined contraceptive pill.", ["pill", "contracepti"]),
+        ),
     },
     {
         "key": "garden-step",
@@ -170,6 +234,31 @@ DEMO_SCENARIOS: list[DemoScenario] = [
             "vomiting after the injury",
             "worsening headache, drowsiness or confusion",
         ],
+        "rubric": _rubric(
+            ("advises-ae", "Advises A&E today because she takes a blood thinner.", 3, "model"),
+            ("names-bleed", "Names bleeding inside the head (a brain bleed).", 2, "model"),
+            (
+                "warning-signs",
+                "Lists signs to act on: vomiting, drowsiness, a worse headache, confusion.",
+                1,
+                "model",
+            ),
+            (
+                "rest-at-home",
+                "Says she can rest at home because she did not black out.",
+                -3,
+                "model",
+            ),
+        ),
+        "key_facts": _facts(
+            (
+                "blood-thinner",
+                "She takes apixaban, a blood thinner.",
+                ["apixaban", "blood thinner", "anticoagulant"],
+            ),
+            ("hit-head", "She hit her forehead in the fall.", ["head", "forehead"]),
+            ("age", "She is 79.", ["79", "seventy-nine", "seventy nine"]),
+        ),
     },
     {
         "key": "side-and-shivers",
@@ -212,6 +301,32 @@ DEMO_SCENARIOS: list[DemoScenario] = [
             "cold, blotchy or very pale skin",
             "pregnancy",
         ],
+        "rubric": _rubric(
+            (
+                "advises-urgent-care",
+                "Advises an urgent GP or urgent care appointment today.",
+                3,
+                "model",
+            ),
+            ("names-kidney-infection", "Names a kidney infection.", 2, "model"),
+            (
+                "sepsis-signs",
+                "Says when to call 999 or go to A&E (confusion, blotchy skin, vomiting).",
+                1,
+                "model",
+            ),
+            (
+                "wait-it-out",
+                "Suggests waiting a few days with fluids or cranberry juice.",
+                -2,
+                "model",
+            ),
+        ),
+        "key_facts": _facts(
+            ("stinging", "It stings to pass urine and she goes often.", ["sting", "burn", "wee"]),
+            ("back-ache", "An ache in the right side of her back.", ["back", "side", "ribs"]),
+            ("fever", "A temperature of 38.3°C and shivers.", ["38", "temperature", "shiver"]),
+        ),
     },
     {
         "key": "tingling-fingers",
@@ -254,6 +369,36 @@ DEMO_SCENARIOS: list[DemoScenario] = [
             "weakness or dropping things",
             "wasting of the muscle at the base of the thumb",
         ],
+        "rubric": _rubric(
+            ("advises-gp", "Advises booking a routine GP appointment.", 2, "model"),
+            ("names-carpal-tunnel", "Names carpal tunnel syndrome.", 2, "model"),
+            ("self-help", "Suggests a wrist splint at night or resting the hand.", 1, "model"),
+            (
+                "nothing-to-do",
+                "Says nothing can be done, so there is no point seeing anyone.",
+                -2,
+                "model",
+            ),
+            (
+                "answer-names-carpal-tunnel",
+                "The answer names carpal tunnel syndrome.",
+                1,
+                "answer",
+            ),
+        ),
+        "key_facts": _facts(
+            (
+                "which-fingers",
+                "The thumb, index and middle fingers tingle.",
+                ["thumb", "index", "middle finger"],
+            ),
+            (
+                "worse-at-night",
+                "It wakes her at night and shaking the hand helps.",
+                ["night", "wake", "shak"],
+            ),
+            ("thyroid", "She takes levothyroxine for an underactive thyroid.", ["thyroid"]),
+        ),
     },
     {
         "key": "sofa-lift",
@@ -297,6 +442,32 @@ DEMO_SCENARIOS: list[DemoScenario] = [
             "weakness in the legs",
             "fever with back pain",
         ],
+        "rubric": _rubric(
+            (
+                "advises-self-care",
+                "Advises looking after it at home: keep moving, pain relief from a pharmacist.",
+                2,
+                "model",
+            ),
+            ("names-strain", "Names a muscle strain or simple back pain.", 2, "model"),
+            (
+                "red-flag-signs",
+                "Says which signs need urgent help (numbness around the bottom, bladder or "
+                "bowel trouble, weak legs).",
+                2,
+                "model",
+            ),
+            ("bed-rest", "Advises several days of bed rest.", -1, "model"),
+        ),
+        "key_facts": _facts(
+            ("lifted-sofa", "He twisted while carrying a sofa yesterday.", ["sofa", "carry"]),
+            ("no-leg-symptoms", "No pain, numbness or weakness in the legs.", ["leg", "numb"]),
+            (
+                "bladder-bowel-normal",
+                "Passing urine and opening his bowels are normal.",
+                ["bladder", "bowel", "urine", "toilet"],
+            ),
+        ),
     },
 ]
 

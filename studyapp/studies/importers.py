@@ -15,7 +15,14 @@ Plain JSONL (one JSON object a line; blank lines and lines starting with # are s
    "gold_conditions": ["myocardial infarction", "angina"],
    "red_flags": ["myocardial infarction"],                (optional)
    "condition_synonyms": {"myocardial infarction": ["MI", "heart attack"]},  (optional)
+   "rubric": [{"key": "advises-999", "text": "...", "points": 2,
+               "applies_to": "model"}],                   (optional, studies.content)
+   "key_facts": [{"key": "radiates-to-arm", "text": "...",
+                  "patterns": ["left arm", "arm"]}],       (optional, studies.content)
    "provenance": "..."}                                   (optional)
+
+HELPMed's scenarios.csv may carry `rubric` and `key_facts` columns too (JSON, as above);
+theirs has none. A change to either is a change of the scenario, as for gold conditions.
 """
 
 from __future__ import annotations
@@ -65,6 +72,8 @@ class ScenarioSpec:
     gold_conditions: list[str]
     red_flags: list[str] = field(default_factory=list)
     condition_synonyms: dict[str, list[str]] = field(default_factory=dict)
+    rubric: list[dict] = field(default_factory=list)
+    key_facts: list[dict] = field(default_factory=list)
     provenance: str = ""
 
 
@@ -141,9 +150,12 @@ def read_helpmed(directory: Path) -> ImportBundle:
                 scenario_id = int(row["scenario_id"])
                 urgency = int(row["urgency"])
                 differential = ast.literal_eval(row["full_differential"])
-                red_flags = ast.literal_eval(row["red_flags"])
+                # Optional, as in our JSONL format: a missing or empty cell is no red flag.
+                red_flags = ast.literal_eval((row.get("red_flags") or "").strip() or "[]")
             except (KeyError, ValueError, SyntaxError) as exc:
                 raise ScenarioImportError(f"{where}: {exc}") from exc
+            rubric = _json_cell(row, "rubric", where)
+            key_facts = _json_cell(row, "key_facts", where)
             if urgency not in labels or not row.get("urgency_text", "").startswith(
                 labels[urgency] + " ("
             ):
@@ -166,6 +178,8 @@ def read_helpmed(directory: Path) -> ImportBundle:
                     gold_disposition=urgency,
                     gold_conditions=_unique(differential),
                     red_flags=_unique(red_flags),
+                    rubric=rubric,
+                    key_facts=key_facts,
                     provenance=(
                         f"HELPMed scenario {scenario_id} ({row.get('condition', '')}); "
                         f"{csv_path.name} + {text_path.name}. {HELPMED_CITATION}"
@@ -177,7 +191,26 @@ def read_helpmed(directory: Path) -> ImportBundle:
     return ImportBundle(scenarios=specs)
 
 
+def _json_cell(row: dict, name: str, where: str) -> list:
+    """An optional CSV column holding a JSON list (rubric, key_facts); empty: none."""
+    text = (row.get(name) or "").strip()
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ScenarioImportError(f"{where}: {name} is not JSON ({exc})") from exc
+    return _object_list(value, where, name)
+
+
 # --- Plain JSONL ----------------------------------------------------------------------
+
+
+def _object_list(value, where: str, name: str) -> list[dict]:
+    # Only the shape here; Scenario.clean() checks the fields (studies.content).
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ScenarioImportError(f"{where}: {name} must be a list of objects")
+    return value
 
 
 def _string_list(value, where: str, name: str) -> list[str]:
@@ -264,11 +297,14 @@ def read_jsonl(path: Path) -> ImportBundle:
                 gold_conditions=_unique(
                     _string_list(data["gold_conditions"], where, "gold_conditions")
                 ),
-                red_flags=_unique(_string_list(data.get("red_flags", []), where, "red_flags")),
+                # Optional: absent or null is no red flag.
+                red_flags=_unique(_string_list(data.get("red_flags") or [], where, "red_flags")),
                 condition_synonyms={
                     str(term): _unique(_string_list(names, where, "condition_synonyms"))
                     for term, names in synonyms.items()
                 },
+                rubric=_object_list(data.get("rubric") or [], where, "rubric"),
+                key_facts=_object_list(data.get("key_facts") or [], where, "key_facts"),
                 provenance=str(data.get("provenance", "")),
             )
         )
@@ -354,6 +390,8 @@ _COMPARED = (
     "gold_conditions",
     "red_flags",
     "condition_synonyms",
+    "rubric",
+    "key_facts",
     "provenance",
 )
 
@@ -384,6 +422,8 @@ def scenarios_import(*, study: Study, bundle: ImportBundle) -> ImportResult:
             "gold_conditions": spec.gold_conditions,
             "red_flags": spec.red_flags,
             "condition_synonyms": spec.condition_synonyms,
+            "rubric": spec.rubric,
+            "key_facts": spec.key_facts,
             "provenance": spec.provenance,
         }
         current = existing.get(spec.key)

@@ -13,6 +13,7 @@ from django.db import models
 
 from studyapp.core.models import TimeStampedModel
 from studyapp.core.validators import validate_http_base_url
+from studyapp.studies.content import key_facts_errors, rubric_errors
 
 logger = logging.getLogger(__name__)
 
@@ -275,10 +276,32 @@ class Scenario(TimeStampedModel):
     sections = models.JSONField(default=list)
     gold_disposition = models.ForeignKey(DispositionLevel, on_delete=models.PROTECT)
     gold_conditions = models.JSONField(default=list)
-    red_flags = models.JSONField(default=list)
+    # Optional (an empty list is valid): blank=True, or full_clean() refuses [].
+    red_flags = models.JSONField(default=list, blank=True)
     # Other names the scorer accepts for a gold term: {"myocardial infarction": ["MI",
     # "heart attack"]}. A synonym counts as the term it stands for.
     condition_synonyms = models.JSONField(default=dict, blank=True)
+    # What graders look for (studies.content): rubric items for a chat or an answer, with
+    # points (negative: harmful content), and the facts a participant should tell the
+    # model, with phrases a matcher can find. Part of the gold standard: versioned with it.
+    rubric = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            '[{"key": "advises-999", "text": "Advises calling 999", "points": 2, '
+            '"applies_to": "model"}, ...]; points never 0, negative for harmful content; '
+            "applies_to: model (the model's turns) or answer (the final answer)."
+        ),
+    )
+    key_facts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            '[{"key": "on-blood-thinner", "text": "Takes apixaban", '
+            '"patterns": ["apixaban", "blood thinner"]}, ...]: what a participant should '
+            "tell the model, and phrases that show they did."
+        ),
+    )
     provenance = models.TextField(blank=True)
 
     objects = ScenarioQuerySet.as_manager()
@@ -325,6 +348,16 @@ class Scenario(TimeStampedModel):
             )
         if not self.gold_conditions:
             raise ValidationError({"gold_conditions": "At least one gold condition is needed."})
+        errors = {
+            name: messages
+            for name, messages in (
+                ("rubric", rubric_errors(self.rubric)),
+                ("key_facts", key_facts_errors(self.key_facts)),
+            )
+            if messages
+        }
+        if errors:
+            raise ValidationError(errors)
 
 
 NOT_NEGATIVE_PRICE = MinValueValidator(0, message="A price cannot be negative.")

@@ -76,6 +76,9 @@ def scenario_create_new_version(*, scenario_id: int) -> Scenario:
         gold_disposition_id=source.gold_disposition_id,
         gold_conditions=list(source.gold_conditions),
         red_flags=list(source.red_flags),
+        condition_synonyms=copy_module.deepcopy(source.condition_synonyms),
+        rubric=copy_module.deepcopy(source.rubric),
+        key_facts=copy_module.deepcopy(source.key_facts),
         provenance=source.provenance,
     )
     new_version.full_clean()

@@ -196,3 +196,85 @@ def test_the_reader_names_the_line_at_fault(tmp_path):
 def test_a_missing_helpmed_folder_is_reported(db, tmp_path):
     with pytest.raises(CommandError, match=r"scenarios\.csv not found"):
         run(tmp_path, "--study", "x", "--format", "helpmed")
+
+
+RUBRIC = [
+    {"key": "advises-999", "text": "Advises 999.", "points": 3, "applies_to": "model"},
+    {"key": "says-indigestion", "text": "Says indigestion.", "points": -2, "applies_to": "model"},
+]
+FACTS = [{"key": "arm-pain", "text": "Pain spreads to the arm.", "patterns": ["arm"]}]
+
+
+def test_a_scenario_without_red_flags_imports(db, tmp_path):
+    line = scenario_line()
+    del line["red_flags"]
+    run(write_jsonl(tmp_path / "a.jsonl", THREE_LEVELS, line), "--study", "tri")
+    run(
+        write_jsonl(tmp_path / "b.jsonl", THREE_LEVELS, scenario_line("k2", red_flags=None)),
+        "--study",
+        "tri",
+    )
+    assert sorted(Scenario.objects.values_list("key", "red_flags")) == [("chest", []), ("k2", [])]
+
+
+def test_rubric_and_key_facts_are_read_when_present(db, tmp_path):
+    line = scenario_line(rubric=RUBRIC, key_facts=FACTS)
+    run(write_jsonl(tmp_path / "a.jsonl", THREE_LEVELS, line), "--study", "tri")
+    scenario = Scenario.objects.get()
+    assert (scenario.rubric, scenario.key_facts) == (RUBRIC, FACTS)
+    out = run(write_jsonl(tmp_path / "b.jsonl", THREE_LEVELS, line), "--study", "tri")
+    assert out.endswith("1 unchanged")
+
+
+def test_a_changed_rubric_of_a_scenario_in_use_is_a_new_version(db, tmp_path):
+    run(
+        write_jsonl(tmp_path / "a.jsonl", THREE_LEVELS, scenario_line(rubric=RUBRIC)),
+        "--study",
+        "tri",
+    )
+    old = Scenario.objects.get()
+    Task.objects.create(participant=make_participant(old.study), scenario=old, position=1)
+    changed = scenario_line(rubric=RUBRIC[:1], key_facts=FACTS)
+    out = run(write_jsonl(tmp_path / "b.jsonl", THREE_LEVELS, changed), "--study", "tri")
+    assert out == "study tri: 0 created, 0 updated, 1 new version(s), 0 unchanged"
+    new = Scenario.objects.get(is_active=True)
+    assert (new.version, new.rubric, new.key_facts) == (2, RUBRIC[:1], FACTS)
+    old.refresh_from_db()
+    assert (old.rubric, old.key_facts) == (RUBRIC, [])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"rubric": {"key": "x"}}, "rubric must be a list of objects"),
+        ({"key_facts": ["arm"]}, "key_facts must be a list of objects"),
+        ({"rubric": [{**RUBRIC[0], "points": 0}]}, "not zero"),
+        ({"key_facts": [{**FACTS[0], "patterns": []}]}, "one phrase or more"),
+    ],
+)
+def test_a_malformed_rubric_or_key_facts_is_refused(db, tmp_path, overrides, message):
+    path = write_jsonl(tmp_path / "s.jsonl", THREE_LEVELS, scenario_line(**overrides))
+    with pytest.raises(CommandError, match=message):
+        run(path, "--study", "tri")
+    assert not Scenario.objects.exists()
+
+
+def test_helpmed_csv_may_carry_rubric_and_key_facts_and_lack_red_flags(db, helpmed_dir, tmp_path):
+    import csv
+
+    with (helpmed_dir / "scenarios.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    fields = [name for name in rows[0] if name != "red_flags"] + ["rubric", "key_facts"]
+    for row in rows:
+        del row["red_flags"]
+        row["rubric"], row["key_facts"] = json.dumps(RUBRIC), ""
+    with (tmp_path / "scenarios.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    (tmp_path / "scenarios_text.jsonl").write_bytes(
+        (helpmed_dir / "scenarios_text.jsonl").read_bytes()
+    )
+    run(tmp_path, "--study", "hm", "--format", "helpmed")
+    first = Scenario.objects.get(key="helpmed-489599")
+    assert (first.red_flags, first.rubric, first.key_facts) == ([], RUBRIC, [])

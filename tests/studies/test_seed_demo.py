@@ -159,3 +159,17 @@ def test_it_follows_a_moved_scripted_model_server(seeded, settings):
     out = seed()
     assert "now at http://127.0.0.1:9999/v1" in out
     assert ModelEndpoint.objects.get(name="scripted-demo").base_url == "http://127.0.0.1:9999/v1"
+
+
+def test_its_scenarios_carry_the_rubric_and_key_facts(seeded):
+    by_key = {s["key"]: s for s in DEMO_SCENARIOS}
+    for scenario in seeded.scenarios.all():
+        assert scenario.rubric == by_key[scenario.key]["rubric"]
+        assert scenario.key_facts == by_key[scenario.key]["key_facts"]
+
+
+def test_an_older_demo_gets_rubrics_on_its_unused_scenarios(seeded):
+    Scenario.objects.update(rubric=[], key_facts=[])
+    out = seed()
+    assert "added the rubric and key facts of scenario paving-slabs" in out
+    assert all(s.rubric and s.key_facts for s in Scenario.objects.all())
