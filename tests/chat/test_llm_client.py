@@ -7,12 +7,21 @@ from contextlib import aclosing
 
 import pytest
 
-from studyapp.chat.llm import EndpointConfig, LLMError, OpenAICompatibleClient, StreamEvent
+from studyapp.chat.llm import (
+    EndpointConfig,
+    LLMError,
+    OpenAICompatibleClient,
+    Purpose,
+    StreamEvent,
+)
 from studyapp.chat.llm.openai_compatible import sampling_kwargs
 from studyapp.devtools.scripted_server import demo_reply
+from tests.factories import make_endpoint
 
 
-def client_for(server, *, endpoint_id: int = 1, timeout_s: float = 5.0, streams: int = 8):
+def client_for(
+    server, *, endpoint_id: int = 1, timeout_s: float = 5.0, streams: int = 8, purpose: str = ""
+):
     return OpenAICompatibleClient(
         EndpointConfig(
             endpoint_id=endpoint_id,
@@ -21,6 +30,7 @@ def client_for(server, *, endpoint_id: int = 1, timeout_s: float = 5.0, streams:
             api_key="EMPTY",
             timeout_s=timeout_s,
             max_concurrent_streams=streams,
+            purpose=purpose,
         )
     )
 
@@ -160,6 +170,47 @@ async def test_it_completes_without_streaming(scripted):
     assert result.text == "[Scripted demo model"
     assert result.finish_reason == "stop"
     assert result.usage.completion_tokens == 3
+
+
+@pytest.mark.parametrize("purpose", [Purpose.MCQ, Purpose.PATIENT, Purpose.GRADER])
+async def test_it_says_what_its_requests_are_for_in_a_header(scripted, purpose):
+    client = client_for(scripted, purpose=purpose)
+    await collect(client, "hi")
+    await client.complete(user("hi"))
+    assert [r["purpose"] for r in scripted.requests()] == [purpose.value, purpose.value]
+
+
+async def test_a_participants_chat_sends_no_purpose_header(scripted):
+    client = client_for(scripted)
+    await collect(client, "hi")
+    await client.complete(user("hi"))
+    assert [r["purpose"] for r in scripted.requests()] == [None, None]
+
+
+@pytest.fixture
+def endpoint(db, scripted):
+    return make_endpoint(scripted.base_url, model="scripted-demo")
+
+
+async def test_an_endpoints_config_carries_the_purpose_it_is_given(scripted, endpoint):
+    config = EndpointConfig.from_endpoint(endpoint, purpose="patient")
+    assert config.purpose == Purpose.PATIENT
+    assert EndpointConfig.from_endpoint(endpoint).purpose == Purpose.CHAT
+    await OpenAICompatibleClient(config).complete(user("hi"))
+    assert scripted.requests()[-1]["purpose"] == "patient"
+
+
+def test_an_unknown_purpose_is_refused():
+    with pytest.raises(ValueError, match="poetry"):
+        EndpointConfig(
+            endpoint_id=1,
+            base_url="http://127.0.0.1:9/v1",
+            model="m",
+            api_key="EMPTY",
+            timeout_s=1,
+            max_concurrent_streams=1,
+            purpose="poetry",
+        )
 
 
 def test_sampling_parameters_unknown_to_the_sdk_go_in_the_request_body():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,6 +20,22 @@ ERROR_CODES = {
     "bad_request": "the model server rejected the request (HTTP 4xx other than 429)",
     "busy": "this process already runs the most streams allowed for the endpoint",
 }
+
+
+class Purpose(StrEnum):
+    """What a request to a model is for; sent along as PURPOSE_HEADER when not CHAT."""
+
+    CHAT = ""  # a participant's chat
+    MCQ = "mcq"  # answers to multiple-choice questions (evaluation runs)
+    PATIENT = "patient"  # a simulated patient talking to an arm (evaluation runs)
+    GRADER = "grader"  # a rubric grader
+
+
+# A request's purpose travels as this HTTP header. Real OpenAI-compatible servers (vLLM,
+# OpenAI) ignore headers they do not know, so it changes nothing there; the scripted model
+# server (studyapp.devtools) picks its persona from it, so the product never has to name a
+# persona. It says only what the request is for: never a participant, study or arm.
+PURPOSE_HEADER = "X-Studyapp-Purpose"
 
 
 class LLMError(Exception):
@@ -51,6 +68,12 @@ class EndpointConfig:
     # Evaluation jobs' slots of the endpoint, all workers together (evaluations.slots);
     # participants' chats ignore it. The default is ModelEndpoint's.
     evaluation_concurrency: int = 8
+    # What the requests are for (a Purpose value): "" for participants' chats.
+    purpose: str = Purpose.CHAT
+
+    def __post_init__(self) -> None:
+        # Unknown purposes fail here, not as a silently ignored header.
+        object.__setattr__(self, "purpose", Purpose(self.purpose))
 
     @classmethod
     def from_endpoint(
@@ -60,6 +83,7 @@ class EndpointConfig:
         base_url: str | None = None,
         model: str | None = None,
         timeout_s: float | None = None,
+        purpose: str = Purpose.CHAT,
     ) -> EndpointConfig:
         """From an endpoint row; a conversation's frozen snapshot overrides URL/model/timeout."""
         return cls(
@@ -70,6 +94,7 @@ class EndpointConfig:
             timeout_s=timeout_s or endpoint.timeout_s,
             max_concurrent_streams=max(1, endpoint.max_concurrent_streams),
             evaluation_concurrency=max(1, endpoint.evaluation_concurrency),
+            purpose=purpose,
         )
 
     def __repr__(self) -> str:  # never show the key

@@ -20,7 +20,14 @@ from typing import Any
 
 import openai
 
-from studyapp.chat.llm.base import ChatResult, EndpointConfig, LLMError, StreamEvent, Usage
+from studyapp.chat.llm.base import (
+    PURPOSE_HEADER,
+    ChatResult,
+    EndpointConfig,
+    LLMError,
+    StreamEvent,
+    Usage,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +127,10 @@ class OpenAICompatibleClient:
         self.config = config
 
     def _sdk_client(self) -> openai.AsyncOpenAI:
+        # What the requests are for; real servers ignore the header (see PURPOSE_HEADER). A
+        # participant's chat sends none.
+        purpose = self.config.purpose
+        headers = {PURPOSE_HEADER: str(purpose)} if purpose else None
         return openai.AsyncOpenAI(
             base_url=self.config.base_url,
             api_key=self.config.api_key,
@@ -127,6 +138,7 @@ class OpenAICompatibleClient:
             # A retry would silently double a participant's wait; failures are shown instead.
             max_retries=0,
             http_client=_shared_http_client(),
+            default_headers=headers,
         )
 
     async def _acquire(self) -> asyncio.Semaphore:

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from studyapp.chat.llm import PURPOSE_HEADER
 from studyapp.devtools.scripted_server.config import ScriptedConfig
 from studyapp.devtools.scripted_server.replies import Plan, message_text, plan_reply
 from studyapp.devtools.scripted_server.state import RequestRecord, ScriptedState
@@ -136,6 +137,7 @@ async def _answer(request: web.Request, state: ScriptedState) -> web.StreamRespo
         raise ScriptedError(400, "The request body is not valid JSON.") from exc
     stream = bool(body.get("stream")) if isinstance(body, dict) else False
     record = state.new_record(stream=stream)
+    record.purpose = request.headers.get(PURPOSE_HEADER)
     try:
         messages, max_tokens, stream_options = _validated_request(body, config)
     except ScriptedError as exc:

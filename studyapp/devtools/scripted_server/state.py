@@ -23,6 +23,9 @@ class RequestRecord:
     stream: bool
     started_at: float
     model: str = ""
+    # The request's X-Studyapp-Purpose header (studyapp.chat.llm.PURPOSE_HEADER); None
+    # when it had none.
+    purpose: str | None = None
     max_tokens: int | None = None
     status: int = 200
     first_token_at: float | None = None
