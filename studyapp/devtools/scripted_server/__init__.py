@@ -47,9 +47,18 @@ it is scripted):
   (``patient_confidence``). ``patient_omit`` ([["conditions"], []]: parts left out of the
   first answer, none of the second; the last entry holds for later asks) makes it leave
   parts out, as a real model sometimes does.
+- ``purposes``: the mode a request's purpose selects, read from its ``X-Studyapp-Purpose``
+  header (``studyapp.chat.llm.PURPOSE_HEADER``, sent by the product's client for
+  ``EndpointConfig.purpose``), whatever model it names: by default ``mcq`` → mcq and
+  ``patient`` → patient, so one server plays the demo model, a simulated patient and an
+  MCQ-taker at once while the product only says what each request is for. A purpose with
+  no entry (``grader`` until a grader persona exists) gets the model's mode.
 - ``personas``: other model names the server answers to, each in its own mode (by default
-  ``scripted-patient`` → patient and ``scripted-mcq`` → mcq), so one server plays the demo
-  model, a simulated patient and an MCQ-taker at once.
+  ``scripted-patient`` → patient and ``scripted-mcq`` → mcq); kept for evaluation runs that
+  stored such a name in their config.
+
+A new mode is a function in ``personas.PERSONAS``; an entry in ``purposes`` lets a purpose
+select it.
 - ``keyed_replies`` ([[substring, reply], ...]), in any mode: the first pair whose substring
   appears in the last user message gives the whole reply (a known answer for a known prompt).
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from studyapp.chat.llm import Purpose
 from studyapp.devtools.scripted_server.personas import ANSWER_PARTS, MODES
 
 DEFAULT_MODEL = "scripted-demo"
@@ -34,8 +36,15 @@ class ScriptedConfig:
     # Parts ("disposition", "conditions", "confidence") the patient persona leaves out of
     # its answers to the study's questions, per ask.
     patient_omit: list[list[str]] = field(default_factory=list)
+    # The mode a request's purpose selects (its X-Studyapp-Purpose header, which the
+    # product's client sends: studyapp.chat.llm.Purpose), whatever model it names. A purpose
+    # without an entry (a participant's chat has none) gets the mode of the model it names.
+    purposes: dict[str, str] = field(
+        default_factory=lambda: {Purpose.MCQ.value: "mcq", Purpose.PATIENT.value: "patient"}
+    )
     # Other model names this server answers to, each with its own mode (a scripted patient
-    # and a scripted MCQ-taker beside the demo model, on one port).
+    # and a scripted MCQ-taker beside the demo model, on one port). Kept for evaluation runs
+    # that stored such a name in their config; new requests say their purpose instead.
     personas: dict[str, str] = field(
         default_factory=lambda: {"scripted-patient": "patient", "scripted-mcq": "mcq"}
     )
@@ -60,3 +69,18 @@ class ScriptedConfig:
             raise ValueError(f"patient_omit must be [[part, ...], ...] of {ANSWER_PARTS}")
         if any(mode not in MODES for mode in self.personas.values()):
             raise ValueError(f"persona modes must be among {MODES}")
+        known = sorted(p.value for p in Purpose if p.value)
+        if not set(self.purposes) <= set(known):
+            raise ValueError(f"purposes must be among {known}")
+        if any(mode not in MODES for mode in self.purposes.values()):
+            raise ValueError(f"purpose modes must be among {MODES}")
+
+    def for_request(self, *, model: str, purpose: str | None) -> ScriptedConfig:
+        """The config one request is answered under: the mode its purpose selects, else the
+        mode of the persona its model name names, else this config as it is."""
+        mode = self.purposes.get(purpose or "")
+        if mode is None and model != self.model:
+            mode = self.personas.get(model)
+        if mode is None:
+            return self
+        return dataclasses.replace(self, mode=mode, model=model)

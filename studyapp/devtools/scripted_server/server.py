@@ -144,9 +144,7 @@ async def _answer(request: web.Request, state: ScriptedState) -> web.StreamRespo
         record.status = exc.status
         record.ended_at = time.monotonic()
         raise
-    model = body.get("model") or config.model
-    if model != config.model:
-        config = dataclasses.replace(config, mode=config.personas[model], model=model)
+    config = config.for_request(model=body.get("model") or config.model, purpose=record.purpose)
     record.model = config.model
     record.max_tokens = max_tokens
     if config.record_messages:
