@@ -153,8 +153,10 @@ def study_verify_allocation(*, study: Study) -> Verification:
             f"the allocation counter is at {state.last_sequence}, the ledger has {len(rows)} rows"
         )
         return result
+    # A simulated patient of an evaluation run has its run's arm and, by design, no slot.
     unledgered = (
-        Participant.objects.filter(study=study, arm__isnull=False, allocation__isnull=True)
+        Participant.objects.humans()
+        .filter(study=study, arm__isnull=False, allocation__isnull=True)
         .values_list("pk", flat=True)
         .first()
     )
