@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "studyapp.participation",
     "studyapp.chat",
     "studyapp.evaluations",
+    "studyapp.ratings",
     "studyapp.analysis",
     # Development and test tools, not the product: the scripted model server (its
     # management command, scripted_model_server, is why this is an app).

@@ -33,3 +33,42 @@ def endpoints_visible_to(user) -> QuerySet[ModelEndpoint]:
         return ModelEndpoint.objects.all()
     used = ModelEndpoint.objects.filter(arms__study__in=Study.objects.visible_to(user))
     return ModelEndpoint.objects.filter(pk__in=used.values("pk"))
+
+
+# --- Raters (studyapp.ratings): a per-study role, apart from investigators. These look
+# through the reverse relation `raters`, so accounts does not import the ratings app.
+
+
+def study_get_for_rater_or_404(user, slug: str) -> Study:
+    """The study if `user` is an active rater of it who may rate; 404 otherwise (a
+    study the user does not rate answers as one that does not exist)."""
+    if not user.is_authenticated:
+        raise Http404("No such study")
+    study = (
+        Study.objects.filter(
+            slug=slug, raters__user=user, raters__is_active=True, raters__can_rate=True
+        )
+        .distinct()
+        .first()
+    )
+    if study is None:
+        raise Http404("No such study")
+    return study
+
+
+def user_may_adjudicate(user, study: Study) -> bool:
+    """Investigators of the study (and superusers), and its active raters who may
+    adjudicate."""
+    if not user.is_authenticated:
+        return False
+    if Study.objects.visible_to(user).filter(pk=study.pk).exists():
+        return True
+    return study.raters.filter(user=user, is_active=True, can_adjudicate=True).exists()
+
+
+def study_get_for_adjudicator_or_404(user, slug: str) -> Study:
+    """The study if `user` may adjudicate its ratings; 404 otherwise."""
+    study = Study.objects.filter(slug=slug).first()
+    if study is None or not user_may_adjudicate(user, study):
+        raise Http404("No such study")
+    return study

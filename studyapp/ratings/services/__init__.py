@@ -1,0 +1,2 @@
+"""Every write of the ratings app, one module per family: raters, rounds, labels (labels
+and adjudications). Each module's functions are the only writers of their rows."""
