@@ -1,8 +1,9 @@
 """Study data for R and pandas: CSV, JSONL and Parquet, streamed in constant memory.
 
-Five tables (participants, tasks, answers with their scores, messages, allocations) and a
-data dictionary describing every column. Each table is defined once below, its columns
-next to the ORM lookups that fill them, so the dictionary cannot drift from the files.
+Seven tables (participants, tasks, answers with their scores, messages, allocations, and
+the raters' labels and adjudications) and a data dictionary describing every column. Each
+table is defined once below, its columns next to the ORM lookups that fill them, so the
+dictionary cannot drift from the files.
 
 Rows are read with `values_list(...).iterator(chunk_size=CHUNK)` (a server-side cursor on
 PostgreSQL) and written out a chunk at a time: CSV and JSONL as text lines, Parquet as one
@@ -35,7 +36,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from studyapp.analysis import selectors
@@ -43,6 +45,7 @@ from studyapp.analysis.blinding import arm_views
 from studyapp.analysis.identifiers import PSEUDONYM_HEX, pseudonymizer
 from studyapp.chat.models import Message
 from studyapp.participation.models import Allocation, Answer, Participant, Task
+from studyapp.ratings.models import Adjudication, Label
 from studyapp.studies.models import Study
 
 CHUNK = 2000
@@ -72,7 +75,8 @@ class Column:
     # The ORM lookup that fills it (relative to the table's model).
     lookup: str
     # "arm_key" / "arm_letter": the lookup gives an arm id, shown as key or letter;
-    # "pseudonym": the lookup gives a Prolific PID, shown as its pseudonym.
+    # "pseudonym": the lookup gives a Prolific PID, shown as its pseudonym;
+    # "json": the lookup gives a JSON value, written as JSON text.
     convert: str | None = None
     # Left out of blinded exports: it would tell which arm is which.
     reveals_arm: bool = False
@@ -437,8 +441,158 @@ ALLOCATIONS = Table(
     ),
 )
 
+
+def _decisions(model, study: Study) -> QuerySet:
+    """Labels or adjudications of the study's rating items, with what they label and
+    whether each is the current one (the rater's latest; the item's latest)."""
+    newer = model.objects.filter(item=OuterRef("item"), pk__gt=OuterRef("pk"))
+    if model is Label:
+        newer = newer.filter(rater=OuterRef("rater"))
+    return model.objects.filter(item__round__study=study).annotate(
+        labelled_participant_id=Coalesce(
+            "item__answer__task__participant_id",
+            "item__task__participant_id",
+            "item__evaluation_item__task__participant_id",
+        ),
+        is_current=~Exists(newer),
+    )
+
+
+def _decision_columns(what: str) -> tuple[Column, ...]:
+    """What a label and an adjudication have in common."""
+    return (
+        Column("item_id", "integer", "Rating item (one thing rated in one round).", "item_id"),
+        Column("round_id", "integer", "Rating round that sampled the item.", "item__round_id"),
+        Column(
+            "item_kind",
+            "string",
+            "answer (gold conditions and red flags named) or transcript (the rubric of a "
+            "whole chat and its answer).",
+            "item__kind",
+        ),
+        Column(
+            "answer_id",
+            "integer",
+            "The participant's answer rated (answers.answer_id); empty for other sources.",
+            "item__answer_id",
+        ),
+        Column(
+            "task_id",
+            "integer",
+            "The participant's task whose chat was rated (tasks.task_id); empty for other "
+            "sources.",
+            "item__task_id",
+        ),
+        Column(
+            "evaluation_item_id",
+            "integer",
+            "The evaluation item rated (a model-alone answer, or a simulated participant's "
+            "answer or chat); empty for participants' answers and chats.",
+            "item__evaluation_item_id",
+        ),
+        Column(
+            "participant_id",
+            "integer",
+            "Participant whose answer or chat it is (participants.participant_id; a "
+            "simulated one for a simulated run's item; empty for model-alone answers).",
+            "labelled_participant_id",
+        ),
+        Column("scenario_key", "string", "Scenario key.", "item__scenario__key"),
+        Column("scenario_version", "integer", "Scenario version.", "item__scenario__version"),
+        Column(
+            "is_double",
+            "boolean",
+            "The item was sampled to be rated by more than one rater.",
+            "item__is_double",
+        ),
+        Column(
+            "conditions_named",
+            "list[string]",
+            f"Answer items: the scenario's gold conditions the {what} says the answer names "
+            "(spelled as in the scenario).",
+            "conditions_named",
+        ),
+        Column(
+            "red_flags_named",
+            "list[string]",
+            f"Answer items: the scenario's red flags the {what} says the answer names.",
+            "red_flags_named",
+        ),
+        Column(
+            "other_conditions",
+            "string",
+            "Answer items: other relevant conditions the answer names, free text.",
+            "other_conditions",
+        ),
+        Column(
+            "rubric",
+            "string",
+            'Transcript items: JSON object, rubric key -> {"met": true/false, "turns": '
+            "[the assistant's turns that met it, from 1]} (rubric keys: the scenario's).",
+            "rubric",
+            convert="json",
+        ),
+    )
+
+
+LABELS = Table(
+    name="labels",
+    meaning=(
+        "One row per label a rater gave a rating item, revisions included (append-only: a "
+        "revision is a new row; is_current marks each rater's latest label of an item)."
+    ),
+    queryset=lambda study: _decisions(Label, study),
+    columns=(
+        Column("label_id", "integer", "Label id (in the order given).", "pk"),
+        Column(
+            "rater_code",
+            "string",
+            "The rater, by a code stable within the study (R1, R2...): never a name or email.",
+            "rater__code",
+        ),
+        *_decision_columns("rater"),
+        Column("reason", "string", "The rater's note or reason (optional).", "reason"),
+        Column(
+            "is_current",
+            "boolean",
+            "The rater's latest label of this item (earlier ones are superseded).",
+            "is_current",
+        ),
+        Column("created_at", "timestamp", "When the label was given.", "created_at"),
+    ),
+)
+
+ADJUDICATIONS = Table(
+    name="adjudications",
+    meaning=(
+        "One row per adjudication: the final label of an item whose raters disagreed, with "
+        "who, when and why (append-only; is_current marks an item's latest)."
+    ),
+    queryset=lambda study: _decisions(Adjudication, study),
+    columns=(
+        Column("adjudication_id", "integer", "Adjudication id.", "pk"),
+        Column(
+            "adjudicator_code",
+            "string",
+            "The adjudicator, by rater code (an investigator who adjudicates gets one).",
+            "adjudicator__code",
+        ),
+        *_decision_columns("adjudicator"),
+        Column(
+            "chosen_label_id",
+            "integer",
+            "The rater's label taken as it was (labels.label_id); empty: the adjudicator's "
+            "own label.",
+            "chosen_label_id",
+        ),
+        Column("reason", "string", "Why (required).", "reason"),
+        Column("is_current", "boolean", "The item's latest adjudication.", "is_current"),
+        Column("created_at", "timestamp", "When it was recorded.", "created_at"),
+    ),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (PARTICIPANTS, TASKS, ANSWERS, MESSAGES, ALLOCATIONS)
+    t.name: t for t in (PARTICIPANTS, TASKS, ANSWERS, MESSAGES, ALLOCATIONS, LABELS, ADJUDICATIONS)
 }
 
 
@@ -456,6 +610,10 @@ def arm_names_for(*, study: Study) -> ArmNames:
     return ArmNames(key={a.id: a.key for a in infos}, letter={v.id: v.letter for v in views})
 
 
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 def rows(
     table: Table, *, study: Study, arms: ArmNames, blinded: bool, raw_identifiers: bool = False
 ) -> Iterator[list]:
@@ -468,6 +626,7 @@ def rows(
         "arm_key": arms.key.get,
         "arm_letter": arms.letter.get,
         "pseudonym": pseudonymizer(study_id=study.pk),
+        "json": _json_text,
     }
     renames = [(i, converters[c.convert]) for i, c in enumerate(columns) if c.convert]
     queryset = table.queryset(study).order_by(*table.order_by).values_list(*lookups)
@@ -683,6 +842,16 @@ IDENTIFIERS_CONVENTION = (
 )
 
 
+RATINGS_CONVENTION = (
+    "labels and adjudications name raters by their code in the study (R1, R2...), never "
+    "by name or email. Raters saw each item's scenario and text only, never its arm, model "
+    "or source. The reference label of an item is its latest adjudication when that is "
+    "newer than every current label, else the raters' common label when their current "
+    "labels agree (on the gold terms named, or every rubric verdict); items rated once or "
+    "still disputed have none."
+)
+
+
 def data_dictionary(
     *,
     study: Study,
@@ -711,6 +880,7 @@ def data_dictionary(
             "list<string>; verbatim.",
             "acuity": "disposition values are acuity ranks: higher is more acute.",
             "identifiers": IDENTIFIERS_CONVENTION,
+            "ratings": RATINGS_CONVENTION,
         },
         "tables": [
             {

@@ -17,8 +17,9 @@ from studyapp.studies.models import Study
 
 class Command(BaseCommand):
     help = (
-        "Write a study's participants, tasks, answers (with scores), messages and "
-        "allocations, plus a data dictionary, into a directory."
+        "Write a study's participants, tasks, answers (with scores), messages, "
+        "allocations, and the raters' labels and adjudications, plus a data dictionary, "
+        "into a directory."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
