@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import krippendorff
 import numpy as np
 import pytest
@@ -175,3 +177,68 @@ def test_two_raters_cohen_equals_statsmodels_and_fleiss_equals_scotts_pi(pairs):
         assert alpha == pytest.approx(1 - (2 * n - 1) / (2 * n) * (1 - fleiss))
     else:
         assert fleiss is None
+
+
+# --- The resample statistics are the libraries' formulas -------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.integers(0, 1), st.integers(0, 1), st.integers(0, 1), st.integers(0, 3)),
+        min_size=2,
+        max_size=25,
+    )
+)
+def test_each_resample_statistic_equals_the_library_on_the_resampled_data(data):
+    """A resample weights each unit by how often its item was drawn; the library applied
+    to the data with each unit repeated that often must give the same figure."""
+    weights = np.array([w for *_values, w in data])
+    if weights.sum() == 0:
+        return
+    # Three raters per unit (Fleiss needs the same number), binary.
+    table = np.array([[3 - (a + b + c), a + b + c] for a, b, c, _w in data], dtype=float)
+    repeated = np.repeat(table, weights, axis=0)
+    with np.errstate(all="ignore"):
+        expected = sm_fleiss_kappa(repeated)
+    agreement_i = ((table**2).sum(axis=1) - 3) / 6
+    stats = np.column_stack([np.ones(len(table)), agreement_i, table])
+    got = agreement._fleiss_from_sums((weights @ stats)[None, :], 3)[0]
+    assert (np.isnan(got) and not np.isfinite(expected)) or got == pytest.approx(expected)
+
+    for level in ("nominal", "ordinal"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                expected = krippendorff.alpha(
+                    value_counts=repeated, level_of_measurement=level, value_domain=[0, 1]
+                )
+        except ValueError:
+            continue
+        pairable = table.sum(axis=1)
+        coincidences = (table[:, :, None] * table[:, None, :] - table[:, :, None] * np.eye(2)) / (
+            pairable - 1
+        )[:, None, None]
+        matrix = np.tensordot(weights, coincidences, axes=1)
+        got = agreement._alpha_from_coincidences(matrix[None], [0, 1], level)[0]
+        if np.isfinite(expected):
+            assert got == pytest.approx(expected)
+
+    cells = np.zeros((len(data), 4))
+    for row, (a, b, _c, _w) in enumerate(data):
+        cells[row, (0 if b else 1) if a else (2 if b else 3)] = 1
+    tp, fp, fn, tn = weights @ cells
+    with np.errstate(all="ignore"):
+        expected = sm_cohens_kappa(np.array([[tp, fn], [fp, tn]]), return_results=False)
+    got = agreement._kappa_from_cells((weights @ cells)[None])[0]
+    assert (np.isnan(got) and not np.isfinite(expected)) or got == pytest.approx(expected)
+
+
+def test_resampled_sums_draw_whole_items_with_the_seeded_generator():
+    groups = ["a", "a", "b", "c"]
+    stats = np.array([[1.0], [2.0], [10.0], [100.0]])
+    sums = agreement._resampled_sums(groups, stats, resamples=5, seed=4)
+    picks = np.random.default_rng(4).integers(0, 3, size=(5, 3))
+    per_item = np.array([3.0, 10.0, 100.0])
+    assert sums[:, 0] == pytest.approx(per_item[picks].sum(axis=1))
+    assert agreement._resampled_sums(["a", "a"], stats[:2], resamples=5, seed=4) is None
