@@ -123,7 +123,7 @@ def clear_slots(endpoint_id: int) -> None:
     the same id would hold leases for up to EVALUATION_SLOT_LEASE_S."""
     from django.conf import settings
 
-    from studyapp.evaluations import slots
+    from studyapp.evaluations.runtime import slots
 
     if settings.REDIS_URL:
         import redis
@@ -135,7 +135,7 @@ def clear_slots(endpoint_id: int) -> None:
 
 def slot_overhead(endpoint_id: int, iterations: int) -> dict:
     """Acquire + release of one free slot, timed one cycle at a time, in one event loop."""
-    from studyapp.evaluations import slots
+    from studyapp.evaluations.runtime import slots
 
     clear_slots(endpoint_id)
 
@@ -220,7 +220,7 @@ def run_figures(run, server, *, wall: float, limit: int, concurrency: int, ttft:
 
 
 def throughput_round(study, server, path: Path, *, limit: int, args) -> dict:
-    from studyapp.evaluations.services import evaluation_run_inline
+    from studyapp.evaluations.runtime.runner import evaluation_run_inline
 
     arm = make_arm(
         study, server.base_url, key=f"limit-{limit}", limit=limit, concurrency=args.concurrency
@@ -294,7 +294,7 @@ def chunk_worker(run_id: str, first: str, last: str, ready: str, go: str) -> int
     import django
 
     django.setup()
-    from studyapp.evaluations.services import evaluation_run_chunk
+    from studyapp.evaluations.runtime.runner import evaluation_run_chunk
 
     Path(ready).touch()
     while not Path(go).exists():
@@ -315,7 +315,7 @@ def main() -> int:
     from django.conf import settings
 
     from studyapp.devtools.scripted_server import ScriptedConfig, ScriptedServerThread
-    from studyapp.evaluations.services import evaluation_run_inline
+    from studyapp.evaluations.runtime.runner import evaluation_run_inline
 
     path = tmp / "questions.jsonl"
     key = write_questions(path, args.questions)

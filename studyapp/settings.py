@@ -311,7 +311,7 @@ CELERY_BEAT_SCHEDULE = {
 # endpoint's max_concurrent_streams). It is a bound per chunk: the bound on requests in
 # flight to an endpoint from every worker together is its evaluation_concurrency (slots).
 EVALUATION_CONCURRENCY = envint("EVALUATION_CONCURRENCY", 4)
-# Evaluation slots (studyapp.evaluations.slots): in Redis when REDIS_URL is set, a held slot
+# Evaluation slots (evaluations.runtime.slots): in Redis when REDIS_URL is set, a held slot
 # is renewed while its request runs and a dead holder's slot frees itself after the lease;
 # without Redis, lock files in EVALUATION_SLOT_DIR (one machine). Waiting polls this often.
 EVALUATION_SLOT_LEASE_S = envfloat("EVALUATION_SLOT_LEASE_S", 30.0)

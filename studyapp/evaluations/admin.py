@@ -13,7 +13,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from studyapp.core.admin import ReadOnlyAdminMixin
-from studyapp.evaluations.kinds.simulated import run_participants
+from studyapp.evaluations.kinds import get_kind
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
 from studyapp.evaluations.services import evaluation_delete
 from studyapp.studies.admin import StudyScopedAdminMixin
@@ -53,7 +53,7 @@ class EvaluationRunAdmin(StudyScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
         for run in runs:
             n_items = getattr(run, "n_items", None)
             n_items = run.items.count() if n_items is None else n_items
-            n_people = run_participants(run_id=run.pk, study_id=run.study_id).distinct().count()
+            n_people = get_kind(run.kind).made_participants(run).distinct().count()
             counts["items"] += n_items
             counts["simulated participants"] += n_people
             summary.append(

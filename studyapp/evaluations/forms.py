@@ -10,16 +10,10 @@ from django import forms
 from django.conf import settings
 
 from studyapp.accounts.permissions import endpoints_visible_to
-from studyapp.evaluations import robustness as rb
-from studyapp.evaluations.services import STARTABLE_KINDS, StartRequest
+from studyapp.evaluations.kinds import KINDS, STARTABLE_KINDS
+from studyapp.evaluations.science import robustness as rb
+from studyapp.evaluations.services import StartRequest
 from studyapp.studies.models import Arm
-
-KIND_LABELS = {
-    "model_alone": "Model alone (baseline)",
-    "simulated": "Simulated participants",
-    "mcq": "MCQ accuracy",
-    "robustness": "Multi-turn robustness",
-}
 
 
 def shared_data_dir() -> Path:
@@ -34,7 +28,7 @@ def shared_item_files() -> list[Path]:
 
 
 class StartRunForm(forms.Form):
-    kind = forms.ChoiceField(choices=[(k, KIND_LABELS[k]) for k in STARTABLE_KINDS])
+    kind = forms.ChoiceField(choices=[(k, KINDS[k].label) for k in STARTABLE_KINDS])
     arm = forms.ChoiceField(label="Arm (model and sampling)")
     n = forms.IntegerField(
         label="Repetitions per scenario, or number of questions",
@@ -88,7 +82,7 @@ class StartRunForm(forms.Form):
         elif data.get("items_file"):
             matches = [p for p in shared_item_files() if p.name == data["items_file"]]
             items_path = matches[0] if matches else None
-        if kind in ("mcq", "robustness") and items_path is None:
+        if kind in KINDS and KINDS[kind].needs_questions and items_path is None:
             self.add_error("items_file", "Choose or upload a JSONL file of questions.")
         templates_path = None
         if data.get("templates_upload"):

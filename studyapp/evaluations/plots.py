@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from studyapp.evaluations.comparison import SOURCES, Cell, Regression
+from studyapp.evaluations.science.comparison import SOURCES, Cell, Regression
 
 SOURCE_LABELS = {"human": "Humans", "simulated": "Simulated", "model_alone": "Model alone"}
 

@@ -8,9 +8,9 @@ from django.db.models import Count, IntegerField, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
-from studyapp.evaluations import robustness as rb
-from studyapp.evaluations.chunks import held_by_live_worker
 from studyapp.evaluations.models import EvaluationChunk, EvaluationItem, EvaluationRun
+from studyapp.evaluations.runtime.chunks import held_by_live_worker
+from studyapp.evaluations.science import robustness as rb
 
 # Runs whose results count: finished, or still running (partial figures).
 REPORTED_STATUSES = (EvaluationRun.Status.SUCCEEDED, EvaluationRun.Status.RUNNING)
@@ -162,27 +162,13 @@ def run_summary(*, run: EvaluationRun) -> dict[str, Any]:
         "items_failed": run.items_failed,
         "tokens": run_tokens(run=run),
     }
-    if run.kind == EvaluationRun.Kind.MCQ:
-        counts = run.items.filter(status=EvaluationItem.Status.SUCCEEDED).aggregate(
-            n=Count("pk"),
-            correct=Count("pk", filter=Q(correct=True)),
-            unparsed=Count("pk", filter=Q(parsed__answer=None)),
-        )
-        summary |= {
-            "accuracy": _share(counts["correct"], counts["n"]),
-            "answered": counts["n"],
-            "unparsed": counts["unparsed"],
-        }
-    elif run.kind == EvaluationRun.Kind.ROBUSTNESS:
-        summary["robustness"] = robustness_summary(run=run)
-    elif run.kind in (EvaluationRun.Kind.MODEL_ALONE, EvaluationRun.Kind.SIMULATED):
-        per_scenario = scenario_accuracy(run=run)
-        summary["scenarios"] = per_scenario
-        summary |= _pooled(per_scenario)
+    from studyapp.evaluations.kinds import get_kind
+
+    summary |= get_kind(run.kind).summarize(run)
     return summary
 
 
-def _pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def scenarios_pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
     d_n = sum(r["disposition_n"] for r in rows)
     c_n = sum(r["conditions_n"] for r in rows)
     d_k = sum(round((r["disposition_accuracy"] or 0) * r["disposition_n"]) for r in rows)
@@ -204,12 +190,9 @@ def comparison_rows(*, study) -> list[dict[str, Any]]:
 
     rows: list[dict[str, Any]] = []
     human = (
-        Answer.objects.filter(
-            task__participant__study=study,
-            task__participant__arm__isnull=False,
-            # Simulated patients are the "simulated" source below, never "human".
-            task__participant__is_simulated=False,
-        )
+        # Simulated patients are the "simulated" source below, never "human".
+        Answer.objects.of_humans()
+        .filter(task__participant__study=study, task__participant__arm__isnull=False)
         .values(arm_key=F("task__participant__arm__key"), scenario_key=F("task__scenario__key"))
         .annotate(
             n=Count("pk"),
@@ -226,7 +209,7 @@ def comparison_rows(*, study) -> list[dict[str, Any]]:
         EvaluationItem.objects.filter(
             run__study=study,
             run__status__in=REPORTED_STATUSES,
-            run__kind__in=[EvaluationRun.Kind.MODEL_ALONE, EvaluationRun.Kind.SIMULATED],
+            run__kind__in=scenario_answer_kinds(),
             status=EvaluationItem.Status.SUCCEEDED,
             scenario__isnull=False,
         )
@@ -244,6 +227,13 @@ def comparison_rows(*, study) -> list[dict[str, Any]]:
     )
     rows += [r | {"arm": r["arm_key"], "scenario": r["scenario_key"]} for r in model]
     return rows
+
+
+def scenario_answer_kinds() -> list[str]:
+    """Kinds whose items answer the study's questions as participants do."""
+    from studyapp.evaluations.kinds import KINDS
+
+    return [name for name, kind in KINDS.items() if kind.answers_scenarios]
 
 
 def study_runs(*, study) -> list[EvaluationRun]:
@@ -270,12 +260,15 @@ def human_transcript_proposals(*, study) -> dict[str, dict[str, Any]]:
     """
     from studyapp.chat.models import Message
     from studyapp.evaluations.kinds.model_alone import study_levels
-    from studyapp.evaluations.proposals import PushbackSummary, proposals
+    from studyapp.evaluations.science.proposals import PushbackSummary, proposals
+    from studyapp.participation.models import humans_q
 
     levels = study_levels(study)
     rows = (
         Message.objects.filter(
-            conversation__task__participant__study=study, status=Message.Status.COMPLETE
+            humans_q("conversation__task__participant__"),
+            conversation__task__participant__study=study,
+            status=Message.Status.COMPLETE,
         )
         .order_by("conversation_id", "sequence")
         .values_list(

@@ -8,8 +8,8 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from studyapp.evaluations import services
-from studyapp.evaluations.chunks import ChunkBusy
+from studyapp.evaluations.runtime import runner, sweep
+from studyapp.evaluations.runtime.chunks import ChunkBusy
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def evaluation_chunk_task(run_id: int, first_id: int, last_id: int) -> None:
     """Run one chunk. Safe to deliver twice: the chunk is claimed (a live holder makes
     this delivery come back later), and only pending items are asked and stored."""
     try:
-        services.evaluation_run_chunk(run_id=run_id, first_id=first_id, last_id=last_id)
+        runner.evaluation_run_chunk(run_id=run_id, first_id=first_id, last_id=last_id)
     except ChunkBusy as busy:
         # Redelivered while its first worker still works (or has just died: then the
         # claim expires and the next try takes it over).
@@ -38,7 +38,7 @@ def evaluation_chunk_task(run_id: int, first_id: int, last_id: int) -> None:
         evaluation_chunk_task.apply_async((run_id, first_id, last_id), countdown=1)
     except Exception as exc:
         logger.exception("evaluations: run %s chunk %s-%s failed", run_id, first_id, last_id)
-        services.evaluation_fail(run_id=run_id, error=f"internal: {type(exc).__name__}")
+        runner.evaluation_fail(run_id=run_id, error=f"internal: {type(exc).__name__}")
         raise
 
 
@@ -50,4 +50,4 @@ def evaluation_chunk_task(run_id: int, first_id: int, last_id: int) -> None:
 def resume_stalled_evaluations_task() -> int:
     """Queue again runs whose worker died or whose messages the broker lost (scheduled
     every EVALUATION_SWEEP_S, 20 s by default)."""
-    return services.evaluations_resume_stalled(broker_url=settings.CELERY_BROKER_URL)
+    return sweep.evaluations_resume_stalled(broker_url=settings.CELERY_BROKER_URL)

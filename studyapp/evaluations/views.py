@@ -17,10 +17,10 @@ from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from studyapp.evaluations import plots, selectors
-from studyapp.evaluations.comparison import comparison_cells, simulated_on_human
 from studyapp.evaluations.forms import StartRunForm, shared_data_dir
 from studyapp.evaluations.models import EvaluationRun
-from studyapp.evaluations.robustness import read_leaderboard
+from studyapp.evaluations.science.comparison import comparison_cells, simulated_on_human
+from studyapp.evaluations.science.robustness import read_leaderboard
 from studyapp.evaluations.services import (
     EvaluationError,
     evaluation_cancel,

@@ -296,23 +296,12 @@ FIGURES: dict[str, Callable[[Study], Any]] = {
     "comparison, human column": _comparison_human,
     "pushback in human chats": lambda study: human_transcript_proposals(study=study),
 }
+
+
 # Reads simulated chats today: evaluations.selectors.human_transcript_proposals needs
 # humans_q("conversation__task__participant__") on its Message filter. Strict, so the fix
 # turns this into a failure that asks for the mark to go.
-KNOWN_LEAKS = {
-    "pushback in human chats": "human_transcript_proposals does not leave out simulated chats"
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN_LEAKS[name], strict=True))
-        if name in KNOWN_LEAKS
-        else name
-        for name in FIGURES
-    ],
-)
+@pytest.mark.parametrize("name", list(FIGURES))
 def test_simulated_patients_change_no_human_figure(humans, name):
     figure = FIGURES[name]
     before = figure(humans)

@@ -1,4 +1,4 @@
-"""Evaluation slots (studyapp.evaluations.slots), on both backends: lock files and Redis.
+"""Evaluation slots (studyapp.evaluations.runtime.slots), on both backends: lock files and Redis.
 
 Real files and a real Redis; crash recovery kills a real process that holds a slot.
 """
@@ -17,8 +17,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from studyapp.evaluations import slots
-from studyapp.evaluations.slots import FileSlots, RedisSlots, SlotWaitStopped, evaluation_slot
+from studyapp.evaluations.runtime import slots
+from studyapp.evaluations.runtime.slots import (
+    FileSlots,
+    RedisSlots,
+    SlotWaitStopped,
+    evaluation_slot,
+)
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -239,7 +244,7 @@ def test_the_settings_choose_redis_or_lock_files(settings, tmp_path):
 HOLDER = """
 import asyncio, sys
 from pathlib import Path
-from studyapp.evaluations.slots import FileSlots, RedisSlots
+from studyapp.evaluations.runtime.slots import FileSlots, RedisSlots
 
 async def main():
     kind, where, namespace, lease_s = sys.argv[1:5]

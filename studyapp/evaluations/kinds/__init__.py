@@ -1,27 +1,23 @@
-"""Run kinds. Each module offers the same four functions:
-
-- ``plan(*, run, config) -> list[EvaluationItem]`` — the unsaved items, ordered by unit;
-- ``unit_key(item) -> str`` — the unit an item belongs to (items of a unit run in order);
-- ``run_unit(ctx, items, stop)`` — async generator of ItemResults for a unit's pending items;
-- ``score(ctx, item, result) -> dict`` — the fields to store for a finished item.
-"""
+"""Kinds of evaluation runs, each one object behind the interface of ``kinds.base.Kind``."""
 
 from __future__ import annotations
 
-from types import ModuleType
+from studyapp.evaluations.kinds.base import ImportedKind, Kind
+from studyapp.evaluations.kinds.mcq import McqKind
+from studyapp.evaluations.kinds.model_alone import ModelAloneKind
+from studyapp.evaluations.kinds.robustness import RobustnessKind
+from studyapp.evaluations.kinds.simulated import SimulatedKind
 
-from studyapp.evaluations.kinds import mcq, model_alone, robustness, simulated
-
-KINDS: dict[str, ModuleType] = {
-    "mcq": mcq,
-    "robustness": robustness,
-    "model_alone": model_alone,
-    "simulated": simulated,
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (ModelAloneKind(), SimulatedKind(), McqKind(), RobustnessKind(), ImportedKind())
 }
+# The kinds an investigator can start (imported runs come from files), in the form's order.
+STARTABLE_KINDS: tuple[str, ...] = ("model_alone", "simulated", "mcq", "robustness")
 
 
-def kind_module(kind: str) -> ModuleType:
+def get_kind(name: str) -> Kind:
     try:
-        return KINDS[kind]
+        return KINDS[name]
     except KeyError:
-        raise ValueError(f"unknown run kind {kind!r}") from None
+        raise ValueError(f"unknown run kind {name!r}") from None

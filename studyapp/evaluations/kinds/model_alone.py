@@ -12,13 +12,25 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from studyapp.chat.llm import LLMError
-from studyapp.evaluations.engine import ItemResult, ItemState, complete_with_retries, result_from
-from studyapp.evaluations.kinds.context import RunContext
+from studyapp.evaluations.kinds.base import (
+    Configured,
+    EvaluationError,
+    Kind,
+    StartRequest,
+    arm_sampling,
+)
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
-from studyapp.evaluations.parsing import Level, parse_disposition, parse_triage_answer
-from studyapp.evaluations.prompts import render, scenario_text
+from studyapp.evaluations.runtime.context import RunContext
+from studyapp.evaluations.runtime.engine import (
+    ItemResult,
+    ItemState,
+    complete_with_retries,
+    result_from,
+)
+from studyapp.evaluations.science.parsing import Level, parse_disposition, parse_triage_answer
+from studyapp.evaluations.science.prompts import MODEL_ALONE_TEMPLATES, render, scenario_text
 from studyapp.scoring.answers import score_answer
-from studyapp.studies.models import Scenario
+from studyapp.studies.models import Arm, Scenario, Study
 
 
 def question_values(study, levels: list[Level]) -> dict[str, str]:
@@ -34,72 +46,6 @@ def study_levels(study) -> list[Level]:
         Level(code=level.code, label=level.label, value=level.value)
         for level in study.disposition_scale.levels.all()
     ]
-
-
-def plan(
-    *, run: EvaluationRun, config: dict[str, Any], inputs: Any = None
-) -> list[EvaluationItem]:
-    study = run.study
-    templates = config["templates"]
-    values = question_values(study, study_levels(study))
-    scenarios = Scenario.objects.filter(study=study).active().order_by("key")
-    if config.get("scenarios"):
-        scenarios = scenarios.filter(key__in=config["scenarios"])
-    system = config.get("system_prompt", "")
-    parts = (
-        ["together"]
-        if config.get("asked", "together") == "together"
-        else [
-            "disposition",
-            "conditions",
-        ]
-    )
-    items = []
-    for scenario in scenarios:
-        text = scenario_text(scenario.sections)
-        for repetition in range(config.get("repetitions", 1)):
-            for part in parts:
-                content = render(
-                    templates[part], scenario=text, preamble=templates["preamble"], **values
-                )
-                prompt = [{"role": "system", "content": system}] if system else []
-                items.append(
-                    EvaluationItem(
-                        run=run,
-                        scenario=scenario,
-                        item_key=scenario.key if part == "together" else f"{scenario.key}:{part}",
-                        repetition=repetition,
-                        prompt=[*prompt, {"role": "user", "content": content}],
-                        parsed={"part": part},
-                    )
-                )
-    return items
-
-
-def unit_key(item: ItemState | EvaluationItem) -> str:
-    return f"{item.item_key}#{item.repetition}"
-
-
-async def run_unit(
-    ctx: RunContext, items: list[ItemState], stop: threading.Event
-) -> AsyncIterator[ItemResult]:
-    client = ctx.client()
-    for item in items:
-        if item.status != EvaluationItem.Status.PENDING or stop.is_set():
-            continue
-        try:
-            timed = await complete_with_retries(
-                client,
-                item.prompt,
-                ctx.params,
-                attempts=ctx.attempts,
-                base_delay_s=ctx.retry_base_s,
-                stop=stop,
-            )
-        except LLMError as exc:
-            yield ItemResult(pk=item.pk, ok=False, error=exc.summary(), prompt=item.prompt)
-            continue
-        yield result_from(item.pk, item.prompt, timed)
 
 
 def score_text(
@@ -162,13 +108,126 @@ def score_parsed(
     return {"parsed_update": {"disposition": code, "conditions_text": conditions_text}} | fields
 
 
-def score(ctx: RunContext, item: EvaluationItem, result: ItemResult) -> dict[str, Any]:
-    fields = score_text(
-        part=item.parsed.get("part", "together"),
-        text=result.response,
-        scenario=item.scenario,
-        levels=ctx.data["levels"],
-        level_pks=ctx.data["level_pks"],
-    )
-    update = fields.pop("parsed_update")
-    return {"parsed": {**item.parsed, **update}} | fields
+class ScenarioKind(Kind):
+    """Runs whose items answer the study's questions about its scenarios, scored as
+    participants' answers are (model alone, simulated participants)."""
+
+    answers_scenarios = True
+
+    def unit_key(self, item: ItemState | EvaluationItem) -> str:
+        return f"{item.item_key}#{item.repetition}"
+
+    def context_data(self, run: EvaluationRun) -> dict[str, Any]:
+        return {
+            "levels": study_levels(run.study),
+            "level_pks": {
+                level.code: level.pk for level in run.study.disposition_scale.levels.all()
+            },
+        }
+
+    def summarize(self, run: EvaluationRun) -> dict[str, Any]:
+        from studyapp.evaluations.selectors import scenario_accuracy, scenarios_pooled
+
+        per_scenario = scenario_accuracy(run=run)
+        return {"scenarios": per_scenario} | scenarios_pooled(per_scenario)
+
+
+def repetitions(request: StartRequest) -> int:
+    n = request.n if request.n is not None else request.repetitions
+    if n < 1:
+        raise EvaluationError("the number of repetitions must be at least 1")
+    return n
+
+
+class ModelAloneKind(ScenarioKind):
+    """The arm's model answers each scenario by itself, N times (the model-alone baseline)."""
+
+    name = "model_alone"
+    label = "Model alone (baseline)"
+
+    def configure(
+        self, *, study: Study, arm: Arm, request: StartRequest, base: dict
+    ) -> Configured:
+        if request.asked not in ("together", "separate"):
+            raise EvaluationError("asked must be 'together' or 'separate'")
+        config = base | {
+            "repetitions": repetitions(request),
+            "sampling_params": arm_sampling(arm),
+            "asked": request.asked,
+            "system_prompt": arm.system_prompt,
+            "templates": dict(MODEL_ALONE_TEMPLATES),
+        }
+        return Configured(config=config, inputs=None, source=f"arm {arm.key}")
+
+    def plan(
+        self, *, run: EvaluationRun, config: dict[str, Any], inputs: Any = None
+    ) -> list[EvaluationItem]:
+        study = run.study
+        templates = config["templates"]
+        values = question_values(study, study_levels(study))
+        scenarios = Scenario.objects.filter(study=study).active().order_by("key")
+        if config.get("scenarios"):
+            scenarios = scenarios.filter(key__in=config["scenarios"])
+        system = config.get("system_prompt", "")
+        parts = (
+            ["together"]
+            if config.get("asked", "together") == "together"
+            else [
+                "disposition",
+                "conditions",
+            ]
+        )
+        items = []
+        for scenario in scenarios:
+            text = scenario_text(scenario.sections)
+            for repetition in range(config.get("repetitions", 1)):
+                for part in parts:
+                    content = render(
+                        templates[part], scenario=text, preamble=templates["preamble"], **values
+                    )
+                    prompt = [{"role": "system", "content": system}] if system else []
+                    items.append(
+                        EvaluationItem(
+                            run=run,
+                            scenario=scenario,
+                            item_key=scenario.key
+                            if part == "together"
+                            else f"{scenario.key}:{part}",
+                            repetition=repetition,
+                            prompt=[*prompt, {"role": "user", "content": content}],
+                            parsed={"part": part},
+                        )
+                    )
+        return items
+
+    async def run_unit(
+        self, ctx: RunContext, items: list[ItemState], stop: threading.Event
+    ) -> AsyncIterator[ItemResult]:
+        client = ctx.client()
+        for item in items:
+            if item.status != EvaluationItem.Status.PENDING or stop.is_set():
+                continue
+            try:
+                timed = await complete_with_retries(
+                    client,
+                    item.prompt,
+                    ctx.params,
+                    attempts=ctx.attempts,
+                    base_delay_s=ctx.retry_base_s,
+                    stop=stop,
+                )
+            except LLMError as exc:
+                yield ItemResult(pk=item.pk, ok=False, error=exc.summary(), prompt=item.prompt)
+                continue
+            yield result_from(item.pk, item.prompt, timed)
+
+    def score(self, ctx: RunContext, item: EvaluationItem, result: ItemResult) -> dict[str, Any]:
+        fields = score_text(
+            part=item.parsed.get("part", "together"),
+            text=result.response,
+            scenario=item.scenario,
+            levels=ctx.data["levels"],
+            level_pks=ctx.data["level_pks"],
+        )
+        update = fields.pop("parsed_update")
+        return {"parsed": {**item.parsed, **update}} | fields

@@ -44,7 +44,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from studyapp.chat.llm import EndpointConfig, LLMError, OpenAICompatibleClient
+from studyapp.chat.llm import EndpointConfig, LLMError, OpenAICompatibleClient, Purpose
 from studyapp.chat.models import Message
 from studyapp.chat.selectors import HistoryItem, conversation_history
 from studyapp.chat.services import (
@@ -53,57 +53,31 @@ from studyapp.chat.services import (
     message_store_user,
     reply_stream,
 )
-from studyapp.evaluations.engine import ItemResult, ItemState, complete_with_retries
-from studyapp.evaluations.kinds.context import RunContext
-from studyapp.evaluations.kinds.model_alone import question_values, score_parsed, study_levels
+from studyapp.evaluations.kinds.base import (
+    Configured,
+    EvaluationError,
+    StartRequest,
+    arm_sampling,
+    endpoint_prices,
+)
+from studyapp.evaluations.kinds.model_alone import (
+    ScenarioKind,
+    question_values,
+    repetitions,
+    score_parsed,
+    study_levels,
+)
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
-from studyapp.evaluations.parsing import Level, PatientAnswer, parse_patient_answer
-from studyapp.evaluations.prompts import SIMULATED_TEMPLATES, render, scenario_text
-from studyapp.evaluations.slots import evaluation_slot
+from studyapp.evaluations.runtime.context import RunContext
+from studyapp.evaluations.runtime.engine import ItemResult, ItemState, complete_with_retries
+from studyapp.evaluations.runtime.slots import evaluation_slot
+from studyapp.evaluations.science.parsing import Level, PatientAnswer, parse_patient_answer
+from studyapp.evaluations.science.prompts import SIMULATED_TEMPLATES, render, scenario_text
 from studyapp.participation.models import Participant, Task
 from studyapp.participation.services import FlowError, answer_submit, task_start_answering
-from studyapp.studies.models import Scenario
+from studyapp.studies.models import Arm, ModelEndpoint, Scenario, Study
 
 FINISHED = "FINISHED"
-# The units chat through chat.services, which write to the database themselves: the
-# engine runs them with run_units_with_db (all database work in the calling thread).
-UNITS_WRITE = True
-
-
-def plan(
-    *, run: EvaluationRun, config: dict[str, Any], inputs: Any = None
-) -> list[EvaluationItem]:
-    study = run.study
-    templates = config["templates"]
-    values = question_values(study, study_levels(study))
-    scenarios = Scenario.objects.filter(study=study).active().order_by("key")
-    items = []
-    for scenario in scenarios:
-        patient_system = render(
-            templates["patient_system"], scenario=scenario_text(scenario.sections)
-        )
-        for repetition in range(config.get("repetitions", 1)):
-            items.append(
-                EvaluationItem(
-                    run=run,
-                    scenario=scenario,
-                    item_key=scenario.key,
-                    repetition=repetition,
-                    parsed={
-                        "part": "together",
-                        "patient_system": patient_system,
-                        "final_questions": render(templates["final_questions"], **values),
-                        "reask_questions": render(
-                            templates.get("reask", SIMULATED_TEMPLATES["reask"]), **values
-                        ),
-                    },
-                )
-            )
-    return items
-
-
-def unit_key(item: ItemState | EvaluationItem) -> str:
-    return f"{item.item_key}#{item.repetition}"
 
 
 def participant_marker_prefix(*, run_id: int) -> str:
@@ -120,9 +94,13 @@ def run_participants(*, run_id: int, study_id: int) -> QuerySet[Participant]:
     """The simulated participants a run made: by their marker, or through an item's task
     (the marker alone would miss none today; the link is a second, independent way).
     Only simulated ones: a person is never among them."""
-    return Participant.objects.filter(study_id=study_id, is_simulated=True).filter(
-        Q(prolific_pid__startswith=participant_marker_prefix(run_id=run_id))
-        | Q(tasks__evaluation_items__run_id=run_id)
+    return (
+        Participant.objects.simulated()
+        .filter(study_id=study_id)
+        .filter(
+            Q(prolific_pid__startswith=participant_marker_prefix(run_id=run_id))
+            | Q(tasks__evaluation_items__run_id=run_id)
+        )
     )
 
 
@@ -362,119 +340,6 @@ async def _final_answer(
     return prompt, answer.completed_by(parse_patient_answer(await reply(1, prompt), levels))
 
 
-async def run_unit(
-    ctx: RunContext, items: list[ItemState], stop: threading.Event
-) -> AsyncIterator[ItemResult]:
-    patient = OpenAICompatibleClient(ctx.data["patient"])
-    arm_reply = functools.partial(_arm_reply, arm=ctx.endpoint, stop=stop)
-    config = ctx.config
-    max_turns = int(config.get("max_turns", 10))
-    patient_params = dict(config.get("patient_sampling") or {})
-    levels = ctx.data["levels"]
-    level_pks = ctx.data["level_pks"]
-    db = database_sync_to_async
-    for item in items:
-        if item.status != EvaluationItem.Status.PENDING or stop.is_set():
-            continue
-        started = time.monotonic()
-        tokens = [0, 0]
-
-        async def ask_patient(messages: list[dict], tokens: list[int] = tokens) -> str:
-            timed = await complete_with_retries(
-                patient,
-                messages,
-                patient_params,
-                attempts=ctx.attempts,
-                base_delay_s=ctx.retry_base_s,
-                stop=stop,
-            )
-            usage = timed.result.usage
-            if usage:
-                tokens[0] += usage.prompt_tokens or 0
-                tokens[1] += usage.completion_tokens or 0
-            return timed.result.text.strip()
-
-        chat: SimulatedChat | None = None
-        final_replies: list[str] = list(item.parsed.get("final_replies") or [])
-        try:
-            chat = await db(simulated_chat_prepare)(run_id=ctx.run_id, item_id=item.pk)
-            pairs, waiting = _replay(chat.history)
-            turns = len(pairs) + (waiting is not None)
-            if chat.task_active and waiting is not None:
-                pairs.append((waiting.text, await arm_reply(chat.conversation_id, waiting.id)))
-            while chat.task_active and turns < max_turns and not stop.is_set():
-                view = _patient_view(
-                    item.parsed["patient_system"], config["templates"]["patient_start"], pairs
-                )
-                said = (await ask_patient(view))[: settings.CHAT_MAX_MESSAGE_CHARS]
-                if FINISHED in said and pairs:
-                    break
-                stored = await db(message_store_user)(
-                    conversation_id=chat.conversation_id,
-                    text=said,
-                    # Per turn: a redelivered item never stores a turn twice.
-                    client_message_id=f"evalsim-{item.pk}-{turns + 1}",
-                )
-                turns += 1
-                pairs.append((said, await arm_reply(chat.conversation_id, stored.message_id)))
-            if stop.is_set():
-                return
-            final_prompt, answer = await _final_answer(
-                ask_patient,
-                item=item,
-                opening=_patient_view(
-                    item.parsed["patient_system"], config["templates"]["patient_start"], pairs
-                ),
-                templates=config["templates"],
-                levels=levels,
-                replies=final_replies,
-            )
-            answer_id = await db(simulated_answer_store)(
-                participant_id=chat.participant_id,
-                task_id=chat.task_id,
-                disposition_id=None if answer.missing else level_pks.get(answer.disposition_code),
-                conditions_text=answer.conditions_text,
-                confidence=answer.confidence,
-            )
-            transcript = await db(simulated_transcript)(conversation_id=chat.conversation_id)
-        except (LLMError, ReplyFailed, ChatRefused) as exc:
-            if isinstance(exc, ChatRefused):
-                error = f"chat refused: {exc.code}"
-            else:
-                error = exc.summary() if isinstance(exc, LLMError) else exc.summary
-            extra: dict[str, Any] = {}
-            if chat is not None:
-                extra = {
-                    "transcript": await db(simulated_transcript)(
-                        conversation_id=chat.conversation_id
-                    ),
-                }
-            if final_replies:
-                extra["final_replies"] = final_replies
-            yield ItemResult(pk=item.pk, ok=False, error=error, extra=extra)
-            continue
-        replies = [t for t in transcript if t["role"] == Message.Role.ASSISTANT]
-        yield ItemResult(
-            pk=item.pk,
-            ok=True,
-            prompt=final_prompt,
-            response=final_replies[-1],
-            duration_ms=(time.monotonic() - started) * 1000,
-            prompt_tokens=tokens[0] + sum(t["prompt_tokens"] or 0 for t in replies),
-            completion_tokens=tokens[1] + sum(t["completion_tokens"] or 0 for t in replies),
-            finish_reason="stop",
-            extra={
-                "transcript": transcript,
-                "turns": sum(t["role"] == Message.Role.USER for t in transcript),
-                "participant_id": chat.participant_id,
-                "answer_id": answer_id,
-                **_answer_facts(answer, final_replies),
-                # The patient's share of the token counts, priced at its endpoint's prices.
-                "patient_tokens": {"prompt": tokens[0], "completion": tokens[1]},
-            },
-        )
-
-
 def _answer_facts(answer: PatientAnswer, replies: list[str]) -> dict[str, Any]:
     """What the item records of the patient's answer (in parsed)."""
     return {
@@ -493,24 +358,211 @@ def _answer_facts(answer: PatientAnswer, replies: list[str]) -> dict[str, Any]:
     }
 
 
-def score(ctx: RunContext, item: EvaluationItem, result: ItemResult) -> dict[str, Any]:
-    """Scores of the patient's answer, as its Answer row has them.
+class SimulatedKind(ScenarioKind):
+    """An LLM plays a lay patient who chats with the arm's model, then answers."""
 
-    An answer the participants' form would refuse (no disposition or no conditions after
-    the re-ask) is no answer: scored with neither, so it counts as wrong on both measures
-    and stays in every denominator (items are counted, not Answer rows). The parts it did
-    give stay in parsed["patient_answer"], the raw text in response and final_replies.
-    """
-    extra = result.extra
-    given = extra["patient_answer"]
-    answered = extra["answered"]
-    fields = score_parsed(
-        part="together",
-        code=given["disposition"] if answered else None,
-        conditions_text=given["conditions_text"] if answered else "",
-        scenario=item.scenario,
-        levels=ctx.data["levels"],
-        level_pks=ctx.data["level_pks"],
-    )
-    update = fields.pop("parsed_update")
-    return {"parsed": {**item.parsed, **update}} | fields
+    name = "simulated"
+    label = "Simulated participants"
+
+    def configure(
+        self, *, study: Study, arm: Arm, request: StartRequest, base: dict
+    ) -> Configured:
+        patient_endpoint = arm.endpoint
+        if request.patient_endpoint:
+            patient_endpoint = ModelEndpoint.objects.filter(name=request.patient_endpoint).first()
+            if patient_endpoint is None:
+                raise EvaluationError(f"no model endpoint named {request.patient_endpoint!r}")
+        config = base | {
+            "repetitions": repetitions(request),
+            "sampling_params": arm_sampling(arm),
+            "templates": dict(SIMULATED_TEMPLATES),
+            "system_prompt": arm.system_prompt,
+            "patient_endpoint": patient_endpoint.name,
+            # The patient's tokens are counted apart and priced at its endpoint's prices
+            # (the arm's, given ones included, when the arm's endpoint plays the patient).
+            "patient_price_per_million": base["price_per_million"]
+            if patient_endpoint.pk == arm.endpoint_id
+            else endpoint_prices(patient_endpoint),
+            "max_turns": arm.max_turns,
+            "patient_sampling": {"temperature": 0.7, "max_tokens": 200},
+        }
+        return Configured(config=config, inputs=None, source=f"arm {arm.key}")
+
+    def context_data(self, run: EvaluationRun) -> dict[str, Any]:
+        patient = ModelEndpoint.objects.get(name=run.config["patient_endpoint"])
+        return super().context_data(run) | {
+            # Runs started before purposes named the scripted patient by model.
+            "patient": EndpointConfig.from_endpoint(
+                patient, model=run.config.get("patient_model"), purpose=Purpose.PATIENT
+            )
+        }
+
+    def made_participants(self, run: EvaluationRun) -> QuerySet[Participant]:
+        return run_participants(run_id=run.pk, study_id=run.study_id)
+
+    def plan(
+        self, *, run: EvaluationRun, config: dict[str, Any], inputs: Any = None
+    ) -> list[EvaluationItem]:
+        study = run.study
+        templates = config["templates"]
+        values = question_values(study, study_levels(study))
+        scenarios = Scenario.objects.filter(study=study).active().order_by("key")
+        items = []
+        for scenario in scenarios:
+            patient_system = render(
+                templates["patient_system"], scenario=scenario_text(scenario.sections)
+            )
+            for repetition in range(config.get("repetitions", 1)):
+                items.append(
+                    EvaluationItem(
+                        run=run,
+                        scenario=scenario,
+                        item_key=scenario.key,
+                        repetition=repetition,
+                        parsed={
+                            "part": "together",
+                            "patient_system": patient_system,
+                            "final_questions": render(templates["final_questions"], **values),
+                            "reask_questions": render(
+                                templates.get("reask", SIMULATED_TEMPLATES["reask"]), **values
+                            ),
+                        },
+                    )
+                )
+        return items
+
+    async def run_unit(
+        self, ctx: RunContext, items: list[ItemState], stop: threading.Event
+    ) -> AsyncIterator[ItemResult]:
+        patient = OpenAICompatibleClient(ctx.data["patient"])
+        arm_reply = functools.partial(_arm_reply, arm=ctx.endpoint, stop=stop)
+        config = ctx.config
+        max_turns = int(config.get("max_turns", 10))
+        patient_params = dict(config.get("patient_sampling") or {})
+        levels = ctx.data["levels"]
+        level_pks = ctx.data["level_pks"]
+        db = database_sync_to_async
+        for item in items:
+            if item.status != EvaluationItem.Status.PENDING or stop.is_set():
+                continue
+            started = time.monotonic()
+            tokens = [0, 0]
+
+            async def ask_patient(messages: list[dict], tokens: list[int] = tokens) -> str:
+                timed = await complete_with_retries(
+                    patient,
+                    messages,
+                    patient_params,
+                    attempts=ctx.attempts,
+                    base_delay_s=ctx.retry_base_s,
+                    stop=stop,
+                )
+                usage = timed.result.usage
+                if usage:
+                    tokens[0] += usage.prompt_tokens or 0
+                    tokens[1] += usage.completion_tokens or 0
+                return timed.result.text.strip()
+
+            chat: SimulatedChat | None = None
+            final_replies: list[str] = list(item.parsed.get("final_replies") or [])
+            try:
+                chat = await db(simulated_chat_prepare)(run_id=ctx.run_id, item_id=item.pk)
+                pairs, waiting = _replay(chat.history)
+                turns = len(pairs) + (waiting is not None)
+                if chat.task_active and waiting is not None:
+                    pairs.append((waiting.text, await arm_reply(chat.conversation_id, waiting.id)))
+                while chat.task_active and turns < max_turns and not stop.is_set():
+                    view = _patient_view(
+                        item.parsed["patient_system"], config["templates"]["patient_start"], pairs
+                    )
+                    said = (await ask_patient(view))[: settings.CHAT_MAX_MESSAGE_CHARS]
+                    if FINISHED in said and pairs:
+                        break
+                    stored = await db(message_store_user)(
+                        conversation_id=chat.conversation_id,
+                        text=said,
+                        # Per turn: a redelivered item never stores a turn twice.
+                        client_message_id=f"evalsim-{item.pk}-{turns + 1}",
+                    )
+                    turns += 1
+                    pairs.append((said, await arm_reply(chat.conversation_id, stored.message_id)))
+                if stop.is_set():
+                    return
+                final_prompt, answer = await _final_answer(
+                    ask_patient,
+                    item=item,
+                    opening=_patient_view(
+                        item.parsed["patient_system"], config["templates"]["patient_start"], pairs
+                    ),
+                    templates=config["templates"],
+                    levels=levels,
+                    replies=final_replies,
+                )
+                answer_id = await db(simulated_answer_store)(
+                    participant_id=chat.participant_id,
+                    task_id=chat.task_id,
+                    disposition_id=None
+                    if answer.missing
+                    else level_pks.get(answer.disposition_code),
+                    conditions_text=answer.conditions_text,
+                    confidence=answer.confidence,
+                )
+                transcript = await db(simulated_transcript)(conversation_id=chat.conversation_id)
+            except (LLMError, ReplyFailed, ChatRefused) as exc:
+                if isinstance(exc, ChatRefused):
+                    error = f"chat refused: {exc.code}"
+                else:
+                    error = exc.summary() if isinstance(exc, LLMError) else exc.summary
+                extra: dict[str, Any] = {}
+                if chat is not None:
+                    extra = {
+                        "transcript": await db(simulated_transcript)(
+                            conversation_id=chat.conversation_id
+                        ),
+                    }
+                if final_replies:
+                    extra["final_replies"] = final_replies
+                yield ItemResult(pk=item.pk, ok=False, error=error, extra=extra)
+                continue
+            replies = [t for t in transcript if t["role"] == Message.Role.ASSISTANT]
+            yield ItemResult(
+                pk=item.pk,
+                ok=True,
+                prompt=final_prompt,
+                response=final_replies[-1],
+                duration_ms=(time.monotonic() - started) * 1000,
+                prompt_tokens=tokens[0] + sum(t["prompt_tokens"] or 0 for t in replies),
+                completion_tokens=tokens[1] + sum(t["completion_tokens"] or 0 for t in replies),
+                finish_reason="stop",
+                extra={
+                    "transcript": transcript,
+                    "turns": sum(t["role"] == Message.Role.USER for t in transcript),
+                    "participant_id": chat.participant_id,
+                    "answer_id": answer_id,
+                    **_answer_facts(answer, final_replies),
+                    # The patient's share of the token counts, priced at its endpoint's prices.
+                    "patient_tokens": {"prompt": tokens[0], "completion": tokens[1]},
+                },
+            )
+
+    def score(self, ctx: RunContext, item: EvaluationItem, result: ItemResult) -> dict[str, Any]:
+        """Scores of the patient's answer, as its Answer row has them.
+
+        An answer the participants' form would refuse (no disposition or no conditions after
+        the re-ask) is no answer: scored with neither, so it counts as wrong on both measures
+        and stays in every denominator (items are counted, not Answer rows). The parts it did
+        give stay in parsed["patient_answer"], the raw text in response and final_replies.
+        """
+        extra = result.extra
+        given = extra["patient_answer"]
+        answered = extra["answered"]
+        fields = score_parsed(
+            part="together",
+            code=given["disposition"] if answered else None,
+            conditions_text=given["conditions_text"] if answered else "",
+            scenario=item.scenario,
+            levels=ctx.data["levels"],
+            level_pks=ctx.data["level_pks"],
+        )
+        update = fields.pop("parsed_update")
+        return {"parsed": {**item.parsed, **update}} | fields

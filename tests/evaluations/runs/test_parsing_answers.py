@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from studyapp.evaluations.parsing import (
+from studyapp.evaluations.science.parsing import (
     Level,
     PatientAnswer,
     parse_disposition,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from studyapp.evaluations import robustness as rb
-from studyapp.evaluations.comparison import linear_regression
+from studyapp.evaluations.science import robustness as rb
+from studyapp.evaluations.science.comparison import linear_regression
 from tests.conftest import require
 from tests.factories import shared_data_dir
 

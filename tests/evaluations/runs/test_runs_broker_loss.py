@@ -3,7 +3,7 @@ chunk messages with it: the sweep notices (its marker key is gone) and sends eve
 still queued again at once, instead of waiting EVALUATION_STALL_S (15 minutes).
 
 Each test has a Redis server of its own on a free port (never the shared one, which
-other tests use), restarted for real. The queue is mocked (services._enqueue), as in the
+other tests use), restarted for real. The queue is mocked (sweeper.chunks_enqueue), as in the
 other sweep tests; the marker lives in that private Redis.
 """
 
@@ -18,8 +18,9 @@ import pytest
 from django.utils import timezone
 
 from bench.common import free_port
-from studyapp.evaluations import services, tasks
+from studyapp.evaluations import tasks
 from studyapp.evaluations.models import EvaluationChunk, EvaluationRun
+from studyapp.evaluations.runtime import sweep as sweeper
 from studyapp.evaluations.services import StartRequest, evaluation_start
 from tests.conftest import require
 from tests.evaluations.runs.conftest import write_questions
@@ -78,7 +79,7 @@ def sent(monkeypatch):
     """What the sweep sends to the queue: [(run id, [(first, last), ...]), ...]."""
     calls: list[tuple[int, list[tuple[int, int]]]] = []
     monkeypatch.setattr(
-        services, "_enqueue", lambda run_id, chunks: calls.append((run_id, list(chunks)))
+        sweeper, "chunks_enqueue", lambda run_id, chunks: calls.append((run_id, list(chunks)))
     )
     return calls
 
@@ -104,7 +105,7 @@ def chunk_ranges(run) -> list[tuple[int, int]]:
 
 def sweep(capture, *, broker_url: str, now=None) -> int:
     with capture(execute=True):
-        return services.evaluations_resume_stalled(broker_url=broker_url, now=now)
+        return sweeper.evaluations_resume_stalled(broker_url=broker_url, now=now)
 
 
 def test_after_the_broker_lost_its_data_every_queued_chunk_is_sent_again_at_once(
@@ -149,7 +150,7 @@ def test_while_the_marker_is_there_a_queued_chunk_waits_for_the_stall_time(
 def test_a_chunk_a_live_worker_holds_is_not_sent_again(
     run, broker, sent, django_capture_on_commit_callbacks
 ):
-    from studyapp.evaluations import chunks
+    from studyapp.evaluations.runtime import chunks
 
     first, _ = chunk_ranges(run)[0]
     chunks.chunk_claim(run_id=run.pk, first_id=first, worker="alive")

@@ -8,12 +8,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from studyapp.evaluations import tasks
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
-from studyapp.evaluations.services import (
-    StartRequest,
-    evaluation_cancel,
-    evaluation_run_chunk,
-    evaluation_start,
-)
+from studyapp.evaluations.runtime.runner import evaluation_run_chunk
+from studyapp.evaluations.services import StartRequest, evaluation_cancel, evaluation_start
 from tests.evaluations.runs.conftest import first_chunk, write_questions
 from tests.factories import make_endpoint, make_llm_arm, make_study
 
@@ -50,7 +46,7 @@ def test_a_chunk_past_its_soft_time_limit_goes_back_on_the_queue(monkeypatch):
     def slow(**kwargs):
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(tasks.services, "evaluation_run_chunk", slow)
+    monkeypatch.setattr(tasks.runner, "evaluation_run_chunk", slow)
     monkeypatch.setattr(
         tasks.evaluation_chunk_task, "apply_async", lambda args, countdown: queued.append(args)
     )
@@ -65,10 +61,10 @@ def test_a_stalled_run_is_queued_again(
 
     from django.utils import timezone
 
-    from studyapp.evaluations import services
+    from studyapp.evaluations.runtime import sweep
 
     queued = []
-    monkeypatch.setattr(services, "_enqueue", lambda run_id, chunks: queued.append(chunks))
+    monkeypatch.setattr(sweep, "chunks_enqueue", lambda run_id, chunks: queued.append(chunks))
     study, _arm = study_with_arm
     path = tmp_path / "q.jsonl"
     write_questions(path, 3)
@@ -79,7 +75,7 @@ def test_a_stalled_run_is_queued_again(
     later = timezone.now() + timedelta(hours=2)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.evaluations_resume_stalled(now=timezone.now()) == 0
-        assert services.evaluations_resume_stalled(now=later) == 1
+        assert sweep.evaluations_resume_stalled(now=timezone.now()) == 0
+        assert sweep.evaluations_resume_stalled(now=later) == 1
 
     assert queued == [[(c.first_item_id, c.last_item_id) for c in run.chunks.all()]]

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from studyapp.evaluations import chunks, services, tasks
+from studyapp.evaluations import tasks
 from studyapp.evaluations.models import EvaluationChunk, EvaluationItem, EvaluationRun
+from studyapp.evaluations.runtime import chunks, sweep
 from studyapp.evaluations.services import StartRequest, evaluation_start
 from tests.evaluations.runs.conftest import first_chunk, write_questions
 
@@ -123,7 +124,7 @@ def test_a_chunk_that_keeps_killing_its_worker_fails_its_items(
         chunks.chunk_claim(run_id=mcq_run.pk, first_id=first)
         age_heartbeat(mcq_run, 61)
         with django_capture_on_commit_callbacks():
-            services.evaluations_resume_stalled()
+            sweep.evaluations_resume_stalled()
 
     items = mcq_run.items.filter(pk__range=(first, last))
     assert set(items.values_list("status", flat=True)) == {EvaluationItem.Status.FAILED}
@@ -141,7 +142,7 @@ def test_a_busy_delivery_comes_back_after_the_lease(monkeypatch):
     def busy(**kwargs):
         raise chunks.ChunkBusy(12.5)
 
-    monkeypatch.setattr(tasks.services, "evaluation_run_chunk", busy)
+    monkeypatch.setattr(tasks.runner, "evaluation_run_chunk", busy)
     monkeypatch.setattr(
         tasks.evaluation_chunk_task,
         "apply_async",
@@ -152,14 +153,14 @@ def test_a_busy_delivery_comes_back_after_the_lease(monkeypatch):
 
 
 def test_an_interrupted_chunk_is_given_back(mcq_run, evaluator, monkeypatch):
-    from studyapp.evaluations import services as svc
+    from studyapp.evaluations.runtime import runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(svc, "_run_claimed_chunk", interrupted)
+    monkeypatch.setattr(runner, "_run_claimed_chunk", interrupted)
     first, last = first_chunk(mcq_run)
     with pytest.raises(KeyboardInterrupt):
-        svc.evaluation_run_chunk(run_id=mcq_run.pk, first_id=first, last_id=last)
+        runner.evaluation_run_chunk(run_id=mcq_run.pk, first_id=first, last_id=last)
     chunk = mcq_run.chunks.get(first_item_id=first)
     assert (chunk.status, chunk.claim, chunk.attempts) == ("queued", "", 1)

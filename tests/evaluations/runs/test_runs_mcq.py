@@ -52,7 +52,7 @@ def test_an_mcq_run_scores_every_question_once(
 def test_a_rerun_chunk_asks_nothing_twice(
     study_with_arm, evaluator, fast_evaluations, tmp_path, django_capture_on_commit_callbacks
 ):
-    from studyapp.evaluations.services import evaluation_run_chunk
+    from studyapp.evaluations.runtime.runner import evaluation_run_chunk
 
     study, _arm = study_with_arm
     path = tmp_path / "q.jsonl"

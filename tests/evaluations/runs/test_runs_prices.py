@@ -12,8 +12,9 @@ from django.db.models import Sum
 from django.urls import reverse
 
 from studyapp.chat.models import Message
+from studyapp.evaluations.runtime.runner import evaluation_run_inline
 from studyapp.evaluations.selectors import run_summary, run_tokens
-from studyapp.evaluations.services import StartRequest, evaluation_run_inline, evaluation_start
+from studyapp.evaluations.services import StartRequest, evaluation_start
 from tests.factories import make_endpoint, make_user
 
 FINAL = ["The conversation is over", "1) A&E 2) I think it is appendicitis."]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.urls import reverse
 
 from studyapp.chat.models import Conversation, Message
-from studyapp.evaluations.parsing import Level
-from studyapp.evaluations.proposals import is_pushback, proposals
+from studyapp.evaluations.science.parsing import Level
+from studyapp.evaluations.science.proposals import is_pushback, proposals
 from studyapp.evaluations.selectors import human_transcript_proposals
 from studyapp.participation.models import Task
 from studyapp.studies.models import Scenario

@@ -14,7 +14,7 @@ from studyapp.devtools.scripted_server import (
     patient_reply,
     plan_reply,
 )
-from studyapp.evaluations.parsing import parse_final_answer
+from studyapp.evaluations.science.parsing import parse_final_answer
 
 QUESTION = "Which one?\n\n(A) alpha\n(B) beta\n(C) gamma\n(D) delta"
 KEY = {options_fingerprint(mcq_options(QUESTION)): "B"}

@@ -8,12 +8,9 @@ from studyapp.devtools.scripted_server import (
     patient_confidence,
 )
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
+from studyapp.evaluations.runtime.runner import evaluation_run_inline
 from studyapp.evaluations.selectors import comparison_rows, run_summary
-from studyapp.evaluations.services import (
-    StartRequest,
-    evaluation_run_inline,
-    evaluation_start,
-)
+from studyapp.evaluations.services import StartRequest, evaluation_start
 from studyapp.participation.models import Answer, Participant, Task
 from tests.evaluations.runs.conftest import requeue_chunks
 from tests.factories import make_endpoint

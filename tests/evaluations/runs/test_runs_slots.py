@@ -16,9 +16,10 @@ from django.conf import settings
 from django.db import connection
 
 from studyapp.devtools.scripted_server import ScriptedConfig, ScriptedServerThread
-from studyapp.evaluations import slots
 from studyapp.evaluations.models import EvaluationRun
-from studyapp.evaluations.services import StartRequest, evaluation_run_inline, evaluation_start
+from studyapp.evaluations.runtime import slots
+from studyapp.evaluations.runtime.runner import evaluation_run_inline
+from studyapp.evaluations.services import StartRequest, evaluation_start
 from studyapp.studies.models import ModelEndpoint
 from tests.conftest import require
 from tests.evaluations.runs.conftest import write_questions
@@ -35,7 +36,7 @@ import sys, time
 from pathlib import Path
 import django
 django.setup()
-from studyapp.evaluations.services import evaluation_run_chunk
+from studyapp.evaluations.runtime.runner import evaluation_run_chunk
 run_id, first_id, last_id, ready, go = sys.argv[1:6]
 Path(ready).touch()
 while not Path(go).exists():

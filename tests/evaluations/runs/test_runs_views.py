@@ -124,7 +124,7 @@ def test_the_progress_fragment_polls_while_a_run_is_active_and_cancel_stops_it(
 
     # A worker is storing the chunk's last request when the cancel comes: the table
     # keeps polling until its claim is given up, then stops.
-    from studyapp.evaluations.chunks import chunk_claim, chunk_finish
+    from studyapp.evaluations.runtime.chunks import chunk_claim, chunk_finish
 
     claim = chunk_claim(run_id=run.pk, first_id=run.chunks.get().first_item_id)
     client.post(reverse("evaluations:cancel", args=[study.slug, run.pk]))

@@ -15,15 +15,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from studyapp.evaluations.kinds import STARTABLE_KINDS
 from studyapp.evaluations.models import EvaluationRun
+from studyapp.evaluations.runtime.runner import evaluation_run_inline
 from studyapp.evaluations.selectors import run_summary
-from studyapp.evaluations.services import (
-    STARTABLE_KINDS,
-    EvaluationError,
-    StartRequest,
-    evaluation_run_inline,
-    evaluation_start,
-)
+from studyapp.evaluations.services import EvaluationError, StartRequest, evaluation_start
 from studyapp.studies.models import Study
 
 

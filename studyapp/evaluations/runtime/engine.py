@@ -2,14 +2,15 @@
 
 A chunk of an evaluation run is a list of *units* (one MCQ question with all its probes, one
 scenario repetition, one simulated conversation). Units run concurrently in a private
-asyncio loop on a helper thread; every finished item travels back on a queue and is stored
-by the calling thread at once, so a worker killed mid-chunk loses at most the requests in
-flight. Keeping the ORM in the calling thread also keeps it inside the caller's transaction
-in tests, and off the event loop (Django forbids sync ORM calls there).
+asyncio loop on a helper thread; every finished item is handed back to the calling thread
+and stored at once, so a worker killed mid-chunk loses at most the requests in flight.
+Keeping the ORM in the calling thread (``run_units``: one runner for every kind, including
+units that write themselves) keeps it inside the caller's transaction in tests, and off
+the event loop (Django forbids sync ORM calls there).
 
 Two bounds: ``concurrency`` is how many units of this chunk run at once (a bound per chunk,
 so per process); each model request also holds one of its endpoint's slots
-(``evaluations.slots``: ``evaluation_concurrency`` requests in flight to the endpoint from
+(``evaluations.runtime.slots``: ``evaluation_concurrency`` requests in flight to the endpoint from
 every worker together), and waits for one while all are taken.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import random
 import threading
 import time
@@ -28,7 +28,7 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 
 from studyapp.chat.llm import ChatResult, LLMError, OpenAICompatibleClient
-from studyapp.evaluations import slots
+from studyapp.evaluations.runtime import slots
 
 logger = logging.getLogger(__name__)
 
@@ -128,13 +128,6 @@ def result_from(pk: int, prompt: list, timed: Timed, **extra: Any) -> ItemResult
 
 
 UnitFn = Callable[[Any, threading.Event], AsyncIterator[ItemResult]]
-_DONE = object()
-
-
-@dataclass(frozen=True)
-class _UnitCrashed:
-    unit: Any
-    error: str
 
 
 def run_units(
@@ -149,97 +142,39 @@ def run_units(
 ) -> bool:
     """Run the units; returns False when should_stop() ended the work early.
 
-    on_result and on_unit_crash run in the calling thread. Whatever interrupts the caller
-    (Celery's soft time limit) stops new requests; items not yet stored stay pending.
+    The units run in an event loop on a helper thread, entered with async_to_sync: every
+    thread-sensitive database call (a unit's own writes through database_sync_to_async,
+    as a simulated participant's chat makes them; on_result; on_unit_crash; the stop
+    check) runs in this, the calling thread, one at a time. One connection does all the
+    writing, inside the caller's transaction in tests, and SQLite never sees two writers.
+
+    Whatever the writing thread raises (an error storing a result, Celery's soft time
+    limit arriving while it stores) stops the work and is raised here once the loop has
+    ended; nothing more is stored after it, so items not yet stored stay pending. An
+    exception that arrives while this thread waits on the loop stops new requests too.
     """
-    results: queue.Queue = queue.Queue()
     stop = threading.Event()
-
-    async def main() -> None:
-        # Units of this chunk at once; requests per endpoint, all workers: slots.
-        semaphore = asyncio.Semaphore(max(1, concurrency))
-
-        async def one(unit: Any) -> None:
-            async with semaphore:
-                if stop.is_set():
-                    return
-                try:
-                    async for result in unit_fn(unit, stop):
-                        results.put(result)
-                except slots.SlotWaitStopped:
-                    return  # stopped while waiting: the unit's items stay pending
-                except Exception as exc:
-                    logger.exception("evaluations: a unit crashed")
-                    results.put(_UnitCrashed(unit, f"internal: {type(exc).__name__}"))
-
-        try:
-            await asyncio.gather(*(one(unit) for unit in units))
-        finally:
-            await slots.close()
-
-    def loop_thread() -> None:
-        try:
-            asyncio.run(main())
-        finally:
-            results.put(_DONE)
-
-    thread = threading.Thread(target=loop_thread, name="evaluation-loop", daemon=True)
-    thread.start()
     stopped = False
-    last_check = time.monotonic()
-    try:
-        while True:
+    fatal: list[BaseException] = []
+
+    def guarded(fn: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            if fatal:
+                return  # after a failure in this thread nothing more is stored
             try:
-                got = results.get(timeout=poll_s)
-            except queue.Empty:
-                got = None
-            if got is _DONE:
-                break
-            if isinstance(got, ItemResult):
-                on_result(got)
-            elif isinstance(got, _UnitCrashed):
-                on_unit_crash(got.unit, got.error)
-            if time.monotonic() - last_check >= poll_s:
-                last_check = time.monotonic()
-                if not stop.is_set() and should_stop():
-                    stop.set()
-                    stopped = True
-    except BaseException:
-        stop.set()
-        thread.join(timeout=5)
-        raise
-    thread.join()
-    if not stopped and should_stop():
-        stopped = True
-    return not stopped
+                fn(*args)
+            except BaseException as exc:
+                fatal.append(exc)
+                stop.set()
 
+        return call
 
-def run_units_with_db(
-    units: Sequence[Any],
-    unit_fn: UnitFn,
-    *,
-    concurrency: int,
-    on_result: Callable[[ItemResult], None],
-    on_unit_crash: Callable[[Any, str], None],
-    should_stop: Callable[[], bool],
-    poll_s: float = 0.5,
-) -> bool:
-    """run_units for kinds whose units write to the database themselves (simulated
-    participants chat through chat.services, which uses database_sync_to_async).
-
-    The loop is entered with async_to_sync, so every thread-sensitive database call of
-    the units, the storing of results and the cancel check all run in this (the calling)
-    thread, one at a time: one connection does all the writing, as in run_units, and
-    SQLite never sees two writers. Returns False when should_stop() ended the work early.
-    """
-    stop = threading.Event()
-    stopped = False
+    store = sync_to_async(guarded(on_result), thread_sensitive=True)
+    crashed = sync_to_async(guarded(on_unit_crash), thread_sensitive=True)
+    check = sync_to_async(should_stop, thread_sensitive=True)
 
     async def main() -> None:
         nonlocal stopped
-        store = sync_to_async(on_result, thread_sensitive=True)
-        crashed = sync_to_async(on_unit_crash, thread_sensitive=True)
-        check = sync_to_async(should_stop, thread_sensitive=True)
         # Units of this chunk at once; requests per endpoint, all workers: slots.
         semaphore = asyncio.Semaphore(max(1, concurrency))
 
@@ -253,6 +188,8 @@ def run_units_with_db(
                 except slots.SlotWaitStopped:
                     return  # stopped while waiting: the unit's items stay pending
                 except Exception as exc:
+                    if stop.is_set():
+                        return  # stopping: its items stay pending for the next delivery
                     logger.exception("evaluations: a unit crashed")
                     await crashed(unit, f"internal: {type(exc).__name__}")
 
@@ -260,7 +197,7 @@ def run_units_with_db(
             nonlocal stopped
             while not stop.is_set():
                 await asyncio.sleep(poll_s)
-                if await check():
+                if not stop.is_set() and await check():
                     stopped = True
                     stop.set()
 
@@ -276,6 +213,8 @@ def run_units_with_db(
     except BaseException:
         stop.set()
         raise
+    if fatal:
+        raise fatal[0]
     if not stopped and should_stop():
         stopped = True
     return not stopped

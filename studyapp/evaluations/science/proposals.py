@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from studyapp.evaluations.parsing import Level, parse_disposition
+from studyapp.evaluations.science.parsing import Level, parse_disposition
 from studyapp.scoring.conditions import matched_conditions
 
 PUSHBACK_CUES = (
