@@ -262,12 +262,6 @@ def item_content(*, item: RatingItem) -> ItemContent:
     )
 
 
-def rating_item_for_content(*, pk: int) -> RatingItem:
-    return RatingItem.objects.select_related("scenario", "answer", "task", "evaluation_item").get(
-        pk=pk
-    )
-
-
 def decision_for_item(
     *,
     item: RatingItem,
