@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from tests.factories import make_user
+from tests.factories import make_study, make_user
 
 
 def test_the_login_page_uses_the_sites_layout(client):
@@ -22,6 +22,39 @@ def test_signing_in_leads_to_the_study_list(client, db):
         reverse("account_login"), {"login": "alice", "password": "a-long-test-password"}
     )
     assert response.status_code == 302
+    assert response["Location"] == reverse("analysis:study_list")
+
+
+def test_a_user_who_only_rates_lands_on_their_rating_queues(client, db):
+    from studyapp.ratings.services.raters import rater_add, rater_update
+
+    root = make_user("root", superuser=True)
+    rater = make_user("rita", password="a-long-test-password")
+    role = rater_add(study=make_study("alpha"), user=rater, added_by=root)
+    credentials = {"login": "rita", "password": "a-long-test-password"}
+    response = client.post(reverse("account_login"), credentials)
+    assert response["Location"] == reverse("ratings:home")
+    # A rater who was asked to go somewhere goes there.
+    client.logout()
+    response = client.post(reverse("account_login") + "?next=/ratings/alpha/", credentials)
+    assert response["Location"] == "/ratings/alpha/"
+    # No longer a rater: the usual landing page.
+    client.logout()
+    rater_update(rater=role, can_rate=True, can_adjudicate=False, is_active=False)
+    response = client.post(reverse("account_login"), credentials)
+    assert response["Location"] == reverse("analysis:study_list")
+
+
+def test_an_investigator_who_also_rates_lands_on_the_study_list(client, db):
+    from studyapp.ratings.services.raters import rater_add
+
+    root = make_user("root", superuser=True)
+    alice = make_user("alice", password="a-long-test-password")
+    make_study("alpha").investigators.add(alice)
+    rater_add(study=make_study("beta"), user=alice, added_by=root)
+    response = client.post(
+        reverse("account_login"), {"login": "alice", "password": "a-long-test-password"}
+    )
     assert response["Location"] == reverse("analysis:study_list")
 
 
