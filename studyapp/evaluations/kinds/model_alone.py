@@ -131,12 +131,16 @@ class ScenarioKind(Kind):
         per_scenario = scenario_accuracy(run=run)
         return {"scenarios": per_scenario} | scenarios_pooled(per_scenario)
 
-
-def repetitions(request: StartRequest) -> int:
-    n = request.n if request.n is not None else request.repetitions
-    if n < 1:
-        raise EvaluationError("the number of repetitions must be at least 1")
-    return n
+    def arm_config(self, *, arm: Arm, request: StartRequest, base: dict) -> dict[str, Any]:
+        """What every scenario run keeps: repetitions and the arm's prompt and sampling."""
+        n = request.n if request.n is not None else request.repetitions
+        if n < 1:
+            raise EvaluationError("the number of repetitions must be at least 1")
+        return base | {
+            "repetitions": n,
+            "sampling_params": arm_sampling(arm),
+            "system_prompt": arm.system_prompt,
+        }
 
 
 class ModelAloneKind(ScenarioKind):
@@ -150,11 +154,8 @@ class ModelAloneKind(ScenarioKind):
     ) -> Configured:
         if request.asked not in ("together", "separate"):
             raise EvaluationError("asked must be 'together' or 'separate'")
-        config = base | {
-            "repetitions": repetitions(request),
-            "sampling_params": arm_sampling(arm),
+        config = self.arm_config(arm=arm, request=request, base=base) | {
             "asked": request.asked,
-            "system_prompt": arm.system_prompt,
             "templates": dict(MODEL_ALONE_TEMPLATES),
         }
         return Configured(config=config, inputs=None, source=f"arm {arm.key}")

@@ -57,13 +57,11 @@ from studyapp.evaluations.kinds.base import (
     Configured,
     EvaluationError,
     StartRequest,
-    arm_sampling,
     endpoint_prices,
 )
 from studyapp.evaluations.kinds.model_alone import (
     ScenarioKind,
     question_values,
-    repetitions,
     score_parsed,
     study_levels,
 )
@@ -372,11 +370,8 @@ class SimulatedKind(ScenarioKind):
             patient_endpoint = ModelEndpoint.objects.filter(name=request.patient_endpoint).first()
             if patient_endpoint is None:
                 raise EvaluationError(f"no model endpoint named {request.patient_endpoint!r}")
-        config = base | {
-            "repetitions": repetitions(request),
-            "sampling_params": arm_sampling(arm),
+        config = self.arm_config(arm=arm, request=request, base=base) | {
             "templates": dict(SIMULATED_TEMPLATES),
-            "system_prompt": arm.system_prompt,
             "patient_endpoint": patient_endpoint.name,
             # The patient's tokens are counted apart and priced at its endpoint's prices
             # (the arm's, given ones included, when the arm's endpoint plays the patient).
