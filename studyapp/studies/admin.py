@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from studyapp.accounts.permissions import endpoints_visible_to
 from studyapp.studies.models import (
@@ -16,7 +17,7 @@ from studyapp.studies.models import (
     Scenario,
     Study,
 )
-from studyapp.studies.services import scenario_create_new_version
+from studyapp.studies.services import scenario_create_new_version, study_condition_labels_set
 
 
 class StudyScopedAdminMixin:
@@ -142,6 +143,16 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            "Analysis",
+            {
+                "fields": ["condition_labels", "analysis_choice_history"],
+                "description": (
+                    "Choices the analysis honours until the analysis plan holds them; "
+                    "every change is recorded."
+                ),
+            },
+        ),
         ("Access", {"fields": ["investigators"]}),
     ]
     ALLOCATION_FIELDS = [
@@ -166,7 +177,7 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None) -> list[str]:
-        readonly: list[str] = []
+        readonly: list[str] = ["analysis_choice_history"]
         # Changing the design after enrolment began would make the sequence irreproducible.
         if obj is not None and obj.participants.exists():
             readonly += ["disposition_scale", *self.ALLOCATION_FIELDS]
@@ -174,6 +185,37 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
         if not request.user.is_superuser:
             readonly.append("investigators")
         return readonly
+
+    @admin.display(description="Changes")
+    def analysis_choice_history(self, obj: Study | None) -> str:
+        changes = (
+            obj.analysis_choice_changes.select_related("changed_by").order_by("-changed_at", "-pk")
+            if obj is not None and obj.pk
+            else []
+        )
+        rows = [
+            (f"{c.changed_at:%Y-%m-%d %H:%M}", c.changed_by, c.choice, c.old_value, c.new_value)
+            for c in changes
+        ]
+        if not rows:
+            return "None yet."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join("", "<li>{} UTC by {}: {} {} → {}</li>", rows),
+        )
+
+    def save_model(self, request: HttpRequest, obj: Study, form, change: bool) -> None:
+        # The analysis choice goes through its service, which records the change (who,
+        # when, from, to); everything else is saved as before. A new study starts at the
+        # default, so choosing otherwise when creating it is recorded too.
+        chosen = obj.condition_labels
+        obj.condition_labels = (
+            Study.objects.values_list("condition_labels", flat=True).get(pk=obj.pk)
+            if change
+            else Study.ConditionLabels.MATCHER
+        )
+        super().save_model(request, obj, form, change)
+        study_condition_labels_set(study=obj, condition_labels=chosen, changed_by=request.user)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)

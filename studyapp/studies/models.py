@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from studyapp.core.models import TimeStampedModel
 from studyapp.core.validators import validate_http_base_url
@@ -189,6 +190,25 @@ class Study(TimeStampedModel):
         settings.AUTH_USER_MODEL, related_name="studies", blank=True
     )
 
+    # --- Analysis choices. The analysis plan (a later issue) will hold these; until it
+    # exists they live on the study, and the analysis already honours them. Changed only
+    # through `studies.services.study_condition_labels_set`, which records every change
+    # (AnalysisChoiceChange), so the plan can take the field and its history over.
+    class ConditionLabels(models.TextChoices):
+        MATCHER = "matcher", "The automatic matcher, for every answer"
+        REFERENCE = "reference", "Rater reference labels where they exist, else the matcher"
+
+    condition_labels = models.CharField(
+        max_length=10,
+        choices=ConditionLabels.choices,
+        default=ConditionLabels.MATCHER,
+        help_text=(
+            "Which condition scores the figures use: the matcher's, or an answer's rater "
+            "reference label (adjudicated, else agreed on) where it has one. Every change "
+            "is recorded."
+        ),
+    )
+
     objects = StudyQuerySet.as_manager()
 
     class Meta:
@@ -358,6 +378,43 @@ class Scenario(TimeStampedModel):
         }
         if errors:
             raise ValidationError(errors)
+
+
+class AnalysisChoiceImmutableError(Exception):
+    """The record of analysis choices is append-only."""
+
+
+class AnalysisChoiceChange(models.Model):
+    """One change of an analysis choice of a study (today `Study.condition_labels`): who,
+    when, from and to. Append-only (the model refuses changes; a PostgreSQL trigger
+    refuses UPDATE); the rows go only with their study. The analysis plan (a later issue)
+    will take this history over with the choices."""
+
+    study = models.ForeignKey(
+        Study, on_delete=models.CASCADE, related_name="analysis_choice_changes"
+    )
+    # The Study field changed, e.g. "condition_labels".
+    choice = models.CharField(max_length=50)
+    old_value = models.CharField(max_length=50)
+    new_value = models.CharField(max_length=50)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["study", "changed_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.choice} of {self.study_id}: {self.old_value} -> {self.new_value}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AnalysisChoiceImmutableError("analysis choice changes are never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AnalysisChoiceImmutableError("analysis choice changes are never deleted")
 
 
 NOT_NEGATIVE_PRICE = MinValueValidator(0, message="A price cannot be negative.")

@@ -1,12 +1,20 @@
-"""Writes for studies: the default scale, and creating configuration consistently."""
+"""Writes for studies: the default scale, creating configuration consistently, and the
+analysis choices (each change recorded)."""
 
 from __future__ import annotations
 
 import copy as copy_module
 
 from django.db import transaction
+from django.utils import timezone
 
-from studyapp.studies.models import DispositionLevel, DispositionScale, Scenario
+from studyapp.studies.models import (
+    AnalysisChoiceChange,
+    DispositionLevel,
+    DispositionScale,
+    Scenario,
+    Study,
+)
 
 # The 5-level NHS-style scale of Bean et al. (SCIENCE.md), most acute first; value = acuity.
 NHS_5_LEVELS: list[tuple[int, str, str, str]] = [
@@ -84,3 +92,35 @@ def scenario_create_new_version(*, scenario_id: int) -> Scenario:
     new_version.full_clean()
     new_version.save()
     return new_version
+
+
+@transaction.atomic
+def study_condition_labels_set(
+    *, study: Study, condition_labels: str, changed_by
+) -> AnalysisChoiceChange | None:
+    """Set which condition scores the study's analysis reads (`Study.condition_labels`)
+    and record the change: who, when, from and to. The same value again records nothing
+    (None). The only writer of the field after a study is created."""
+    if condition_labels not in Study.ConditionLabels.values:
+        raise ValueError(f"not a choice of condition labels: {condition_labels!r}")
+    old = (
+        Study.objects.select_for_update()
+        .values_list("condition_labels", flat=True)
+        .get(pk=study.pk)
+    )
+    study.condition_labels = condition_labels
+    if old == condition_labels:
+        return None
+    Study.objects.filter(pk=study.pk).update(
+        condition_labels=condition_labels, updated_at=timezone.now()
+    )
+    change = AnalysisChoiceChange(
+        study=study,
+        choice="condition_labels",
+        old_value=old,
+        new_value=condition_labels,
+        changed_by=changed_by,
+    )
+    change.full_clean()
+    change.save()
+    return change

@@ -113,6 +113,7 @@ def test_an_investigator_who_creates_a_study_can_see_it(client, alice, alpha):
             "stratum_source": "entry_parameter",
             "check_attempts": 1,
             "time_limit_minutes": 0,
+            "condition_labels": "matcher",
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
