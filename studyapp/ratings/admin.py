@@ -6,7 +6,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from studyapp.ratings.models import Adjudication, Label, RatingItem, RatingRound, StudyRater
+from studyapp.ratings.models import (
+    Adjudication,
+    Label,
+    RatingItem,
+    RatingRound,
+    ReferenceLabel,
+    StudyRater,
+)
 from studyapp.studies.admin import StudyScopedAdminMixin
 
 
@@ -60,3 +67,11 @@ class AdjudicationAdmin(_ReadOnlyAdmin):
     study_path = "item__round__study"
     list_display = ["pk", "item", "adjudicator", "created_at"]
     list_select_related = ["item", "adjudicator__study"]
+
+
+@admin.register(ReferenceLabel)
+class ReferenceLabelAdmin(_ReadOnlyAdmin):
+    study_path = "item__round__study"
+    list_display = ["answer", "item", "source", "conditions_correct", "updated_at"]
+    list_filter = ["source", "conditions_correct"]
+    list_select_related = ["answer", "item"]

@@ -249,3 +249,36 @@ class Adjudication(_Decision):
 
     def __str__(self) -> str:
         return f"adjudication {self.pk} of item {self.item_id}"
+
+
+class ReferenceLabel(models.Model):
+    """An answer's reference label, kept as a row so that the analysis can read it in SQL
+    (`Coalesce(reference_label.conditions_correct, conditions_correct)`).
+
+    Derived data: the adjudication of the answer's item, else its raters' agreed label
+    (`selectors.answer_references`). Written only by `services.references`, in the
+    transaction of every label and adjudication that changes an item's reference; an
+    answer without a reference (not rated, rated once, disputed) has no row. The command
+    `rebuild_reference_labels` recomputes them all. Answers only: participants' and
+    simulated participants'; model-alone outputs have no Answer.
+    """
+
+    class Source(models.TextChoices):
+        ADJUDICATED = "adjudicated", "Adjudicated"
+        AGREED = "agreed", "Raters agreed"
+
+    answer = models.OneToOneField(
+        Answer, on_delete=models.CASCADE, primary_key=True, related_name="reference_label"
+    )
+    # The rating item whose labels gave it (the latest round's, if several rated it).
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=12, choices=Source.choices)
+    # HELPMed's criterion on the reference: at least one gold condition named.
+    conditions_correct = models.BooleanField()
+    # Gold conditions and red flags the reference names, in gold order.
+    matched_conditions = models.JSONField(default=list)
+    matched_red_flags = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"reference label of answer {self.answer_id} ({self.source})"

@@ -1,5 +1,6 @@
 """Reads of the ratings app: what to sample, raters' queues and items, the adjudication
-queue, every item's reference label, and `adjudicated_condition_scores` for the analysis.
+queue, every item's reference label, and `answer_references` (each answer's reference
+label, which `models.ReferenceLabel` keeps for the analysis).
 
 A rater's reads never carry the arm, its label, the model, the run or its kind, or whether
 the item came from a person or a simulated or model-alone run: only the scenario, the
@@ -10,7 +11,7 @@ Agreement figures are in `ratings.reports`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -388,14 +389,21 @@ def _state(row: dict, labels: dict[int, tuple[Decision, datetime]], adjudication
     )
 
 
-def item_states(*, study: Study, extra_fields: Sequence[str] = ()) -> list[tuple[ItemState, dict]]:
-    """Every rating item of the study with its current labels, status and reference
-    label (an adjudication newer than every current label, else the raters' consensus),
-    in 3 queries. `extra_fields`: more RatingItem values to read along (returned beside)."""
+def item_states(
+    *,
+    study: Study,
+    extra_fields: Sequence[str] = (),
+    item_ids: Collection[int] | None = None,
+) -> list[tuple[ItemState, dict]]:
+    """Every rating item of the study (or only `item_ids`) with its current labels,
+    status and reference label (an adjudication newer than every current label, else the
+    raters' consensus), in 3 queries. `extra_fields`: more RatingItem values to read
+    along (returned beside)."""
+    items = RatingItem.objects.filter(round__study=study)
+    if item_ids is not None:
+        items = items.filter(pk__in=item_ids)
     rows = list(
-        RatingItem.objects.filter(round__study=study)
-        .order_by("pk")
-        .values(
+        items.order_by("pk").values(
             "id",
             "kind",
             "scenario_id",
@@ -406,11 +414,15 @@ def item_states(*, study: Study, extra_fields: Sequence[str] = ()) -> list[tuple
         )
     )
     labels: dict[int, dict[int, tuple[Decision, datetime]]] = defaultdict(dict)
-    for label in Label.objects.filter(item__round__study=study).current().order_by("pk"):
+    adjudications_of = Adjudication.objects.filter(item__round__study=study)
+    labels_of = Label.objects.filter(item__round__study=study)
+    if item_ids is not None:
+        labels_of = labels_of.filter(item_id__in=item_ids)
+        adjudications_of = adjudications_of.filter(item_id__in=item_ids)
+    for label in labels_of.current().order_by("pk"):
         labels[label.item_id][label.rater_id] = (decision_from_row(label), label.created_at)
     adjudications = {
-        a.item_id: (decision_from_row(a), a.created_at)
-        for a in Adjudication.objects.filter(item__round__study=study).current()
+        a.item_id: (decision_from_row(a), a.created_at) for a in adjudications_of.current()
     }
     return [(_state(row, labels[row["id"]], adjudications.get(row["id"])), row) for row in rows]
 
@@ -463,31 +475,71 @@ def adjudication_item(*, study: Study, item_id: int, user) -> AdjudicationView |
 # --- What the analysis uses when its plan chooses adjudicated labels -------------------
 
 
-def adjudicated_condition_scores(*, study: Study) -> dict[int, dict]:
-    """{answer id: {"conditions_correct", "matched", "red_flags"}} from the reference
-    labels of answer items (an adjudicated label, else the raters' consensus).
+@dataclass(frozen=True)
+class AnswerReference:
+    """An answer's reference label as the analysis reads it (`models.ReferenceLabel`)."""
 
-    This is what the analysis reads in place of the matcher's stored scores
-    (`Answer.matched_conditions`, ...) when its analysis plan chooses adjudicated labels
-    "where they exist": answers with no reference label (not rated, rated once, or still
-    disputed) are absent, and keep the matcher's scores. `conditions_correct` follows
-    HELPMed's rule: at least one gold condition named. Keys are participation Answer ids,
-    participants' and simulated participants' alike (a simulated item's answer is an
-    Answer too); model-alone outputs have no Answer and are not here. An answer in more
-    than one round takes the reference of the latest round that has one.
+    item_id: int
+    source: str  # ReferenceLabel.Source: "adjudicated" or "agreed"
+    conditions_correct: bool
+    matched_conditions: tuple[str, ...]
+    matched_red_flags: tuple[str, ...]
+
+
+def answer_references(
+    *, study: Study, answer_ids: Collection[int] | None = None
+) -> dict[int, AnswerReference]:
+    """{answer id: its reference label} for the study's answers (or only `answer_ids`)
+    that have one: the latest adjudication of the answer's item, else its raters'
+    consensus (4 queries).
+
+    Answers with no reference label (not rated, rated once, or still disputed) are
+    absent: the analysis keeps the matcher's scores for them. `conditions_correct`
+    follows HELPMed's rule: at least one gold condition named. Keys are participation
+    Answer ids, participants' and simulated participants' alike (a simulated item's
+    answer is an Answer too); model-alone outputs have no Answer and are not here. An
+    answer in more than one round takes the reference of the latest round that has one.
+    `models.ReferenceLabel` holds the same, kept in step by `services.references`.
     """
-    out: dict[int, dict] = {}
-    states = item_states(study=study, extra_fields=["answer_id", "evaluation_item__task__answer"])
-    for state, row in sorted(states, key=lambda pair: pair[0].round_created_at):
+    item_ids = None
+    if answer_ids is not None:
+        item_ids = list(
+            RatingItem.objects.filter(round__study=study, kind=RatingItem.Kind.ANSWER)
+            .filter(Q(answer_id__in=answer_ids) | Q(evaluation_item__task__answer__in=answer_ids))
+            .values_list("pk", flat=True)
+        )
+    states = item_states(
+        study=study,
+        extra_fields=["answer_id", "evaluation_item__task__answer"],
+        item_ids=item_ids,
+    )
+    out: dict[int, AnswerReference] = {}
+    for state, row in sorted(states, key=lambda pair: (pair[0].round_created_at, pair[0].item_id)):
         if state.kind != RatingItem.Kind.ANSWER or state.status not in REFERENCE_STATUSES:
             continue
         answer_id = row["answer_id"] or row["evaluation_item__task__answer"]
         if answer_id is None:
             continue
         reference = state.reference
-        out[answer_id] = {
-            "conditions_correct": bool(reference.conditions_named),
-            "matched": list(reference.conditions_named),
-            "red_flags": list(reference.red_flags_named),
-        }
+        out[answer_id] = AnswerReference(
+            item_id=state.item_id,
+            source="adjudicated" if state.status == Status.ADJUDICATED else "agreed",
+            conditions_correct=bool(reference.conditions_named),
+            matched_conditions=tuple(reference.conditions_named),
+            matched_red_flags=tuple(reference.red_flags_named),
+        )
     return out
+
+
+def adjudicated_condition_scores(*, study: Study) -> dict[int, dict]:
+    """{answer id: {"conditions_correct", "matched", "red_flags"}}: `answer_references`
+    as plain dicts. The analysis reads the same from `models.ReferenceLabel` rows in SQL
+    (`analysis.selectors`), when the study's `condition_labels` choice says so."""
+    return {
+        answer_id: {
+            "conditions_correct": ref.conditions_correct,
+            "matched": list(ref.matched_conditions),
+            "red_flags": list(ref.matched_red_flags),
+        }
+        for answer_id, ref in answer_references(study=study).items()
+    }

@@ -1,2 +1,3 @@
 """Every write of the ratings app, one module per family: raters, rounds, labels (labels
-and adjudications). Each module's functions are the only writers of their rows."""
+and adjudications), references (the reference labels derived from them). Each module's
+functions are the only writers of their rows."""

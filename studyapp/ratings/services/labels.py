@@ -1,5 +1,6 @@
 """Labels (a rater's decision on an item) and adjudications (the final one where raters
-disagreed). Both are append-only: a revision is a new row."""
+disagreed). Both are append-only: a revision is a new row. Each also brings the item's
+answer's reference label (services.references) in step, in the same transaction."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from studyapp.ratings import selectors
 from studyapp.ratings.decisions import Decision, DecisionError, decision_from_row
 from studyapp.ratings.models import Adjudication, Label, RatingAssignment, RatingItem
 from studyapp.ratings.services.raters import adjudicator_role_get_or_create
+from studyapp.ratings.services.references import reference_label_refresh
 
 REASON_MIN_CHARS = 3
 
@@ -57,6 +59,7 @@ def label_save(*, assignment: RatingAssignment, decision: Decision, reason: str 
     label = Label(item=assignment.item, rater=assignment.rater, reason=reason, **_fields(decision))
     label.full_clean()
     label.save()
+    reference_label_refresh(item=assignment.item)
     return label
 
 
@@ -104,4 +107,5 @@ def adjudication_save(
     )
     adjudication.full_clean()
     adjudication.save()
+    reference_label_refresh(item=item)
     return adjudication
