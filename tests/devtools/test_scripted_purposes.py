@@ -68,8 +68,10 @@ async def test_a_participants_chat_gets_the_demo_model(scripted):
     assert result.text == demo_reply(QUESTION, 1)
 
 
-async def test_a_purpose_without_a_persona_gets_the_models_mode(scripted):
-    result = await client_for(scripted, Purpose.GRADER).complete(messages("grade this"))
+async def test_a_purpose_without_a_persona_gets_the_models_mode():
+    config = ScriptedConfig(ttft_s=0, token_delay_s=0, purposes={"mcq": "mcq"})
+    with ScriptedServerThread(config) as server:
+        result = await client_for(server, Purpose.GRADER).complete(messages("grade this"))
     assert result.text == demo_reply("grade this", 1)
 
 
@@ -117,5 +119,7 @@ def test_a_request_config_takes_the_purposes_mode_then_the_model_names():
     assert config.for_request(model="scripted-demo", purpose=None) is config
     assert config.for_request(model="scripted-demo", purpose="mcq").mode == "mcq"
     assert config.for_request(model="scripted-mcq", purpose="patient").mode == "patient"
-    assert config.for_request(model="scripted-mcq", purpose="grader").mode == "mcq"
+    assert config.for_request(model="scripted-mcq", purpose="grader").mode == "grader"
+    unmapped = ScriptedConfig(purposes={})
+    assert unmapped.for_request(model="scripted-mcq", purpose="grader").mode == "mcq"
     assert config.for_request(model="scripted-mcq", purpose=None).model == "scripted-mcq"

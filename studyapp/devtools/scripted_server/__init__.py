@@ -47,12 +47,19 @@ it is scripted):
   (``patient_confidence``). ``patient_omit`` ([["conditions"], []]: parts left out of the
   first answer, none of the second; the last entry holds for later asks) makes it leave
   parts out, as a real model sometimes does.
+- ``mode="grader"`` grades one rubric item (the prompt of
+  ``studyapp.evaluations.science.rubric``) by a rule known in advance: met if and only if
+  the item's key (``<criterion key="advises-999">``) is named as a whole token in the
+  ``<graded>`` block (the assistant's turns, or the answer); the conversation shown for
+  context never counts. It replies ``{"met": true|false, "explanation": ...}``; the keys in
+  ``grader_flip_keys`` get the inverted verdict (a grader with known errors), and a prompt
+  without both blocks gets a reply that holds no verdict.
 - ``purposes``: the mode a request's purpose selects, read from its ``X-Studyapp-Purpose``
   header (``studyapp.chat.llm.PURPOSE_HEADER``, sent by the product's client for
-  ``EndpointConfig.purpose``), whatever model it names: by default ``mcq`` → mcq and
-  ``patient`` → patient, so one server plays the demo model, a simulated patient and an
-  MCQ-taker at once while the product only says what each request is for. A purpose with
-  no entry (``grader`` until a grader persona exists) gets the model's mode.
+  ``EndpointConfig.purpose``), whatever model it names: by default ``mcq`` → mcq,
+  ``patient`` → patient and ``grader`` → grader, so one server plays the demo model, a
+  simulated patient, an MCQ-taker and a rubric grader at once while the product only says
+  what each request is for. A purpose with no entry gets the model's mode.
 - ``personas``: other model names the server answers to, each in its own mode (by default
   ``scripted-patient`` → patient and ``scripted-mcq`` → mcq); kept for evaluation runs that
   stored such a name in their config.
@@ -78,6 +85,8 @@ from studyapp.devtools.scripted_server.personas import (
     MODES,
     PERSONAS,
     demo_reply,
+    grader_reply,
+    key_named,
     mcq_options,
     mcq_reply,
     options_fingerprint,
@@ -106,6 +115,8 @@ __all__ = [
     "ScriptedServerThread",
     "ScriptedState",
     "demo_reply",
+    "grader_reply",
+    "key_named",
     "make_app",
     "mcq_options",
     "mcq_reply",

@@ -36,11 +36,17 @@ class ScriptedConfig:
     # Parts ("disposition", "conditions", "confidence") the patient persona leaves out of
     # its answers to the study's questions, per ask.
     patient_omit: list[list[str]] = field(default_factory=list)
+    # Rubric keys on which the grader persona inverts its verdict (known grader errors).
+    grader_flip_keys: list[str] = field(default_factory=list)
     # The mode a request's purpose selects (its X-Studyapp-Purpose header, which the
     # product's client sends: studyapp.chat.llm.Purpose), whatever model it names. A purpose
     # without an entry (a participant's chat has none) gets the mode of the model it names.
     purposes: dict[str, str] = field(
-        default_factory=lambda: {Purpose.MCQ.value: "mcq", Purpose.PATIENT.value: "patient"}
+        default_factory=lambda: {
+            Purpose.MCQ.value: "mcq",
+            Purpose.PATIENT.value: "patient",
+            Purpose.GRADER.value: "grader",
+        }
     )
     # Other model names this server answers to, each with its own mode (a scripted patient
     # and a scripted MCQ-taker beside the demo model, on one port). Kept for evaluation runs
@@ -67,6 +73,8 @@ class ScriptedConfig:
             for parts in self.patient_omit
         ):
             raise ValueError(f"patient_omit must be [[part, ...], ...] of {ANSWER_PARTS}")
+        if not all(isinstance(key, str) for key in self.grader_flip_keys):
+            raise ValueError("grader_flip_keys must be a list of rubric keys")
         if any(mode not in MODES for mode in self.personas.values()):
             raise ValueError(f"persona modes must be among {MODES}")
         known = sorted(p.value for p in Purpose if p.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -187,13 +188,56 @@ def _patient(exchange: Exchange, config: ScriptedConfig) -> str:
     return final if final is not None else patient_reply(exchange.system, len(user_texts))
 
 
+SCRIPTED_GRADER_PREFIX = "[Scripted grader — not an AI]"
+_CRITERION = re.compile(r'<criterion key="([^"]+)">')
+_GRADED = re.compile(r"<graded>\n?(.*?)\n?</graded>", re.DOTALL)
+
+
+def key_named(key: str, text: str) -> bool:
+    """Pure: the rubric item's key appears in the text as a whole token (case-insensitive;
+    "names-heart-attack" is not found inside "answer-names-heart-attack")."""
+    pattern = rf"(?<![\w-]){re.escape(key)}(?![\w-])"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def grader_reply(prompt: str, *, flip_keys: Sequence[str] = ()) -> str:
+    """Pure: the scripted grader's verdict on a rubric grader prompt.
+
+    The rule, known in advance: the item is met if and only if its key (the `key` of the
+    prompt's `<criterion key="...">`) is named as a whole token in the prompt's
+    `<graded>` block (studyapp.evaluations.science.rubric's template), and only there: the
+    conversation shown for context never counts. The verdict is inverted for the keys in
+    `flip_keys`, a grader with known errors (for agreement tests). A prompt without both
+    blocks gets a reply that holds no verdict, as an unreadable one would.
+    """
+    criterion, graded = _CRITERION.search(prompt), _GRADED.search(prompt)
+    if criterion is None or graded is None:
+        return f"{SCRIPTED_GRADER_PREFIX} I found no rubric item or text to grade."
+    key = criterion.group(1)
+    found = key_named(key, graded.group(1))
+    flipped = key in flip_keys
+    explanation = (
+        f"{SCRIPTED_GRADER_PREFIX} The graded text {'names' if found else 'does not name'} "
+        f"{key}" + (" (verdict inverted: grader_flip_keys)." if flipped else ".")
+    )
+    return json.dumps({"met": found != flipped, "explanation": explanation})
+
+
 # Every mode (ScriptedConfig.mode) and the persona that answers in it. A new persona is a
 # function here and an entry below; ScriptedConfig.purposes says which request purpose, if
 # any, selects it.
+def _grader(exchange: Exchange, config: ScriptedConfig) -> str:
+    return grader_reply(
+        exchange.user_texts[-1] if exchange.user_texts else "",
+        flip_keys=config.grader_flip_keys,
+    )
+
+
 PERSONAS: dict[str, Callable[[Exchange, ScriptedConfig], str]] = {
     "demo": _demo,
     "echo": _echo,
     "mcq": _mcq,
     "patient": _patient,
+    "grader": _grader,
 }
 MODES = tuple(PERSONAS)
