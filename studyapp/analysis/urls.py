@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from studyapp.analysis import views, views_dashboard, views_identifiers
+from studyapp.analysis import views, views_dashboard, views_identifiers, views_information
 
 app_name = "analysis"
 urlpatterns = [
@@ -11,6 +11,11 @@ urlpatterns = [
     path("<slug:slug>/figures/", views.study_figures, name="study_figures"),
     path("<slug:slug>/analysis/", views_dashboard.dashboard, name="dashboard"),
     path("<slug:slug>/analysis/tasks/", views_dashboard.dashboard_tasks, name="dashboard_tasks"),
+    path(
+        "<slug:slug>/analysis/information/",
+        views_information.information,
+        name="information",
+    ),
     path(
         "<slug:slug>/analysis/export/data_dictionary.<slug:fmt>",
         views_dashboard.export_dictionary,

@@ -28,6 +28,7 @@ from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.analysis import exports, identifiers, plots, selectors, services
 from studyapp.analysis.forms import DashboardFilterForm, RawIdentifierReleaseForm
+from studyapp.analysis.information import transcript_facts
 from studyapp.core.http import AuthenticatedHttpRequest
 
 TASKS_PER_PAGE = 25
@@ -119,6 +120,10 @@ def transcript(request: AuthenticatedHttpRequest, slug: str, task_id: int) -> Ht
         "t": view,
         "blinded": blinded,
         "blinded_query": _blinded_query(blinded),
+        "facts": transcript_facts(
+            key_facts=view.scenario.key_facts,
+            messages=[(turn.sequence, turn.role, turn.text) for turn in view.turns],
+        ),
     }
     return render(request, "analysis/transcript.html", context)
 

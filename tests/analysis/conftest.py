@@ -90,5 +90,7 @@ def dataset(alice) -> Dataset:
     return Dataset(study=study, llm=llm, control=control, belly=belly, back=back)
 
 
-# The scored study with chats (dashboard, transcripts and export tests).
+# The scored study with chats (dashboard, transcripts and export tests), and with key
+# facts on its scenarios (information transfer).
+from tests.analysis.informed import informed  # noqa: E402, F401
 from tests.analysis.scored import prolific, scored  # noqa: E402, F401
