@@ -1,8 +1,11 @@
 /* studyapp chat widget: plain JavaScript, no framework.
  *
  * Talks to ChatConsumer (studyapp/chat/consumers.py) over a WebSocket. The server escapes
- * every piece of model text, so "html" fields are inserted as they are; the participant's
- * own text is only ever set with textContent.
+ * every piece of text it sends ("html" fields); the page decodes them back to text in an
+ * inert document and never inserts them as markup. The participant's own text is only ever
+ * set with textContent; the model's is markdown, rendered by markdown-it (raw HTML off) and
+ * cleaned by DOMPurify with the server's allow-list (studyapp/chat/rendering.py), while it
+ * streams (re-rendered at most every RENDER_INTERVAL_MS) and once complete.
  */
 (function () {
   "use strict";
@@ -10,6 +13,68 @@
   var CLOSE_FORBIDDEN = 4403;
   var CLOSE_NOT_FOUND = 4404;
   var MAX_BACKOFF_MS = 15000;
+  var RENDER_INTERVAL_MS = 100;
+
+  // --- text and markdown ---------------------------------------------------------------
+
+  // The server's escaped text back to text. A DOMParser document runs no script and loads
+  // nothing, whatever it is given.
+  var decoder = new DOMParser();
+  function textFromEscaped(html) {
+    if (!html) return "";
+    return decoder.parseFromString("<!doctype html><body>" + html, "text/html").body.textContent;
+  }
+
+  function readPolicy() {
+    var el = document.getElementById("chat-markdown-policy");
+    if (!el) return null;
+    try {
+      return JSON.parse(el.textContent);
+    } catch (err) {
+      return null;
+    }
+  }
+
+  // A function from markdown to a sanitized DocumentFragment, or null when a library did
+  // not load (replies are then shown as plain text).
+  function makeRenderer(policy) {
+    if (!policy || typeof window.markdownit !== "function" || typeof window.DOMPurify !== "function") {
+      return null;
+    }
+    var purifier = window.DOMPurify(window);
+    if (!purifier.isSupported) return null;
+    var md = window.markdownit("default", policy.parser);
+    var linkRe = new RegExp("^\\s*(?:" + policy.url_schemes.join("|") + "):", "i");
+    md.validateLink = function (url) { return linkRe.test(url); };
+    var perTag = policy.attributes || {};
+    var anyTag = [];
+    Object.keys(perTag).forEach(function (tag) {
+      perTag[tag].forEach(function (name) { if (anyTag.indexOf(name) === -1) anyTag.push(name); });
+    });
+    // DOMPurify allows attributes on every tag; the server's list is per tag.
+    purifier.addHook("uponSanitizeAttribute", function (node, data) {
+      if ((perTag[node.nodeName.toLowerCase()] || []).indexOf(data.attrName) === -1) {
+        data.keepAttr = false;
+      }
+    });
+    purifier.addHook("afterSanitizeAttributes", function (node) {
+      if (node.nodeName === "A") {
+        node.setAttribute("target", policy.link_target);
+        node.setAttribute("rel", policy.link_rel);
+      }
+    });
+    var config = {
+      ALLOWED_TAGS: policy.tags,
+      ALLOWED_ATTR: anyTag,
+      ALLOWED_URI_REGEXP: linkRe,
+      ALLOW_DATA_ATTR: false,
+      ALLOW_ARIA_ATTR: false,
+      RETURN_DOM_FRAGMENT: true
+    };
+    return function (text) { return purifier.sanitize(md.render(text), config); };
+  }
+
+  var renderMarkdown = null;
 
   function newClientId() {
     // crypto.randomUUID() needs a secure origin; getRandomValues works everywhere.
@@ -65,12 +130,34 @@
       statusLine.classList.toggle("error", !!isError);
     }
 
+    // On wide screens the log scrolls inside the card; on phones the page is the one scroll
+    // (app.css), and "the bottom" is where the log ends above the message box.
+    function logScrolls() {
+      var overflow = window.getComputedStyle(log).overflowY;
+      return overflow === "auto" || overflow === "scroll";
+    }
+
+    function pageOverhang() {
+      var visibleBottom = window.innerHeight;
+      var formTop = form.getBoundingClientRect().top;
+      if (formTop > 0 && formTop < visibleBottom) visibleBottom = formTop;
+      return log.getBoundingClientRect().bottom - visibleBottom;
+    }
+
     function nearBottom() {
-      return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+      if (!log.offsetParent) return false; // not shown (the scenario tab is open)
+      if (logScrolls()) return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+      return pageOverhang() < 80;
     }
 
     function scrollDown(force) {
-      if (force || nearBottom()) log.scrollTop = log.scrollHeight;
+      if (!force && !nearBottom()) return;
+      if (logScrolls()) {
+        log.scrollTop = log.scrollHeight;
+      } else if (log.offsetParent) {
+        var overhang = pageOverhang();
+        if (overhang > 0) window.scrollBy(0, overhang);
+      }
     }
 
     function clearEmptyNote() {
@@ -89,7 +176,7 @@
       el.className = "msg msg-" + role;
       if (status === "interrupted") el.classList.add("msg-interrupted");
       if (status === "error") el.classList.add("msg-error");
-      var body = document.createElement("span");
+      var body = document.createElement("div");
       body.className = "msg-body";
       el.appendChild(body);
       var note = statusNote(status);
@@ -107,15 +194,48 @@
       }
     }
 
+    function showText(body, role, text) {
+      var asMarkdown = role === "assistant" && !!renderMarkdown;
+      body.classList.toggle("md", asMarkdown);
+      if (asMarkdown) {
+        body.replaceChildren(renderMarkdown(text));
+      } else {
+        body.textContent = text;
+      }
+    }
+
     function appendServerMessage(m) {
       var parts = makeMessage(m.role, m.status);
-      // Server-escaped HTML (django.utils.html.escape).
-      parts.body.insertAdjacentHTML("beforeend", m.html);
-      if (m.role === "assistant" && m.status === "streaming" && !m.html) {
+      var text = textFromEscaped(m.html);
+      showText(parts.body, m.role, text);
+      if (m.role === "assistant" && m.status === "streaming" && !text) {
         parts.body.textContent = "…";
       }
       log.appendChild(parts.el);
       return parts;
+    }
+
+    // A streaming reply is re-rendered whole from its text so far (markdown changes
+    // meaning as it grows: a line becomes a table row), at most every RENDER_INTERVAL_MS.
+    function renderStream(stream) {
+      clearTimeout(stream.renderTimer);
+      stream.renderTimer = null;
+      stream.renderedAt = Date.now();
+      var follow = nearBottom();
+      showText(stream.body, "assistant", stream.text);
+      if (follow) scrollDown(true);
+    }
+
+    function scheduleRender(stream) {
+      if (stream.renderTimer) return;
+      var wait = Math.max(0, stream.renderedAt + RENDER_INTERVAL_MS - Date.now());
+      stream.renderTimer = setTimeout(function () { renderStream(stream); }, wait);
+    }
+
+    function endStream(stream) {
+      if (stream.renderTimer || stream.renderedAt === 0) renderStream(stream);
+      stream.el.classList.remove("msg-streaming");
+      stream.el.removeAttribute("aria-busy");
     }
 
     function appendOwnMessage(text) {
@@ -224,6 +344,7 @@
         state.open = false;
         state.ws = null;
         if (state.stream) {
+          endStream(state.stream);
           markFailed(state.stream.el, "interrupted");
           state.stream = null;
         }
@@ -303,23 +424,29 @@
           state.serverInFlight = false;
           var parts = makeMessage("assistant", "streaming");
           parts.el.classList.add("msg-streaming");
+          // Assistive technology reads the reply once it is complete, not every re-render.
+          parts.el.setAttribute("aria-busy", "true");
           clearEmptyNote();
           log.appendChild(parts.el);
-          state.stream = { seq: frame.seq, el: parts.el, body: parts.body };
+          state.stream = {
+            seq: frame.seq, el: parts.el, body: parts.body, renderTimer: null, renderedAt: 0,
+            // A start frame may carry the text so far (a reply joined after it began).
+            text: textFromEscaped(frame.html || "")
+          };
+          if (state.stream.text) renderStream(state.stream);
           setStatus("The assistant is replying…");
           scrollDown(true);
           break;
         case "delta":
           if (state.stream && state.stream.seq === frame.seq) {
-            var follow = nearBottom();
-            // Escaped by the server; appended as is.
-            state.stream.body.insertAdjacentHTML("beforeend", frame.html);
-            if (follow) scrollDown(true);
+            // Escaping is per character, so escaped pieces decode to the pieces of text.
+            state.stream.text += textFromEscaped(frame.html);
+            scheduleRender(state.stream);
           }
           break;
         case "end":
           if (state.stream && state.stream.seq === frame.seq) {
-            state.stream.el.classList.remove("msg-streaming");
+            endStream(state.stream);
             if (frame.status !== "complete") markFailed(state.stream.el, frame.status);
           }
           state.stream = null;
@@ -346,6 +473,7 @@
           }
           if (frame.code === "finished") state.active = false;
           if (frame.code === "internal" && state.stream) {
+            endStream(state.stream);
             markFailed(state.stream.el, "error");
             state.stream = null;
             state.canRetry = true;
@@ -427,6 +555,7 @@
   }
 
   function start() {
+    renderMarkdown = makeRenderer(readPolicy());
     var roots = document.querySelectorAll("[data-ws-path]");
     for (var i = 0; i < roots.length; i++) initChat(roots[i]);
   }
