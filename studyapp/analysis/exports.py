@@ -1,8 +1,9 @@
 """Study data for R and pandas: CSV, JSONL and Parquet, streamed in constant memory.
 
-Seven tables (participants, tasks, answers with their scores, messages, allocations, and
-the raters' labels and adjudications) and a data dictionary describing every column. Each
-table is defined once below, its columns next to the ORM lookups that fill them, so the
+Eight tables (participants, tasks, answers with their scores, messages, allocations, the
+raters' labels and adjudications, and information transfer: the key facts each chat gave)
+and a data dictionary describing every column. Each table is defined once below, its
+columns next to the ORM lookups (or computed record keys) that fill them, so the
 dictionary cannot drift from the files.
 
 Rows are read with `values_list(...).iterator(chunk_size=CHUNK)` (a server-side cursor on
@@ -43,9 +44,11 @@ from django.utils import timezone
 from studyapp.analysis import selectors
 from studyapp.analysis.blinding import arm_views
 from studyapp.analysis.identifiers import PSEUDONYM_HEX, pseudonymizer
+from studyapp.analysis.information import information_transfer_records
 from studyapp.chat.models import Message
 from studyapp.participation.models import Allocation, Answer, Participant, Task
 from studyapp.ratings.models import Adjudication, Label
+from studyapp.scoring.facts import FACTS_MATCHER_VERSION
 from studyapp.studies.models import Study
 
 CHUNK = 2000
@@ -109,9 +112,13 @@ class Table:
     name: str
     meaning: str
     columns: tuple[Column, ...]
-    queryset: Callable[[Study], QuerySet]
+    # Where the rows come from: a queryset (columns' lookups are ORM lookups), or a
+    # `source` computed in Python that yields one dict per row, its keys the lookups
+    # (streamed too: information_transfer matches each chat as it reads it).
+    queryset: Callable[[Study], QuerySet] | None = None
     order_by: tuple[str, ...] = ("pk",)
     notes: list[str] = field(default_factory=list)
+    source: Callable[[Study], Iterator[dict]] | None = None
 
     def visible_columns(self, *, blinded: bool, raw_identifiers: bool = False) -> list[Column]:
         # Raw identifiers never appear blinded, whatever the caller asked for.
@@ -591,8 +598,89 @@ ADJUDICATIONS = Table(
     ),
 )
 
+INFORMATION_TRANSFER = Table(
+    name="information_transfer",
+    meaning=(
+        "One row per chat x key fact of its scenario: did the participant's messages give "
+        "the fact, and in which message first (every chat of a scenario with key facts; "
+        "see the information_transfer convention)."
+    ),
+    source=information_transfer_records,
+    columns=(
+        Column("conversation_id", "integer", "Chat (tasks.conversation_id).", "conversation_id"),
+        Column("task_id", "integer", "Task (tasks.task_id).", "task_id"),
+        Column(
+            "participant_id",
+            "integer",
+            "Participant (participants.participant_id; a simulated patient's chats are here "
+            "too: is_simulated is in participants).",
+            "participant_id",
+        ),
+        *_arm_columns("arm_id"),
+        Column("scenario_id", "integer", "Scenario version id.", "scenario_id"),
+        Column("scenario_key", "string", "Scenario key.", "scenario_key"),
+        Column("scenario_version", "integer", "Scenario version.", "scenario_version"),
+        Column("fact_key", "string", "Key fact (the scenario's key_facts key).", "fact_key"),
+        Column("fact_text", "string", "The key fact, as the scenario states it.", "fact_text"),
+        Column(
+            "given",
+            "boolean",
+            "The participant's messages gave the fact (see matcher_version).",
+            "given",
+        ),
+        Column(
+            "first_turn",
+            "integer",
+            "The participant's message that first gave it, numbered from 1 within the chat "
+            "(their own messages only; empty: never).",
+            "first_turn",
+        ),
+        Column(
+            "first_message_id",
+            "integer",
+            "That message (messages.message_id; empty: never).",
+            "first_message_id",
+        ),
+        Column(
+            "negated_only",
+            "boolean",
+            'The fact\'s phrases came up, but only after a negation ("no fever"): not given.',
+            "negated_only",
+        ),
+        Column(
+            "participant_messages",
+            "integer",
+            "The participant's messages in the chat.",
+            "participant_messages",
+        ),
+        Column(
+            "source",
+            "string",
+            "Who judged it: matcher (the only source so far; raters and the rubric grader "
+            "may add theirs).",
+            "source",
+        ),
+        Column(
+            "matcher_version",
+            "string",
+            "Matching rules of the matcher (scoring.facts.FACTS_MATCHER_VERSION).",
+            "matcher_version",
+        ),
+    ),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (PARTICIPANTS, TASKS, ANSWERS, MESSAGES, ALLOCATIONS, LABELS, ADJUDICATIONS)
+    t.name: t
+    for t in (
+        PARTICIPANTS,
+        TASKS,
+        ANSWERS,
+        MESSAGES,
+        ALLOCATIONS,
+        LABELS,
+        ADJUDICATIONS,
+        INFORMATION_TRANSFER,
+    )
 }
 
 
@@ -629,8 +717,13 @@ def rows(
         "json": _json_text,
     }
     renames = [(i, converters[c.convert]) for i, c in enumerate(columns) if c.convert]
-    queryset = table.queryset(study).order_by(*table.order_by).values_list(*lookups)
-    for row in queryset.iterator(chunk_size=CHUNK):
+    if table.source is not None:
+        records: Iterator = (tuple(r[lookup] for lookup in lookups) for r in table.source(study))
+    else:
+        assert table.queryset is not None, table.name
+        queryset = table.queryset(study).order_by(*table.order_by).values_list(*lookups)
+        records = queryset.iterator(chunk_size=CHUNK)
+    for row in records:
         values = list(pick(row)) if len(columns) > 1 else [pick(row)]
         for i, convert in renames:
             values[i] = convert(values[i])
@@ -852,6 +945,21 @@ RATINGS_CONVENTION = (
 )
 
 
+INFORMATION_TRANSFER_CONVENTION = (
+    "information_transfer says which of a scenario's key facts (what a participant should "
+    "tell the model) each chat's participant messages gave. The matcher "
+    f"({FACTS_MATCHER_VERSION}): text lower-cased, accents and apostrophes dropped, cut "
+    "into clauses at punctuation; a fact's phrase (its patterns and its text) matches as "
+    "consecutive whole words of one clause, its last word of four letters or more as a "
+    "stem ('diabet' finds 'diabetic'), shorter ones whole or plus 's'; exact spelling (no "
+    "typo tolerance). An occurrence after a negation word (no, not, never, without, don't, "
+    "haven't...) among the five words before it in its clause, not past 'but' or 'and', "
+    "does not count, unless the fact is itself a negative (its text holds such a word); "
+    "'not sure', 'no idea', 'don't know' are not negations. A fact is given when one "
+    "occurrence counts; first_turn is the participant's message that first gave it."
+)
+
+
 def data_dictionary(
     *,
     study: Study,
@@ -881,6 +989,7 @@ def data_dictionary(
             "acuity": "disposition values are acuity ranks: higher is more acute.",
             "identifiers": IDENTIFIERS_CONVENTION,
             "ratings": RATINGS_CONVENTION,
+            "information_transfer": INFORMATION_TRANSFER_CONVENTION,
         },
         "tables": [
             {
