@@ -301,3 +301,26 @@ def facts_given(key_facts: Sequence[Mapping], messages: Sequence[str]) -> FactsT
         ),
         turns=tuple(turns),
     )
+
+
+def fact_results(
+    compiled: Sequence[CompiledFact], messages: Iterable[str]
+) -> tuple[FactResult, ...]:
+    """`facts_given(...).facts` from facts compiled once (compile_facts), without the
+    per-message detail: the analysis runs it on every chat of a study."""
+    first: dict[str, int] = {}
+    negated_somewhere: set[str] = set()
+    for turn, text in enumerate(messages, start=1):
+        given, negated = facts_in_message(compiled, text)
+        for key in given:
+            first.setdefault(key, turn)
+        negated_somewhere |= negated
+    return tuple(
+        FactResult(
+            key=fact.key,
+            given=fact.key in first,
+            first_turn=first.get(fact.key),
+            negated_only=fact.key not in first and fact.key in negated_somewhere,
+        )
+        for fact in compiled
+    )

@@ -15,6 +15,7 @@ from studyapp.scoring.facts import (
     TurnFacts,
     clauses,
     compile_facts,
+    fact_results,
     facts_given,
     facts_in_message,
     is_negated,
@@ -280,6 +281,12 @@ def test_the_first_turn_is_the_first_message_that_gives_it_alone(messages):
     for f in result.facts:
         alone = [i for i, m in enumerate(messages, 1) if f.key in given_keys(facts, m)]
         assert f.first_turn == (alone[0] if alone else None)
+
+
+@given(messages=st.lists(_text, max_size=5))
+def test_the_fast_results_are_facts_givens(messages):
+    facts = [fact("a", "arm"), fact("s", "smok pain", "sweat"), fact("n", "no fever", "x")]
+    assert fact_results(compile_facts(facts), messages) == facts_given(facts, messages).facts
 
 
 @given(text=_text)
