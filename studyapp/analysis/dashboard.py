@@ -3,7 +3,8 @@
 A selector reads answers already grouped in SQL (one row per arm x scenario x chosen level x
 gold level x condition score, with a count), so everything here works on a few hundred rows
 whatever the number of participants. Scores are the stored ones (`Answer.conditions_correct`,
-written when the answer arrives); disposition outcomes follow from the two acuity values.
+written when the answer arrives, or an answer's rater reference label where the study chose
+them); disposition outcomes follow from the two acuity values.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from studyapp.analysis.blinding import ArmView
+from studyapp.analysis.metrics import ConditionLabelling
 from studyapp.analysis.statistics import Comparison, Proportion, compare_proportions, wilson
 
 
@@ -28,6 +30,8 @@ class AnswerCell:
     conditions_correct: bool | None
     n: int
     confidence_sum: int = 0
+    # The condition score is the answers' rater reference label, not the matcher's.
+    rater_labelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -326,6 +330,7 @@ class Dashboard:
     blinded: bool
     generated_at: str
     notes: list[str] = field(default_factory=list)
+    condition_labels: ConditionLabelling | None = None
 
     @property
     def answers(self) -> int:
@@ -350,8 +355,10 @@ def build_dashboard(
     mentions: Iterable[MentionRow],
     transcripts_pending: int,
     generated_at: str,
+    condition_labels: str = "matcher",
 ) -> Dashboard:
     arms = list(arms)
+    rater_labelled = sum(cell.n for cell in cells if cell.rater_labelled)
     blinded = bool(arms) and arms[0].blinded
     reference = reference_arm(arms)
     # Only scenarios somebody answered (under the filters) get a column.
@@ -379,4 +386,9 @@ def build_dashboard(
         transcripts_pending=transcripts_pending,
         blinded=blinded,
         generated_at=generated_at,
+        condition_labels=ConditionLabelling(
+            choice=condition_labels,
+            rater_labelled=rater_labelled,
+            matcher=sum(cell.n for cell in cells) - rater_labelled,
+        ),
     )

@@ -2,7 +2,10 @@
 
 Disposition accuracy is an exact match with the scenario's gold level; condition
 accuracy is HELPMed's criterion (at least one gold condition named): the score stored
-with the answer when it arrived, or the scoring app's matcher for an unscored answer.
+with the answer when it arrived, or the scoring app's matcher for an unscored answer; or,
+where the study chose rater reference labels (Study.condition_labels), an answer's
+reference label where it has one (the selector reads it; `ConditionLabelling` says how
+many answers each source scored).
 Proportions carry Wilson 95% intervals (analysis.statistics).
 """
 
@@ -25,9 +28,44 @@ class AnswerRow:
     gold_value: int
     conditions_text: str
     gold_conditions: Sequence[str]
-    # Answer.conditions_correct as stored on arrival; None: not scored, match now.
+    # Answer.conditions_correct as stored on arrival (or its rater reference label's,
+    # where the study uses them); None: not scored, match now.
     conditions_correct: bool | None = None
     synonyms: Mapping[str, Sequence[str]] | None = None
+    # conditions_correct is the rater reference label's, not the matcher's.
+    rater_labelled: bool = False
+
+
+@dataclass(frozen=True)
+class ConditionLabelling:
+    """Which condition scores a set of figures reads: the study's choice
+    (Study.condition_labels: "matcher" or "reference") and, of the answers counted, how
+    many were scored by a rater reference label and how many by the matcher."""
+
+    choice: str
+    rater_labelled: int
+    matcher: int
+
+    @property
+    def describe(self) -> str:
+        """'matcher', or 'rater reference labels for 4 answers, matcher for 1'."""
+        if self.choice != "reference":
+            return "matcher"
+
+        def answers(n: int) -> str:
+            return f"{n} answer" + ("" if n == 1 else "s")
+
+        return (
+            f"rater reference labels for {answers(self.rater_labelled)}, "
+            f"matcher for {self.matcher}"
+        )
+
+    def as_dict(self) -> dict[str, str | int]:
+        return {
+            "choice": self.choice,
+            "rater_reference_answers": self.rater_labelled,
+            "matcher_answers": self.matcher,
+        }
 
 
 @dataclass(frozen=True)
@@ -170,6 +208,7 @@ class StudyReport:
     # Participants who have not been allocated to an arm (yet).
     unallocated: dict[str, int] = field(default_factory=dict)
     evaluations: list[EvaluationReport] = field(default_factory=list)
+    condition_labels: ConditionLabelling | None = None
 
     @property
     def participants_total(self) -> int:
@@ -186,5 +225,6 @@ class StudyReport:
             "arms": [arm.as_dict() for arm in self.arms],
             "participants_total": self.participants_total,
             "participants_unallocated": self.participants_unallocated,
+            "condition_labels": self.condition_labels.as_dict() if self.condition_labels else None,
             "evaluations": [evaluation.as_dict() for evaluation in self.evaluations],
         }

@@ -11,7 +11,18 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    CharField,
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -28,6 +39,7 @@ from studyapp.analysis.dashboard import (
 from studyapp.analysis.metrics import (
     AnswerRow,
     ArmReport,
+    ConditionLabelling,
     EvaluationReport,
     Proportion,
     StudyReport,
@@ -54,6 +66,34 @@ def _count_subquery(queryset: QuerySet, outer_field: str = "pk") -> Coalesce:
         .values("n")
     )
     return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
+# --- Which condition scores the figures read -----------------------------------------------
+# The study's choice (Study.condition_labels; the analysis plan, a later issue, will hold
+# it): "matcher" reads the matcher's stored score everywhere; "reference" reads an answer's
+# rater reference label (ratings.ReferenceLabel, kept in step by the ratings services)
+# where it has one, and the matcher's elsewhere. A LEFT JOIN in the same query: no figure
+# costs a query more. Simulated participants stay out whatever the choice.
+
+
+def uses_reference_labels(study: Study) -> bool:
+    return study.condition_labels == Study.ConditionLabels.REFERENCE
+
+
+def condition_score(study: Study, prefix: str = ""):
+    """The condition score of an answer (reached through `prefix`) that the figures read."""
+    stored = F(f"{prefix}conditions_correct")
+    if not uses_reference_labels(study):
+        return stored
+    return Coalesce(f"{prefix}reference_label__conditions_correct", stored)
+
+
+def reference_source(study: Study, prefix: str = ""):
+    """The source of the reference label the figures read for an answer (adjudicated,
+    agreed), or None: the matcher's score is read."""
+    if not uses_reference_labels(study):
+        return Value(None, output_field=CharField())
+    return F(f"{prefix}reference_label__source")
 
 
 def study_list_for_user(*, user) -> QuerySet[Study]:
@@ -85,14 +125,16 @@ def answer_rows_for_study(*, study: Study) -> list[AnswerRow]:
         Answer.objects.of_humans()
         .filter(task__participant__study=study)
         .order_by("pk")
+        .annotate(score=condition_score(study), source=reference_source(study))
         .values_list(
             "task__participant__arm_id",
             "disposition__value",
             "task__scenario__gold_disposition__value",
             "conditions_text",
             "task__scenario__gold_conditions",
-            "conditions_correct",
+            "score",
             "task__scenario__condition_synonyms",
+            "source",
         )
     )
     return [
@@ -104,6 +146,7 @@ def answer_rows_for_study(*, study: Study) -> list[AnswerRow]:
             gold_conditions=gold_conditions or [],
             conditions_correct=conditions_correct,
             synonyms=synonyms or None,
+            rater_labelled=source is not None,
         )
         for (
             arm_id,
@@ -113,6 +156,7 @@ def answer_rows_for_study(*, study: Study) -> list[AnswerRow]:
             gold_conditions,
             conditions_correct,
             synonyms,
+            source,
         ) in rows
     ]
 
@@ -169,8 +213,10 @@ def study_report(*, study: Study) -> StudyReport:
     statuses = [str(value) for value in Participant.Status.values]
     arms = arm_infos(study=study)
     counts = participant_counts_for_study(study=study)
-    figures = answer_figures_by_arm(answer_rows_for_study(study=study))
+    rows = answer_rows_for_study(study=study)
+    figures = answer_figures_by_arm(rows)
     empty = answer_figures([])
+    rater_labelled = sum(row.rater_labelled for row in rows)
     return StudyReport(
         slug=study.slug,
         title=study.title,
@@ -186,6 +232,11 @@ def study_report(*, study: Study) -> StudyReport:
         ],
         unallocated=status_counts(counts.get(None, {}), statuses),
         evaluations=evaluation_reports_for_study(study=study),
+        condition_labels=ConditionLabelling(
+            choice=study.condition_labels,
+            rater_labelled=rater_labelled,
+            matcher=len(rows) - rater_labelled,
+        ),
     )
 
 
@@ -280,7 +331,10 @@ def level_infos(*, study: Study) -> list[LevelInfo]:
 
 def answer_cells(*, study: Study, filters: AnswerFilters) -> list[AnswerCell]:
     """Answers of allocated participants, counted per arm, scenario, chosen level, gold
-    level and stored condition score."""
+    level and condition score (and, where the study reads rater reference labels, whether
+    the score is one)."""
+    # Grouping by a constant is refused by PostgreSQL: the source is a key only when read.
+    source = {"source": reference_source(study)} if uses_reference_labels(study) else {}
     rows = (
         Answer.objects.filter(
             participant_q(filters, prefix="task__participant__"),
@@ -288,12 +342,14 @@ def answer_cells(*, study: Study, filters: AnswerFilters) -> list[AnswerCell]:
             task__participant__arm__isnull=False,
         )
         .order_by()
+        .annotate(score=condition_score(study), **source)
         .values(
             "task__participant__arm_id",
             "task__scenario_id",
             "disposition__value",
             "task__scenario__gold_disposition__value",
-            "conditions_correct",
+            "score",
+            *source,
         )
         .annotate(n=Count("pk"), confidence_sum=Sum("confidence"))
     )
@@ -303,9 +359,10 @@ def answer_cells(*, study: Study, filters: AnswerFilters) -> list[AnswerCell]:
             scenario_id=row["task__scenario_id"],
             answer_value=row["disposition__value"],
             gold_value=row["task__scenario__gold_disposition__value"],
-            conditions_correct=row["conditions_correct"],
+            conditions_correct=row["score"],
             n=row["n"],
             confidence_sum=row["confidence_sum"] or 0,
+            rater_labelled=row.get("source") is not None,
         )
         for row in rows
     ]
@@ -332,22 +389,18 @@ def _scored_conversations(study: Study):
 def mention_rows(*, study: Study, filters: AnswerFilters) -> list[MentionRow]:
     """Per arm, over answered tasks with a current transcript score: how often the model
     and the participant named a gold condition in the chat, and the answer did."""
-    answer_named = Q(conversation__task__answer__conditions_correct=True)
     rows = (
         _scored_conversations(study)
         .filter(participant_q(filters, prefix="conversation__task__participant__"))
         .order_by()
+        .annotate(answer_score=condition_score(study, prefix="conversation__task__answer__"))
         .values("conversation__task__participant__arm_id")
         .annotate(
             tasks=Count("pk"),
             model_named=Count("pk", filter=Q(model_named_any=True)),
             participant_named=Count("pk", filter=Q(participant_named_any=True)),
-            answer_named=Count("pk", filter=answer_named),
-            omitted=Count(
-                "pk",
-                filter=Q(model_named_any=True)
-                & Q(conversation__task__answer__conditions_correct=False),
-            ),
+            answer_named=Count("pk", filter=Q(answer_score=True)),
+            omitted=Count("pk", filter=Q(model_named_any=True) & Q(answer_score=False)),
         )
     )
     return [
@@ -387,6 +440,7 @@ def dashboard(*, study: Study, filters: AnswerFilters, blinded: bool) -> Dashboa
         .filter(humans_q("task__participant__"))
         .count(),
         generated_at=timezone.now().isoformat(timespec="seconds"),
+        condition_labels=study.condition_labels,
     )
 
 
@@ -446,6 +500,7 @@ def task_page(
     rows = (
         Answer.objects.filter(pk__in=ids)
         .order_by("-pk")
+        .annotate(score=condition_score(study))
         .values_list(
             "task_id",
             "task__participant_id",
@@ -457,7 +512,7 @@ def task_page(
             "disposition__value",
             "task__scenario__gold_disposition__label",
             "task__scenario__gold_disposition__value",
-            "conditions_correct",
+            "score",
             "task__conversation__analysis_score__model_named_any",
             "task__conversation__analysis_score__n_messages",
         )

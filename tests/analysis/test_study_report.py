@@ -23,10 +23,16 @@ def test_its_json_has_the_documented_shape_and_figures(dataset):
         "arms",
         "participants_total",
         "participants_unallocated",
+        "condition_labels",
         "consort",
         "evaluations",
     }
     assert data["study"] == "alpha"
+    assert data["condition_labels"] == {
+        "choice": "matcher",
+        "rater_reference_answers": 0,
+        "matcher_answers": 5,
+    }
     assert data["participants_total"] == 5
     assert data["participants_unallocated"] == 1
     assert [arm["key"] for arm in data["arms"]] == ["control", "llm"]  # by key
@@ -88,6 +94,7 @@ def test_its_text_format_reads_like_the_page(dataset):
     assert "correct disposition: 33.3% (1/3); over-triage 1, under-triage 1" in text
     assert "names a gold condition: 66.7% (2/3)" in text
     assert "names a gold condition: 50.0% (1/2)" in text
+    assert "Conditions scored by: matcher" in text
 
 
 def test_it_refuses_an_unknown_slug(db):

@@ -45,8 +45,10 @@ def _as_text(report: StudyReport) -> str:
             if report.participants_unallocated
             else ""
         ),
-        "",
     ]
+    if report.condition_labels is not None:
+        lines.append(f"Conditions scored by: {report.condition_labels.describe}")
+    lines.append("")
     for arm in report.arms:
         model = f"{arm.endpoint} / {arm.model}" if arm.model else "no model"
         statuses = ", ".join(f"{s} {n}" for s, n in arm.participants.items() if n) or "none"
