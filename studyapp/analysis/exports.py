@@ -359,6 +359,34 @@ ANSWERS = Table(
             "Names at least one gold condition (empty: not scored yet).",
             "conditions_correct",
         ),
+        # The answer's rater reference label (ratings.ReferenceLabel) beside the matcher's.
+        Column(
+            "conditions_correct_reference",
+            "boolean",
+            "Names at least one gold condition by the answer's rater reference label (the "
+            "adjudicated label, else the one its raters agreed on); empty: no reference "
+            "label. Where the study's condition_labels choice is 'reference', the figures "
+            "read this in place of conditions_correct, and conditions_correct elsewhere.",
+            "reference_label__conditions_correct",
+        ),
+        Column(
+            "matched_conditions_reference",
+            "list[string]",
+            "Gold conditions the reference label names (empty: no reference label).",
+            "reference_label__matched_conditions",
+        ),
+        Column(
+            "matched_red_flags_reference",
+            "list[string]",
+            "Red flags the reference label names (empty: no reference label).",
+            "reference_label__matched_red_flags",
+        ),
+        Column(
+            "reference_source",
+            "string",
+            "adjudicated or agreed: where the reference label comes from (empty: none).",
+            "reference_label__source",
+        ),
         Column(
             "confidence",
             "integer",

@@ -28,7 +28,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from studyapp.analysis import services
+from studyapp.analysis import exports, services
 from studyapp.analysis.selectors import (
     AnswerFilters,
     dashboard,
@@ -270,6 +270,49 @@ def test_the_pages_and_the_text_report_say_which_labels_score_conditions(client,
     out = StringIO()
     call_command("study_report", "beta", "--format", "json", stdout=out)
     assert json.loads(out.getvalue())["condition_labels"]["rater_reference_answers"] == 4
+
+
+def test_the_answers_export_has_the_reference_labels_beside_the_matchers(rated):
+    label_everything(rated)
+    table = exports.TABLES["answers"]
+    names = [c.name for c in table.columns]
+    i = names.index("conditions_correct")
+    assert names[i : i + 5] == [
+        "conditions_correct",
+        "conditions_correct_reference",
+        "matched_conditions_reference",
+        "matched_red_flags_reference",
+        "reference_source",
+    ]
+    arms = exports.arm_names_for(study=rated.study)
+    rows = {
+        row[0]: dict(zip(names, row, strict=True))
+        for row in exports.rows(table, study=rated.study, arms=arms, blinded=False)
+    }
+    a = rated.answers
+    got = {
+        name: (
+            rows[a[name].pk]["conditions_correct"],
+            rows[a[name].pk]["conditions_correct_reference"],
+            rows[a[name].pk]["matched_conditions_reference"],
+            rows[a[name].pk]["reference_source"],
+        )
+        for name in ("L1", "L2", "L3", "C1", "C2", "SIM")
+    }
+    assert got == {
+        "L1": (True, True, ["appendicitis"], "agreed"),
+        "L2": (False, True, ["muscle strain"], "agreed"),
+        "L3": (True, None, None, None),
+        "C1": (False, False, [], "adjudicated"),
+        "C2": (True, False, [], "agreed"),
+        "SIM": (False, True, ["muscle strain"], "agreed"),  # exports keep simulated rows
+    }
+    dictionary = exports.data_dictionary(study=rated.study, blinded=True, tables=["answers"])
+    (answers,) = dictionary["tables"]
+    described = {c["name"]: (c["type"], c["meaning"]) for c in answers["columns"]}
+    assert described["conditions_correct_reference"][0] == "boolean"
+    assert "adjudicated" in described["conditions_correct_reference"][1]
+    assert described["reference_source"][0] == "string"
 
 
 def _count(client, url) -> int:
