@@ -476,6 +476,9 @@ CHAT_REPLY_SAVE_S = envfloat("CHAT_REPLY_SAVE_S", 1.0)
 # Its writer renews the heartbeat at least every third of this, so it must exceed
 # CHAT_REPLY_SAVE_S several times over.
 CHAT_STALE_REPLY_S = envfloat("CHAT_STALE_REPLY_S", 10.0)
+# A socket that reconnects to another process than the one generating its reply follows
+# the stored row, read this often (chat.live.follow_stored).
+CHAT_FOLLOW_POLL_S = envfloat("CHAT_FOLLOW_POLL_S", 0.5)
 if CHAT_REPLY_SAVE_S <= 0 or CHAT_STALE_REPLY_S < 3 * CHAT_REPLY_SAVE_S:
     raise ImproperlyConfigured("CHAT_STALE_REPLY_S must be at least 3 x CHAT_REPLY_SAVE_S > 0")
 

@@ -205,6 +205,9 @@ async def read_reply(chat: Chat, reply: Reply, *, within: float = 90) -> Reply:
         kind = frame["type"]
         if kind == "start":
             reply.seq, reply.started_at = frame["seq"], time.monotonic()
+            if frame.get("resumed"):
+                # Joined late (a reconnect): the text so far comes with the start.
+                reply.text = html.unescape(frame["html"])
         elif kind == "delta" and frame["seq"] == reply.seq:
             reply.text += html.unescape(frame["html"])
         elif kind == "end" and frame["seq"] == reply.seq:

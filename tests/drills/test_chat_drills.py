@@ -6,6 +6,7 @@ Each prints what it lost and how long recovery took (DRILL lines in the CI log).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import signal
 import time
@@ -202,6 +203,75 @@ async def test_a_redis_restart_does_not_touch_live_chats(healthy: Stack):
             redis_down_s=round(redis_back_s, 1),
         )
         assert drops == 0 and lost == 0
+    finally:
+        await close_all(people)
+
+
+# --- reloads in the middle of a reply ----------------------------------------------------
+
+
+async def test_a_reload_mid_reply_follows_it_on_either_worker_and_asks_once(healthy: Stack):
+    """Each participant drops the socket twice while a ~4 s reply streams (a reload, a phone
+    switching apps) and reconnects through nginx, which may hand the socket to the other
+    worker: the reply goes on, each reconnect shows the text so far and then the rest, and
+    the model is asked once per turn."""
+    people = await participants(healthy, 6, "reload")
+    logs = [healthy.worker(i).log for i in (0, 1)]
+    joined_before = sum(
+        log.read_text(errors="replace").count("from another process") for log in logs
+    )
+    requests_before = len(healthy.model.requests())
+    try:
+
+        async def reload_twice(i: int, chat: Chat) -> Reply:
+            await chat.send_frame(
+                {"type": "send", "client_id": f"w{i}", "text": "#slow:0.05 #long:80 hi"}
+            )
+            assert (await chat.recv())["type"] == "ack"
+            reply = Reply()
+            for pause in (0.8, 1.2):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await read_reply(chat, reply)
+                await chat.close()
+                history = await chat.reconnect()
+                if not history["in_flight"]:
+                    # It ended while the socket was away: the history shows it whole.
+                    last = last_assistant(history)
+                    text = html.unescape(last["html"])
+                    return Reply(seq=last["seq"], text=text, status=last["status"])
+                reply = Reply()
+            return await read_reply(chat, reply)
+
+        replies = await asyncio.gather(
+            *(reload_twice(i, chat) for i, (_, chat) in enumerate(people))
+        )
+        mismatched = lost = 0
+        for (participant, _), reply in zip(people, replies, strict=True):
+            rows = conversation_rows(healthy, participant.pid)
+            assistant = [r for r in rows if r[0] == "assistant"]
+            lost += 0 if [r[1] for r in assistant] == ["complete"] else 1
+            # What the last reconnect showed (text so far + the rest) is the stored reply.
+            mismatched += 0 if assistant and reply.text == assistant[-1][2] else 1
+        asked = len(healthy.model.requests()) - requests_before
+        joined_elsewhere = (
+            sum(log.read_text(errors="replace").count("from another process") for log in logs)
+            - joined_before
+        )
+        print_drill(
+            "reload twice during a reply (two workers)",
+            participants=len(people),
+            reconnects=2 * len(people),
+            followed_from_another_worker=joined_elsewhere,
+            replies_not_complete=lost,
+            shown_differs_from_stored=mismatched,
+            model_requests=asked,
+        )
+        assert lost == 0 and mismatched == 0
+        assert asked == len(people)  # one sample per turn: no reconnect asked again
+        assert all(r.status == "complete" for r in replies)
+        # least_conn spreads the reconnects: some join the reply from the other worker.
+        assert joined_elsewhere >= 1
     finally:
         await close_all(people)
 
