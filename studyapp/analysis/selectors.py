@@ -52,6 +52,7 @@ from studyapp.chat.models import Conversation, Message
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.selectors import evaluation_results_by_key
 from studyapp.participation.models import Answer, Participant, Task, humans_q
+from studyapp.ratings.grader import grader_agreement
 from studyapp.scoring.conditions import SCORER_VERSION
 from studyapp.scoring.transcripts import model_named_but_answer_omitted, score_transcript
 from studyapp.studies.models import Arm, DispositionLevel, Scenario, Study
@@ -247,6 +248,9 @@ def study_report_data(*, study: Study) -> dict[str, Any]:
     data = study_report(study=study).as_dict()
     data["consort"] = study_consort(study=study).as_dict()
     results = evaluation_results_by_key(study=study)
+    # A rubric run's scores have the grader's agreement with the raters beside them.
+    for run in EvaluationRun.objects.filter(study=study, kind=EvaluationRun.Kind.RUBRIC):
+        results[run.key]["grader_agreement"] = grader_agreement(run=run)
     for evaluation in data.get("evaluations", []):
         evaluation["results"] = results.get(evaluation["key"])
     return data

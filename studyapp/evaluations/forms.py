@@ -11,7 +11,7 @@ from django.conf import settings
 
 from studyapp.accounts.permissions import endpoints_visible_to
 from studyapp.evaluations.kinds import KINDS, STARTABLE_KINDS
-from studyapp.evaluations.science import robustness as rb
+from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.services import StartRequest
 from studyapp.studies.models import Arm
 
@@ -29,9 +29,9 @@ def shared_item_files() -> list[Path]:
 
 class StartRunForm(forms.Form):
     kind = forms.ChoiceField(choices=[(k, KINDS[k].label) for k in STARTABLE_KINDS])
-    arm = forms.ChoiceField(label="Arm (model and sampling)")
+    arm = forms.ChoiceField(label="Arm (model and sampling)", required=False)
     n = forms.IntegerField(
-        label="Repetitions per scenario, or number of questions",
+        label="Repetitions per scenario (or grading), or number of questions",
         min_value=1,
         max_value=100000,
         required=False,
@@ -46,6 +46,16 @@ class StartRunForm(forms.Form):
         label="Robustness templates (JSON, optional)", required=False
     )
     patient_endpoint = forms.ChoiceField(label="Simulated patient model", required=False)
+    grader_endpoint = forms.ChoiceField(label="Rubric grader model", required=False)
+    grade_humans = forms.BooleanField(
+        label="Grade participants' chats and answers", required=False, initial=True
+    )
+    human_arm = forms.ChoiceField(label="…of the arm", required=False)
+    source_runs = forms.MultipleChoiceField(
+        label="…and grade these runs' outputs",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
 
     def __init__(self, *args, study, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -60,9 +70,25 @@ class StartRunForm(forms.Form):
             (path.name, path.name) for path in shared_item_files()
         ]
         # Only endpoints this investigator may use (another team's would spend its quota).
-        self.fields["patient_endpoint"].choices = [("", "The arm's own model")] + [
+        endpoints = [
             (name, name)
             for name in endpoints_visible_to(user).order_by("name").values_list("name", flat=True)
+        ]
+        self.fields["patient_endpoint"].choices = [("", "The arm's own model"), *endpoints]
+        self.fields["grader_endpoint"].choices = [("", "—"), *endpoints]
+        self.fields["human_arm"].choices = [("", "every arm")] + [
+            (key, key) for key in study.arms.order_by("key").values_list("key", flat=True)
+        ]
+        # Finished runs whose outputs a rubric run can grade.
+        self.fields["source_runs"].choices = [
+            (key, f"{key} ({EvaluationRun.Kind(kind).label.lower()})")
+            for key, kind in EvaluationRun.objects.filter(
+                study=study,
+                kind__in=[EvaluationRun.Kind.MODEL_ALONE, EvaluationRun.Kind.SIMULATED],
+                status__in=[EvaluationRun.Status.SUCCEEDED, EvaluationRun.Status.FAILED],
+            )
+            .order_by("-created_at")
+            .values_list("key", "kind")
         ]
 
     def _save_upload(self, upload, suffix: str) -> Path:
@@ -84,13 +110,14 @@ class StartRunForm(forms.Form):
             items_path = matches[0] if matches else None
         if kind in KINDS and KINDS[kind].needs_questions and items_path is None:
             self.add_error("items_file", "Choose or upload a JSONL file of questions.")
+        if kind in KINDS and KINDS[kind].uses_arm and not data.get("arm"):
+            self.add_error("arm", "Choose the arm whose model to evaluate.")
         templates_path = None
         if data.get("templates_upload"):
             templates_path = self._save_upload(data["templates_upload"], ".json")
-            try:
-                rb.load_templates(templates_path)
-            except rb.TemplateError as exc:
-                self.add_error("templates_upload", str(exc))
+            problem = KINDS[kind].templates_problem(templates_path) if kind in KINDS else None
+            if problem:
+                self.add_error("templates_upload", problem)
         data["items_path"] = items_path
         data["templates_path"] = templates_path
         return data
@@ -105,4 +132,8 @@ class StartRunForm(forms.Form):
             asked=data["asked"],
             templates_path=data["templates_path"],
             patient_endpoint=data.get("patient_endpoint") or None,
+            grader_endpoint=data.get("grader_endpoint") or None,
+            humans=bool(data.get("grade_humans")),
+            human_arm=data.get("human_arm") or None,
+            source_runs=tuple(data.get("source_runs") or ()),
         )

@@ -22,6 +22,7 @@ class EvaluationRun(TimeStampedModel):
         SIMULATED = "simulated", "Simulated participants"
         MCQ = "mcq", "Multiple-choice questions"
         ROBUSTNESS = "robustness", "Multi-turn robustness"
+        RUBRIC = "rubric", "Rubric grading"
         IMPORTED = "imported", "Imported results"
 
     class Status(models.TextChoices):
@@ -114,9 +115,12 @@ class EvaluationItem(TimeStampedModel):
     turn = models.PositiveSmallIntegerField(default=0)
     # Simulated runs: the simulated participant's task, whose conversation went through
     # the participants' chat services (its messages are the transcript of record).
+    # Rubric runs: the task graded (a participant's or a simulated one). The item goes
+    # with the task: a rubric item holds the chat's text in its prompt, which must not
+    # outlive a participant's withdrawal.
     task = models.ForeignKey(
         "participation.Task",
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,
         null=True,
         blank=True,
         related_name="evaluation_items",

@@ -55,8 +55,8 @@ def _arm(study: Study, arm_key: str | None) -> Arm:
     return arm
 
 
-def _run_key(kind: str, arm: Arm, now) -> str:
-    return slugify(f"{kind}-{arm.key}-{now:%Y%m%d-%H%M%S-%f}")[:100]
+def _run_key(kind: str, name: str, now) -> str:
+    return slugify(f"{kind}-{name}-{now:%Y%m%d-%H%M%S-%f}")[:100]
 
 
 def evaluation_start(
@@ -66,16 +66,15 @@ def evaluation_start(
     if request.kind not in STARTABLE_KINDS:
         raise EvaluationError(f"kind must be one of {', '.join(STARTABLE_KINDS)}")
     kind = get_kind(request.kind)
-    arm = _arm(study, request.arm_key)
-    if arm.endpoint is None:
-        raise EvaluationError(f"arm {arm.key} has no model endpoint")
+    arm = _arm(study, request.arm_key) if kind.uses_arm else None
+    endpoint = kind.model_endpoint(arm=arm, request=request)
     # What every run keeps, whatever its kind; the kind adds its own.
     base = {
-        "arm": arm.key,
+        "arm": arm.key if arm else None,
         "chunk_units": max(1, request.chunk_units),
         "concurrency": request.concurrency,
         "seed": request.seed,
-        "price_per_million": endpoint_prices(arm.endpoint, request.price_per_million),
+        "price_per_million": endpoint_prices(endpoint, request.price_per_million),
     }
     configured = kind.configure(study=study, arm=arm, request=request, base=base)
     config = configured.config
@@ -83,10 +82,10 @@ def evaluation_start(
     with transaction.atomic():
         run = EvaluationRun.objects.create(
             study=study,
-            key=_run_key(request.kind, arm, now),
+            key=_run_key(request.kind, arm.key if arm else endpoint.name, now),
             kind=request.kind,
-            model_label=arm.endpoint.model,
-            endpoint=arm.endpoint,
+            model_label=endpoint.model,
+            endpoint=endpoint,
             arm=arm,
             config=config,
             source=configured.source,

@@ -62,6 +62,12 @@ class StartRequest:
     # Prices per million tokens ({"prompt": 2.5, "completion": 10.0}) for the cost column;
     # each price not given here is the arm endpoint's at the start.
     price_per_million: dict | None = None
+    # Rubric runs: the grader's endpoint (by name) and what it grades: participants'
+    # chats and answers (all arms, or human_arm's), and chosen runs' outputs (by key).
+    grader_endpoint: str | None = None
+    humans: bool = False
+    human_arm: str | None = None
+    source_runs: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -87,12 +93,27 @@ class Kind(ABC):
     # The request's purpose the arm's endpoint is asked with ("" is a participant's chat);
     # a scripted development server picks its persona from it.
     purpose: ClassVar[str] = Purpose.CHAT
+    # The run reuses an LLM arm's model, system prompt and sampling. A kind that asks a
+    # model of its own about other runs' outputs (the rubric grader) has no arm.
+    uses_arm: ClassVar[bool] = True
+
+    def model_endpoint(self, *, arm: Arm | None, request: StartRequest) -> ModelEndpoint:
+        """The endpoint the run asks: the arm's."""
+        if arm is None or arm.endpoint is None:
+            raise EvaluationError(f"arm {arm.key if arm else '?'} has no model endpoint")
+        return arm.endpoint
+
+    def templates_problem(self, path: Path) -> str | None:
+        """What is wrong with a templates file given for this kind (None: nothing, or the
+        kind reads no templates)."""
+        return None
 
     @abstractmethod
     def configure(
-        self, *, study: Study, arm: Arm, request: StartRequest, base: dict
+        self, *, study: Study, arm: Arm | None, request: StartRequest, base: dict
     ) -> Configured:
-        """The run's config (`base`, the settings every kind keeps, plus the kind's own)."""
+        """The run's config (`base`, the settings every kind keeps, plus the kind's own);
+        `arm` is None for a kind that does not use one."""
 
     @abstractmethod
     def plan(self, *, run: EvaluationRun, config: dict, inputs: Any) -> list[EvaluationItem]:

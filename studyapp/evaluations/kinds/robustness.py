@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from studyapp.chat.llm import LLMError, Purpose
@@ -119,6 +120,13 @@ class QuestionKind(Kind):
                 "depths": list(request.depths) or list(rb.DEPTHS),
             }
         return Configured(config=config, inputs=questions, source=file_source(request.items_path))
+
+    def templates_problem(self, path: Path) -> str | None:
+        try:
+            rb.load_templates(path)
+        except rb.TemplateError as exc:
+            return str(exc)
+        return None
 
     def unit_key(self, item: ItemState | EvaluationItem) -> str:
         return str(item.parsed.get("unit", item.item_key))

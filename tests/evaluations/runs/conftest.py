@@ -57,7 +57,9 @@ def fast_evaluations(settings):
 def evaluator(scripted):
     """The scripted server, reset after the test so its ground truth leaks nowhere."""
     yield scripted
-    scripted.configure(mcq_answer_key={}, mcq_accuracy=1.0, mcq_flip_p=0.0, keyed_replies=[])
+    scripted.configure(
+        mcq_answer_key={}, mcq_accuracy=1.0, mcq_flip_p=0.0, keyed_replies=[], grader_flip_keys=[]
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`manage.py run_evaluation SLUG --kind model_alone|simulated|mcq|robustness ...`.
+"""`manage.py run_evaluation SLUG --kind model_alone|simulated|mcq|robustness|rubric ...`.
 
 Starts a run as the study page does, then shows its progress until it ends. By default the
 chunks go to the Celery queue (the worker of `make run`, or production workers); --inline
@@ -53,6 +53,17 @@ class Command(BaseCommand):
         parser.add_argument("--interventions", type=_csv, default=[], help="a,b,c")
         parser.add_argument("--depths", type=_csv, default=[], help="shallow,deep,compounding")
         parser.add_argument("--patient-endpoint", help="endpoint name of the simulated patient")
+        parser.add_argument("--grader-endpoint", help="rubric: endpoint name of the grader")
+        parser.add_argument(
+            "--humans", action="store_true", help="rubric: grade participants' chats and answers"
+        )
+        parser.add_argument("--human-arm", help="rubric: only this arm's participants")
+        parser.add_argument(
+            "--source-runs",
+            type=_csv,
+            default=[],
+            help="rubric: keys of model-alone and simulated runs to grade (a,b)",
+        )
         parser.add_argument("--concurrency", type=int)
         parser.add_argument("--chunk-units", type=int, default=10)
         parser.add_argument("--seed", type=int, default=0)
@@ -85,6 +96,10 @@ class Command(BaseCommand):
             interventions=options["interventions"],
             depths=options["depths"],
             patient_endpoint=options["patient_endpoint"],
+            grader_endpoint=options["grader_endpoint"],
+            humans=options["humans"],
+            human_arm=options["human_arm"],
+            source_runs=options["source_runs"],
             concurrency=options["concurrency"],
             chunk_units=options["chunk_units"],
             seed=options["seed"],
@@ -165,6 +180,18 @@ class Command(BaseCommand):
                 f"{row['flip_rate']:.2f} C->I {row['flips_correct_to_incorrect']} "
                 f"I->C {row['flips_incorrect_to_correct']}"
             )
+        rubric = summary.get("rubric")
+        if rubric:
+            out.write(
+                f"rubric (grader {rubric['grader_model']}, template {rubric['template_version']})"
+            )
+            for row in rubric["groups"]:
+                ci = "" if row["low"] is None else f" [{row['low']:.3f}, {row['high']:.3f}]"
+                mean = "—" if row["mean"] is None else f"{row['mean']:.3f}"
+                out.write(
+                    f"  {row['source']:<11} {row['arm'] or '-':<12} {row['run'] or '':<30} "
+                    f"score {mean}{ci} (n={row['n']}, {row['incomplete']} incomplete)"
+                )
         tokens = summary["tokens"]
         out.write(
             f"tokens: {tokens['prompt_tokens']} prompt, {tokens['completion_tokens']} "
