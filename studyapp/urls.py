@@ -14,6 +14,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("studies/", include("studyapp.analysis.urls")),
     path("studies/", include("studyapp.evaluations.urls")),
+    # A rubric run's scores beside the raters' labels (loaded by the evaluations pages).
+    path("studies/", include("studyapp.ratings.urls_grader")),
     # Raters' pages (/ratings/...) and the investigators' (/studies/<slug>/ratings/...).
     path("", include("studyapp.ratings.urls")),
     path("", include("studyapp.participation.urls")),

@@ -88,6 +88,12 @@ def _results_context(study, runs: list[EvaluationRun]) -> dict:
         "robustness": robustness,
         "leaderboard_average": [r for r in leaderboard if r["followup"] == "average"],
         "pushback": selectors.human_transcript_proposals(study=study),
+        # Their scores load beside the raters' labels (ratings' grader:results fragment).
+        "rubric_runs": [
+            run
+            for run in runs
+            if run.kind == EvaluationRun.Kind.RUBRIC and run.status in selectors.REPORTED_STATUSES
+        ],
         "summaries": [
             selectors.run_summary(run=run)
             for run in runs
