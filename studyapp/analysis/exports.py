@@ -1,10 +1,10 @@
 """Study data for R and pandas: CSV, JSONL and Parquet, streamed in constant memory.
 
-Eight tables (participants, tasks, answers with their scores, messages, allocations, the
-raters' labels and adjudications, and information transfer: the key facts each chat gave)
-and a data dictionary describing every column. Each table is defined once below, its
-columns next to the ORM lookups (or computed record keys) that fill them, so the
-dictionary cannot drift from the files.
+Ten tables (participants, tasks, answers with their scores, messages, allocations, the
+raters' labels and adjudications, information transfer: the key facts each chat gave,
+and the rubric grader's scores and verdicts) and a data dictionary describing every
+column. Each table is defined once below, its columns next to the ORM lookups (or
+computed record keys) that fill them, so the dictionary cannot drift from the files.
 
 Rows are read with `values_list(...).iterator(chunk_size=CHUNK)` (a server-side cursor on
 PostgreSQL) and written out a chunk at a time: CSV and JSONL as text lines, Parquet as one
@@ -46,6 +46,8 @@ from studyapp.analysis.blinding import arm_views
 from studyapp.analysis.identifiers import PSEUDONYM_HEX, pseudonymizer
 from studyapp.analysis.information import information_transfer_records
 from studyapp.chat.models import Message
+from studyapp.evaluations.models import EvaluationItem
+from studyapp.evaluations.selectors_rubric import rubric_score_records
 from studyapp.participation.models import Allocation, Answer, Participant, Task
 from studyapp.ratings.models import Adjudication, Label
 from studyapp.scoring.facts import FACTS_MATCHER_VERSION
@@ -697,6 +699,160 @@ INFORMATION_TRANSFER = Table(
     ),
 )
 
+
+def _rubric_target_columns(prefix: str) -> tuple[Column, ...]:
+    """What a rubric score and a rubric verdict say of the target graded (`prefix`: where
+    the target's fields are, "" for a record, "parsed__target__" for an item)."""
+    return (
+        Column(
+            "target_key",
+            "string",
+            "What was graded, unique within the run: human-task-<task_id>, "
+            "simulated-item-<evaluation_item_id> or model_alone-item-<evaluation_item_id>.",
+            f"{prefix}key" if prefix else "target_key",
+        ),
+        Column(
+            "source",
+            "string",
+            "human (a participant's chat and answer), simulated (a simulated participant's) "
+            "or model_alone (a model-alone output: its turn and its answer).",
+            f"{prefix}source",
+        ),
+        *_arm_columns(f"{prefix}arm_id"),
+        Column(
+            "source_run_key",
+            "string",
+            "The evaluation run whose output or simulated chat was graded (empty for "
+            "participants).",
+            f"{prefix}run" if prefix else "source_run_key",
+            reveals_arm=True,
+        ),
+        Column(
+            "task_id",
+            "integer",
+            "The task graded (tasks.task_id; participants and simulated participants).",
+            f"{prefix}task_id",
+        ),
+        Column(
+            "evaluation_item_id",
+            "integer",
+            "The evaluation item graded (a model-alone output or a simulated participant's "
+            "item; empty for participants).",
+            f"{prefix}evaluation_item_id",
+        ),
+        Column(
+            "participant_id",
+            "integer",
+            "Whose chat and answer (participants.participant_id; a simulated one for a "
+            "simulated run; empty for model-alone outputs).",
+            f"{prefix}participant_id",
+        ),
+        Column(
+            "scenario_key",
+            "string",
+            "Scenario key.",
+            f"{prefix}scenario" if prefix else "scenario_key",
+        ),
+        Column(
+            "scenario_version",
+            "integer",
+            "Scenario version (whose rubric applied).",
+            f"{prefix}scenario_version",
+        ),
+    )
+
+
+RUBRIC_SCORES = Table(
+    name="rubric_scores",
+    meaning=(
+        "One row per rubric run, target graded and repetition: the rubric score of a chat "
+        "or output (see the rubric convention; verdicts per item in rubric_verdicts)."
+    ),
+    source=lambda study: rubric_score_records(study=study),
+    columns=(
+        Column("run_id", "integer", "The rubric run.", "run_id"),
+        Column("run_key", "string", "The rubric run's key.", "run_key"),
+        Column("grader_model", "string", "The grader's model.", "grader_model", reveals_arm=True),
+        Column(
+            "template_version",
+            "string",
+            "Version of the grader's prompt template.",
+            "template_version",
+        ),
+        *_rubric_target_columns(""),
+        Column("repetition", "integer", "Grading repetition (from 0).", "repetition"),
+        Column("items", "integer", "Rubric items that applied and were planned.", "items"),
+        Column("items_met", "integer", "Items the grader found met.", "items_met"),
+        Column(
+            "items_not_graded",
+            "integer",
+            "Items with no verdict (the grader's reply unreadable, the request failed, or "
+            "still pending); the score is then empty, never counted as not met.",
+            "items_not_graded",
+        ),
+        Column(
+            "achieved",
+            "integer",
+            "Points of the items met (a harmful item met subtracts); empty when an item "
+            "was not graded.",
+            "achieved",
+        ),
+        Column("possible", "integer", "Sum of the positive points of the items.", "possible"),
+        Column(
+            "score",
+            "float",
+            "achieved / possible clipped to [0, 1]; empty when an item was not graded or no "
+            "item has positive points.",
+            "score",
+        ),
+    ),
+)
+
+RUBRIC_VERDICTS = Table(
+    name="rubric_verdicts",
+    meaning="One row per rubric item graded by a rubric run: the grader's verdict.",
+    queryset=lambda study: EvaluationItem.objects.filter(run__study=study, run__kind="rubric"),
+    columns=(
+        Column("verdict_id", "integer", "The evaluation item of the verdict.", "pk"),
+        Column("run_id", "integer", "The rubric run (rubric_scores.run_id).", "run_id"),
+        Column("run_key", "string", "The rubric run's key.", "run__key"),
+        *_rubric_target_columns("parsed__target__"),
+        Column("repetition", "integer", "Grading repetition (from 0).", "repetition"),
+        Column(
+            "rubric_key", "string", "The rubric item (the scenario's key).", "parsed__rubric__key"
+        ),
+        Column("rubric_text", "string", "The rubric item as written.", "parsed__rubric__text"),
+        Column(
+            "points",
+            "integer",
+            "The item's points (negative: harmful content).",
+            "parsed__rubric__points",
+        ),
+        Column(
+            "applies_to",
+            "string",
+            "model (the assistant's turns are graded, the chat is context) or answer (the "
+            "final answer is graded, alone).",
+            "parsed__rubric__applies_to",
+        ),
+        Column(
+            "status",
+            "string",
+            "succeeded (a verdict), failed (none: see error) or pending.",
+            "status",
+        ),
+        Column("met", "boolean", "The grader's verdict (empty: none).", "parsed__met"),
+        Column(
+            "nothing_to_grade",
+            "boolean",
+            "There was no text to grade (no assistant turn, no answer): not sent, not met.",
+            "parsed__shown__nothing_to_grade",
+        ),
+        Column("explanation", "string", "The grader's explanation.", "parsed__explanation"),
+        Column("error", "string", "Why there is no verdict.", "error"),
+    ),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -708,6 +864,8 @@ TABLES: dict[str, Table] = {
         LABELS,
         ADJUDICATIONS,
         INFORMATION_TRANSFER,
+        RUBRIC_SCORES,
+        RUBRIC_VERDICTS,
     )
 }
 
@@ -973,6 +1131,20 @@ RATINGS_CONVENTION = (
 )
 
 
+RUBRIC_CONVENTION = (
+    "rubric_scores and rubric_verdicts come from rubric runs: a grader model judged each "
+    "rubric item of each target (a participant's chat and answer, a simulated "
+    "participant's, a model-alone output) with a versioned prompt (template_version): "
+    "items about the model on the assistant's turns with the chat as context, items "
+    "about the answer on the answer alone; a control-arm participant's items about the "
+    "model do not apply and are absent. A target's score (HealthBench) is the points of "
+    "the items met over the positive points, clipped to [0, 1]; it is empty when an item "
+    "has no verdict (never counted as not met). Average the repetitions of a target, then "
+    "the targets; the evaluations page adds bootstrap CIs over targets and the grader's "
+    "agreement with the raters' final rubric labels."
+)
+
+
 INFORMATION_TRANSFER_CONVENTION = (
     "information_transfer says which of a scenario's key facts (what a participant should "
     "tell the model) each chat's participant messages gave. The matcher "
@@ -1018,6 +1190,7 @@ def data_dictionary(
             "identifiers": IDENTIFIERS_CONVENTION,
             "ratings": RATINGS_CONVENTION,
             "information_transfer": INFORMATION_TRANSFER_CONVENTION,
+            "rubric": RUBRIC_CONVENTION,
         },
         "tables": [
             {

@@ -27,6 +27,8 @@ EXPECTED_ROWS = {
     "labels": 0,
     "adjudications": 0,
     "information_transfer": 0,  # the scored study's scenarios have no key facts
+    "rubric_scores": 0,
+    "rubric_verdicts": 0,
 }
 
 

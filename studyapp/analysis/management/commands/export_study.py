@@ -18,8 +18,8 @@ from studyapp.studies.models import Study
 class Command(BaseCommand):
     help = (
         "Write a study's participants, tasks, answers (with scores), messages, "
-        "allocations, and the raters' labels and adjudications, plus a data dictionary, "
-        "into a directory."
+        "allocations, the raters' labels and adjudications, the key facts each chat gave, "
+        "and rubric scores and verdicts, plus a data dictionary, into a directory."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
