@@ -104,9 +104,11 @@ def demo(evaluator) -> Study:
         investigator_password="password-for-tests",
         password_is_explicit=True,
     ).study
-    # Blocks of two: four participants are two per arm, whatever the seed.
+    # Blocks of two: four participants are two per arm, whatever the seed; a fixed seed
+    # makes the scenarios each is given the same in every run of the test.
     study.allocation_block_sizes = [2]
-    study.save(update_fields=["allocation_block_sizes"])
+    study.allocation_seed = 2026
+    study.save(update_fields=["allocation_block_sizes", "allocation_seed"])
     return study
 
 
@@ -201,7 +203,7 @@ def _group(summary: dict, source: str, arm: str) -> dict:
 
 
 def test_a_rubric_run_over_humans_model_alone_and_simulated_gives_the_known_scores(
-    demo, evaluator, fast_evaluations, django_capture_on_commit_callbacks
+    demo, evaluator, fast_evaluations, tmp_path, django_capture_on_commit_callbacks
 ):
     study = demo
     scenarios = {s.key: s for s in Scenario.objects.filter(study=study).active()}
@@ -302,6 +304,28 @@ def test_a_rubric_run_over_humans_model_alone_and_simulated_gives_the_known_scor
     call_command("study_report", study.slug, "--format", "json", stdout=(out := _Out()))
     entry = next(e for e in json.loads(out.text)["evaluations"] if e["key"] == rubric.key)
     assert entry["results"]["rubric"]["groups"] == summary["rubric"]["groups"]
+    assert entry["results"]["grader_agreement"]["labelled_targets"] == 0  # nobody rated yet
+
+    # The export holds the same scores, one row per target, with the dictionary's columns.
+    call_command(
+        "export_study", study.slug, "--format", "jsonl", "--out", str(tmp_path),
+        "--tables", "rubric_scores", stdout=_Out(),
+    )  # fmt: skip
+    rows = [
+        json.loads(line) for line in (tmp_path / "rubric_scores.jsonl").read_text().splitlines()
+    ]
+    exported = {
+        row["scenario_key"]: row["score"] for row in rows if row["source"] == "model_alone"
+    }
+    assert exported == pytest.approx(MODEL_ALONE_SCORES)
+    exported = {row["scenario_key"]: row["score"] for row in rows if row["source"] == "simulated"}
+    assert exported == pytest.approx(SIMULATED_SCORES)
+    humans = [row for row in rows if row["source"] == "human" and row["arm"] == "assistant"]
+    assert sorted(row["score"] for row in humans) == [0.0, 0.0, 1.0, 1.0]
+    assert all(row["participant_id"] and row["task_id"] for row in humans)
+    dictionary = json.loads((tmp_path / "data_dictionary.json").read_text())
+    [table] = dictionary["tables"]
+    assert [c["name"] for c in table["columns"]] == list(rows[0])
 
 
 class _Out:
