@@ -441,6 +441,15 @@ MESSAGES = Table(
         ),
         Column("finish_reason", "string", "Model: finish reason reported.", "finish_reason"),
         Column("error", "string", "Model: error code, if the reply failed.", "error"),
+        Column(
+            "blinding_hits",
+            "string",
+            "Model: the arm's blinding terms the reply said (its name, its maker), as JSON "
+            '[{"term", "start", "end"}] positions in text; the participant saw each replaced '
+            "by the study's neutral words unless the study only flags them.",
+            "blinding_hits",
+            convert="json",
+        ),
         Column("created_at", "timestamp", "Sent (participant) or started (model).", "created_at"),
         Column("completed_at", "timestamp", "Model: reply finished.", "completed_at"),
     ),

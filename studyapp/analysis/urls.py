@@ -12,6 +12,11 @@ urlpatterns = [
     path("<slug:slug>/analysis/", views_dashboard.dashboard, name="dashboard"),
     path("<slug:slug>/analysis/tasks/", views_dashboard.dashboard_tasks, name="dashboard_tasks"),
     path(
+        "<slug:slug>/analysis/blinding-guard/",
+        views_dashboard.blinding_guard,
+        name="blinding_guard",
+    ),
+    path(
         "<slug:slug>/analysis/information/",
         views_information.information,
         name="information",

@@ -28,6 +28,7 @@ from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.analysis import exports, identifiers, plots, selectors, services
 from studyapp.analysis.forms import DashboardFilterForm, RawIdentifierReleaseForm
+from studyapp.analysis.guard import blinding_guard_table
 from studyapp.analysis.information import transcript_facts
 from studyapp.core.http import AuthenticatedHttpRequest
 
@@ -213,3 +214,13 @@ def export_dictionary(request: AuthenticatedHttpRequest, slug: str, fmt: str) ->
         raise Http404("No such format")
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-data_dictionary.{fmt}"'
     return response
+
+
+@require_GET
+@login_required_htmx
+def blinding_guard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    """The blinding-guard section: how often models said their arm's blinding terms."""
+    study = study_get_for_user_or_404(request.user, slug)
+    form = DashboardFilterForm(request.GET)
+    table = blinding_guard_table(study=study, blinded=form.is_blinded)
+    return render(request, "analysis/_blinding_guard.html", {"study": study, "guard": table})

@@ -43,16 +43,23 @@ from django.conf import settings
 from django.utils.html import escape
 
 from studyapp.chat.access import ChatDenied, chat_open_for_socket
+from studyapp.chat.blinding import GuardFilter, displayed
 from studyapp.chat.framing import DeltaFramer
 from studyapp.chat.live import Followed, follow, follow_stored, live_reply_for, live_reply_start
 from studyapp.chat.models import Message
-from studyapp.chat.selectors import ConversationSnapshot, conversation_snapshot
+from studyapp.chat.selectors import (
+    ConversationSnapshot,
+    Guard,
+    conversation_guard,
+    conversation_snapshot,
+)
 from studyapp.chat.services import ChatRefused, message_retry, message_store_user
 from studyapp.core import metrics
 
 logger = logging.getLogger(__name__)
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NO_GUARD = Guard()
 
 REPLY_ERROR_MESSAGES = {
     "timeout": "The assistant took too long to answer. Please try again.",
@@ -97,13 +104,16 @@ def reply_error_message(error_code: str) -> str:
     return REPLY_ERROR_MESSAGES.get(error_code, REPLY_ERROR_MESSAGES["server_error"])
 
 
-def history_frame(snapshot: ConversationSnapshot) -> dict[str, Any]:
+def history_frame(snapshot: ConversationSnapshot, guard: Guard = NO_GUARD) -> dict[str, Any]:
     messages = []
     for m in snapshot.messages:
+        text = m.text
+        if m.role == Message.Role.ASSISTANT:
+            text = displayed(text, guard.terms, guard.replacement)
         item: dict[str, Any] = {
             "seq": m.sequence,
             "role": m.role,
-            "html": escape(m.text),
+            "html": escape(text),
             "status": m.status,
         }
         if m.role == Message.Role.USER and m.client_message_id:
@@ -131,6 +141,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     channel_layer_alias = "chat-uses-no-channel-layer"
 
     conversation_id: int | None = None
+    guard: Guard = NO_GUARD
     # This socket's relay of a reply (its own, or one it joined): cancelled when it drops;
     # the reply itself goes on (chat.live).
     follow_task: asyncio.Task | None = None
@@ -152,6 +163,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=denied.close_code)
             return
         self.conversation_id = grant.conversation_id
+        self.guard = await database_sync_to_async(conversation_guard)(
+            conversation_id=grant.conversation_id
+        )
         self.budget = FrameBudget(
             burst=settings.CHAT_FRAME_BURST, per_s=settings.CHAT_FRAMES_PER_S
         )
@@ -302,28 +316,34 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "delta", "seq": sequence, "html": html})
 
         framer = DeltaFramer(send_delta, interval_s=settings.CHAT_FRAME_INTERVAL_S)
+        # What the participant sees: the arm's blinding terms replaced, if the study says so
+        # (it holds back a word that may still be arriving).
+        guard = GuardFilter(self.guard.terms, self.guard.replacement)
         try:
             async with aclosing(events) as followed:
                 async for event in followed:
                     sequence = event.sequence
-                    await self._relay_one(event, framer)
+                    await self._relay_one(event, framer, guard)
         except Exception:  # CancelledError is not an Exception: a cancel propagates
             logger.exception("chat: reply relay failed in conversation %s", self.conversation_id)
             await self._error("internal", _INTERNAL)
         finally:
             framer.cancel()
 
-    async def _relay_one(self, event: Followed, framer: DeltaFramer) -> None:
+    async def _relay_one(self, event: Followed, framer: DeltaFramer, guard: GuardFilter) -> None:
         # Model output is untrusted: escape every piece (escaping is per character, so
         # escaped pieces concatenate to the escaped whole).
         if event.kind == "start":
             frame: dict[str, Any] = {"type": "start", "seq": event.sequence}
             if event.resumed:
-                frame |= {"resumed": True, "html": escape(event.text)}
+                frame |= {"resumed": True, "html": escape(guard.feed(event.text))}
             await self.send_json(frame)
         elif event.kind == "delta":
-            await framer.push(escape(event.text))
+            if shown := guard.feed(event.text):
+                await framer.push(escape(shown))
         elif event.kind == "end":
+            if rest := guard.flush():
+                await framer.push(escape(rest))
             await framer.flush()
             await self.send_json(self._end_frame(event))
         elif event.kind == "refused":
@@ -354,7 +374,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         snapshot = await database_sync_to_async(conversation_snapshot)(
             conversation_id=self.conversation_id
         )
-        frame = history_frame(snapshot)
+        frame = history_frame(snapshot, self.guard)
         # A reply starting in this process counts as in flight even before its row exists.
         frame["in_flight"] = frame["in_flight"] or self._replying()
         await self.send_json(frame)

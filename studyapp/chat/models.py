@@ -26,6 +26,10 @@ class Conversation(models.Model):
     min_turns = models.PositiveSmallIntegerField()
     max_turns = models.PositiveSmallIntegerField()
     timeout_s = models.FloatField()
+    # The blinding guard, frozen with the rest: the arm's terms, and the words shown
+    # instead (None: the study only records them).
+    blinding_terms = models.JSONField(default=list, blank=True)
+    blinding_replacement = models.CharField(max_length=60, null=True, blank=True)  # noqa: DJ001 (NULL: flag only, unlike "")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -73,6 +77,8 @@ class Message(models.Model):
     # process died) is stale after CHAT_STALE_REPLY_S and is marked interrupted, keeping
     # the text the participant had already read.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # A reply's blinding terms ([{"term", "start", "end"}] in its text), found when it ends.
+    blinding_hits = models.JSONField(default=list, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     objects = MessageQuerySet.as_manager()

@@ -173,6 +173,22 @@ def conversation_turn_state(*, conversation_id: int) -> TurnState:
     )
 
 
+@dataclass(frozen=True)
+class Guard:
+    """A conversation's blinding guard: its arm's terms, and the words shown instead
+    (None: recorded only)."""
+
+    terms: tuple[str, ...] = ()
+    replacement: str | None = None
+
+
+def conversation_guard(*, conversation_id: int) -> Guard:
+    terms, replacement = Conversation.objects.values_list(
+        "blinding_terms", "blinding_replacement"
+    ).get(pk=conversation_id)
+    return Guard(terms=tuple(terms or ()), replacement=replacement)
+
+
 def conversation_snapshot(*, conversation_id: int) -> ConversationSnapshot:
     conversation = Conversation.objects.select_related("task").get(pk=conversation_id)
     cutoff = stale_before()

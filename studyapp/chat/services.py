@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from studyapp.chat.blinding import clean_terms, occurrences
 from studyapp.chat.llm import EndpointConfig, LLMError, OpenAICompatibleClient, Usage
 from studyapp.chat.models import Conversation, Message
 from studyapp.chat.selectors import (
@@ -38,7 +39,7 @@ from studyapp.chat.selectors import (
 from studyapp.core import metrics
 from studyapp.participation.models import Task
 from studyapp.participation.services import participant_mark_seen
-from studyapp.studies.models import SAMPLING_KEYS
+from studyapp.studies.models import SAMPLING_KEYS, Study
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class ReplyPlan:
     endpoint: EndpointConfig
     messages: list[dict]
     params: dict[str, Any]
+    # The arm's blinding terms: their occurrences are recorded when the reply ends.
+    blinding_terms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,9 @@ def conversation_get_or_create(*, task: Task) -> Conversation:
     existing = Conversation.objects.filter(task_id=task.pk).first()
     if existing is not None:
         return existing
-    task = Task.objects.select_related("participant__arm__endpoint").get(pk=task.pk)
+    task = Task.objects.select_related(
+        "participant__arm__endpoint", "participant__arm__study"
+    ).get(pk=task.pk)
     arm = task.participant.arm
     if arm is None or not arm.is_llm or arm.endpoint is None:
         raise ChatRefused("not_llm")
@@ -140,6 +145,12 @@ def conversation_get_or_create(*, task: Task) -> Conversation:
         max_turns=arm.max_turns,
         # The deadline of a whole reply: the arm's own, else the endpoint's.
         timeout_s=arm.reply_timeout_s or endpoint.timeout_s,
+        blinding_terms=clean_terms(arm.blinding_terms or []),
+        blinding_replacement=(
+            arm.study.blinding_replacement
+            if arm.study.blinding_action == Study.BlindingAction.REPLACE
+            else None
+        ),
     )
     try:
         with transaction.atomic():
@@ -329,6 +340,7 @@ def reply_begin(*, conversation_id: int, user_message_id: int) -> ReplyPlan:
         endpoint=endpoint,
         messages=model_messages(system_prompt=conversation.system_prompt, history=history),
         params=dict(conversation.sampling_params),
+        blinding_terms=tuple(conversation.blinding_terms or ()),
     )
 
 
@@ -355,6 +367,7 @@ def reply_finish(*, plan: ReplyPlan, outcome: ReplyOutcome) -> TurnState:
         finish_reason=outcome.finish_reason[:30],
         error=outcome.error[:200],
         completed_at=timezone.now(),
+        blinding_hits=[o.as_dict() for o in occurrences(outcome.text, plan.blinding_terms)],
     )
     logger.info(
         "chat: reply %s %s (%s chars, ttft %s ms, %.0f ms)",

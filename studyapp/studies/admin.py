@@ -144,6 +144,17 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
             },
         ),
         (
+            "Blinding guard",
+            {
+                "fields": ["blinding_action", "blinding_replacement"],
+                "description": (
+                    "What happens when a reply says one of its arm's blinding terms (the "
+                    "model's name, its maker): every occurrence is recorded and counted per "
+                    "arm on the dashboard; replaced, the participant sees the neutral words."
+                ),
+            },
+        ),
+        (
             "Analysis",
             {
                 "fields": ["condition_labels", "analysis_choice_history"],

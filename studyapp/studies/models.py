@@ -209,6 +209,21 @@ class Study(TimeStampedModel):
         ),
     )
 
+    # --- The blinding guard (chat.blinding): what happens when a reply says one of its
+    # arm's `blinding_terms` (the model's name, its maker).
+    class BlindingAction(models.TextChoices):
+        REPLACE = "replace", "Replace the word before the participant sees it (and record it)"
+        FLAG = "flag", "Only record it (the participant sees the reply as written)"
+
+    blinding_action = models.CharField(
+        max_length=10, choices=BlindingAction.choices, default=BlindingAction.REPLACE
+    )
+    blinding_replacement = models.CharField(
+        max_length=60,
+        default="the assistant",
+        help_text="The neutral words shown instead of a blinding term.",
+    )
+
     objects = StudyQuerySet.as_manager()
 
     class Meta:
@@ -564,6 +579,13 @@ class Arm(TimeStampedModel):
             "Note below which sources you used."
         ),
     )
+    # Words this arm's model must not say about itself (its name, its maker): participants
+    # stay blind to the model (chat.blinding; the study says whether they are replaced).
+    blinding_terms = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='A JSON list, e.g. ["Llama", "Meta AI"]: whole words, any case.',
+    )
 
     class Meta:
         ordering = ["study", "key"]
@@ -593,4 +615,11 @@ class Arm(TimeStampedModel):
         if unknown:
             raise ValidationError(
                 {"sampling_params": f"Unknown parameters: {', '.join(sorted(unknown))}"}
+            )
+        terms = self.blinding_terms
+        if not isinstance(terms, list) or not all(
+            isinstance(t, str) and t.strip() and len(t) <= 60 for t in terms
+        ):
+            raise ValidationError(
+                {"blinding_terms": "A list of words or short phrases (60 characters at most)."}
             )

@@ -528,3 +528,45 @@ async def test_a_socket_that_floods_frames_is_slowed_down_without_closing(cast, 
     await comm.send_json_to({"type": "history"})
     assert (await comm.receive_json_from(timeout=5))["type"] == "history"
     await comm.disconnect(timeout=5)
+
+
+SELF_NAMING = "I am Llama 3, made by Meta AI. As Llama I suggest rest; llamas are animals."
+
+
+@pytest.mark.parametrize("action", ["replace", "flag"])
+async def test_the_blinding_guard_replaces_or_flags_a_models_name_and_records_it(
+    transactional_db, scripted, action
+):
+    @database_sync_to_async
+    def guarded_cast():
+        cast = make_cast(scripted.base_url, blinding_terms=["Llama", "Meta AI", "Llama 3"])
+        cast.arm.study.blinding_action = action
+        cast.arm.study.save(update_fields=["blinding_action"])
+        return cast
+
+    cast = await guarded_cast()
+    scripted.configure(keyed_replies=[["who are you", SELF_NAMING]], token_delay_s=0.01)
+    comm, _ = await open_chat(cast)
+    await send(comm, "who are you?")
+    frames = await frames_until(comm, "end")
+    await comm.disconnect(timeout=5)
+    comm, history = await open_chat(cast)
+    await comm.disconnect(timeout=5)
+
+    shown = "".join(f["html"] for f in frames if f["type"] == "delta")
+    expected = (
+        "I am the assistant, made by the assistant. As the assistant I suggest rest; "
+        "llamas are animals."
+        if action == "replace"
+        else SELF_NAMING
+    )
+    # Streamed (terms split across tokens) and in the history alike.
+    assert shown == escape(expected)
+    assert history["messages"][-1]["html"] == escape(expected)
+    reply = (await messages_of(cast))[-1]
+    assert reply.text == SELF_NAMING  # the model's own words are what is stored
+    assert [(h["term"], SELF_NAMING[h["start"] : h["end"]]) for h in reply.blinding_hits] == [
+        ("Llama 3", "Llama 3"),
+        ("Meta AI", "Meta AI"),
+        ("Llama", "Llama"),
+    ]

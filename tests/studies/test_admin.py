@@ -114,6 +114,8 @@ def test_an_investigator_who_creates_a_study_can_see_it(client, alice, alpha):
             "check_attempts": 1,
             "time_limit_minutes": 0,
             "condition_labels": "matcher",
+            "blinding_action": "replace",
+            "blinding_replacement": "the assistant",
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
