@@ -4,11 +4,13 @@ that changes an item's reference, in step with answer_references, rebuilt on dem
 from __future__ import annotations
 
 import importlib
+import threading
+import time
 
 import pytest
 from django.apps import apps
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
@@ -19,7 +21,8 @@ from studyapp.ratings.models import RatingAssignment, RatingItem, ReferenceLabel
 from studyapp.ratings.services.labels import adjudication_save, label_save
 from studyapp.ratings.services.references import reference_labels_rebuild
 from studyapp.ratings.services.rounds import round_create
-from tests.ratings.dataset import R1, R2, decision
+from tests.conftest import require
+from tests.ratings.dataset import R1, R2, decision, make_rated_study
 
 
 @pytest.fixture
@@ -180,8 +183,9 @@ def test_a_label_reads_only_its_own_items_labels(dealt):
     ]
     # The refresh's read of current labels is the item's, not the whole study's.
     assert reads and all('"ratings_label"."item_id" IN' in sql for sql in reads)
-    # The label (5), the refresh: study, items, states (3), row, insert, savepoints.
-    assert len(queries.captured_queries) <= 16
+    # The label (5); the refresh: the answer's lock, study, items, states (3), row,
+    # insert; savepoints.
+    assert len(queries.captured_queries) <= 17
     assert ReferenceLabel.objects.count() == 1
 
 
@@ -216,3 +220,61 @@ def test_a_withdrawal_takes_the_row_with_the_answer(dealt):
     label_all(dealt)
     participant_withdraw(participant_id=dealt.answers["A1"].task.participant_id)
     assert set(rows(dealt.study)) == {dealt.answers["A3"].pk}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_raters_saving_together_leave_the_agreed_row(dave, erin, frank, alice):
+    """The second label waits for the first one's transaction, then its refresh sees
+    both labels: without that wait each would see only its own and write no row."""
+    require(connection.vendor == "postgresql", "needs PostgreSQL (set DATABASE_URL)")
+    rated = make_rated_study(investigator=alice, rater1=dave, rater2=erin, adjudicator=frank)
+    round_create(study=rated.study, name="R", created_by=alice, double_share=1, seed=11)
+    first = RatingAssignment.objects.get(rater=rated.r1, item=item_of(rated, "A1"))
+    second = RatingAssignment.objects.get(rater=rated.r2, item=item_of(rated, "A1"))
+    agreed = decision({"appendicitis"}, set())
+    ready, release = threading.Event(), threading.Event()
+    errors: list = []
+
+    def run(fn) -> None:
+        try:
+            fn()
+        except Exception as exc:  # asserted empty below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def hold() -> None:
+        with transaction.atomic():
+            label_save(assignment=first, decision=agreed)
+            ready.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=run, args=(hold,), daemon=True)
+    holder.start()
+    assert ready.wait(10)
+    racer = threading.Thread(
+        target=run, args=(lambda: label_save(assignment=second, decision=agreed),), daemon=True
+    )
+    racer.start()
+    _wait_for_a_lock_waiter()
+    release.set()
+    for thread in (holder, racer):
+        thread.join(10)
+    assert errors == []
+    reference = ReferenceLabel.objects.get()
+    assert (reference.answer_id, reference.source) == (rated.answers["A1"].pk, "agreed")
+
+
+def _wait_for_a_lock_waiter() -> None:
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] >= 1:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second label never waited for the first")

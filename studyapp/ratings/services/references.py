@@ -86,6 +86,12 @@ def reference_label_refresh(*, item: RatingItem) -> None:
     answer_id = _answer_of(item)
     if answer_id is None:  # a model-alone output: no Answer to label
         return
+    # One refresh of an answer at a time: two raters' labels saved together would each
+    # see only their own (uncommitted) label and leave an agreed item without its row.
+    # Waiting here, the second reads the labels again once the first has committed.
+    # (label_save's row lock also reaches the item today, through select_related; this
+    # one holds whatever the callers lock, and for an answer rated in two rounds too.)
+    Answer.objects.select_for_update().filter(pk=answer_id).values_list("pk").first()
     study = Study.objects.get(rating_rounds__items=item)
     references = selectors.answer_references(study=study, answer_ids=[answer_id])
     _apply(answer_ids=[answer_id], references=references)
