@@ -43,7 +43,9 @@ def label_save(*, assignment: RatingAssignment, decision: Decision, reason: str 
     """The rater's label of their assigned item; a later one supersedes it (both kept).
     Saving the same label and reason again adds nothing."""
     assignment = (
-        RatingAssignment.objects.select_for_update()
+        # Only the assignment's row: the joined item, scenario and rater rows are read, not
+        # locked (locking them made every label of a scenario wait for the others).
+        RatingAssignment.objects.select_for_update(of=("self",))
         .select_related("item__scenario", "rater")
         .get(pk=assignment.pk)
     )
@@ -76,7 +78,7 @@ def adjudication_save(
     disagree), by someone who may adjudicate and did not label it: `decision`, or a
     current label taken as it is (`chosen_label`; `decision` is then ignored)."""
     item = (
-        RatingItem.objects.select_for_update()
+        RatingItem.objects.select_for_update(of=("self",))
         .select_related("scenario", "round__study")
         .get(pk=item.pk)
     )
