@@ -7,9 +7,10 @@ throughput through real HTTP.
    sequence, overall and within each stratum) is reported, the ledger is checked with
    verify_allocation, and the service's latency per consent is timed.
 2. Throughput. uvicorn with two worker processes serves the app; N participants
-   (C at a time, each with its own cookie jar) open the entry link and press "I agree"
-   (entry GET + redirect, consent POST + redirect). Reported: enrolments per second, the
-   consent request's latency, and the ledger checks (one allocation each, no gaps).
+   (C at a time, each with its own cookie jar) open the entry link, press "Start" and
+   "I agree" (the link's page GET, entry POST + redirect, consent POST + redirect).
+   Reported: enrolments per second, the consent request's latency, and the ledger checks
+   (one allocation each, no gaps).
 
     .venv/bin/python bench/enrolment.py [--simulated 1000] [--http 400] [--concurrency 40]
                                         [--out FILE]
@@ -181,7 +182,13 @@ async def one_enrolment(base: str, slug: str, pid: str, site: str, gate) -> dict
     ):
         started = time.monotonic()
         params = {"PROLIFIC_PID": pid, "STUDY_ID": "bench", "SESSION_ID": pid, "site": site}
+        # The link's page (it enrols nobody), then its Start button, which POSTs them back.
         async with session.get(f"{base}/s/{slug}/", params=params) as r:
+            start = CSRF_RE.search(await r.text())
+        if start is None:
+            return {"ok": False, "why": f"start page {r.status}"}
+        data = {"csrfmiddlewaretoken": start.group(1), **params}
+        async with session.post(f"{base}/s/{slug}/", data=data) as r:
             page = await r.text()
             home = str(r.url)
             entry_status = r.status

@@ -35,6 +35,15 @@
     });
   }
 
+  // The busy page's entry form tries again by itself once the Retry-After has passed.
+  function autoSubmit(form) {
+    var seconds = parseInt(form.dataset.autoSubmitAfter, 10);
+    if (!(seconds >= 0)) return;
+    window.setTimeout(function () {
+      if (form.requestSubmit) form.requestSubmit(); else form.submit();
+    }, seconds * 1000);
+  }
+
   function wire(root, selector, fn) {
     root.querySelectorAll(selector).forEach(function (el) {
       if (el.dataset.wired && el.dataset.wired.indexOf(selector) !== -1) return;
@@ -47,6 +56,7 @@
     wire(root, "[data-no-paste]", blockPaste);
     wire(root, "input[type=range][data-show-value]", showValue);
     wire(root, "form[data-submit-once]", submitOnce);
+    wire(root, "form[data-auto-submit-after]", autoSubmit);
   }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });

@@ -87,6 +87,18 @@ def participant_resume_for_entry(
     return existing
 
 
+def participant_check_new_entry(*, study: Study, params: ProlificParams) -> None:
+    """Raise the reason a new participant with these parameters could not enter now
+    (StudyNotOpenError, AlreadyWithdrawnError, StudyFullError); reads only, so the entry
+    page can say it before anyone presses Start."""
+    if not study.is_enrolling:
+        raise StudyNotOpenError(study.slug)
+    if pid_has_withdrawn(study=study, prolific_pid=params.pid):
+        raise AlreadyWithdrawnError(study.slug)
+    if not study_has_room(study=study):
+        raise StudyFullError(study.slug)
+
+
 def participant_enter(
     *,
     study: Study,
@@ -106,12 +118,7 @@ def participant_enter(
     )
     if existing is not None:
         return existing
-    if not study.is_enrolling:
-        raise StudyNotOpenError(study.slug)
-    if pid_has_withdrawn(study=study, prolific_pid=params.pid):
-        raise AlreadyWithdrawnError(study.slug)
-    if not study_has_room(study=study):
-        raise StudyFullError(study.slug)
+    participant_check_new_entry(study=study, params=params)
     try:
         # A savepoint: on PostgreSQL a failed INSERT must not poison an outer transaction.
         with transaction.atomic():

@@ -40,10 +40,12 @@ from studyapp.participation.models import Participant, Task
 from studyapp.participation.prolific import (
     CODE_FIELD,
     OUTCOME_FOR_STATUS,
+    PARAMS,
     BadEntryParameterError,
     EntryRefusal,
     Exit,
     Outcome,
+    ProlificParams,
     outcome_exit,
     parse_prolific_params,
     prolific_entry_refusal,
@@ -64,6 +66,7 @@ from studyapp.participation.services import (
     answer_submit,
     participant_answer_check,
     participant_answer_screening,
+    participant_check_new_entry,
     participant_consent,
     participant_decline,
     participant_enter,
@@ -83,17 +86,21 @@ def study_exit(study: Study, outcome: Outcome) -> Exit:
     return outcome_exit(outcome=outcome, codes=codes, completion_url=study.completion_url)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @never_cache
 def entry(request: HttpRequest, slug: str) -> HttpResponse:
-    """Resume the participant this link names, or enrol a new one.
+    """The study link. GET shows the start page and writes nothing, so link previews, mail
+    scanners and prefetching count nobody; its form POSTs the recruiter's parameters back,
+    and only that POST enrols a new participant (or resumes a known one).
 
-    Resuming is never rate limited; a new participant is (per address and per study), and
-    a Prolific study enrols only links that carry a PROLIFIC_PID and its STUDY_ID.
+    A browser that already holds the participant goes straight back to them. Resuming is
+    never rate limited; a new participant is (per address and per study), and a Prolific
+    study enrols only links that carry a PROLIFIC_PID and its STUDY_ID.
     """
     study = get_object_or_404(Study, slug=slug)
+    query = request.POST if request.method == "POST" else request.GET
     try:
-        params = parse_prolific_params(request.GET)
+        params = parse_prolific_params(query)
     except BadEntryParameterError as exc:
         logger.info("study %s: malformed entry parameter %s", study.pk, exc.name)
         context = {"study": study, "parameter": exc.name}
@@ -102,19 +109,23 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     if refusal == EntryRefusal.WRONG_STUDY:
         return _prolific_refused(request, study, refusal)
     held = session_link_ids(request.session)
+    stratum_raw = query.get(study.stratum_parameter, "") if study.stratum_parameter else ""
     try:
+        if request.method == "GET":
+            return _entry_page(request, study, params, held, refusal, stratum_raw)
         participant = participant_resume_for_entry(study=study, params=params, held_link_ids=held)
         if participant is None:
             if refusal is not None:
                 return _prolific_refused(request, study, refusal)
             limited = rate_limit(action=Action.ENTRY, study_id=study.pk, ip=client_ip(request))
             if limited is not None:
-                return _too_many(request, study, limited, retry_url=request.get_full_path())
+                retry = _entry_fields(params, study, stratum_raw)
+                return _too_many(request, study, limited, retry_fields=retry)
             participant = participant_enter(
                 study=study,
                 params=params,
                 held_link_ids=held,
-                stratum=_entry_stratum(request, study),
+                stratum=stratum_from_entry(stratum_raw, study.stratum_values),
             )
     except ResumeRefusedError:
         return render(request, "participation/resume_elsewhere.html", {"study": study}, status=403)
@@ -129,11 +140,37 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("participation:home", token=participant.token)
 
 
-def _entry_stratum(request: HttpRequest, study: Study) -> str:
-    if not study.stratum_parameter:
-        return ""
-    raw = request.GET.get(study.stratum_parameter, "")
-    return stratum_from_entry(raw, study.stratum_values)
+def _entry_page(
+    request: HttpRequest,
+    study: Study,
+    params: ProlificParams,
+    held: list[str],
+    refusal: EntryRefusal | None,
+    stratum_raw: str,
+) -> HttpResponse:
+    """What the POST would do, said without doing it: back to a participant this browser
+    holds, the page that explains why nobody can start, or the start page."""
+    existing = participant_resume_for_entry(study=study, params=params, held_link_ids=held)
+    if existing is not None and existing.link_id in held:
+        return redirect("participation:home", token=existing.token)
+    if existing is None:
+        if refusal is not None:
+            return _prolific_refused(request, study, refusal)
+        participant_check_new_entry(study=study, params=params)
+    context = {
+        "study": study,
+        "fields": _entry_fields(params, study, stratum_raw),
+        "resuming": existing is not None,
+    }
+    return render(request, "participation/start.html", context)
+
+
+def _entry_fields(params: ProlificParams, study: Study, stratum_raw: str) -> list[tuple[str, str]]:
+    """The link's parameters, as hidden fields of the form that enters."""
+    fields = [(name, getattr(params, attr)) for name, attr in PARAMS.items()]
+    if study.stratum_parameter:
+        fields.append((study.stratum_parameter, stratum_raw))
+    return [(name, value) for name, value in fields if value]
 
 
 _REFUSAL_STATUS = {EntryRefusal.MISSING_PID: 400, EntryRefusal.WRONG_STUDY: 403}
@@ -151,9 +188,22 @@ def _prolific_refused(request: HttpRequest, study: Study, refusal: EntryRefusal)
 
 
 def _too_many(
-    request: HttpRequest, study: Study, limited: Limited, *, retry_url: str
+    request: HttpRequest,
+    study: Study,
+    limited: Limited,
+    *,
+    retry_url: str = "",
+    retry_fields: list[tuple[str, str]] | None = None,
 ) -> HttpResponse:
-    context = {"study": study, "retry_after_s": limited.retry_after_s, "retry_url": retry_url}
+    """429 with Retry-After; the page tries again by itself: a GET of `retry_url`, or a
+    POST of `retry_fields` to the study link (the entry)."""
+    context = {
+        "study": study,
+        "retry_after_s": limited.retry_after_s,
+        "retry_url": retry_url,
+        "retry_post": retry_fields is not None,
+        "retry_fields": retry_fields or [],
+    }
     response = render(request, "participation/busy.html", context, status=429)
     response["Retry-After"] = str(limited.retry_after_s)
     return response

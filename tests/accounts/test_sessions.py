@@ -79,7 +79,7 @@ def test_a_participants_session_stays_long(client, settings):
     make_scenario(study, "s1")
     make_scenario(study, "s2")
     make_control_arm(study)
-    response = client.get(f"/s/{study.slug}/?PROLIFIC_PID=5f0000000000000000000001")
+    response = client.post(f"/s/{study.slug}/", {"PROLIFIC_PID": "5f0000000000000000000001"})
     assert response.status_code == 302
     assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE == 60 * 60 * 24 * 7
     assert REFRESHED_AT not in client.session

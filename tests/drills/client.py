@@ -1,5 +1,6 @@
 """A participant as the drills see one: a browser's cookie jar over HTTPS through nginx, the
-participant pages' forms, and the chat socket spoken as static/js/chat.js speaks it."""
+participant pages' forms (the study link's Start included), and the chat socket spoken as
+static/js/chat.js speaks it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import aiohttp
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 FORM_RE = re.compile(r'<form method="post" action="([^"]+)"')
 WS_PATH_RE = re.compile(r'data-ws-path="([^"]+)"')
+HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 TOKEN_RE = re.compile(r"/p/([^/?]+)/")
@@ -86,8 +88,18 @@ class Participant:
     failed: list = field(default_factory=list)
 
     async def enter(self, slug: str, **params: str) -> int:
+        """Open the study link and press Start: the link's page enrols nobody; its form
+        POSTs the link's parameters back (a browser holding the participant is sent
+        straight back to them instead)."""
         query = urlencode({"PROLIFIC_PID": self.pid, **params}) if self.pid else urlencode(params)
         status, url, self.page = await self.browser.get(f"/s/{slug}/?{query}")
+        if status == 200 and f'<form method="post" action="/s/{slug}/"' in self.page:
+            fields = {
+                name: html.unescape(value)
+                for name, value in HIDDEN_RE.findall(self.page)
+                if name != "csrfmiddlewaretoken"
+            }
+            status, url, self.page = await self.browser.post_form(self.page, url, **fields)
         self.url = url
         SECRETS.update(v for v in (self.pid, params.get("SESSION_ID")) if v)
         token = TOKEN_RE.search(url)

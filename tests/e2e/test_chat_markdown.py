@@ -54,6 +54,7 @@ def test_markdown_replies_render_and_no_payload_runs(live_asgi, browser, scripte
         page = context.new_page()
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         page.goto(f"{live_asgi.url}/s/md-e2e/?PROLIFIC_PID=md-pid&STUDY_ID=s&SESSION_ID=x")
+        page.get_by_role("button", name="Start", exact=True).click()
         page.get_by_role("button", name="I agree to take part").click()
         page.get_by_role("button", name="Start the first scenario").click()
         page.wait_for_selector("[data-chat-input]:not([disabled])")

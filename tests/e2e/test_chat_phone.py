@@ -54,6 +54,7 @@ def test_a_participant_chats_reloads_retries_reconnects_and_finishes(
     try:
         page = context.new_page()
         page.goto(f"{live_asgi.url}/s/chat-e2e/?PROLIFIC_PID=chat-pid&STUDY_ID=s&SESSION_ID=x")
+        page.get_by_role("button", name="Start", exact=True).click()
         page.get_by_role("button", name="I agree to take part").click()
         page.get_by_role("button", name="Start the first scenario").click()
         page.wait_for_selector("text=No messages yet")

@@ -37,6 +37,7 @@ def test_a_participant_completes_the_control_flow_on_a_phone(live_asgi, browser)
     try:
         page = context.new_page()
         page.goto(f"{live_asgi.url}/s/phone/?PROLIFIC_PID=phone-pid&STUDY_ID=s1&SESSION_ID=x1")
+        page.get_by_role("button", name="Start", exact=True).click()
         assert page.locator("h1").inner_text() == "Before you start"
         assert_fits_the_screen(page)
         page.get_by_role("button", name="I agree to take part").click()

@@ -27,6 +27,7 @@ def enter_until_arm(browser, url: str, kind: str, *, tries: int = 20):
         context = browser.new_context(viewport=DESKTOP)
         page = context.new_page()
         page.goto(f"{url}/s/demo/?PROLIFIC_PID=pid-{kind}-{attempt}&STUDY_ID=st&SESSION_ID=se")
+        page.get_by_role("button", name="Start", exact=True).click()
         page.get_by_role("button", name="I agree to take part").click()
         page.get_by_role("button", name="Start the first scenario").click()
         page.wait_for_selector("#chat, #sources-form")

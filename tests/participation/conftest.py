@@ -51,8 +51,18 @@ class Flow:
         return data
 
 
+def entry_url(study: Study) -> str:
+    return reverse("participation:entry", kwargs={"slug": study.slug})
+
+
 def enter(client: Client, study: Study, **params) -> Flow:
-    response = client.get(reverse("participation:entry", kwargs={"slug": study.slug}), params)
+    """Open the study link and press Start, as a browser does: the GET shows the start page
+    (or goes straight back to a participant this browser holds), its form POSTs the link's
+    parameters."""
+    response = client.get(entry_url(study), params)
+    if response.status_code == 200:
+        assert "participation/start.html" in [t.name for t in response.templates]
+        response = client.post(entry_url(study), dict(response.context["fields"]))
     assert response.status_code == 302, response.status_code
     token = response["Location"].rstrip("/").rsplit("/", 1)[-1]
     return Flow(client=client, participant=participant_get_by_token(token))

@@ -1,20 +1,89 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from studyapp.participation.access import session_holds_token
-from studyapp.participation.models import Participant
+from studyapp.analysis.consort import study_consort
+from studyapp.participation.access import session_holds_token, session_link_ids
+from studyapp.participation.models import Participant, ParticipantEvent
 from studyapp.studies.models import Study
 from tests.factories import make_study
-from tests.participation.conftest import enter
+from tests.participation.conftest import enter, entry_url
 
 PID = "5f1a2b3c4d5e6f7a8b9c0d1e"
+PROLIFIC = {"PROLIFIC_PID": PID, "STUDY_ID": "st-1", "SESSION_ID": "se-1"}
 
 
-def entry_url(study: Study) -> str:
-    return reverse("participation:entry", kwargs={"slug": study.slug})
+# --- Opening the link counts nobody; pressing Start does ------------------------------
+
+
+def test_opening_the_link_creates_nobody(control_study, client):
+    for _ in range(3):  # a link preview, a mail scanner, the participant
+        response = client.get(entry_url(control_study), PROLIFIC)
+        assert response.status_code == 200
+        assert "participation/start.html" in [t.name for t in response.templates]
+    assert not Participant.objects.exists()
+    assert not ParticipantEvent.objects.exists()
+    assert session_link_ids(client.session) == []
+    assert study_consort(study=control_study).assessed == 0
+
+
+def test_the_start_page_carries_the_link_parameters_to_its_post(control_study, client):
+    control_study.stratum_parameter = "site"
+    control_study.save()
+    html = client.get(entry_url(control_study), {**PROLIFIC, "site": "uk", "other": "x"})
+    page = html.content.decode()
+    assert f'<form method="post" action="{entry_url(control_study)}"' in page
+    for name, value in [*PROLIFIC.items(), ("site", "uk")]:
+        assert f'<input type="hidden" name="{name}" value="{value}">' in page
+    assert 'name="other"' not in page
+    assert ">Start</button>" in page
+
+
+def test_pressing_start_enters_once_and_counts_once(control_study, client):
+    response = client.post(entry_url(control_study), PROLIFIC)
+    assert response.status_code == 302
+    participant = Participant.objects.get()
+    assert (participant.prolific_pid, participant.prolific_session_id) == (PID, "se-1")
+    assert study_consort(study=control_study).assessed == 1
+    # Pressed again (a double click, the back button): the same participant.
+    assert client.post(entry_url(control_study), PROLIFIC)["Location"] == response["Location"]
+    assert study_consort(study=control_study).assessed == 1
+
+
+def test_the_post_needs_the_pages_csrf_token(control_study):
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.post(entry_url(control_study), PROLIFIC).status_code == 403
+    assert not Participant.objects.exists()
+    page = browser.get(entry_url(control_study), PROLIFIC)
+    token = page.context["csrf_token"]
+    data = {**PROLIFIC, "csrfmiddlewaretoken": str(token)}
+    assert browser.post(entry_url(control_study), data).status_code == 302
+
+
+def test_a_browser_holding_the_participant_goes_straight_back(control_study, client):
+    flow = enter(client, control_study, **PROLIFIC)
+    response = client.get(entry_url(control_study), PROLIFIC)
+    assert response.status_code == 302
+    assert response["Location"] == flow.url("home")
+
+
+def test_a_known_pid_in_a_new_browser_is_asked_to_continue(control_study, client):
+    first = enter(client, control_study, PROLIFIC_PID=PID)
+    other = Client()
+    page = other.get(entry_url(control_study), {"PROLIFIC_PID": PID})
+    assert page.status_code == 200 and ">Continue</button>" in page.content.decode()
+    assert not session_holds_token(other.session, first.token)  # the GET bound nothing
+    response = other.post(entry_url(control_study), {"PROLIFIC_PID": PID})
+    assert response["Location"] == first.url("home")
+    assert Participant.objects.count() == 1
+
+
+def test_entry_refuses_other_methods(control_study, client):
+    assert client.put(entry_url(control_study)).status_code == 405
 
 
 def test_it_creates_a_participant_from_a_direct_link(control_study, client):
@@ -74,9 +143,10 @@ def test_the_same_pid_in_another_study_is_another_participant(control_study, cli
     assert first.participant.pk != second.participant.pk
 
 
+@pytest.mark.parametrize("method", ["get", "post"])
 @pytest.mark.parametrize("param", ["PROLIFIC_PID", "STUDY_ID", "SESSION_ID"])
-def test_it_refuses_malformed_parameters_with_a_clear_400(control_study, client, param):
-    response = client.get(entry_url(control_study), {param: "{{%PROLIFIC_PID%}}"})
+def test_it_refuses_malformed_parameters_with_a_clear_400(control_study, client, param, method):
+    response = getattr(client, method)(entry_url(control_study), {param: "{{%PROLIFIC_PID%}}"})
     assert response.status_code == 400
     assert "participation/bad_request.html" in [t.name for t in response.templates]
     assert param in response.content.decode()
@@ -92,9 +162,11 @@ def test_it_404s_for_an_unknown_study(db, client):
 @pytest.mark.parametrize("status", [Study.Status.PAUSED, Study.Status.CLOSED, Study.Status.DRAFT])
 def test_it_says_politely_that_a_study_is_not_open(db, client, status):
     study = make_study("not-live", status=status)
-    response = client.get(entry_url(study), {"PROLIFIC_PID": PID})
-    assert response.status_code == 200
-    assert "not open" in response.content.decode()
+    # Before anyone presses Start, and if they press it all the same (the page was open).
+    for method in (client.get, client.post):
+        response = method(entry_url(study), {"PROLIFIC_PID": PID})
+        assert response.status_code == 200
+        assert "not open" in response.content.decode()
     assert not Participant.objects.exists()
 
 
@@ -104,10 +176,6 @@ def test_a_known_participant_resumes_after_the_study_is_paused(control_study, cl
     control_study.save()
     again = enter(Client(), control_study, PROLIFIC_PID=PID)
     assert again.participant.pk == first.participant.pk
-
-
-def test_entry_rejects_post(control_study, client):
-    assert client.post(entry_url(control_study)).status_code == 405
 
 
 # --- A PID is no password: resuming in a new browser ----------------------------------
@@ -124,8 +192,11 @@ def began(client: Client, study: Study, **params):
 def test_a_pid_alone_does_not_open_a_participant_who_began_in_a_new_browser(control_study, client):
     flow = began(client, control_study, PROLIFIC_PID=PID, SESSION_ID="se-1")
     stranger = Client()
-    for params in ({"PROLIFIC_PID": PID}, {"PROLIFIC_PID": PID, "SESSION_ID": "guessed"}):
-        response = stranger.get(entry_url(control_study), params)
+    for params, method in itertools.product(
+        ({"PROLIFIC_PID": PID}, {"PROLIFIC_PID": PID, "SESSION_ID": "guessed"}),
+        (stranger.get, stranger.post),
+    ):
+        response = method(entry_url(control_study), params)
         assert response.status_code == 403
         assert "participation/resume_elsewhere.html" in [t.name for t in response.templates]
         assert "go back to the browser" in response.content.decode()
@@ -151,7 +222,7 @@ def test_the_browser_they_started_in_always_resumes_them(control_study, client):
 
 def test_without_a_stored_session_id_only_their_browser_resumes_them(control_study, client):
     began(client, control_study, PROLIFIC_PID=PID)
-    response = Client().get(entry_url(control_study), {"PROLIFIC_PID": PID, "SESSION_ID": "x"})
+    response = Client().post(entry_url(control_study), {"PROLIFIC_PID": PID, "SESSION_ID": "x"})
     assert response.status_code == 403
 
 
@@ -173,16 +244,20 @@ def test_a_prolific_study_enrols_links_with_its_study_id(prolific_study, client)
 
 
 def test_a_prolific_study_turns_away_a_link_without_a_pid(prolific_study, client):
-    for params in ({}, {"STUDY_ID": prolific_study.prolific_study_id}):
-        response = client.get(entry_url(prolific_study), params)
+    for params, method in itertools.product(
+        ({}, {"STUDY_ID": prolific_study.prolific_study_id}), (client.get, client.post)
+    ):
+        response = method(entry_url(prolific_study), params)
         assert response.status_code == 400
         assert "Please open this study from Prolific" in response.content.decode()
     assert not Participant.objects.exists()
 
 
+@pytest.mark.parametrize("method", ["get", "post"])
 @pytest.mark.parametrize("study_id", ["", "60aa1b2c3d4e5f6a7b8c9dff"])
-def test_a_prolific_study_turns_away_another_study_id(prolific_study, client, study_id):
-    response = client.get(entry_url(prolific_study), {"PROLIFIC_PID": PID, "STUDY_ID": study_id})
+def test_a_prolific_study_turns_away_another_study_id(prolific_study, client, study_id, method):
+    params = {"PROLIFIC_PID": PID, "STUDY_ID": study_id}
+    response = getattr(client, method)(entry_url(prolific_study), params)
     assert response.status_code == 403
     assert "Please open this study from Prolific" in response.content.decode()
     assert not Participant.objects.exists()

@@ -11,6 +11,7 @@ seed.
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import os
 import re
 import socket
@@ -22,7 +23,7 @@ import urllib.request
 from collections import Counter, defaultdict
 from io import StringIO
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
 from django.conf import settings
@@ -43,6 +44,7 @@ COPIES = 3
 STRATA = ("north", "south")
 WEIGHTS = {"a": 2, "b": 1, "c": 1}
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+HIDDEN_RE = re.compile(r'<input type="hidden" name="([A-Z_]+|site)" value="([^"]*)">')
 
 
 def _free_port() -> int:
@@ -170,7 +172,14 @@ async def _browser(base: str, slug: str, pid: str, site: str, barrier: asyncio.B
         cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=timeout
     ) as session:
         params = {"PROLIFIC_PID": pid, "STUDY_ID": "st", "SESSION_ID": f"se-{id(session)}"}
+        # The link's page, then its Start button (which POSTs the parameters back).
         async with session.get(f"{base}/s/{slug}/", params={**params, "site": site}) as r:
+            page = await r.text()
+            opened = r.status
+        fields = dict(HIDDEN_RE.findall(page))
+        assert fields == {**params, "site": site}, (opened, page[-1500:])
+        start = {"csrfmiddlewaretoken": CSRF_RE.search(page).group(1), **fields}
+        async with session.post(f"{base}/s/{slug}/", data=start) as r:
             page = await r.text()
             home = str(r.url)
             entered = r.status
@@ -269,11 +278,18 @@ async def _flood(urls: list[str], slug: str, address: str) -> list[tuple[int, st
 
     # nginx on loopback would set X-Forwarded-For; the servers trust 127.0.0.1 by default.
     headers = {"X-Forwarded-For": address}
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90)) as session:
+    async with aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=90)
+    ) as session:
+        # A bot that reads the page once for its CSRF token, then presses Start as fast as
+        # it can (its GETs alone would count nobody).
+        async with session.get(f"{urls[0]}/s/{slug}/", headers=headers) as r:
+            token = CSRF_RE.search(await r.text()).group(1)
 
         async def one(i: int) -> tuple[int, str]:
             url = f"{urls[i % len(urls)]}/s/{slug}/"
-            async with session.get(url, headers=headers, allow_redirects=False) as r:
+            data = {"csrfmiddlewaretoken": token}
+            async with session.post(url, data=data, headers=headers, allow_redirects=False) as r:
                 return r.status, r.headers.get("Retry-After", "")
 
         return await asyncio.gather(*(one(i) for i in range(FLOOD)))
@@ -300,12 +316,24 @@ def test_a_bot_flood_over_two_processes_is_held_to_the_shared_limit(tmp_path):
         elapsed = time.monotonic() - started
         created = Participant.objects.filter(study=study).count()
         codes = Counter(status for status, _ in results)
-        # A real participant arriving during the flood, from another address.
-        real = urllib.request.Request(
-            f"{urls[0]}/s/{study.slug}/?PROLIFIC_PID=5f1a2b3c4d5e6f7a8b9c0d1e",
-            headers={"X-Forwarded-For": "198.51.100.23"},
+        # A real participant arriving during the flood, from another address: the link's
+        # page, then Start.
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
-        with urllib.request.urlopen(real, timeout=10) as response:
+        headers = {"X-Forwarded-For": "198.51.100.23"}
+        link = f"{urls[0]}/s/{study.slug}/"
+        opened = urllib.request.Request(
+            f"{link}?PROLIFIC_PID=5f1a2b3c4d5e6f7a8b9c0d1e", headers=headers
+        )
+        with browser.open(opened, timeout=10) as response:
+            start_page = response.read().decode()
+        fields = {
+            "csrfmiddlewaretoken": CSRF_RE.search(start_page).group(1),
+            **dict(HIDDEN_RE.findall(start_page)),
+        }
+        start = urllib.request.Request(link, data=urlencode(fields).encode(), headers=headers)
+        with browser.open(start, timeout=10) as response:
             real_page = response.read().decode()
     finally:
         _stop(processes)

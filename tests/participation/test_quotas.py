@@ -79,8 +79,10 @@ def test_a_full_study_turns_new_participants_away_with_the_study_full_code(db, c
     study = quota_study(quota_per_arm=2)
     for _ in range(4):
         assert begin(study).arm is not None
-    response = client.get(reverse("participation:entry", kwargs={"slug": study.slug}))
-    assert response.status_code == 200
+    # Said on the link's page, before anyone presses Start, and if they press it anyway.
+    for method in (client.get, client.post):
+        response = method(reverse("participation:entry", kwargs={"slug": study.slug}))
+        assert response.status_code == 200
     content = response.content.decode()
     assert "This study is full" in content
     assert 'id="completion-code">FULL0001<' in content

@@ -9,13 +9,11 @@ import time
 import pytest
 from django.core.cache import caches
 from django.test import Client
-from django.urls import reverse
 
 from studyapp.participation import limits
 from studyapp.participation.limits import Action, rate_limit
 from studyapp.participation.models import Participant
-from studyapp.studies.models import Study
-from tests.participation.conftest import enter
+from tests.participation.conftest import enter, entry_url
 from tests.participation.test_quotas import quota_study
 
 PID = "5f1a2b3c4d5e6f7a8b9c0d1e"
@@ -40,16 +38,12 @@ def small_limits(settings):
     return settings
 
 
-def entry_url(study: Study) -> str:
-    return reverse("participation:entry", kwargs={"slug": study.slug})
-
-
 def from_address(ip: str) -> Client:
     return Client(REMOTE_ADDR=ip)
 
 
 def test_a_flood_from_one_address_creates_only_the_first_few(control_study, small_limits):
-    responses = [from_address("203.0.113.9").get(entry_url(control_study)) for _ in range(12)]
+    responses = [from_address("203.0.113.9").post(entry_url(control_study)) for _ in range(12)]
     assert [r.status_code for r in responses] == [302] * 3 + [429] * 9
     assert Participant.objects.filter(study=control_study).count() == 3
     refused = responses[-1]
@@ -57,16 +51,27 @@ def test_a_flood_from_one_address_creates_only_the_first_few(control_study, smal
     page = refused.content.decode()
     assert "participation/busy.html" in [t.name for t in refused.templates]
     assert "Many people are joining right now" in page
-    assert f'content="{refused["Retry-After"]};url=' in page  # tries again by itself
+    # It tries again by itself, by POSTing the link's parameters again (participant.js).
+    assert '<form method="post" action="/s/control-study/" id="retry-form"' in page
+    assert f'data-auto-submit-after="{refused["Retry-After"]}"' in page
+    assert "http-equiv" not in page
     # A real participant from elsewhere still gets in.
-    real = from_address("198.51.100.20").get(entry_url(control_study), {"PROLIFIC_PID": PID})
+    real = from_address("198.51.100.20").post(entry_url(control_study), {"PROLIFIC_PID": PID})
     assert real.status_code == 302
     assert Participant.objects.filter(prolific_pid=PID).exists()
 
 
+def test_opening_the_link_is_not_counted(control_study, small_limits):
+    # Link previews and scanners GET the link: they use up no one's limit and count nobody.
+    bot = from_address("203.0.113.9")
+    assert {bot.get(entry_url(control_study)).status_code for _ in range(12)} == {200}
+    assert not Participant.objects.exists()
+    assert bot.post(entry_url(control_study)).status_code == 302
+
+
 def test_a_flood_from_many_addresses_meets_the_study_limit(control_study, small_limits):
     codes = [
-        from_address(f"198.51.100.{i}").get(entry_url(control_study)).status_code
+        from_address(f"198.51.100.{i}").post(entry_url(control_study)).status_code
         for i in range(1, 9)
     ]
     assert codes == [302] * 5 + [429] * 3
@@ -75,9 +80,9 @@ def test_a_flood_from_many_addresses_meets_the_study_limit(control_study, small_
 
 def test_an_address_over_its_limit_does_not_use_up_the_studys(control_study, small_limits):
     for _ in range(10):
-        from_address("203.0.113.9").get(entry_url(control_study))
+        from_address("203.0.113.9").post(entry_url(control_study))
     codes = [
-        from_address(f"198.51.100.{i}").get(entry_url(control_study)).status_code
+        from_address(f"198.51.100.{i}").post(entry_url(control_study)).status_code
         for i in range(1, 3)
     ]
     assert codes == [302, 302]  # the study has counted 3 + 2 of its 5
@@ -87,19 +92,20 @@ def test_resuming_is_never_limited(control_study, small_limits):
     client = from_address("203.0.113.9")
     flow = enter(client, control_study, PROLIFIC_PID=PID)
     for _ in range(5):
-        from_address("203.0.113.9").get(entry_url(control_study))  # uses up the address
+        from_address("203.0.113.9").post(entry_url(control_study))  # uses up the address
     for _ in range(5):
-        assert client.get(entry_url(control_study), {"PROLIFIC_PID": PID}).status_code == 302
+        assert client.post(entry_url(control_study), {"PROLIFIC_PID": PID}).status_code == 302
+        assert client.post(entry_url(control_study)).status_code == 302
         assert client.get(entry_url(control_study)).status_code == 302
         assert flow.home().status_code == 200
     # Another browser behind the same address resumes them too (not begun yet).
-    other = from_address("203.0.113.9").get(entry_url(control_study), {"PROLIFIC_PID": PID})
+    other = from_address("203.0.113.9").post(entry_url(control_study), {"PROLIFIC_PID": PID})
     assert other.status_code == 302
 
 
 def test_addresses_behind_the_proxy_are_counted_apart(control_study, small_limits):
     def via_nginx(client_ip: str):
-        return Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=client_ip).get(
+        return Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=client_ip).post(
             entry_url(control_study)
         )
 
@@ -110,7 +116,7 @@ def test_addresses_behind_the_proxy_are_counted_apart(control_study, small_limit
 def test_a_forwarded_header_from_an_untrusted_peer_changes_nothing(control_study, small_limits):
     codes = [
         Client(REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
-        .get(entry_url(control_study))
+        .post(entry_url(control_study))
         .status_code
         for i in range(5)
     ]
@@ -141,7 +147,7 @@ def test_the_default_limits_let_a_prolific_launch_in(db, settings):
     clients = [from_address(f"10.{i // 250}.{i % 250}.1") for i in range(300)]
     clients += [from_address("192.0.2.1") for _ in range(40)]
     codes = [
-        c.get(entry_url(study), {"PROLIFIC_PID": f"pid-{i:04d}"}).status_code
+        c.post(entry_url(study), {"PROLIFIC_PID": f"pid-{i:04d}"}).status_code
         for i, c in enumerate(clients)
     ]
     admitted = codes.count(302)
@@ -162,8 +168,8 @@ def test_a_cache_that_is_down_lets_participants_in(control_study, settings, capl
     client = from_address("203.0.113.9")
     with caplog.at_level(logging.WARNING, logger="studyapp.participation.limits"):
         started = time.monotonic()
-        codes = [client.get(entry_url(control_study), {"PROLIFIC_PID": PID}) for _ in range(1)]
-        codes += [from_address("203.0.113.9").get(entry_url(control_study)) for _ in range(2)]
+        codes = [client.post(entry_url(control_study), {"PROLIFIC_PID": PID}) for _ in range(1)]
+        codes += [from_address("203.0.113.9").post(entry_url(control_study)) for _ in range(2)]
         elapsed = time.monotonic() - started
     assert [r.status_code for r in codes] == [302, 302, 302]
     assert elapsed < 5

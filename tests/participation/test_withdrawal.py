@@ -66,9 +66,10 @@ def test_the_ledger_row_stays_anonymous_and_still_verifies(answered, control_stu
 
 def test_a_withdrawn_pid_is_not_enrolled_again(answered, control_study):
     answered.post("withdraw")
-    response = Client().get(f"/s/{control_study.slug}/", {"PROLIFIC_PID": PID})
-    assert response.status_code == 200
-    assert "You have withdrawn" in response.content.decode()
+    for method in (Client().get, Client().post):
+        response = method(f"/s/{control_study.slug}/", {"PROLIFIC_PID": PID})
+        assert response.status_code == 200
+        assert "You have withdrawn" in response.content.decode()
     assert not Participant.objects.filter(study=control_study).exists()
     # Someone else still can.
     other = enter(Client(), control_study, PROLIFIC_PID="someone-else")
