@@ -31,7 +31,7 @@ class StartRunForm(forms.Form):
     kind = forms.ChoiceField(choices=[(k, KINDS[k].label) for k in STARTABLE_KINDS])
     arm = forms.ChoiceField(label="Arm (model and sampling)", required=False)
     n = forms.IntegerField(
-        label="Repetitions per scenario (or grading), or number of questions",
+        label="Repetitions per scenario, or number of questions",
         min_value=1,
         max_value=100000,
         required=False,

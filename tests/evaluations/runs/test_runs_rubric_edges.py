@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.management import call_command
 
 from studyapp.chat.models import Conversation, Message
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
@@ -221,3 +222,18 @@ def test_a_withdrawal_takes_the_items_that_hold_the_participants_chat(
 
     assert not run.items.filter(parsed__target__source="human").exists()
     assert run.items.filter(parsed__target__source="model_alone").count() == 6
+
+
+def test_the_command_runs_a_rubric_run_and_prints_its_scores(
+    graded_study, grader, evaluator, capsys
+):
+    study, _arm, model_alone = graded_study
+    evaluator.configure(keyed_replies=[])
+    call_command(
+        "run_evaluation", study.slug, "--kind", "rubric", "--grader-endpoint", "grader",
+        "--source-runs", model_alone.key, "--inline",
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "rubric (grader scripted-demo, template rubric-grader-v1)" in out
+    assert f"model_alone gpt          {model_alone.key}" in out
+    assert "score 0.500 [0.000, 1.000] (n=2, 0 incomplete)" in out
