@@ -1,4 +1,4 @@
-/* Participant pages: paste blocking, slider values, one submit per form. No dependencies. */
+/* Participant pages: paste blocking, the confidence slider, one submit per form. No dependencies. */
 (function () {
   "use strict";
 
@@ -17,12 +17,30 @@
     el.addEventListener("drop", refuse);
   }
 
-  function showValue(input) {
-    var out = document.getElementById(input.dataset.showValue);
-    if (!out) return;
-    function update() { out.textContent = input.value; }
-    input.addEventListener("input", update);
-    update();
+  // Confidence without an anchor: the slider has no thumb until it is moved, the number
+  // box (the form's field) is empty until then; each follows the other.
+  function confidence(box) {
+    var row = box.querySelector("[data-confidence-slider-row]");
+    var slider = box.querySelector("[data-confidence-slider]");
+    var number = box.querySelector("[data-confidence-number]");
+    if (!row || !slider || !number) return;
+    function markSet(value) {
+      slider.classList.remove("slider-unset");
+      slider.setAttribute("aria-valuetext", value + " out of 100");
+    }
+    function fromNumber() {
+      var value = parseInt(number.value, 10);
+      if (number.value === "" || isNaN(value) || value < 0 || value > 100) return;
+      slider.value = String(value);
+      markSet(value);
+    }
+    slider.addEventListener("input", function () {
+      number.value = slider.value;
+      markSet(slider.value);
+    });
+    number.addEventListener("input", fromNumber);
+    fromNumber(); // a form shown again after an error keeps what they set
+    row.hidden = false;
   }
 
   // A double click must not send a form twice (the server is idempotent anyway).
@@ -54,7 +72,7 @@
 
   function init(root) {
     wire(root, "[data-no-paste]", blockPaste);
-    wire(root, "input[type=range][data-show-value]", showValue);
+    wire(root, "[data-confidence]", confidence);
     wire(root, "form[data-submit-once]", submitOnce);
     wire(root, "form[data-auto-submit-after]", autoSubmit);
   }

@@ -10,6 +10,8 @@ from studyapp.participation.conditions import parse_conditions
 from studyapp.participation.services import CONDITIONS_MAX_CHARS, SOURCES_MAX_CHARS
 from studyapp.studies.models import DispositionLevel
 
+CONFIDENCE_QUESTION = "How confident are you in your answer?"
+
 
 class SourcesForm(forms.Form):
     sources_text = forms.CharField(
@@ -39,14 +41,17 @@ class AnswerForm(forms.Form):
             "max_length": "Please keep this under %(limit_value)d characters.",
         },
     )
+    # No initial value: a slider that starts at 50 anchors the answer and cannot tell a
+    # participant who chose 50 from one who never touched it. The page shows an unset
+    # slider beside this number box (participant.js keeps them together).
     confidence = forms.IntegerField(
+        label=CONFIDENCE_QUESTION,
         min_value=0,
         max_value=100,
-        initial=50,
-        widget=forms.NumberInput(attrs={"type": "range", "step": 1}),
+        widget=forms.NumberInput(attrs={"step": 1}),
         error_messages={
-            "required": "Please set your confidence on the slider.",
-            "invalid": "Please set your confidence on the slider.",
+            "required": "Please set your confidence: move the slider or type 0 to 100.",
+            "invalid": "Please give your confidence as a whole number from 0 to 100.",
             "min_value": "Confidence is between 0 and 100.",
             "max_value": "Confidence is between 0 and 100.",
         },

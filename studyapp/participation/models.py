@@ -165,6 +165,14 @@ class Answer(TimeStampedModel):
     confidence = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
+    # True: the participant set the confidence themselves (the form has no default and
+    # requires it). None: not recorded — answers from before that rule, whose slider
+    # started at 50 and could be sent untouched, and simulated patients.
+    confidence_set = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="The participant set the confidence themselves (no default was offered).",
+    )
     # Scores, written with the answer (studyapp.scoring rules; re-scorable later).
     matched_conditions = models.JSONField(default=list, blank=True)
     matched_red_flags = models.JSONField(default=list, blank=True)

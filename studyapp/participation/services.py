@@ -380,12 +380,14 @@ def answer_submit(
     disposition_id: int,
     conditions_text: str,
     confidence: int | None,
+    confidence_set: bool | None = None,
 ) -> Answer:
     """Store the answer, close the task, open the next one or complete the participant.
 
     All in one transaction under the participant's row lock: a double submit waits,
     then finds the task done and gets the first answer back (never a second one).
     A confidence of None means "not given": only a simulated patient that gave none.
+    `confidence_set` is True when the participant set it on a form without a default.
     """
     participant = _lock_participant(participant_id)
     task, is_current = _lock_current_task(participant, position)
@@ -411,6 +413,7 @@ def answer_submit(
         conditions_text=text,
         conditions=conditions,
         confidence=confidence,
+        confidence_set=confidence_set,
     )
     now = timezone.now()
     # Scored as it arrives, in this transaction: the dashboards never wait for a batch.

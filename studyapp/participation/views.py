@@ -488,5 +488,7 @@ def answer(request: HttpRequest, participant: Participant, position: int) -> Htt
             disposition_id=data["disposition"],
             conditions_text=data["conditions_text"],
             confidence=data["confidence"],
+            # The form offers no default and requires it: whatever came, they set.
+            confidence_set=True,
         ),
     )

@@ -66,8 +66,26 @@ def test_a_participant_completes_the_control_flow_on_a_phone(live_asgi, browser)
             assert_fits_the_screen(page)
             page.get_by_label("A&E").check()
             page.locator("#id_conditions_text").fill("appendicitis\nectopic pregnancy")
-            page.locator("#id_confidence").fill("80")
-            assert page.locator("#confidence-value").inner_text() == "80"
+            # Confidence starts unset: no thumb on the slider, an empty box, and the form
+            # cannot be sent until it is set.
+            slider = page.locator("[data-confidence-slider]")
+            number = page.locator("#id_confidence")
+            assert "slider-unset" in slider.get_attribute("class")
+            assert number.input_value() == ""
+            if position == 1:
+                page.get_by_role("button", name="Submit answer").click()
+                assert page.evaluate("document.activeElement.id") == "id_confidence"
+                # With the keyboard alone, on the slider.
+                slider.focus()
+                slider.press("End")
+                for _ in range(20):
+                    slider.press("ArrowLeft")
+                assert number.input_value() == "80"
+            else:
+                number.fill("80")
+                assert slider.input_value() == "80"
+            assert "slider-unset" not in slider.get_attribute("class")
+            assert slider.get_attribute("aria-valuetext") == "80 out of 100"
             page.get_by_role("button", name="Submit answer").click()
 
         page.wait_for_selector("#completion-code")
@@ -79,5 +97,5 @@ def test_a_participant_completes_the_control_flow_on_a_phone(live_asgi, browser)
     participant = Participant.objects.get(study=study, prolific_pid="phone-pid")
     assert participant.status == Participant.Status.COMPLETED
     answers = Answer.objects.filter(task__participant=participant).order_by("task__position")
-    assert [a.confidence for a in answers] == [80, 80]
+    assert [(a.confidence, a.confidence_set) for a in answers] == [(80, True), (80, True)]
     assert answers[0].conditions == ["appendicitis", "ectopic pregnancy"]

@@ -89,8 +89,35 @@ def test_the_answer_form_offers_the_scale_most_acute_first(consented):
     assert positions == sorted(positions)
     assert "treatment needed on the way" in content  # level descriptions are shown
     assert content.count('type="radio" name="disposition"') == 5
-    assert 'type="range" name="confidence"' in content
     assert consented.participant.study.disposition_question in content
+
+
+def test_confidence_starts_unset_and_must_be_set(consented):
+    consented.post("sources", {"sources_text": "NHS website"}, position=1)
+    content = consented.home().content.decode()
+    # No anchor: the field is an empty, required number box; the slider beside it has no
+    # name (it is never sent) and shows no thumb until it is moved.
+    assert re.search(r'<input type="number" name="confidence" [^>]*required\s+value=""', content)
+    assert re.search(r'<input type="range" [^>]*class="slider-unset"', content)
+    assert 'type="range" name=' not in content
+    response = consented.post("answer", consented.answer_data(confidence=""), position=1)
+    assert response.status_code == 200
+    assert "Please set your confidence" in response.content.decode()
+    assert not Answer.objects.exists()
+
+
+def test_the_answer_records_that_the_participant_set_their_confidence(consented):
+    consented.post("sources", {"sources_text": "NHS website"}, position=1)
+    consented.post("answer", consented.answer_data(confidence=50), position=1)
+    answer = Answer.objects.get()
+    assert (answer.confidence, answer.confidence_set) == (50, True)
+
+
+def test_a_confidence_set_before_an_error_is_kept(consented):
+    consented.post("sources", {"sources_text": "NHS website"}, position=1)
+    data = consented.answer_data(conditions_text="", confidence=35)
+    content = consented.post("answer", data, position=1).content.decode()
+    assert re.search(r'name="confidence" [^>]*value="35"', content)
 
 
 def test_the_control_flow_ends_with_the_completion_code(consented):
@@ -160,7 +187,8 @@ def test_completion_sends_the_participant_to_the_completion_url(consented):
         ({"conditions_text": " ;, - "}, "Please answer this question in words."),
         ({"conditions_text": "x" * 2001}, "under 2000 characters"),
         ({"confidence": "101"}, "between 0 and 100"),
-        ({"confidence": "lots"}, "Please set your confidence"),
+        ({"confidence": "lots"}, "Please give your confidence as a whole number"),
+        ({"confidence": ""}, "Please set your confidence"),
     ],
 )
 def test_an_invalid_answer_is_shown_again_with_a_message_and_stores_nothing(
