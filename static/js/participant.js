@@ -43,6 +43,38 @@
     row.hidden = false;
   }
 
+  // A step that cannot be undone asks first: the button opens a confirmation in place
+  // (not window.confirm: it is keyboard- and screen-reader-friendly, and styled).
+  function confirmFirst(form) {
+    var ask = form.querySelector("[data-confirm-ask]");
+    var box = form.querySelector("[data-confirm-box]");
+    if (!ask || !box) return;
+    var yes = box.querySelector("[data-confirm-yes]");
+    var no = box.querySelector("[data-confirm-no]");
+    function show(open) {
+      box.hidden = !open;
+      ask.hidden = open;
+      ask.setAttribute("aria-expanded", open ? "true" : "false");
+      (open ? yes : ask).focus();
+    }
+    ask.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (!ask.disabled) show(true);
+    });
+    if (no) no.addEventListener("click", function () { show(false); });
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") show(false);
+    });
+    // Whoever may disable the step (the chat, while a reply is coming) closes the question.
+    new MutationObserver(function () {
+      if (ask.disabled && !box.hidden) {
+        box.hidden = true;
+        ask.hidden = false;
+        ask.setAttribute("aria-expanded", "false");
+      }
+    }).observe(ask, { attributes: true, attributeFilter: ["disabled"] });
+  }
+
   // A double click must not send a form twice (the server is idempotent anyway).
   function submitOnce(form) {
     form.addEventListener("submit", function () {
@@ -73,6 +105,7 @@
   function init(root) {
     wire(root, "[data-no-paste]", blockPaste);
     wire(root, "[data-confidence]", confidence);
+    wire(root, "form[data-confirm]", confirmFirst);
     wire(root, "form[data-submit-once]", submitOnce);
     wire(root, "form[data-auto-submit-after]", autoSubmit);
   }

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from django import forms
 
 from studyapp.participation.conditions import parse_conditions
+from studyapp.participation.instructions import CONFIDENCE_QUESTION
 from studyapp.participation.services import CONDITIONS_MAX_CHARS, SOURCES_MAX_CHARS
 from studyapp.studies.models import DispositionLevel
-
-CONFIDENCE_QUESTION = "How confident are you in your answer?"
 
 
 class SourcesForm(forms.Form):

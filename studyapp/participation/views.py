@@ -35,6 +35,7 @@ from studyapp.participation.enrolment import (
     participant_withdraw,
 )
 from studyapp.participation.forms import AnswerForm, CheckForm, ScreeningForm, SourcesForm
+from studyapp.participation.instructions import instructions_for
 from studyapp.participation.limits import Action, Limited, rate_limit
 from studyapp.participation.models import Participant, Task
 from studyapp.participation.prolific import (
@@ -280,8 +281,17 @@ def _render_step(
             context["form"] = form or ScreeningForm(options=study.screening_options)
             return render(request, "participation/screening.html", context)
         case StepKind.INSTRUCTIONS:
-            context["arm"] = participant.arm
-            context["task_count"] = participant.tasks.count()
+            arm = participant.arm
+            assert arm is not None  # instructions come after allocation
+            context["guide"] = instructions_for(
+                scenario_count=participant.tasks.count(),
+                arm_kind=arm.kind,
+                assistant_label=arm.participant_label,
+                min_turns=arm.min_turns,
+                max_turns=arm.max_turns,
+                disposition_question=study.disposition_question,
+                conditions_question=study.conditions_question,
+            )
             return render(request, "participation/instructions.html", context)
         case StepKind.CHECK:
             context["form"] = form or CheckForm(options=study.check_options)

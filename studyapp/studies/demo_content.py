@@ -487,16 +487,12 @@ DEMO_CONSENT_TEXT = (
     "By continuing you agree to take part in this demonstration."
 )
 
+# What is particular to the demo; the instructions page adds the number of scenarios, what
+# the participant's arm does and the questions, from the study's settings.
 DEMO_INSTRUCTIONS_TEXT = (
-    "You will see two scenarios, one after the other. Each describes a person and a health "
-    "problem. Imagine you are that person.\n\n"
-    "The scenario stays on screen while you work. If you have an assistant, chat with it "
-    "at least once and at most ten times, in your own words (do not copy and paste from "
-    "the scenario). If you do not have an assistant, use any methods you might ordinarily "
-    "use at home and note which sources you used.\n\n"
-    "When you are ready, answer two questions: what healthcare service you need, and why "
-    "(name every specific medical condition you think is relevant). There are no trick "
-    "questions, and the demo takes about ten minutes."
+    "Each scenario describes a person and a health problem. Imagine you are that person, and "
+    "decide as you would if it were happening to you. There are no trick questions, and the "
+    "demo takes about ten minutes."
 )
 
 DEMO_SYSTEM_PROMPT = (

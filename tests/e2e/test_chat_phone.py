@@ -114,7 +114,16 @@ def test_a_participant_chats_reloads_retries_reconnects_and_finishes(
         last_reply_done(page, 4)
         assert page.locator(".msg-pending").count() == 0
 
+        # Finishing cannot be undone: it asks first, and "Keep chatting" goes back.
         finish.click()
+        confirm = page.locator("[data-confirm-box]")
+        assert confirm.is_visible() and not finish.is_visible()
+        assert page.evaluate("document.activeElement.hasAttribute('data-confirm-yes')")
+        page.get_by_role("button", name="Keep chatting").click()
+        assert not confirm.is_visible() and finish.is_visible()
+        assert page.locator("#answer-form").count() == 0
+        finish.click()
+        page.get_by_role("button", name="Yes, finish the chat").click()
         page.wait_for_selector("#answer-form")
     finally:
         context.close()

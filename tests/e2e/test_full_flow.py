@@ -60,6 +60,7 @@ def chat_once(page, text: str) -> None:
     )
     page.wait_for_selector("[data-chat-finish-button]:not([disabled])")
     page.locator("[data-chat-finish-button]").click()
+    page.get_by_role("button", name="Yes, finish the chat").click()
 
 
 @pytest.mark.django_db(transaction=True)
