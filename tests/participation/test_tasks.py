@@ -98,7 +98,7 @@ def test_confidence_starts_unset_and_must_be_set(consented):
     # No anchor: the field is an empty, required number box; the slider beside it has no
     # name (it is never sent) and shows no thumb until it is moved.
     assert re.search(r'<input type="number" name="confidence" [^>]*required\s+value=""', content)
-    assert re.search(r'<input type="range" [^>]*class="slider-unset"', content)
+    assert re.search(r'<input type="range" [^>]*class="confidence-slider slider-unset"', content)
     assert 'type="range" name=' not in content
     response = consented.post("answer", consented.answer_data(confidence=""), position=1)
     assert response.status_code == 200
