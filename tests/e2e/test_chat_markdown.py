@@ -57,6 +57,8 @@ def test_markdown_replies_render_and_no_payload_runs(live_asgi, browser, scripte
         page.get_by_role("button", name="Start", exact=True).click()
         page.get_by_role("button", name="I agree to take part").click()
         page.get_by_role("button", name="Start the first scenario").click()
+        # On a phone the scenario comes first; the chat is its other tab.
+        page.get_by_role("button", name="Go to the chat").click()
         page.wait_for_selector("[data-chat-input]:not([disabled])")
 
         box = page.locator("[data-chat-input]")

@@ -57,6 +57,8 @@ def test_a_participant_chats_reloads_retries_reconnects_and_finishes(
         page.get_by_role("button", name="Start", exact=True).click()
         page.get_by_role("button", name="I agree to take part").click()
         page.get_by_role("button", name="Start the first scenario").click()
+        # On a phone the scenario comes first; the chat is its other tab.
+        page.get_by_role("button", name="Go to the chat").click()
         page.wait_for_selector("text=No messages yet")
         assert page.locator(".scripted-badge").inner_text() == "Scripted demo model — not an AI"
         finish = page.locator("[data-chat-finish-button]")

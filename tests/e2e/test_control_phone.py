@@ -46,10 +46,15 @@ def test_a_participant_completes_the_control_flow_on_a_phone(live_asgi, browser)
         page.get_by_role("button", name="Start the first scenario").click()
 
         for position in (1, 2):
-            page.wait_for_selector("#sources-form")
+            # The scenario first; the sources box one tap away (tabs on a phone).
+            page.wait_for_selector("[data-tablist]:not([hidden])")
             assert f"Scenario {position} of 2" in page.content()
             assert page.locator("#scenario-panel").is_visible()
+            assert not page.locator("#sources-form").is_visible()
             assert_fits_the_screen(page)
+            page.get_by_role("button", name="Go to your sources").click()
+            page.wait_for_selector("#sources-form")
+            assert not page.locator("#scenario-panel").is_visible()
 
             box = page.locator("#id_sources_text")
             assert paste_is_refused(page, "#id_sources_text")
@@ -62,8 +67,12 @@ def test_a_participant_completes_the_control_flow_on_a_phone(live_asgi, browser)
             page.get_by_role("button", name="Continue to the questions").click()
 
             page.wait_for_selector("#answer-form")
-            assert page.locator("#scenario-panel").is_visible()
             assert_fits_the_screen(page)
+            # The scenario stays one tap away from the questions.
+            page.get_by_role("tab", name="Scenario").click()
+            assert page.locator("#scenario-panel").is_visible()
+            page.get_by_role("tab", name="Questions").click()
+            assert page.locator("#answer-form").is_visible()
             page.get_by_label("A&E").check()
             page.locator("#id_conditions_text").fill("appendicitis\nectopic pregnancy")
             # Confidence starts unset: no thumb on the slider, an empty box, and the form
