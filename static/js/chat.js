@@ -96,6 +96,9 @@
     var sendButton = root.querySelector("[data-chat-send]");
     var statusLine = root.querySelector("[data-chat-status]");
     var retryButton = root.querySelector("[data-chat-retry]");
+    // "Leave the study: technical problem": a plain form POST, shown when a frame says
+    // technical_exit (the model failed the study's number of replies in a row).
+    var technicalExit = root.querySelector("[data-chat-technical-exit]");
     var turnsLabel = root.querySelector("[data-chat-turns]");
     var charsLabel = root.querySelector("[data-chat-chars]");
     var pasteNote = root.querySelector("[data-chat-paste-note]");
@@ -120,6 +123,7 @@
       maxTurns: parseInt(root.getAttribute("data-max-turns"), 10) || 0,
       canFinish: false,
       canRetry: false,
+      technicalExit: false,
       lastError: ""
     };
 
@@ -280,6 +284,7 @@
       if (typeof frame.max_turns === "number") state.maxTurns = frame.max_turns;
       if (typeof frame.can_finish === "boolean") state.canFinish = frame.can_finish;
       if (typeof frame.can_retry === "boolean") state.canRetry = frame.can_retry;
+      if (typeof frame.technical_exit === "boolean") state.technicalExit = frame.technical_exit;
       turnsLabel.textContent =
         state.turnsUsed + " of " + state.maxTurns + " messages used";
     }
@@ -294,6 +299,10 @@
       input.disabled = !canType || outOfTurns;
       sendButton.disabled = !canType || outOfTurns || busy();
       retryButton.hidden = !(canType && state.canRetry && !busy());
+      // Needs no socket (it is a form), so a chat that cannot connect still offers it.
+      if (technicalExit) {
+        technicalExit.hidden = !(state.technicalExit && state.active && !busy());
+      }
       if (finishButton) finishButton.disabled = !state.canFinish || busy();
       if (outOfTurns && canType && !busy() && !statusLine.classList.contains("error")) {
         setStatus("You have used all your messages. Press Finish to go on to the questions.");
@@ -404,7 +413,12 @@
             setStatus("The assistant is still finishing a reply…");
             requestHistorySoon();
           } else if (frame.can_retry) {
-            setStatus("The last reply did not finish. You can try again.", true);
+            setStatus(
+              frame.technical_exit
+                ? "The last reply did not finish. You can try again, or leave the study below."
+                : "The last reply did not finish. You can try again.",
+              true
+            );
           }
           break;
         case "ack":
@@ -455,7 +469,11 @@
           if (frame.status === "complete") {
             setStatus("");
           } else {
-            setStatus(frame.error_message || "The reply did not finish. Please try again.", true);
+            var failed = frame.error_message || "The reply did not finish. Please try again.";
+            if (frame.technical_exit) {
+              failed += " If it keeps failing, you can also leave the study below.";
+            }
+            setStatus(failed, true);
           }
           break;
         case "error":

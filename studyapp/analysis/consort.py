@@ -6,8 +6,9 @@ aggregate queries) and builds the numbers. The event log survives withdrawal, so
 withdrawn participant is still counted, anonymously.
 
 Every allocated participant is in exactly one of: in progress, analysed (completed and
-still in the study), timed out (or returned), excluded (failed the attention check),
-withdrawn. `consort_from_counts` keeps that identity, and the tests check it.
+still in the study), timed out (or returned), left after a technical problem (the model
+kept failing; their data is kept), excluded (failed the attention check), withdrawn.
+`consort_from_counts` keeps that identity, and the tests check it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ArmFlow:
     started: int  # reached the first task (received the allocated intervention)
     completed: int  # ever completed (also those who withdrew afterwards)
     timed_out: int  # lost to follow-up: inactive past the limit, or returned
+    technical_problem: int  # left through the chat's technical exit (the model kept failing)
     excluded: int  # failed the attention/comprehension check
     withdrawn: int  # withdrew consent; their data is deleted
     in_progress: int
@@ -54,7 +56,9 @@ class Consort:
     declined: int  # declined consent
     screened_out: int  # not eligible at screening
     study_full: int  # consented when every arm was full
-    left_before_allocation: int  # timed out, returned or withdrew before allocation
+    # timed out, returned, withdrew (or, never in the flow as built, left after a technical
+    # problem) before allocation
+    left_before_allocation: int
     awaiting_allocation: int  # still at consent or screening
     allocated: int
     arms: tuple[ArmFlow, ...]
@@ -68,7 +72,7 @@ class Consort:
 def consort_from_counts(*, arms: Sequence[ArmRef], counts: FlowCounts) -> Consort:
     events = counts.events
     flows = []
-    after = {K.TIMED_OUT: 0, K.RETURNED: 0, K.WITHDRAWN: 0}
+    after = {K.TIMED_OUT: 0, K.RETURNED: 0, K.WITHDRAWN: 0, K.TECHNICAL_PROBLEM: 0}
     for arm in arms:
         by_kind = counts.events_by_arm.get(arm.id, {})
         current = counts.current.get(arm.id, {})
@@ -82,6 +86,7 @@ def consort_from_counts(*, arms: Sequence[ArmRef], counts: FlowCounts) -> Consor
                 started=by_kind.get(K.BEGAN, 0),
                 completed=by_kind.get(K.COMPLETED, 0),
                 timed_out=by_kind.get(K.TIMED_OUT, 0) + by_kind.get(K.RETURNED, 0),
+                technical_problem=by_kind.get(K.TECHNICAL_PROBLEM, 0),
                 excluded=by_kind.get(K.FAILED_CHECK, 0),
                 withdrawn=by_kind.get(K.WITHDRAWN, 0),
                 in_progress=current.get("consented", 0),
@@ -127,6 +132,7 @@ _OUTCOMES = (
     ("in_progress", "In progress", "#56B4E9"),
     ("analysed", "Analysed", "#009E73"),
     ("timed_out", "Timed out", "#E69F00"),
+    ("technical_problem", "Technical problem", "#F0E442"),
     ("excluded", "Excluded (check)", "#D55E00"),
     ("withdrawn", "Withdrawn", "#CC79A7"),
 )

@@ -150,7 +150,7 @@ PARTICIPANTS = Table(
             "status",
             "string",
             "started, consented, completed, consent_declined, screened_out, timed_out, "
-            "withdrawn, returned, failed_check or study_full.",
+            "withdrawn, returned, failed_check, study_full or technical_problem.",
             "status",
         ),
         Column(

@@ -6,14 +6,18 @@ Frames from the browser:
   {"type": "history"}          send the history frame again
 Frames to the browser:
   history  {"messages": [{"seq", "role", "html", "status", "client_id"?}], "turns_used",
-            "max_turns", "min_turns", "can_finish", "can_retry", "in_flight", "active"}
+            "max_turns", "min_turns", "can_finish", "can_retry", "in_flight", "active",
+            "technical_exit"}
+           technical_exit: the model failed the study's number of replies in a row
+           (Study.technical_exit_after, 0: never) and the task is active, so the page
+           offers "Leave the study: technical problem" beside "Try again"
   ack      {"client_id", "seq", "duplicate"}      the message is stored
   start    {"seq", "resumed"?, "html"?}           a reply begins; resumed: it had begun
                                                   before this socket followed it, and
                                                   html is its (escaped) text so far
   delta    {"seq", "html"}                         escaped text to append
   end      {"seq", "status", "turns_used", "max_turns", "can_finish", "can_retry",
-            "error_message"?}
+            "technical_exit", "error_message"?}
   error    {"code", "message", "client_id"?}       refused or failed; message is for people
 A socket that may not chat is accepted, sent an error frame, and closed with 4403 or 4404,
 so the browser can tell "stop reconnecting" from a network drop.
@@ -52,6 +56,7 @@ from studyapp.chat.selectors import (
     Guard,
     conversation_guard,
     conversation_snapshot,
+    conversation_technical_exit,
 )
 from studyapp.chat.services import ChatRefused, message_retry, message_store_user
 from studyapp.core import metrics
@@ -130,6 +135,7 @@ def history_frame(snapshot: ConversationSnapshot, guard: Guard = NO_GUARD) -> di
         "can_retry": snapshot.can_retry,
         "in_flight": snapshot.in_flight,
         "active": snapshot.task_active,
+        "technical_exit": snapshot.technical_exit,
     }
 
 
@@ -345,14 +351,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             if rest := guard.flush():
                 await framer.push(escape(rest))
             await framer.flush()
-            await self.send_json(self._end_frame(event))
+            technical_exit = False
+            if event.status != Message.Status.COMPLETE:
+                # Only a failed reply can reach the threshold (a complete one resets it).
+                technical_exit = await database_sync_to_async(conversation_technical_exit)(
+                    conversation_id=self.conversation_id
+                )
+            await self.send_json(self._end_frame(event, technical_exit=technical_exit))
         elif event.kind == "refused":
             await self._refused(event.refused)
         else:
             await self._error("internal", _INTERNAL)
 
     @staticmethod
-    def _end_frame(event) -> dict[str, Any]:
+    def _end_frame(event, *, technical_exit: bool = False) -> dict[str, Any]:
         turns = event.turns
         frame: dict[str, Any] = {
             "type": "end",
@@ -363,6 +375,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "min_turns": turns.min_turns,
             "can_finish": turns.can_finish,
             "can_retry": event.status != Message.Status.COMPLETE,
+            "technical_exit": technical_exit,
         }
         if event.status != Message.Status.COMPLETE:
             frame["error_message"] = reply_error_message(event.error_code)

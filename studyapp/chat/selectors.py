@@ -64,6 +64,9 @@ class ConversationSnapshot:
     in_flight: bool
     can_retry: bool
     task_active: bool
+    # The model failed this many replies in a row, and the study offers its technical
+    # exit after that many (technical_exit_offered).
+    technical_exit: bool = False
 
 
 def stale_before(now: datetime | None = None) -> datetime:
@@ -130,6 +133,51 @@ def retry_target(history: Sequence[HistoryItem], *, now: datetime | None = None)
     return None
 
 
+def failures_in_a_row(history: Iterable[HistoryItem]) -> int:
+    """Pure: failed replies (error or interrupted) since the last complete one.
+
+    A reply still streaming neither counts nor resets the count: a "Try again" under way
+    has not yet succeeded. Participant messages in between (a new message instead of a
+    retry) do not reset it either: only a complete reply shows the model works again.
+    """
+    return _trailing_failures(m.status for m in history if m.role == Message.Role.ASSISTANT)
+
+
+def _trailing_failures(reply_statuses: Iterable[str]) -> int:
+    count = 0
+    for status in reply_statuses:
+        if status == Message.Status.COMPLETE:
+            count = 0
+        elif status in FAILED_STATUSES:
+            count += 1
+    return count
+
+
+def technical_exit_offered(*, failures: int, threshold: int, task_active: bool) -> bool:
+    """Pure: whether the chat offers "Leave the study: technical problem" (threshold 0:
+    never)."""
+    return task_active and threshold > 0 and failures >= threshold
+
+
+def conversation_technical_exit(*, conversation_id: int) -> bool:
+    """The technical exit for a conversation as stored now (two short reads): what the
+    chat's end frame says after a failed reply. A dead process's reply still streaming
+    is not counted here; the history frame (conversation_snapshot) counts it once stale."""
+    task_status, threshold = Conversation.objects.values_list(
+        "task__status", "task__participant__study__technical_exit_after"
+    ).get(pk=conversation_id)
+    if threshold == 0 or task_status != Task.Status.ACTIVE:
+        return False
+    statuses = (
+        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
+        .in_order()
+        .values_list("status", flat=True)
+    )
+    return technical_exit_offered(
+        failures=_trailing_failures(statuses), threshold=threshold, task_active=True
+    )
+
+
 def reply_in_flight(history: Iterable[HistoryItem], *, now: datetime | None = None) -> bool:
     cutoff = stale_before(now)
     return any(
@@ -190,7 +238,9 @@ def conversation_guard(*, conversation_id: int) -> Guard:
 
 
 def conversation_snapshot(*, conversation_id: int) -> ConversationSnapshot:
-    conversation = Conversation.objects.select_related("task").get(pk=conversation_id)
+    conversation = Conversation.objects.select_related("task__participant__study").get(
+        pk=conversation_id
+    )
     cutoff = stale_before()
     # A dead process's reply shows as what it is (interrupted, its saved text kept); the
     # next write to the conversation records it so (services._lock_with_history).
@@ -209,4 +259,9 @@ def conversation_snapshot(*, conversation_id: int) -> ConversationSnapshot:
         in_flight=in_flight,
         can_retry=task_active and not in_flight and retry_target(history) is not None,
         task_active=task_active,
+        technical_exit=technical_exit_offered(
+            failures=failures_in_a_row(history),
+            threshold=conversation.task.participant.study.technical_exit_after,
+            task_active=task_active,
+        ),
     )

@@ -7,4 +7,5 @@ from studyapp.chat import views
 app_name = "chat"
 urlpatterns = [
     path("p/<str:token>/tasks/<int:position>/finish-chat", views.finish_chat, name="finish"),
+    path("p/<str:token>/technical-problem", views.technical_exit, name="technical_exit"),
 ]

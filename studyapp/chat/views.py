@@ -1,4 +1,5 @@
-"""The chat's one HTTP endpoint: finishing the chat to go on to the questions."""
+"""The chat's HTTP endpoints: finishing the chat to go on to the questions, and leaving
+the study when the model keeps failing."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from studyapp.chat.exits import TechnicalExitRefused, participant_technical_exit
 from studyapp.chat.selectors import (
     conversation_for_task,
     conversation_history,
@@ -18,8 +20,9 @@ from studyapp.participation.access import (
     session_bind_participant,
     task_for_participant,
 )
-from studyapp.participation.models import Task
+from studyapp.participation.models import Participant, Task
 from studyapp.participation.services import task_start_answering
+from studyapp.participation.views import participant_view
 
 
 @require_POST
@@ -58,3 +61,16 @@ def _finish_refusal(task: Task) -> str:
             "and wait for the reply before pressing Finish."
         )
     return ""
+
+
+@require_POST
+@participant_view
+def technical_exit(request: HttpRequest, participant: Participant) -> HttpResponseRedirect:
+    """ "Leave the study: technical problem", offered after the study's number of failed
+    replies in a row; the server counts them again. They land on the ended page, with
+    the technical-problem code."""
+    try:
+        participant_technical_exit(participant_id=participant.pk)
+    except TechnicalExitRefused as refused:
+        messages.error(request, refused.message)
+    return redirect("participation:home", token=participant.token)

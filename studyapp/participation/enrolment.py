@@ -61,7 +61,9 @@ def counting_statuses(study: Study) -> list[str]:
     began (see cell_counts)."""
     statuses = [S.CONSENTED, S.COMPLETED]
     if study.timed_out_count_toward_quota:
-        statuses += [S.TIMED_OUT, S.RETURNED]
+        # Those who left after a technical problem are attrition like the timed out (they
+        # too are paid, with a code of their own), so the one setting governs both.
+        statuses += [S.TIMED_OUT, S.RETURNED, S.TECHNICAL_PROBLEM]
     return statuses
 
 

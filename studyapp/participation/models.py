@@ -56,6 +56,9 @@ class Participant(TimeStampedModel):
         RETURNED = "returned", "Returned"
         FAILED_CHECK = "failed_check", "Failed the attention check"
         STUDY_FULL = "study_full", "Study full"
+        # The model kept failing and the participant took the exit offered after the
+        # study's number of failed replies (chat.exits): their data is kept.
+        TECHNICAL_PROBLEM = "technical_problem", "Left after a technical problem"
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="participants")
     # The random half of the participant's link; the link itself (`token`) is this id
@@ -297,6 +300,7 @@ class ParticipantEvent(models.Model):
         TIMED_OUT = "timed_out", "Timed out"
         WITHDRAWN = "withdrawn", "Withdrew consent"
         RETURNED = "returned", "Returned"
+        TECHNICAL_PROBLEM = "technical_problem", "Left after a technical problem"
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="participant_events")
     participant = models.ForeignKey(

@@ -98,6 +98,7 @@ class Outcome(StrEnum):
     TIMED_OUT = "timed_out"
     FAILED_CHECK = "failed_check"
     STUDY_FULL = "study_full"
+    TECHNICAL_PROBLEM = "technical_problem"  # left after the model kept failing
     WITHDRAWN = "withdrawn"  # no code: Prolific asks them to return the submission
 
 
@@ -108,6 +109,7 @@ OUTCOME_FOR_STATUS = {
     "timed_out": Outcome.TIMED_OUT,
     "failed_check": Outcome.FAILED_CHECK,
     "study_full": Outcome.STUDY_FULL,
+    "technical_problem": Outcome.TECHNICAL_PROBLEM,
     "withdrawn": Outcome.WITHDRAWN,
     "returned": Outcome.WITHDRAWN,
 }
@@ -119,6 +121,7 @@ CODE_FIELD = {
     Outcome.TIMED_OUT: "code_timed_out",
     Outcome.FAILED_CHECK: "code_failed_check",
     Outcome.STUDY_FULL: "code_study_full",
+    Outcome.TECHNICAL_PROBLEM: "code_technical_problem",
 }
 
 

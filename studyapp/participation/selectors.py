@@ -26,7 +26,8 @@ class StepKind(StrEnum):
     # ... then the questions.
     ANSWER = "answer"
     COMPLETE = "complete"
-    # Screened out, timed out, failed the check, study full, returned: the session is over.
+    # Screened out, timed out, failed the check, study full, returned, left after a
+    # technical problem: the session is over.
     ENDED = "ended"
 
 
@@ -50,6 +51,7 @@ _TERMINAL = {
     Participant.Status.RETURNED: StepKind.ENDED,
     Participant.Status.FAILED_CHECK: StepKind.ENDED,
     Participant.Status.STUDY_FULL: StepKind.ENDED,
+    Participant.Status.TECHNICAL_PROBLEM: StepKind.ENDED,
 }
 
 

@@ -28,6 +28,7 @@ _ENDED = {
     S.FAILED_CHECK,
     S.STUDY_FULL,
     S.RETURNED,
+    S.TECHNICAL_PROBLEM,
 }
 ALLOWED: dict[str, set[str]] = {
     S.STARTED: {
@@ -46,6 +47,8 @@ ALLOWED: dict[str, set[str]] = {
         S.TIMED_OUT,
         S.RETURNED,
         S.WITHDRAWN,
+        # Only from a chat whose model kept failing (chat.exits): consented, never before.
+        S.TECHNICAL_PROBLEM,
     },
     **{status: {S.WITHDRAWN} for status in _ENDED},
 }
@@ -60,6 +63,7 @@ _KIND_FOR = {
     S.TIMED_OUT: K.TIMED_OUT,
     S.WITHDRAWN: K.WITHDRAWN,
     S.RETURNED: K.RETURNED,
+    S.TECHNICAL_PROBLEM: K.TECHNICAL_PROBLEM,
 }
 
 

@@ -140,6 +140,8 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
                     "code_timed_out",
                     "code_failed_check",
                     "code_study_full",
+                    "code_technical_problem",
+                    "technical_exit_after",
                 ]
             },
         ),

@@ -166,7 +166,10 @@ class Study(TimeStampedModel):
     )
     timed_out_count_toward_quota = models.BooleanField(
         default=False,
-        help_text="Off: a timed-out participant's responses are refilled by new participants.",
+        help_text=(
+            "Off: the responses of a participant who timed out, returned or left after a "
+            "technical problem are refilled by new participants."
+        ),
     )
     # Prolific completion codes per outcome (the completed one is completion_code).
     code_screened_out = models.CharField(
@@ -175,6 +178,16 @@ class Study(TimeStampedModel):
     code_timed_out = models.CharField(max_length=50, blank=True)
     code_failed_check = models.CharField(max_length=50, blank=True)
     code_study_full = models.CharField(max_length=50, blank=True)
+    code_technical_problem = models.CharField(
+        max_length=50, blank=True, help_text="Left after the model kept failing."
+    )
+    technical_exit_after = models.PositiveSmallIntegerField(
+        default=3,
+        help_text=(
+            "Failed replies in a row (errors or interrupted replies since the last complete "
+            "one) after which the chat offers 'Leave the study: technical problem'; 0: never."
+        ),
+    )
     # Set for a study recruited on Prolific: entry then requires a PROLIFIC_PID and this
     # STUDY_ID, so anonymous visitors and bots cannot enrol (or fill the quotas).
     prolific_study_id = models.CharField(

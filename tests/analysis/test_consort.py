@@ -28,7 +28,15 @@ from studyapp.participation.services import (
 from studyapp.participation.transitions import participant_record_entry
 from tests.factories import make_control_arm, make_scenario, make_study, make_user
 
-FATES = ["in_progress", "analysed", "timed_out", "excluded", "withdrawn", "done_then_withdrawn"]
+FATES = [
+    "in_progress",
+    "analysed",
+    "timed_out",
+    "technical_problem",
+    "excluded",
+    "withdrawn",
+    "done_then_withdrawn",
+]
 
 
 def enter(study) -> Participant:
@@ -137,6 +145,7 @@ def test_study_report_json_carries_the_consort_numbers(flow_study):
         "started": 2,
         "completed": 2,
         "timed_out": 1,
+        "technical_problem": 0,
         "excluded": 1,
         "withdrawn": 1,
         "in_progress": 1,
@@ -192,6 +201,9 @@ def test_every_participant_lands_in_exactly_one_box(fates, before):
             now(arm, "completed")
         elif fate == "timed_out":
             event("timed_out", arm)
+        elif fate == "technical_problem":
+            event("technical_problem", arm)
+            now(arm, "technical_problem")
         elif fate == "withdrawn":
             event("withdrawn", arm)
         else:
@@ -212,7 +224,12 @@ def test_every_participant_lands_in_exactly_one_box(fates, before):
     assert consort.awaiting_allocation == before.count("waiting")
     for arm in consort.arms:
         assert arm.allocated == (
-            arm.in_progress + arm.analysed + arm.timed_out + arm.excluded + arm.withdrawn
+            arm.in_progress
+            + arm.analysed
+            + arm.timed_out
+            + arm.technical_problem
+            + arm.excluded
+            + arm.withdrawn
         )
     figure = consort_figure(consort)
     links = figure["data"][0]["link"]

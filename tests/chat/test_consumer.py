@@ -121,6 +121,33 @@ async def test_it_stores_a_model_error_and_a_retry_answers_the_same_message(cast
     ]
 
 
+async def test_after_three_failures_in_a_row_the_frames_offer_the_technical_exit(cast, scripted):
+    scripted.configure(fail_status=500)
+    comm, history = await open_chat(cast)
+    assert history["technical_exit"] is False
+    await send(comm, "My knee hurts")
+    ends = [(await frames_until(comm, "end"))[-1]]
+    for _ in range(2):
+        await comm.send_json_to({"type": "retry"})
+        ends.append((await frames_until(comm, "end"))[-1])
+    assert [end["status"] for end in ends] == ["error"] * 3
+    assert [end["technical_exit"] for end in ends] == [False, False, True]
+    assert all(end["can_retry"] for end in ends)
+    await comm.disconnect(timeout=5)
+
+    # A reload shows it too; a complete reply takes it away.
+    comm, history = await open_chat(cast)
+    assert history["technical_exit"] is True and history["can_retry"] is True
+    scripted.configure(fail_status=None)
+    await comm.send_json_to({"type": "retry"})
+    end = (await frames_until(comm, "end"))[-1]
+    assert end["status"] == "complete" and end["technical_exit"] is False
+    await comm.send_json_to({"type": "history"})
+    history = (await frames_until(comm, "history"))[-1]
+    await comm.disconnect(timeout=5)
+    assert history["technical_exit"] is False
+
+
 async def test_it_reports_an_injected_rate_limit_in_plain_words(cast, scripted):
     comm, _ = await open_chat(cast)
     await send(comm, "hello #fail:429")
@@ -475,6 +502,7 @@ async def test_history_frames_are_json_objects_with_the_documented_keys(cast):
         "can_retry",
         "in_flight",
         "active",
+        "technical_exit",
     }
 
 
