@@ -19,6 +19,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
+from playwright.sync_api import expect
 
 from studyapp.celery import app as celery_app
 from studyapp.evaluations.models import EvaluationRun
@@ -206,7 +207,9 @@ def test_an_investigator_runs_watches_reads_and_cancels_evaluations(
     wait_for_status(page, mcq, "succeeded")
     page.wait_for_selector(f'#tokens th:text-is("{mcq.key}")')
     mcq_cells = tokens_row(page, mcq).locator("td")
-    assert mcq_cells.nth(2).inner_text() == "accuracy 1.000"
+    # The row was drawn when the run began; the results block reloads itself once nothing
+    # runs any more (a request after the poll that saw the run finish), so wait for it.
+    expect(mcq_cells.nth(2)).to_have_text("accuracy 1.000", timeout=15000)
     assert mcq_cells.last.inner_text() == f"{expected_cost(mcq):.4f}"
     assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
 
