@@ -11,7 +11,6 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from studyapp.chat.llm import LLMError
 from studyapp.evaluations.kinds.base import (
     Configured,
     EvaluationError,
@@ -21,12 +20,7 @@ from studyapp.evaluations.kinds.base import (
 )
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
 from studyapp.evaluations.runtime.context import RunContext
-from studyapp.evaluations.runtime.engine import (
-    ItemResult,
-    ItemState,
-    complete_with_retries,
-    result_from,
-)
+from studyapp.evaluations.runtime.engine import ItemResult, ItemState, ask_item
 from studyapp.evaluations.science.parsing import Level, parse_disposition, parse_triage_answer
 from studyapp.evaluations.science.prompts import MODEL_ALONE_TEMPLATES, render, scenario_text
 from studyapp.scoring.answers import score_answer
@@ -208,19 +202,7 @@ class ModelAloneKind(ScenarioKind):
         for item in items:
             if item.status != EvaluationItem.Status.PENDING or stop.is_set():
                 continue
-            try:
-                timed = await complete_with_retries(
-                    client,
-                    item.prompt,
-                    ctx.params,
-                    attempts=ctx.attempts,
-                    base_delay_s=ctx.retry_base_s,
-                    stop=stop,
-                )
-            except LLMError as exc:
-                yield ItemResult(pk=item.pk, ok=False, error=exc.summary(), prompt=item.prompt)
-                continue
-            yield result_from(item.pk, item.prompt, timed)
+            yield await ask_item(ctx, client, item.pk, item.prompt, stop)
 
     def score(self, ctx: RunContext, item: EvaluationItem, result: ItemResult) -> dict[str, Any]:
         fields = score_text(

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from studyapp.chat.llm import LLMError, Purpose
+from studyapp.chat.llm import Purpose
 from studyapp.evaluations.kinds.base import (
     Configured,
     EvaluationError,
@@ -24,12 +24,7 @@ from studyapp.evaluations.kinds.base import (
 )
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
 from studyapp.evaluations.runtime.context import RunContext
-from studyapp.evaluations.runtime.engine import (
-    ItemResult,
-    ItemState,
-    complete_with_retries,
-    result_from,
-)
+from studyapp.evaluations.runtime.engine import ItemResult, ItemState, ask_item
 from studyapp.evaluations.science import robustness as rb
 from studyapp.evaluations.science.mcq_items import McqQuestion, file_source, read_mcq_jsonl
 from studyapp.evaluations.science.parsing import parse_final_answer
@@ -140,18 +135,8 @@ class QuestionKind(Kind):
         )
 
         async def ask(item: ItemState, messages: list) -> tuple[ItemResult, str | None]:
-            try:
-                timed = await complete_with_retries(
-                    client,
-                    messages,
-                    ctx.params,
-                    attempts=ctx.attempts,
-                    base_delay_s=ctx.retry_base_s,
-                    stop=stop,
-                )
-            except LLMError as exc:
-                return _failed(item.pk, exc.summary(), messages), None
-            return result_from(item.pk, messages, timed), timed.result.text
+            result = await ask_item(ctx, client, item.pk, messages, stop)
+            return result, result.response if result.ok else None
 
         baseline = next((i for i in ordered if i.parsed.get("depth") == "baseline"), None)
         base_text: str | None = None

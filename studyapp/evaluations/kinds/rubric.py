@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from studyapp.chat.llm import LLMError, Purpose
+from studyapp.chat.llm import Purpose
 from studyapp.evaluations.kinds.base import (
     Configured,
     EvaluationError,
@@ -49,12 +49,7 @@ from studyapp.evaluations.kinds.rubric_targets import (
 )
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
 from studyapp.evaluations.runtime.context import RunContext
-from studyapp.evaluations.runtime.engine import (
-    ItemResult,
-    ItemState,
-    complete_with_retries,
-    result_from,
-)
+from studyapp.evaluations.runtime.engine import ItemResult, ItemState, ask_item
 from studyapp.evaluations.science import rubric as science
 from studyapp.studies.models import Arm, ModelEndpoint, Study
 
@@ -179,19 +174,10 @@ class RubricKind(Kind):
             if not item.prompt:
                 yield ItemResult(pk=item.pk, ok=True, extra={"met": False, "explanation": ""})
                 continue
-            try:
-                timed = await complete_with_retries(
-                    client,
-                    item.prompt,
-                    ctx.params,
-                    attempts=ctx.attempts,
-                    base_delay_s=ctx.retry_base_s,
-                    stop=stop,
-                )
-            except LLMError as exc:
-                yield ItemResult(pk=item.pk, ok=False, error=exc.summary(), prompt=item.prompt)
+            result = await ask_item(ctx, client, item.pk, item.prompt, stop)
+            if not result.ok:
+                yield result
                 continue
-            result = result_from(item.pk, item.prompt, timed)
             try:
                 verdict = science.parse_verdict(result.response)
             except science.VerdictError as exc:

@@ -29,6 +29,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 
 from studyapp.chat.llm import ChatResult, LLMError, OpenAICompatibleClient
 from studyapp.evaluations.runtime import slots
+from studyapp.evaluations.runtime.context import RunContext
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,29 @@ def result_from(pk: int, prompt: list, timed: Timed, **extra: Any) -> ItemResult
         attempts=timed.attempts,
         extra=extra,
     )
+
+
+async def ask_item(
+    ctx: RunContext,
+    client: OpenAICompatibleClient,
+    pk: int,
+    messages: list[dict],
+    stop: threading.Event,
+) -> ItemResult:
+    """One item's model request with the run's retries: its result, failed (with the
+    error's summary) rather than raised when the model fails."""
+    try:
+        timed = await complete_with_retries(
+            client,
+            messages,
+            ctx.params,
+            attempts=ctx.attempts,
+            base_delay_s=ctx.retry_base_s,
+            stop=stop,
+        )
+    except LLMError as exc:
+        return ItemResult(pk=pk, ok=False, error=exc.summary()[:200], prompt=messages)
+    return result_from(pk, messages, timed)
 
 
 UnitFn = Callable[[Any, threading.Event], AsyncIterator[ItemResult]]
