@@ -66,7 +66,14 @@ _LIVE: dict[int, LiveReply] = {}
 def live_reply_for(conversation_id: int) -> LiveReply | None:
     """The reply generating in this process for the conversation, if one is."""
     live = _LIVE.get(conversation_id)
-    return live if live is not None and not live.done else None
+    if live is None or live.done:
+        return None
+    if live.task.get_loop() is not asyncio.get_running_loop():
+        # Left by an event loop that has gone (a server's loop is the process's one; a
+        # test's loop ends with the test): that reply can never finish here.
+        del _LIVE[conversation_id]
+        return None
+    return live
 
 
 def live_reply_start(*, conversation_id: int, user_message_id: int) -> LiveReply:
