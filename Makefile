@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: help install install-dev run test lint format migrations-check bench check-deploy clean
+.PHONY: help install install-dev run test lint format migrations-check messages bench check-deploy clean
 
 help:
 	@echo "make run    - install, migrate, seed the demo and serve it on http://127.0.0.1:$(PORT)"
@@ -55,6 +55,14 @@ format: install-dev
 
 migrations-check: install-dev
 	$(DEV) $(PY) manage.py makemigrations --check --dry-run
+
+# The participant pages' catalogues (README "Adding a language"): `make messages` updates
+# every locale/ catalogue and compiles it; `make messages LOCALE=es` starts a new one. Needs
+# the gettext tools; the compiled .mo files are committed, so nothing else does.
+MESSAGES_IGNORE := --ignore=.venv --ignore=bench --ignore=tests --ignore=deploy --ignore=.run
+messages: install-dev
+	$(DEV) $(PY) manage.py makemessages $(if $(LOCALE),-l $(LOCALE),--all) $(MESSAGES_IGNORE) --no-location --no-obsolete
+	$(DEV) $(PY) manage.py compilemessages --ignore=.venv
 
 check-deploy: install-dev
 	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=check-deploy-$$(date +%s)-a-long-random-enough-value-for-the-check \

@@ -356,6 +356,10 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- I18N / time ----------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
+# The languages participant pages can be shown in (a study picks its own among them,
+# Study.languages); investigator pages stay in English. See README "Adding a language".
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

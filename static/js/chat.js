@@ -15,6 +15,23 @@
   var MAX_BACKOFF_MS = 15000;
   var RENDER_INTERVAL_MS = 100;
 
+  // Texts in the participant's language: the page's JSON catalogue (participant_tags), keyed
+  // by the English text, which is also the fallback; "%(name)s" filled from `values`.
+  var TEXTS = (function () {
+    var el = document.getElementById("participant-texts");
+    try {
+      return el ? JSON.parse(el.textContent) : {};
+    } catch (e) {
+      return {};
+    }
+  })();
+  function t(text, values) {
+    var s = TEXTS[text] || text;
+    return s.replace(/%\((\w+)\)s/g, function (all, name) {
+      return values && name in values ? String(values[name]) : all;
+    });
+  }
+
   // --- text and markdown ---------------------------------------------------------------
 
   // The server's escaped text back to text. A DOMParser document runs no script and loads
@@ -170,8 +187,8 @@
     }
 
     function statusNote(status) {
-      if (status === "interrupted") return "Reply interrupted.";
-      if (status === "error") return "Reply failed.";
+      if (status === "interrupted") return t("Reply interrupted.");
+      if (status === "error") return t("Reply failed.");
       return "";
     }
 
@@ -193,7 +210,7 @@
       if (!el.querySelector(".msg-status")) {
         var s = document.createElement("span");
         s.className = "msg-status";
-        s.textContent = statusNote(status) || "Reply failed.";
+        s.textContent = statusNote(status) || t("Reply failed.");
         el.appendChild(s);
       }
     }
@@ -264,7 +281,7 @@
         var p = document.createElement("p");
         p.className = "muted small chat-empty";
         p.setAttribute("data-chat-empty", "");
-        p.textContent = "No messages yet. Describe your situation in your own words.";
+        p.textContent = t("No messages yet. Describe your situation in your own words.");
         log.appendChild(p);
       }
       if (state.pending) {
@@ -286,7 +303,7 @@
       if (typeof frame.can_retry === "boolean") state.canRetry = frame.can_retry;
       if (typeof frame.technical_exit === "boolean") state.technicalExit = frame.technical_exit;
       turnsLabel.textContent =
-        state.turnsUsed + " of " + state.maxTurns + " messages used";
+        t("%(used)s of %(max)s messages used", { used: state.turnsUsed, max: state.maxTurns });
     }
 
     function busy() {
@@ -305,7 +322,7 @@
       }
       if (finishButton) finishButton.disabled = !state.canFinish || busy();
       if (outOfTurns && canType && !busy() && !statusLine.classList.contains("error")) {
-        setStatus("You have used all your messages. Press Finish to go on to the questions.");
+        setStatus(t("You have used all your messages. Press Finish to go on to the questions."));
       }
     }
 
@@ -360,7 +377,7 @@
         state.waitingForReply = false;
         if (event.code === CLOSE_FORBIDDEN || event.code === CLOSE_NOT_FOUND) {
           state.closedForGood = true;
-          setStatus(state.lastError || "This chat is closed. Please reload the page.", true);
+          setStatus(state.lastError || t("This chat is closed. Please reload the page."), true);
         } else {
           scheduleReconnect();
         }
@@ -373,7 +390,7 @@
       var delay = Math.min(1000 * Math.pow(2, state.attempts), MAX_BACKOFF_MS);
       delay = delay / 2 + Math.random() * (delay / 2);
       state.attempts += 1;
-      setStatus("Connection lost. Reconnecting…", true);
+      setStatus(t("Connection lost. Reconnecting…"), true);
       clearTimeout(state.reconnectTimer);
       state.reconnectTimer = setTimeout(connect, delay);
     }
@@ -387,7 +404,7 @@
     function transmitPending() {
       if (!state.pending) return;
       if (!sendFrame({ type: "send", client_id: state.pending.clientId, text: state.pending.text })) {
-        setStatus("Not connected. Your message will be sent when the connection is back.", true);
+        setStatus(t("Not connected. Your message will be sent when the connection is back."), true);
       }
     }
 
@@ -408,15 +425,15 @@
           renderHistory(frame);
           updateTurns(frame);
           if (!state.active) {
-            setStatus("This part of the study is finished, so the chat is closed.");
+            setStatus(t("This part of the study is finished, so the chat is closed."));
           } else if (state.serverInFlight) {
-            setStatus("The assistant is still finishing a reply…");
+            setStatus(t("The assistant is still finishing a reply…"));
             requestHistorySoon();
           } else if (frame.can_retry) {
             setStatus(
               frame.technical_exit
-                ? "The last reply did not finish. You can try again, or leave the study below."
-                : "The last reply did not finish. You can try again.",
+                ? t("The last reply did not finish. You can try again, or leave the study below.")
+                : t("The last reply did not finish. You can try again."),
               true
             );
           }
@@ -429,7 +446,7 @@
             // A duplicate was stored earlier; a "start" frame follows only if its reply
             // never began.
             state.waitingForReply = !frame.duplicate;
-            setStatus(frame.duplicate ? "" : "The assistant is replying…");
+            setStatus(frame.duplicate ? "" : t("The assistant is replying…"));
           }
           break;
         case "start":
@@ -448,7 +465,7 @@
             text: textFromEscaped(frame.html || "")
           };
           if (state.stream.text) renderStream(state.stream);
-          setStatus("The assistant is replying…");
+          setStatus(t("The assistant is replying…"));
           scrollDown(true);
           break;
         case "delta":
@@ -469,7 +486,7 @@
           if (frame.status === "complete") {
             setStatus("");
           } else {
-            var failed = frame.error_message || "The reply did not finish. Please try again.";
+            var failed = frame.error_message || t("The reply did not finish. Please try again.");
             if (frame.technical_exit) {
               failed += " If it keeps failing, you can also leave the study below.";
             }
@@ -497,7 +514,7 @@
             state.canRetry = true;
           }
           state.waitingForReply = false;
-          setStatus(frame.message || "Something went wrong. Please try again.", true);
+          setStatus(frame.message || t("Something went wrong. Please try again."), true);
           break;
         default:
           break;
@@ -511,17 +528,20 @@
       if (busy() || input.disabled) return;
       var text = input.value.trim();
       if (!text) {
-        setStatus("Please type a message first.", true);
+        setStatus(t("Please type a message first."), true);
         return;
       }
       if (text.length > maxChars) {
-        setStatus("Your message is too long. Please keep it to " + maxChars + " characters or fewer.", true);
+        setStatus(
+          t("Your message is too long. Please keep it to %(max)s characters or fewer.", { max: maxChars }),
+          true,
+        );
         return;
       }
       state.pending = { clientId: newClientId(), text: text, el: appendOwnMessage(text) };
       input.value = "";
       updateCounter();
-      setStatus("Sending…");
+      setStatus(t("Sending…"));
       transmitPending();
       updateControls();
     }
@@ -541,7 +561,7 @@
     function blockPaste(event) {
       event.preventDefault();
       pasteNote.classList.add("chat-paste-blocked");
-      setStatus("Pasting is turned off. Please type your message in your own words.", true);
+      setStatus(t("Pasting is turned off. Please type your message in your own words."), true);
     }
     input.addEventListener("paste", blockPaste);
     input.addEventListener("drop", blockPaste);
@@ -555,7 +575,7 @@
       if (sendFrame({ type: "retry" })) {
         state.canRetry = false;
         state.waitingForReply = true;
-        setStatus("Trying again…");
+        setStatus(t("Trying again…"));
         updateControls();
       }
     });

@@ -2,6 +2,23 @@
 (function () {
   "use strict";
 
+  // Texts in the participant's language: the page's JSON catalogue (participant_tags), keyed
+  // by the English text, which is also the fallback; "%(name)s" filled from `values`.
+  var TEXTS = (function () {
+    var el = document.getElementById("participant-texts");
+    try {
+      return el ? JSON.parse(el.textContent) : {};
+    } catch (e) {
+      return {};
+    }
+  })();
+  function t(text, values) {
+    var s = TEXTS[text] || text;
+    return s.replace(/%\((\w+)\)s/g, function (all, name) {
+      return values && name in values ? String(values[name]) : all;
+    });
+  }
+
   // Own words only (SCIENCE.md): paste and drag-and-drop are refused, with a visible note.
   function blockPaste(el) {
     var note = el.dataset.pasteNote ? document.getElementById(el.dataset.pasteNote) : null;
@@ -26,7 +43,7 @@
     if (!row || !slider || !number) return;
     function markSet(value) {
       slider.classList.remove("slider-unset");
-      slider.setAttribute("aria-valuetext", value + " out of 100");
+      slider.setAttribute("aria-valuetext", t("%(value)s out of 100", { value: value }));
     }
     function fromNumber() {
       var value = parseInt(number.value, 10);

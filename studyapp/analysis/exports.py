@@ -396,6 +396,12 @@ ANSWERS = Table(
             "confidence",
         ),
         Column(
+            "language",
+            "string",
+            "Language the participant answered in (a code from settings.LANGUAGES, e.g. en).",
+            "language",
+        ),
+        Column(
             "scorer_version", "string", "Scoring rules that produced the scores.", "scorer_version"
         ),
         Column("scored_at", "timestamp", "When the answer was scored.", "scored_at"),

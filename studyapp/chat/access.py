@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 
 from studyapp.chat.services import ChatRefused, conversation_get_or_create
 from studyapp.participation.access import (
@@ -33,10 +34,12 @@ class ChatGrant:
     participant_id: int
     task_id: int
     conversation_id: int
+    # The participant's language: the consumer writes its texts in it.
+    language: str = "en"
 
 
-_NOT_YOURS = "This chat could not be opened. Please reload the page from your study link."
-_CLOSED = "This part of the study is finished, so the chat is closed. Please reload the page."
+_NOT_YOURS = _("This chat could not be opened. Please reload the page from your study link.")
+_CLOSED = _("This part of the study is finished, so the chat is closed. Please reload the page.")
 
 
 def chat_open_for_socket(*, session: SessionBase | None, token: str, position: int) -> ChatGrant:
@@ -65,5 +68,8 @@ def chat_open_for_socket(*, session: SessionBase | None, token: str, position: i
     except ChatRefused as exc:
         raise ChatDenied(CLOSE_FORBIDDEN, exc.code, _CLOSED) from exc
     return ChatGrant(
-        participant_id=participant.pk, task_id=task.pk, conversation_id=conversation.pk
+        participant_id=participant.pk,
+        task_id=task.pk,
+        conversation_id=conversation.pk,
+        language=participant.language,
     )

@@ -44,7 +44,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import translation
 from django.utils.html import escape
+from django.utils.translation import gettext_lazy as _
 
 from studyapp.chat.access import ChatDenied, chat_open_for_socket
 from studyapp.chat.blinding import GuardFilter, displayed
@@ -66,20 +69,21 @@ logger = logging.getLogger(__name__)
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 NO_GUARD = Guard()
 
+# Lazy: written in the participant's language when sent (ChatConsumer.send_json).
 REPLY_ERROR_MESSAGES = {
-    "timeout": "The assistant took too long to answer. Please try again.",
-    "rate_limited": "The assistant is busy right now. Please wait a moment and try again.",
-    "busy": "The assistant is busy right now. Please wait a moment and try again.",
-    "server_error": "The assistant is not available right now. Please try again.",
-    "connection": "The assistant is not available right now. Please try again.",
-    "bad_request": "The assistant could not answer this message. Please try again.",
-    "incomplete": "The reply was cut off. Please try again.",
-    "empty": "The assistant sent an empty reply. Please try again.",
-    "": "The reply was interrupted. Please try again.",
+    "timeout": _("The assistant took too long to answer. Please try again."),
+    "rate_limited": _("The assistant is busy right now. Please wait a moment and try again."),
+    "busy": _("The assistant is busy right now. Please wait a moment and try again."),
+    "server_error": _("The assistant is not available right now. Please try again."),
+    "connection": _("The assistant is not available right now. Please try again."),
+    "bad_request": _("The assistant could not answer this message. Please try again."),
+    "incomplete": _("The reply was cut off. Please try again."),
+    "empty": _("The assistant sent an empty reply. Please try again."),
+    "": _("The reply was interrupted. Please try again."),
 }
-_INTERNAL = "Something went wrong on our side. Please try again."
-_BAD_FRAME = "The page sent something unexpected. Please reload the page."
-_TOO_FAST = "Please slow down a little."
+_INTERNAL = _("Something went wrong on our side. Please try again.")
+_BAD_FRAME = _("The page sent something unexpected. Please reload the page.")
+_TOO_FAST = _("Please slow down a little.")
 
 
 class FrameBudget:
@@ -153,6 +157,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     follow_task: asyncio.Task | None = None
     budget: FrameBudget
     counted = False
+    # The participant's (from the grant); a refused socket is answered in the default.
+    language: str = settings.LANGUAGE_CODE
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -169,6 +175,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=denied.close_code)
             return
         self.conversation_id = grant.conversation_id
+        self.language = grant.language
         self.guard = await database_sync_to_async(conversation_guard)(
             conversation_id=grant.conversation_id
         )
@@ -179,6 +186,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         metrics.socket_opened()
         self.counted = True
         await self._send_history()
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        # Texts in frames are lazy translations, written here in the participant's language.
+        with translation.override(self.language):
+            await super().send_json(content, close=close)
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        return json.dumps(content, cls=DjangoJSONEncoder)
 
     async def disconnect(self, code: int) -> None:
         if self.counted:

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from studyapp.chat.blinding import clean_terms, occurrences
 from studyapp.chat.llm import EndpointConfig, LLMError, OpenAICompatibleClient, Usage
@@ -46,24 +48,28 @@ logger = logging.getLogger(__name__)
 STALE_ERROR = "stale: no end recorded"
 
 
+def _too_long() -> str:
+    return gettext("Your message is too long. Please keep it to %(max)s characters or fewer.") % {
+        "max": settings.CHAT_MAX_MESSAGE_CHARS
+    }
+
+
 def refusal_message(code: str) -> str:
-    """What the participant reads when a chat action is refused."""
+    """What the participant reads when a chat action is refused: lazy, so that it is
+    written in the participant's language when the consumer sends it."""
     messages = {
-        "empty": "Please type a message first.",
-        "too_long": (
-            f"Your message is too long. Please keep it to "
-            f"{settings.CHAT_MAX_MESSAGE_CHARS} characters or fewer."
-        ),
-        "max_turns": (
+        "empty": gettext_lazy("Please type a message first."),
+        "too_long": lazy(_too_long, str)(),
+        "max_turns": gettext_lazy(
             "You have used all your messages for this scenario. "
             "Press Finish to go on to the questions."
         ),
-        "in_flight": "Please wait until the assistant has finished its reply.",
-        "finished": "This part of the study is finished, so the chat is closed.",
-        "nothing_to_retry": "There is no failed reply to try again.",
-        "not_llm": "There is no chat in this part of the study.",
+        "in_flight": gettext_lazy("Please wait until the assistant has finished its reply."),
+        "finished": gettext_lazy("This part of the study is finished, so the chat is closed."),
+        "nothing_to_retry": gettext_lazy("There is no failed reply to try again."),
+        "not_llm": gettext_lazy("There is no chat in this part of the study."),
     }
-    return messages.get(code, "That did not work. Please try again.")
+    return messages.get(code, gettext_lazy("That did not work. Please try again."))
 
 
 class ChatRefused(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from studyapp.participation.conditions import parse_conditions
 from studyapp.participation.instructions import CONFIDENCE_QUESTION
@@ -17,8 +18,8 @@ class SourcesForm(forms.Form):
         max_length=SOURCES_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 5}),
         error_messages={
-            "required": "Please describe the sources you used (write “none” if you used none).",
-            "max_length": "Please keep this under %(limit_value)d characters.",
+            "required": _("Please describe the sources you used (write “none” if you used none)."),
+            "max_length": _("Please keep this under %(limit_value)d characters."),
         },
     )
 
@@ -28,31 +29,31 @@ class AnswerForm(forms.Form):
         coerce=int,
         widget=forms.RadioSelect,
         error_messages={
-            "required": "Please choose one of the options.",
-            "invalid_choice": "Please choose one of the options.",
+            "required": _("Please choose one of the options."),
+            "invalid_choice": _("Please choose one of the options."),
         },
     )
     conditions_text = forms.CharField(
         max_length=CONDITIONS_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 5}),
         error_messages={
-            "required": "Please answer this question.",
-            "max_length": "Please keep this under %(limit_value)d characters.",
+            "required": _("Please answer this question."),
+            "max_length": _("Please keep this under %(limit_value)d characters."),
         },
     )
     # No initial value: a slider that starts at 50 anchors the answer and cannot tell a
     # participant who chose 50 from one who never touched it. The page shows an unset
     # slider beside this number box (participant.js keeps them together).
     confidence = forms.IntegerField(
-        label=CONFIDENCE_QUESTION,
+        label=_(CONFIDENCE_QUESTION),  # marked for translation in instructions.py
         min_value=0,
         max_value=100,
         widget=forms.NumberInput(attrs={"step": 1}),
         error_messages={
-            "required": "Please set your confidence: move the slider or type 0 to 100.",
-            "invalid": "Please give your confidence as a whole number from 0 to 100.",
-            "min_value": "Confidence is between 0 and 100.",
-            "max_value": "Confidence is between 0 and 100.",
+            "required": _("Please set your confidence: move the slider or type 0 to 100."),
+            "invalid": _("Please give your confidence as a whole number from 0 to 100."),
+            "min_value": _("Confidence is between 0 and 100."),
+            "max_value": _("Confidence is between 0 and 100."),
         },
     )
 
@@ -64,7 +65,7 @@ class AnswerForm(forms.Form):
     def clean_conditions_text(self) -> str:
         text = self.cleaned_data["conditions_text"]
         if not parse_conditions(text):
-            raise forms.ValidationError("Please answer this question in words.")
+            raise forms.ValidationError(_("Please answer this question in words."))
         return text
 
     def selected_disposition(self) -> str:
@@ -76,8 +77,8 @@ class _ChoiceQuestionForm(forms.Form):
     answer = forms.ChoiceField(
         widget=forms.RadioSelect,
         error_messages={
-            "required": "Please choose one of the options.",
-            "invalid_choice": "Please choose one of the options.",
+            "required": _("Please choose one of the options."),
+            "invalid_choice": _("Please choose one of the options."),
         },
     )
 

@@ -9,25 +9,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The third question of every answer form (the first two are the study's own).
-CONFIDENCE_QUESTION = "How confident are you in your answer?"
+from django.utils.translation import gettext, gettext_noop, ngettext
 
-_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+# The third question of every answer form (the first two are the study's own).
+# (Marked for translation here, translated where it is shown.)
+CONFIDENCE_QUESTION = gettext_noop("How confident are you in your answer?")
+
+_WORDS = (
+    gettext_noop("no"),
+    gettext_noop("one"),
+    gettext_noop("two"),
+    gettext_noop("three"),
+    gettext_noop("four"),
+    gettext_noop("five"),
+    gettext_noop("six"),
+    gettext_noop("seven"),
+    gettext_noop("eight"),
+    gettext_noop("nine"),
+    gettext_noop("ten"),
+)
 
 
 def number_word(n: int) -> str:
-    """'three'; numbers past ten as digits."""
-    return _WORDS[n] if 0 <= n < len(_WORDS) else str(n)
+    """'three' (in the active language); numbers past ten as digits."""
+    return gettext(_WORDS[n]) if 0 <= n < len(_WORDS) else str(n)
 
 
-def count_of(n: int, noun: str) -> str:
-    """'one scenario', 'three questions', '12 messages'."""
-    return f"{number_word(n)} {noun if n == 1 else noun + 's'}"
+# Written out per noun so that a translation can inflect each (German: "ein Szenario",
+# "eine Nachricht").
+def _scenarios(n: int) -> str:
+    return ngettext("%(n)s scenario", "%(n)s scenarios", n) % {"n": number_word(n)}
+
+
+def _messages(n: int) -> str:
+    return ngettext("%(n)s message", "%(n)s messages", n) % {"n": number_word(n)}
+
+
+def _questions(n: int) -> str:
+    return ngettext("%(n)s question", "%(n)s questions", n) % {"n": number_word(n)}
 
 
 def answer_questions(*, disposition_question: str, conditions_question: str) -> tuple[str, ...]:
     """The questions the answer form asks about each scenario, in its order."""
-    return (disposition_question, conditions_question, CONFIDENCE_QUESTION)
+    return (disposition_question, conditions_question, gettext(CONFIDENCE_QUESTION))
 
 
 @dataclass(frozen=True)
@@ -51,22 +75,25 @@ def instructions_for(
     disposition_question: str,
     conditions_question: str,
 ) -> Instructions:
-    most = count_of(max_turns, "message")
+    most = _messages(max_turns)
     if min_turns and min_turns == max_turns:
-        messages = f"exactly {most}"
+        messages = gettext("exactly %(most)s") % {"most": most}
     elif min_turns:
-        messages = f"at least {number_word(min_turns)} and at most {most}"
+        messages = gettext("at least %(least)s and at most %(most)s") % {
+            "least": number_word(min_turns),
+            "most": most,
+        }
     else:
-        messages = f"up to {most}"
+        messages = gettext("up to %(most)s") % {"most": most}
     questions = answer_questions(
         disposition_question=disposition_question, conditions_question=conditions_question
     )
     return Instructions(
-        scenarios=count_of(scenario_count, "scenario"),
+        scenarios=_scenarios(scenario_count),
         several=scenario_count > 1,
         arm_kind=arm_kind,
         assistant=assistant_label,
         messages=messages,
         questions=questions,
-        question_count=count_of(len(questions), "question"),
+        question_count=_questions(len(questions)),
     )

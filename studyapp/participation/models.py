@@ -80,6 +80,9 @@ class Participant(TimeStampedModel):
     consented_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # The language they take part in: one of the study's, chosen at entry
+    # (participation.language); every page and chat text is shown in it.
+    language = models.CharField(max_length=16, default="en")
     # An LLM playing a patient in an evaluation run (evaluations.kinds.simulated): it
     # chats through the participants' chat services but is never allocated through the
     # ledger and never counts in quotas, CONSORT, timeouts or the human figures.
@@ -186,6 +189,8 @@ class Answer(TimeStampedModel):
     disposition_distance = models.SmallIntegerField(
         null=True, blank=True, help_text="answer acuity minus gold acuity"
     )
+    # The language the participant answered in (their Participant.language then).
+    language = models.CharField(max_length=16, default="en")
     scorer_version = models.CharField(max_length=40, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
 

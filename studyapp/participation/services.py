@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from studyapp.participation.access import participant_may_resume
 from studyapp.participation.conditions import parse_conditions
@@ -23,6 +24,7 @@ from studyapp.participation.enrolment import (
     pid_has_withdrawn,
     study_has_room,
 )
+from studyapp.participation.language import study_language_for
 from studyapp.participation.models import Answer, Participant, Task
 from studyapp.participation.prolific import ProlificParams
 from studyapp.participation.selectors import participant_find_for_entry, participant_has_begun
@@ -105,8 +107,12 @@ def participant_enter(
     params: ProlificParams,
     held_link_ids: Sequence[str] = (),
     stratum: str = "",
+    language: str = "",
 ) -> Participant:
     """The participant behind an entry link: resumed if known, created otherwise.
+
+    A new participant takes `language` if the study offers it, else the study's first
+    (participation.language); a resumed one keeps the language they started in.
 
     A known participant (same PID, or held by this browser) resumes even when the study
     has since been paused, closed or filled, so nobody is lost mid-way; only new
@@ -128,6 +134,7 @@ def participant_enter(
                 prolific_study_id=params.study_id,
                 prolific_session_id=params.session_id,
                 stratum=stratum,
+                language=study_language_for(languages=study.languages, requested=language),
             )
             participant_record_entry(participant=participant)
     except IntegrityError:
@@ -169,10 +176,10 @@ def _lock_participant(participant_id: int) -> Participant:
     )
 
 
-_ALREADY_ENDED = "This session has already ended. Thank you for your time."
+_ALREADY_ENDED = _("This session has already ended. Thank you for your time.")
 
 
-_NOT_READY = "The study is not ready to start yet. Please try again later."
+_NOT_READY = _("The study is not ready to start yet. Please try again later.")
 
 
 def _allocate(participant: Participant) -> None:
@@ -197,7 +204,7 @@ def participant_consent(*, participant_id: int) -> Participant:
     if participant.status == Participant.Status.CONSENTED:
         return participant
     if participant.status == Participant.Status.CONSENT_DECLINED:
-        raise FlowError("You chose not to take part in this study.")
+        raise FlowError(_("You chose not to take part in this study."))
     if participant.status != Participant.Status.STARTED:
         raise FlowError(_ALREADY_ENDED)
     participant_set_status(participant=participant, to=Participant.Status.CONSENTED)
@@ -212,7 +219,7 @@ def participant_decline(*, participant_id: int) -> Participant:
     if participant.status == Participant.Status.CONSENT_DECLINED:
         return participant
     if participant.status == Participant.Status.CONSENTED:
-        raise FlowError("You have already agreed to take part; your consent is recorded.")
+        raise FlowError(_("You have already agreed to take part; your consent is recorded."))
     if participant.status != Participant.Status.STARTED:
         raise FlowError(_ALREADY_ENDED)
     participant_set_status(participant=participant, to=Participant.Status.CONSENT_DECLINED)
@@ -234,7 +241,7 @@ def participant_answer_screening(*, participant_id: int, value: str) -> Particip
         return participant
     option = next((o for o in study.screening_options if o.get("value") == value), None)
     if option is None:
-        raise ValidationError({"answer": "Please choose one of the options."})
+        raise ValidationError({"answer": _("Please choose one of the options.")})
     participant.screening_answer = value
     if study.stratum_source == Study.StratumSource.SCREENING:
         participant.stratum = value
@@ -260,7 +267,7 @@ def participant_answer_check(*, participant_id: int, answer: str) -> bool:
     if participant.instructions_read_at is None or not study.has_check:
         raise FlowError(_NOT_YET)
     if answer not in study.check_options:
-        raise ValidationError({"answer": "Please choose one of the options."})
+        raise ValidationError({"answer": _("Please choose one of the options.")})
     now = timezone.now()
     if answer == study.check_answer:
         participant.check_passed_at = now
@@ -283,11 +290,11 @@ def participant_answer_check(*, participant_id: int, answer: str) -> bool:
 
 def _require_consented(participant: Participant) -> None:
     if participant.status == Participant.Status.STARTED:
-        raise FlowError("Please answer the consent question first.")
+        raise FlowError(_("Please answer the consent question first."))
     if participant.status == Participant.Status.CONSENT_DECLINED:
-        raise FlowError("You chose not to take part in this study.")
+        raise FlowError(_("You chose not to take part in this study."))
     if participant.status == Participant.Status.COMPLETED:
-        raise FlowError("You have already finished the study. Thank you!")
+        raise FlowError(_("You have already finished the study. Thank you!"))
     if participant.status != Participant.Status.CONSENTED:
         raise FlowError(_ALREADY_ENDED)
 
@@ -299,7 +306,7 @@ def participant_read_instructions(*, participant_id: int) -> Participant:
         return participant
     _require_consented(participant)
     if participant.arm_id is None:
-        raise FlowError("Please answer the question before the instructions first.")
+        raise FlowError(_("Please answer the question before the instructions first."))
     now = timezone.now()
     participant.instructions_read_at = now
     participant.save(update_fields=["instructions_read_at", "updated_at"])
@@ -329,7 +336,7 @@ def _lock_current_task(participant: Participant, position: int) -> tuple[Task, b
     return task, not earlier_open
 
 
-_NOT_YET = "Please finish the earlier steps first."
+_NOT_YET = _("Please finish the earlier steps first.")
 
 
 @transaction.atomic
@@ -358,12 +365,12 @@ def task_save_sources(*, participant_id: int, position: int, sources_text: str) 
     if not participant_has_begun(participant) or not is_current:
         raise FlowError(_NOT_YET)
     if participant.arm is None or participant.arm.kind != Arm.Kind.CONTROL:
-        raise FlowError("This step is not part of your study.")
+        raise FlowError(_("This step is not part of your study."))
     text = sources_text.strip()
     if not text:
-        raise ValidationError({"sources_text": "Please describe the sources you used."})
+        raise ValidationError({"sources_text": _("Please describe the sources you used.")})
     if len(text) > SOURCES_MAX_CHARS:
-        raise ValidationError({"sources_text": "Please keep this shorter."})
+        raise ValidationError({"sources_text": _("Please keep this shorter.")})
     task.sources_text = text
     task.status = Task.Status.ANSWERING
     task.started_at = task.started_at or timezone.now()
@@ -400,13 +407,13 @@ def answer_submit(
         pk=disposition_id, scale_id=participant.study.disposition_scale_id
     ).first()
     if level is None:
-        raise ValidationError({"disposition": "Please choose one of the options."})
+        raise ValidationError({"disposition": _("Please choose one of the options.")})
     text = conditions_text.strip()
     conditions = parse_conditions(text)
     if not conditions:
-        raise ValidationError({"conditions_text": "Please answer this question in words."})
+        raise ValidationError({"conditions_text": _("Please answer this question in words.")})
     if len(text) > CONDITIONS_MAX_CHARS:
-        raise ValidationError({"conditions_text": "Please keep this shorter."})
+        raise ValidationError({"conditions_text": _("Please keep this shorter.")})
     answer = Answer(
         task=task,
         disposition=level,
@@ -414,6 +421,7 @@ def answer_submit(
         conditions=conditions,
         confidence=confidence,
         confidence_set=confidence_set,
+        language=participant.language,
     )
     now = timezone.now()
     # Scored as it arrives, in this transaction: the dashboards never wait for a batch.

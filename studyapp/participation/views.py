@@ -15,10 +15,11 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -36,6 +37,8 @@ from studyapp.participation.enrolment import (
 )
 from studyapp.participation.forms import AnswerForm, CheckForm, ScreeningForm, SourcesForm
 from studyapp.participation.instructions import instructions_for
+from studyapp.participation.language import PARAMETER as LANGUAGE_PARAMETER
+from studyapp.participation.language import language_choices, study_language_for
 from studyapp.participation.limits import Action, Limited, rate_limit
 from studyapp.participation.models import Participant, Task
 from studyapp.participation.prolific import (
@@ -100,6 +103,16 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     """
     study = get_object_or_404(Study, slug=slug)
     query = request.POST if request.method == "POST" else request.GET
+    language = study_language_for(
+        languages=study.languages, requested=query.get(LANGUAGE_PARAMETER, "")
+    )
+    with translation.override(language):
+        response = _entry(request, study, query, language)
+    response.headers.setdefault("Content-Language", language)
+    return response
+
+
+def _entry(request: HttpRequest, study: Study, query: QueryDict, language: str) -> HttpResponse:
     try:
         params = parse_prolific_params(query)
     except BadEntryParameterError as exc:
@@ -113,20 +126,21 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     stratum_raw = query.get(study.stratum_parameter, "") if study.stratum_parameter else ""
     try:
         if request.method == "GET":
-            return _entry_page(request, study, params, held, refusal, stratum_raw)
+            return _entry_page(request, study, params, held, refusal, stratum_raw, language)
         participant = participant_resume_for_entry(study=study, params=params, held_link_ids=held)
         if participant is None:
             if refusal is not None:
                 return _prolific_refused(request, study, refusal)
             limited = rate_limit(action=Action.ENTRY, study_id=study.pk, ip=client_ip(request))
             if limited is not None:
-                retry = _entry_fields(params, study, stratum_raw)
+                retry = _entry_fields(params, study, stratum_raw, language)
                 return _too_many(request, study, limited, retry_fields=retry)
             participant = participant_enter(
                 study=study,
                 params=params,
                 held_link_ids=held,
                 stratum=stratum_from_entry(stratum_raw, study.stratum_values),
+                language=language,
             )
     except ResumeRefusedError:
         return render(request, "participation/resume_elsewhere.html", {"study": study}, status=403)
@@ -148,6 +162,7 @@ def _entry_page(
     held: list[str],
     refusal: EntryRefusal | None,
     stratum_raw: str,
+    language: str,
 ) -> HttpResponse:
     """What the POST would do, said without doing it: back to a participant this browser
     holds, the page that explains why nobody can start, or the start page."""
@@ -160,17 +175,26 @@ def _entry_page(
         participant_check_new_entry(study=study, params=params)
     context = {
         "study": study,
-        "fields": _entry_fields(params, study, stratum_raw),
+        "fields": _entry_fields(params, study, stratum_raw, language),
         "resuming": existing is not None,
+        # A chooser only when the study offers several languages and this is a new start.
+        "languages": language_choices(study.languages) if existing is None else [],
+        "language": language,
+        "language_parameter": LANGUAGE_PARAMETER,
     }
     return render(request, "participation/start.html", context)
 
 
-def _entry_fields(params: ProlificParams, study: Study, stratum_raw: str) -> list[tuple[str, str]]:
-    """The link's parameters, as hidden fields of the form that enters."""
+def _entry_fields(
+    params: ProlificParams, study: Study, stratum_raw: str, language: str
+) -> list[tuple[str, str]]:
+    """The link's parameters, as hidden fields of the form that enters (the language is
+    the start page's chooser when the study offers several)."""
     fields = [(name, getattr(params, attr)) for name, attr in PARAMS.items()]
     if study.stratum_parameter:
         fields.append((study.stratum_parameter, stratum_raw))
+    if len(study.languages) < 2:
+        fields.append((LANGUAGE_PARAMETER, language))
     return [(name, value) for name, value in fields if value]
 
 
@@ -232,7 +256,10 @@ def participant_view(view: ParticipantView) -> Callable[..., HttpResponse]:
             participant.refresh_from_db()
         session_bind_participant(request.session, participant)
         participant_touch(participant=participant)
-        return view(request, participant, *args, **kwargs)
+        with translation.override(participant.language):
+            response = view(request, participant, *args, **kwargs)
+        response.headers.setdefault("Content-Language", participant.language)
+        return response
 
     return wrapper
 
@@ -341,7 +368,7 @@ def _render_task(
 def consent(request: HttpRequest, participant: Participant) -> HttpResponse:
     agree, decline = "agree" in request.POST, "decline" in request.POST
     if agree == decline:
-        messages.warning(request, "Please choose one of the two buttons.")
+        messages.warning(request, _("Please choose one of the two buttons."))
         return redirect("participation:home", token=participant.token)
     if agree and participant.status == Participant.Status.STARTED:
         # Only a first consent allocates; a resent form is not counted.
@@ -401,7 +428,7 @@ def check(request: HttpRequest, participant: Participant) -> HttpResponse:
             if not passed:
                 participant.refresh_from_db()
                 if participant.status == Participant.Status.CONSENTED:
-                    messages.warning(request, "That was not the answer we were looking for.")
+                    messages.warning(request, _("That was not the answer we were looking for."))
             return redirect("participation:home", token=participant.token)
     step = participant_current_step(participant)
     if step.kind != StepKind.CHECK:

@@ -67,6 +67,10 @@ class StudyQuerySet(models.QuerySet["Study"]):
         return self.filter(status=Study.Status.LIVE)
 
 
+def default_languages() -> list[str]:
+    return ["en"]
+
+
 class Study(TimeStampedModel):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -188,6 +192,12 @@ class Study(TimeStampedModel):
             "one) after which the chat offers 'Leave the study: technical problem'; 0: never."
         ),
     )
+    # The languages participants may take part in, the first the default (a link's
+    # ?lang= or the start page's choice picks another); codes from settings.LANGUAGES.
+    languages = models.JSONField(
+        default=default_languages,
+        help_text='Participant languages, the first the default, e.g. ["en", "de"].',
+    )
     # Set for a study recruited on Prolific: entry then requires a PROLIFIC_PID and this
     # STUDY_ID, so anonymous visitors and bots cannot enrol (or fill the quotas).
     prolific_study_id = models.CharField(
@@ -282,6 +292,15 @@ class Study(TimeStampedModel):
             errors["screening_options"] = "Option values must be distinct."
         if self.screening_question and not options:
             errors["screening_options"] = "A screening question needs options."
+        supported = {code for code, _name in settings.LANGUAGES}
+        languages = self.languages
+        if (
+            not isinstance(languages, list)
+            or not languages
+            or not all(isinstance(c, str) and c in supported for c in languages)
+            or len(set(languages)) != len(languages)
+        ):
+            errors["languages"] = f"A list of distinct language codes from {sorted(supported)}."
         checks = self.check_options
         if not isinstance(checks, list) or not all(isinstance(c, str) and c for c in checks):
             errors["check_options"] = "A list of answer options."

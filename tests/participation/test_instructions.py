@@ -11,7 +11,6 @@ from django.test import Client
 
 from studyapp.participation.instructions import (
     CONFIDENCE_QUESTION,
-    count_of,
     instructions_for,
 )
 from studyapp.studies.demo import demo_seed
@@ -47,10 +46,21 @@ def instructions_page(study: Study) -> str:
     return page_text(response.content.decode())
 
 
-def test_count_of_says_small_numbers_in_words():
-    assert count_of(1, "scenario") == "one scenario"
-    assert count_of(3, "question") == "three questions"
-    assert count_of(12, "message") == "12 messages"
+def test_it_says_small_numbers_in_words():
+    def guide(scenarios: int, max_turns: int):
+        return instructions_for(
+            scenario_count=scenarios,
+            arm_kind="llm",
+            assistant_label="assistant",
+            min_turns=0,
+            max_turns=max_turns,
+            disposition_question="Where?",
+            conditions_question="Why?",
+        )
+
+    assert guide(1, 12).scenarios == "one scenario"
+    assert guide(1, 12).question_count == "three questions"
+    assert guide(1, 12).messages == "up to 12 messages"
 
 
 @pytest.mark.parametrize(

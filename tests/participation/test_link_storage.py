@@ -101,7 +101,6 @@ def test_a_forged_signature_on_a_real_link_id_is_refused(consented):
 def test_the_migration_keeps_every_link_already_sent_out_working(control_study):
     require(connection.vendor in ("postgresql", "sqlite"), "needs a migratable database")
     before = [("participation", "0005_answer_confidence_not_given")]
-    latest = [("participation", "0009_scrub_tokens_from_sessions")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     try:
@@ -111,7 +110,8 @@ def test_the_migration_keeps_every_link_already_sent_out_working(control_study):
         OldParticipant.objects.create(study_id=control_study.pk, token=token)
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
-        executor.migrate(latest)
+        # Up to the latest migrations: the current model reads the participant below.
+        executor.migrate(executor.loader.graph.leaf_nodes())
         participant = participant_get_by_token(token)
         assert participant.link_id == "r" * 43
         assert participant.token == token  # the server redirects to the very same link
