@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from studyapp.chat.selectors import (
     conversation_for_task,
@@ -23,11 +24,11 @@ from studyapp.participation.transitions import participant_set_status
 
 logger = logging.getLogger(__name__)
 
-_NOT_OFFERED = (
+_NOT_OFFERED = _(
     "Leaving because of a technical problem is only possible after the assistant has "
     "failed to answer several times in a row. Please press “Try again” first."
 )
-_ENDED = "This session has already ended. Thank you for your time."
+_ENDED = _("This session has already ended. Thank you for your time.")
 
 
 class TechnicalExitRefused(Exception):

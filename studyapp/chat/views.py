@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.utils import translation
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_POST
 
 from studyapp.chat.exits import TechnicalExitRefused, participant_technical_exit
@@ -33,7 +35,8 @@ def finish_chat(request: HttpRequest, token: str, position: int) -> HttpResponse
     if task is None or participant.arm is None or not participant.arm.is_llm:
         raise Http404("No chat here")
     if task.status == Task.Status.ACTIVE:
-        refusal = _finish_refusal(task)
+        with translation.override(participant.language):
+            refusal = _finish_refusal(task)
         if refusal:
             messages.error(request, refusal)
         else:
@@ -47,7 +50,9 @@ def _finish_refusal(task: Task) -> str:
     min_turns = conversation.min_turns if conversation else task.participant.arm.min_turns
     history = conversation_history(conversation_id=conversation.pk) if conversation else []
     if reply_in_flight(history):
-        return "Please wait until the assistant has finished its reply, then press Finish."
+        return gettext(
+            "Please wait until the assistant has finished its reply, then press Finish."
+        )
     turns = turn_state_from(
         history=history,
         min_turns=min_turns,
@@ -55,11 +60,13 @@ def _finish_refusal(task: Task) -> str:
     )
     if not turns.can_finish:
         needed = turns.min_turns - turns.completed_turns
-        noun = "message" if needed == 1 else "messages"
-        return (
-            f"Please chat with the assistant first: send at least {needed} more {noun} "
-            "and wait for the reply before pressing Finish."
-        )
+        return ngettext(
+            "Please chat with the assistant first: send at least %(needed)s more message "
+            "and wait for the reply before pressing Finish.",
+            "Please chat with the assistant first: send at least %(needed)s more messages "
+            "and wait for the reply before pressing Finish.",
+            needed,
+        ) % {"needed": needed}
     return ""
 
 

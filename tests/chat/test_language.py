@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
 from studyapp.participation.models import Participant
-from tests.chat.conftest import Cast, frames_until, open_chat, send
+from tests.chat.conftest import Cast, frames_until, make_cast, open_chat, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,3 +56,13 @@ def test_the_chat_page_and_its_script_texts_are_in_german(cast: Cast):
     # The scripts' catalogue, a JSON data block (no inline script under the CSP).
     assert '<script id="participant-texts" type="application/json">' in html
     assert "Verbindung unterbrochen. Neue Verbindung wird aufgebaut" in html
+
+
+def test_finishing_too_early_is_refused_in_german():
+    cast = make_cast("http://127.0.0.1:9/v1", min_turns=2)
+    Participant.objects.filter(pk=cast.participant.pk).update(language="de")
+    client = Client()
+    response = client.post(reverse("chat:finish", kwargs={"token": cast.token, "position": 1}))
+    [message] = list(get_messages(response.wsgi_request))
+    assert str(message).startswith("Bitte chatten Sie zuerst mit dem Assistenten")
+    assert "mindestens 2 weitere Nachrichten" in str(message)
