@@ -80,6 +80,7 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
             "Participant flow",
             {
                 "fields": [
+                    "languages",
                     "scenarios_per_participant",
                     "consent_text",
                     "instructions_text",

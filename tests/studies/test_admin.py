@@ -103,6 +103,7 @@ def test_an_investigator_who_creates_a_study_can_see_it(client, alice, alpha):
             "public_title": "Health scenarios study",
             "status": "draft",
             "disposition_scale": alpha.disposition_scale_id,
+            "languages": '["en", "de"]',
             "scenarios_per_participant": 2,
             "consent_text": "Consent.",
             "instructions_text": "Instructions.",
@@ -116,10 +117,12 @@ def test_an_investigator_who_creates_a_study_can_see_it(client, alice, alpha):
             "condition_labels": "matcher",
             "blinding_action": "replace",
             "blinding_replacement": "the assistant",
+            "technical_exit_after": 3,
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert list(Study.objects.get(slug="new-study").investigators.all()) == [alice]
+    assert Study.objects.get(slug="new-study").languages == ["en", "de"]
 
 
 def test_an_unused_scenario_can_be_edited(client, root, alpha):
