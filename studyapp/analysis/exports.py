@@ -163,6 +163,12 @@ PARTICIPANTS = Table(
         ),
         Column("stratum", "string", "Allocation stratum (empty: unstratified).", "stratum"),
         Column(
+            "language",
+            "string",
+            "Language the participant took part in (chosen at entry, e.g. en).",
+            "language",
+        ),
+        Column(
             "prolific_pid_pseudonym",
             "string",
             f"Pseudonym of the Prolific PID ({PSEUDONYM_HEX} hex digits of HMAC-SHA256 under "

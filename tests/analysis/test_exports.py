@@ -103,6 +103,9 @@ def test_every_table_round_trips_with_the_dictionarys_columns(tmp_path, ledger, 
         assert first["matched_conditions"] == ["appendicitis"]
         assert first["disposition_distance"] == 0
     assert [a["arm"] for a in answers] == ["gptarmzq"] * 3 + ["ctlarmzq"] * 2
+    assert {a["language"] for a in answers} == {"en"}
+    _columns, participants = read_table(tmp_path / f"participants.{fmt}", fmt)
+    assert {p["language"] for p in participants} == {"en"}
     _columns, messages = read_table(tmp_path / f"messages.{fmt}", fmt)
     assert messages[1]["text"] == "It may be appendicitis."
     assert messages[1]["role"] == "assistant"
