@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import yarl
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 FORM_RE = re.compile(r'<form method="post" action="([^"]+)"')
@@ -164,6 +165,20 @@ class Chat:
         browser = self.participant.browser
         url = browser.base.replace("https://", "wss://") + self.participant.ws_path
         self.ws = await browser.session.ws_connect(url, origin=browser.base, heartbeat=None)
+        frame = await self.recv()
+        assert frame["type"] == "history", frame
+        return frame
+
+    async def connect_to_worker(self, port: int) -> dict:
+        """Straight to one web worker, past nginx (as nginx may hand a reconnect to any
+        worker): the browser's cookies go along by hand, since they are Secure."""
+        browser = self.participant.browser
+        cookies = browser.session.cookie_jar.filter_cookies(yarl.URL(browser.base))
+        header = "; ".join(f"{name}={morsel.value}" for name, morsel in cookies.items())
+        url = f"ws://127.0.0.1:{port}{self.participant.ws_path}"
+        self.ws = await browser.session.ws_connect(
+            url, origin="http://127.0.0.1", headers={"Cookie": header}, heartbeat=None
+        )
         frame = await self.recv()
         assert frame["type"] == "history", frame
         return frame
