@@ -63,14 +63,38 @@
     var md = window.markdownit("default", policy.parser);
     var linkRe = new RegExp("^\\s*(?:" + policy.url_schemes.join("|") + "):", "i");
     md.validateLink = function (url) { return linkRe.test(url); };
+    // Table column alignment as a class, not a style (rendering.py's _alignment_as_class).
+    var alignClasses = policy.align_classes || {};
+    md.core.ruler.push("align_classes", function (state) {
+      state.tokens.forEach(function (token) {
+        if (token.type !== "th_open" && token.type !== "td_open") return;
+        var style = token.attrGet("style");
+        if (style === null) return;
+        token.attrs = token.attrs.filter(function (attr) { return attr[0] !== "style"; });
+        var match = /^text-align:(left|center|right)$/.exec(style);
+        if (match && alignClasses[match[1]]) token.attrSet("class", alignClasses[match[1]]);
+      });
+    });
     var perTag = policy.attributes || {};
+    var perTagClasses = policy.classes || {};
     var anyTag = [];
     Object.keys(perTag).forEach(function (tag) {
       perTag[tag].forEach(function (name) { if (anyTag.indexOf(name) === -1) anyTag.push(name); });
     });
-    // DOMPurify allows attributes on every tag; the server's list is per tag.
+    if (Object.keys(perTagClasses).length) anyTag.push("class");
+    // DOMPurify allows attributes on every tag; the server's list is per tag, and a class
+    // attribute keeps only the tag's allowed classes (or goes, as nh3's filter does).
     purifier.addHook("uponSanitizeAttribute", function (node, data) {
-      if ((perTag[node.nodeName.toLowerCase()] || []).indexOf(data.attrName) === -1) {
+      var tag = node.nodeName.toLowerCase();
+      if (data.attrName === "class" && perTagClasses[tag]) {
+        var kept = data.attrValue.split(/\s+/).filter(function (name) {
+          return perTagClasses[tag].indexOf(name) !== -1;
+        });
+        data.attrValue = kept.join(" ");
+        if (!kept.length) data.keepAttr = false;
+        return;
+      }
+      if ((perTag[tag] || []).indexOf(data.attrName) === -1) {
         data.keepAttr = false;
       }
     });

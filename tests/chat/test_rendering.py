@@ -10,7 +10,13 @@ import pytest
 from django.template import Context, Template
 from django.utils.safestring import SafeString
 
-from studyapp.chat.rendering import ALLOWED_ATTRIBUTES, markdown_policy, render_markdown
+from studyapp.chat.rendering import (
+    ALLOWED_ATTRIBUTES,
+    ALLOWED_CLASSES,
+    markdown_policy,
+    render_markdown,
+    sanitize,
+)
 
 TABLE_AND_LIST = """**Call 999 now.**
 
@@ -49,7 +55,9 @@ def test_it_renders_emphasis_tables_and_lists():
     html = render_markdown(TABLE_AND_LIST)
     assert isinstance(html, SafeString)
     assert "<p><strong>Call 999 now.</strong></p>" in html
-    assert "<th>Sign</th>" in html and "<td>Chest pain</td>" in html
+    assert '<th class="align-left">Sign</th>' in html
+    assert '<td class="align-left">Chest pain</td>' in html
+    assert '<td class="align-right">Call <em>999</em></td>' in html
     assert "<em>999</em>" in html
     assert "<ul>\n<li>rest</li>" in html
     assert "<ol>\n<li>first</li>" in html
@@ -59,6 +67,52 @@ def test_it_renders_emphasis_tables_and_lists():
 def test_it_drops_the_tables_style_attributes():
     # Column alignment comes as style="text-align:…"; a reply never styles the page.
     assert "style" not in render_markdown(TABLE_AND_LIST)
+
+
+def test_table_column_alignment_survives_as_a_class():
+    html = render_markdown("| a | b | c | d |\n|:--|:-:|--:|---|\n| 1 | 2 | 3 | 4 |")
+    cells = [(tag, attrs) for tag, attrs in elements(html) if tag in ("th", "td")]
+    assert cells == [
+        ("th", {"class": "align-left"}),
+        ("th", {"class": "align-center"}),
+        ("th", {"class": "align-right"}),
+        ("th", {}),
+        ("td", {"class": "align-left"}),
+        ("td", {"class": "align-center"}),
+        ("td", {"class": "align-right"}),
+        ("td", {}),
+    ]
+    assert "style" not in html
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '<table><tr><td class="align-right" style="color:red">x</td></tr></table>',
+        '<p class="align-right evil">x</p>',
+        '<div class="x" style="position:fixed;inset:0">cover</div>',
+        '<span style="text-align:right">x</span>',
+    ],
+)
+def test_classes_and_styles_in_a_reply_are_shown_as_text(payload):
+    html = str(render_markdown(payload))
+    assert all(attrs == {} for _tag, attrs in elements(html)), html
+
+
+def test_the_sanitizer_keeps_only_the_alignment_classes_on_cells():
+    # The parser never writes other classes; should one come through, the allow-list holds.
+    html = sanitize(
+        '<table><tr><th class="evil align-center" style="color:red">a</th>'
+        '<td class="evil">b</td><td class="align-right" id="x">c</td></tr></table>'
+        '<p class="align-right">d</p><a class="align-left" href="https://e.org/">e</a>'
+    )
+    found = elements(html)
+    assert ("th", {"class": "align-center"}) in found
+    assert ("td", {}) in found
+    assert ("td", {"class": "align-right"}) in found
+    assert ("p", {}) in found
+    assert "class" not in dict(found)["a"]
+    assert "style" not in html and "evil" not in html and "id=" not in html
 
 
 def test_it_keeps_line_breaks_as_the_model_wrote_them():
@@ -132,6 +186,9 @@ def test_the_browser_gets_the_same_allow_list():
     policy = markdown_policy()
     assert set(policy["tags"]) == set(ALLOWED_ATTRIBUTES)
     assert policy["attributes"] == {"a": ["href", "title"], "ol": ["start"]}
+    assert policy["classes"] == {tag: sorted(c) for tag, c in ALLOWED_CLASSES.items()}
+    assert policy["classes"]["td"] == ["align-center", "align-left", "align-right"]
+    assert policy["align_classes"]["right"] == "align-right"
     assert policy["url_schemes"] == ["http", "https", "mailto"]
     assert policy["parser"]["html"] is False
     json.dumps(policy)  # it travels as JSON (json_script)

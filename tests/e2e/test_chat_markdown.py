@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 MARKDOWN_REPLY = """**Call 999 now.**
 
 | Sign | What to do |
-|------|------------|
+|------|-----------:|
 | Chest pain | Call *999* |
 | Mild cough | See a GP |
 
@@ -73,6 +73,19 @@ def test_markdown_replies_render_and_no_payload_runs(live_asgi, browser, scripte
             assert reply.locator("strong").first.inner_text() == "Call 999 now."
             assert reply.locator("table th").all_inner_texts() == ["Sign", "What to do"]
             assert reply.locator("table td").count() == 4
+            # A right-aligned column (|---:|) stays right-aligned: by a class, no style.
+            assert reply.locator("td.align-right").count() == 2
+            assert reply.locator("th.align-right").inner_text() == "What to do"
+            assert reply.locator("[style]").count() == 0
+            assert (
+                reply.locator("td.align-right").first.evaluate(
+                    "el => getComputedStyle(el).textAlign"
+                )
+                == "right"
+            )
+            assert reply.locator("td:not([class])").first.evaluate(
+                "el => getComputedStyle(el).textAlign"
+            ) in ("left", "start")
             assert reply.locator("table em").inner_text() == "999"
             assert reply.locator("ul li").all_inner_texts() == ["rest", "drink water"]
             assert "**" not in reply.inner_text()
