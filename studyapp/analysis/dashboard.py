@@ -162,6 +162,44 @@ def reference_arm(arms: Sequence[ArmView]) -> ArmView | None:
 
 
 @dataclass(frozen=True)
+class LanguageCells:
+    """A language's answer cells and participants per arm: the per-arm table's reads, of
+    the participants who took part in that language."""
+
+    code: str
+    name: str
+    cells: Sequence[AnswerCell]
+    participants: Mapping[int, int]
+
+
+@dataclass(frozen=True)
+class LanguageRow:
+    """One language x arm of the by-language table."""
+
+    code: str
+    name: str
+    summary: ArmSummary
+
+
+def language_rows(
+    *, arms: Sequence[ArmView], languages: Iterable[LanguageCells]
+) -> list[LanguageRow]:
+    """Per language (in the given order), every arm's summary, as the per-arm table
+    computes it. No tests against a reference arm here: the per-arm table has them, and
+    repeating them per language would multiply the comparisons."""
+    return [
+        LanguageRow(code=language.code, name=language.name, summary=summary)
+        for language in languages
+        for summary in arm_summaries(
+            arms=arms,
+            cells=language.cells,
+            participants=language.participants,
+            reference_id=None,
+        )
+    ]
+
+
+@dataclass(frozen=True)
 class Matrix:
     """Counts on a grid: `successes[r][c]` out of `totals[r][c]`."""
 
@@ -331,6 +369,8 @@ class Dashboard:
     generated_at: str
     notes: list[str] = field(default_factory=list)
     condition_labels: ConditionLabelling | None = None
+    # Per language x arm, for a study run in several languages (else empty).
+    languages: list[LanguageRow] = field(default_factory=list)
 
     @property
     def answers(self) -> int:
@@ -356,6 +396,7 @@ def build_dashboard(
     transcripts_pending: int,
     generated_at: str,
     condition_labels: str = "matcher",
+    languages: Iterable[LanguageCells] = (),
 ) -> Dashboard:
     arms = list(arms)
     rater_labelled = sum(cell.n for cell in cells if cell.rater_labelled)
@@ -391,4 +432,5 @@ def build_dashboard(
             rater_labelled=rater_labelled,
             matcher=sum(cell.n for cell in cells) - rater_labelled,
         ),
+        languages=language_rows(arms=arms, languages=languages),
     )

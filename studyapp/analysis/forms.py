@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django import forms
 
 from studyapp.analysis.models import REASON_MIN_CHARS
 from studyapp.analysis.selectors import AnswerFilters
+from studyapp.participation.language import language_choices
 
 
 class DashboardFilterForm(forms.Form):
@@ -21,8 +24,22 @@ class DashboardFilterForm(forms.Form):
         label="to",
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
+    # The study's languages (Participant.language), set per study in __init__.
+    language = forms.ChoiceField(required=False, label="Language", choices=())
     blinded = forms.BooleanField(required=False, label="Blinded: arms as A, B, C")
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, data=None, *, languages: Sequence[str], **kwargs) -> None:
+        super().__init__(data, **kwargs)
+        self.fields["language"].choices = [
+            ("", "All languages"),
+            *language_choices(list(languages)),
+        ]
+
+    @property
+    def shows_language(self) -> bool:
+        """Only a study run in several languages offers the choice."""
+        return len(self.fields["language"].choices) > 2
 
     def clean(self) -> dict:
         data = super().clean()
@@ -44,6 +61,7 @@ class DashboardFilterForm(forms.Form):
             attention_passed=bool(self._value("attention_passed")),
             date_from=self._value("date_from"),
             date_to=self._value("date_to"),
+            language=self._value("language") or "",
         )
 
     @property

@@ -7,7 +7,7 @@ counts are aggregated in SQL, and answers come back as plain rows in one query.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from studyapp.analysis.consort import study_consort
 from studyapp.analysis.dashboard import (
     AnswerCell,
     Dashboard,
+    LanguageCells,
     LevelInfo,
     MentionRow,
     ScenarioInfo,
@@ -51,6 +52,7 @@ from studyapp.analysis.models import ConversationScore
 from studyapp.chat.models import Conversation, Message
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.selectors import evaluation_results_by_key
+from studyapp.participation.language import language_choices
 from studyapp.participation.models import Answer, Participant, Task, humans_q
 from studyapp.ratings.grader import grader_agreement
 from studyapp.scoring.conditions import SCORER_VERSION
@@ -121,10 +123,12 @@ def study_list_for_user(*, user) -> QuerySet[Study]:
     )
 
 
-def answer_rows_for_study(*, study: Study) -> list[AnswerRow]:
+def answer_rows_for_study(*, study: Study, language: str = "") -> list[AnswerRow]:
+    """Humans' answers (of participants who took part in `language`, when given)."""
+    by_language = {"task__participant__language": language} if language else {}
     rows = (
         Answer.objects.of_humans()
-        .filter(task__participant__study=study)
+        .filter(task__participant__study=study, **by_language)
         .order_by("pk")
         .annotate(score=condition_score(study), source=reference_source(study))
         .values_list(
@@ -194,12 +198,16 @@ def evaluation_reports_for_study(*, study: Study) -> list[EvaluationReport]:
     ]
 
 
-def participant_counts_for_study(*, study: Study) -> dict[int | None, dict[str, int]]:
-    """{arm id (None = not allocated): {status: n}} in one aggregate query."""
+def participant_counts_for_study(
+    *, study: Study, language: str = ""
+) -> dict[int | None, dict[str, int]]:
+    """{arm id (None = not allocated): {status: n}} in one aggregate query (of those who
+    took part in `language`, when given)."""
     counts: dict[int | None, dict[str, int]] = {}
+    by_language = {"language": language} if language else {}
     rows = (
         Participant.objects.humans()
-        .filter(study=study)
+        .filter(study=study, **by_language)
         .order_by()
         .values_list("arm_id", "status")
         .annotate(n=Count("pk"))
@@ -209,28 +217,42 @@ def participant_counts_for_study(*, study: Study) -> dict[int | None, dict[str, 
     return counts
 
 
+def _participant_statuses() -> list[str]:
+    return [str(value) for value in Participant.Status.values]
+
+
+def _arm_reports(
+    *,
+    arms: Sequence[ArmInfo],
+    counts: dict[int | None, dict[str, int]],
+    rows: Sequence[AnswerRow],
+) -> list[ArmReport]:
+    statuses = _participant_statuses()
+    figures = answer_figures_by_arm(rows)
+    empty = answer_figures([])
+    return [
+        ArmReport(
+            **asdict(arm),
+            participants=status_counts(counts.get(arm.id, {}), statuses),
+            figures=figures.get(arm.id, empty),
+        )
+        for arm in arms
+    ]
+
+
 def study_report(*, study: Study) -> StudyReport:
     """Per-arm participants and answer figures: the page and `study_report` share it."""
-    statuses = [str(value) for value in Participant.Status.values]
+    statuses = _participant_statuses()
     arms = arm_infos(study=study)
     counts = participant_counts_for_study(study=study)
     rows = answer_rows_for_study(study=study)
-    figures = answer_figures_by_arm(rows)
-    empty = answer_figures([])
     rater_labelled = sum(row.rater_labelled for row in rows)
     return StudyReport(
         slug=study.slug,
         title=study.title,
         generated_at=timezone.now().isoformat(),
         statuses=[(value, value.replace("_", " ")) for value in statuses],
-        arms=[
-            ArmReport(
-                **asdict(arm),
-                participants=status_counts(counts.get(arm.id, {}), statuses),
-                figures=figures.get(arm.id, empty),
-            )
-            for arm in arms
-        ],
+        arms=_arm_reports(arms=arms, counts=counts, rows=rows),
         unallocated=status_counts(counts.get(None, {}), statuses),
         evaluations=evaluation_reports_for_study(study=study),
         condition_labels=ConditionLabelling(
@@ -253,7 +275,41 @@ def study_report_data(*, study: Study) -> dict[str, Any]:
         results[run.key]["grader_agreement"] = grader_agreement(run=run)
     for evaluation in data.get("evaluations", []):
         evaluation["results"] = results.get(evaluation["key"])
+    languages = study_languages_to_split(study=study)
+    if languages:
+        data["by_language"] = study_report_by_language(study=study, languages=languages)
     return data
+
+
+def study_languages_to_split(*, study: Study) -> list[tuple[str, str]]:
+    """(code, name) of the study's languages in its order when it has several; none when
+    it runs in one (there is nothing to split)."""
+    choices = language_choices(list(study.languages or []))
+    return choices if len(choices) > 1 else []
+
+
+def study_report_by_language(
+    *, study: Study, languages: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Per language, the report's arms (participants by status, answer figures) counting
+    only the participants who took part in it. Two queries a language (and one for the
+    arms)."""
+    arms = arm_infos(study=study)
+    return [
+        {
+            "language": code,
+            "name": name,
+            "arms": [
+                report.as_dict()
+                for report in _arm_reports(
+                    arms=arms,
+                    counts=participant_counts_for_study(study=study, language=code),
+                    rows=answer_rows_for_study(study=study, language=code),
+                )
+            ],
+        }
+        for code, name in languages
+    ]
 
 
 # --- Analysis dashboard, task list and transcripts (bulk reads) ---------------------------
@@ -270,6 +326,8 @@ class AnswerFilters:
     # Enrolment date (Participant.created_at, UTC), both ends included.
     date_from: date | None = None
     date_to: date | None = None
+    # The language the participant took part in (Participant.language); "": all.
+    language: str = ""
 
 
 def participant_q(filters: AnswerFilters, *, prefix: str = "") -> Q:
@@ -288,6 +346,8 @@ def participant_q(filters: AnswerFilters, *, prefix: str = "") -> Q:
     if filters.date_to:
         end = datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
         q &= Q(**{f"{prefix}created_at__lt": end})
+    if filters.language:
+        q &= Q(**{f"{prefix}language": filters.language})
     return q
 
 
@@ -430,8 +490,28 @@ def conversations_to_score(*, study: Study) -> QuerySet[Conversation]:
     )
 
 
+def language_cells(
+    *, study: Study, filters: AnswerFilters, languages: Sequence[tuple[str, str]]
+) -> list[LanguageCells]:
+    """Per language (one the filters keep), the answer cells and participants per arm
+    under the filters narrowed to it: the per-arm table's reads, two queries a language."""
+    shown = [(c, n) for c, n in languages if not filters.language or c == filters.language]
+    return [
+        LanguageCells(
+            code=code,
+            name=name,
+            cells=answer_cells(study=study, filters=replace(filters, language=code)),
+            participants=participant_counts_by_arm(
+                study=study, filters=replace(filters, language=code)
+            ),
+        )
+        for code, name in shown
+    ]
+
+
 def dashboard(*, study: Study, filters: AnswerFilters, blinded: bool) -> Dashboard:
-    """Everything the analysis dashboard shows, in seven queries."""
+    """Everything the analysis dashboard shows, in seven queries (and two a language for
+    the by-language table of a study run in several)."""
     arms = study_arm_views(study=study, blinded=blinded)
     return build_dashboard(
         arms=arms,
@@ -445,6 +525,9 @@ def dashboard(*, study: Study, filters: AnswerFilters, blinded: bool) -> Dashboa
         .count(),
         generated_at=timezone.now().isoformat(timespec="seconds"),
         condition_labels=study.condition_labels,
+        languages=language_cells(
+            study=study, filters=filters, languages=study_languages_to_split(study=study)
+        ),
     )
 
 

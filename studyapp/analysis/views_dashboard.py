@@ -43,6 +43,7 @@ def _query(form: DashboardFilterForm, **override) -> str:
         "attention_passed": "1" if filters.attention_passed else None,
         "date_from": filters.date_from,
         "date_to": filters.date_to,
+        "language": filters.language,
         "blinded": "1" if form.is_blinded else None,
     }
     params.update(override)
@@ -58,7 +59,7 @@ def _blinded_query(blinded: bool) -> str:
 @vary_on_headers("HX-Request")
 def dashboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     study = study_get_for_user_or_404(request.user, slug)
-    form = DashboardFilterForm(request.GET)
+    form = DashboardFilterForm(request.GET, languages=study.languages)
     filters = form.filters()
     data = selectors.dashboard(study=study, filters=filters, blinded=form.is_blinded)
     if data.transcripts_pending:
@@ -91,7 +92,7 @@ def dashboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 def dashboard_tasks(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """One page of the task list (the dashboard's pager swaps it in place)."""
     study = study_get_for_user_or_404(request.user, slug)
-    form = DashboardFilterForm(request.GET)
+    form = DashboardFilterForm(request.GET, languages=study.languages)
     arms = selectors.study_arm_views(study=study, blinded=form.is_blinded)
     context = {
         "study": study,
@@ -221,6 +222,6 @@ def export_dictionary(request: AuthenticatedHttpRequest, slug: str, fmt: str) ->
 def blinding_guard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """The blinding-guard section: how often models said their arm's blinding terms."""
     study = study_get_for_user_or_404(request.user, slug)
-    form = DashboardFilterForm(request.GET)
+    form = DashboardFilterForm(request.GET, languages=study.languages)
     table = blinding_guard_table(study=study, blinded=form.is_blinded)
     return render(request, "analysis/_blinding_guard.html", {"study": study, "guard": table})

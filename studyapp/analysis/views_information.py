@@ -22,7 +22,7 @@ from studyapp.core.http import AuthenticatedHttpRequest
 @login_required_htmx
 def information(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     study = study_get_for_user_or_404(request.user, slug)
-    form = DashboardFilterForm(request.GET)
+    form = DashboardFilterForm(request.GET, languages=study.languages)
     tables = information_transfer(study=study, filters=form.filters(), blinded=form.is_blinded)
     context = {
         "study": study,
