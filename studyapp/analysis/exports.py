@@ -402,6 +402,14 @@ ANSWERS = Table(
             "confidence",
         ),
         Column(
+            "confidence_set",
+            "boolean",
+            "True: the participant set the confidence themselves (the form offered no "
+            "default). Empty: not recorded - answers from before that rule, whose slider "
+            "started at 50 and could be sent untouched, and simulated participants.",
+            "confidence_set",
+        ),
+        Column(
             "language",
             "string",
             "Language the participant answered in (a code from settings.LANGUAGES, e.g. en).",

@@ -79,6 +79,9 @@ def read_table(path, fmt: str) -> tuple[list[str], list[dict]]:
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_every_table_round_trips_with_the_dictionarys_columns(tmp_path, ledger, fmt):
     services.conversation_scores_refresh(study=ledger.study)
+    # One answer whose participant set the confidence; the others were not recorded.
+    first_answer = Answer.objects.filter(task__participant__study=ledger.study).order_by("pk")[0]
+    Answer.objects.filter(pk=first_answer.pk).update(confidence_set=True)
     dictionary = export(tmp_path, fmt)
     assert dictionary["study"] == "beta"
     assert dictionary["format"] == fmt
@@ -104,6 +107,13 @@ def test_every_table_round_trips_with_the_dictionarys_columns(tmp_path, ledger, 
         assert first["disposition_distance"] == 0
     assert [a["arm"] for a in answers] == ["gptarmzq"] * 3 + ["ctlarmzq"] * 2
     assert {a["language"] for a in answers} == {"en"}
+    confidence_set = [a["confidence_set"] for a in answers]
+    if fmt == "csv":
+        assert confidence_set == ["true"] + [""] * 4
+    else:
+        assert confidence_set == [True] + [None] * 4
+    described = {c["name"]: c["type"] for c in tables["answers"]["columns"]}
+    assert described["confidence_set"] == "boolean"
     _columns, participants = read_table(tmp_path / f"participants.{fmt}", fmt)
     assert {p["language"] for p in participants} == {"en"}
     _columns, messages = read_table(tmp_path / f"messages.{fmt}", fmt)
