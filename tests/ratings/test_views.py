@@ -7,6 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from studyapp.chat.models import Message
 from studyapp.ratings.models import Adjudication, Label, RatingItem, RatingRound, StudyRater
 from studyapp.ratings.services.labels import label_save
 from studyapp.ratings.services.rounds import round_create
@@ -226,3 +227,38 @@ def test_the_home_page_lists_the_roles(client, dealt, dave, frank):
     page = client.get(reverse("ratings:home")).content.decode()
     assert reverse("ratings:adjudication_queue", kwargs={"slug": "rated"}) in page
     assert "My queue" not in page
+
+
+MARKDOWN_REPLY = (
+    "**Go to A&E.**\n\n| Sign | Do |\n|---|--:|\n| pain | call |\n\n- one\n- two\n\n"
+    '<script>window.__xss = 1</script> <img src=x onerror="alert(1)"> '
+    "[bad](javascript:alert(1))"
+)
+PERSON_XSS = "**mine** <script>alert('person')</script>\n<img src=x onerror=alert(2)>"
+
+
+def test_a_chats_model_replies_render_as_markdown_and_nothing_runs(client, rated, alice, dave):
+    Message.objects.filter(role=Message.Role.ASSISTANT).update(text=MARKDOWN_REPLY)
+    Message.objects.filter(role=Message.Role.USER).update(text=PERSON_XSS)
+    round_create(
+        study=rated.study,
+        name="R",
+        created_by=alice,
+        double_share=1,
+        answers=False,
+        transcripts=True,
+    )
+    client.force_login(dave)
+    page = client.get(rate_url(1)).content.decode()
+    # The model's reply as sanitized markdown, as the participant's chat shows it.
+    assert "<strong>Go to A&amp;E.</strong>" in page
+    assert '<th class="align-right">Do</th>' in page and "<li>one</li>" in page
+    assert page.count('<div class="turn-text md">') == 2
+    # Its payloads stay text; the person's text stays plain, escaped, line breaks kept.
+    assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in page
+    assert "<img" not in page and 'href="javascript' not in page
+    assert "<script>window" not in page and "<script>alert" not in page
+    assert (
+        '<div class="turn-text pre">**mine** &lt;script&gt;alert(&#x27;person&#x27;)'
+        "&lt;/script&gt;\n&lt;img src=x onerror=alert(2)&gt;</div>"
+    ) in page
