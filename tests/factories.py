@@ -5,7 +5,15 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 
 from studyapp.participation.models import Participant
-from studyapp.studies.models import Arm, ModelEndpoint, Scenario, Study
+from studyapp.studies.models import (
+    Arm,
+    ModelEndpoint,
+    Scenario,
+    ScenarioTranslation,
+    Study,
+    StudyTranslation,
+    TranslationMethod,
+)
 from studyapp.studies.services import disposition_scale_get_or_create_default
 
 
@@ -83,3 +91,59 @@ def shared_data_dir():
 
     default = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
     return Path(os.environ.get("STUDYAPP_SHARED_DATA") or default)
+
+
+def make_translation(study: Study, language: str = "de") -> StudyTranslation:
+    """A complete translation of the study's texts and active scenarios, each text marked
+    "[de] ..." so a test can tell it from the source; adds the language to the study."""
+    levels = {
+        level.code: {"label": f"[{language}] {level.label}", "description": ""}
+        for level in study.disposition_scale.levels.all()
+    }
+    arms = {
+        arm.key: {
+            "participant_label": f"[{language}] {arm.participant_label}",
+            "control_instructions": f"[{language}] {arm.control_instructions}",
+        }
+        for arm in study.arms.all()
+    }
+    translation = StudyTranslation(
+        study=study,
+        language=language,
+        method=TranslationMethod.PROFESSIONAL,
+        translated_by="Test translations Ltd",
+        public_title=f"[{language}] {study.public_title}",
+        consent_text=f"[{language}] {study.consent_text}",
+        instructions_text=f"[{language}] {study.instructions_text}",
+        disposition_question=f"[{language}] {study.disposition_question}",
+        conditions_question=f"[{language}] {study.conditions_question}",
+        screening_question=f"[{language}] {study.screening_question}"
+        if study.has_screening
+        else "",
+        screening_labels={
+            o["value"]: f"[{language}] {o['label']}" for o in study.screening_options
+        },
+        check_question=f"[{language}] {study.check_question}" if study.has_check else "",
+        check_labels={o: f"[{language}] {o}" for o in study.check_options},
+        levels=levels,
+        arms=arms,
+    )
+    translation.full_clean()
+    translation.save()
+    for scenario in study.scenarios.active():
+        ScenarioTranslation.objects.create(
+            scenario=scenario,
+            language=language,
+            method=TranslationMethod.PROFESSIONAL,
+            translated_by="Test translations Ltd",
+            title=f"[{language}] {scenario.title}",
+            sections=[
+                {"heading": f"[{language}] {s['heading']}", "text": f"[{language}] {s['text']}"}
+                for s in scenario.sections
+            ],
+        )
+    if language not in study.languages:
+        study.languages = [*study.languages, language]
+        study.full_clean()
+        study.save(update_fields=["languages", "updated_at"])
+    return translation

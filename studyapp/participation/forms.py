@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from studyapp.participation.conditions import parse_conditions
 from studyapp.participation.instructions import CONFIDENCE_QUESTION
 from studyapp.participation.services import CONDITIONS_MAX_CHARS, SOURCES_MAX_CHARS
-from studyapp.studies.models import DispositionLevel
+from studyapp.studies.translations import LevelText
 
 
 class SourcesForm(forms.Form):
@@ -57,7 +57,7 @@ class AnswerForm(forms.Form):
         },
     )
 
-    def __init__(self, *args, levels: Sequence[DispositionLevel], **kwargs) -> None:
+    def __init__(self, *args, levels: Sequence[LevelText], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.levels = list(levels)
         self.fields["disposition"].choices = [(level.pk, level.label) for level in self.levels]
@@ -87,19 +87,19 @@ class _ChoiceQuestionForm(forms.Form):
 
 
 class ScreeningForm(_ChoiceQuestionForm):
-    """The study's screening question; options are {"value", "label", "eligible"}."""
+    """The study's screening question; options are (value, label) in the participant's
+    language (studies.translations). Eligibility is never sent to the browser."""
 
-    def __init__(self, *args, options: Sequence[dict], **kwargs) -> None:
+    def __init__(self, *args, options: Sequence[tuple[str, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Eligibility is never sent to the browser: only values and labels.
-        self.options = [(str(o.get("value", "")), str(o.get("label", ""))) for o in options]
+        self.options = list(options)
         self.fields["answer"].choices = self.options
 
 
 class CheckForm(_ChoiceQuestionForm):
-    """The attention/comprehension check; options are plain strings."""
+    """The attention/comprehension check; options are (the source's option, its label)."""
 
-    def __init__(self, *args, options: Sequence[str], **kwargs) -> None:
+    def __init__(self, *args, options: Sequence[tuple[str, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.options = [(str(o), str(o)) for o in options]
+        self.options = list(options)
         self.fields["answer"].choices = self.options

@@ -9,6 +9,7 @@ browser's Accept-Language: the language is part of the study's design.
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils import translation
 
 PARAMETER = "lang"
 
@@ -28,3 +29,9 @@ def language_choices(languages: list[str]) -> list[tuple[str, str]]:
     """(code, name in its own language) for a study's languages, for the start page."""
     names = dict(settings.LANGUAGES)
     return [(code, names[code]) for code in languages if code in names]
+
+
+def browser_language(request) -> str:
+    """The browser's preferred supported language: only for pages that know no participant
+    and no study (a broken link), where nothing better says which language to use."""
+    return translation.get_language_from_request(request)

@@ -38,7 +38,11 @@ from studyapp.participation.enrolment import (
 from studyapp.participation.forms import AnswerForm, CheckForm, ScreeningForm, SourcesForm
 from studyapp.participation.instructions import instructions_for
 from studyapp.participation.language import PARAMETER as LANGUAGE_PARAMETER
-from studyapp.participation.language import language_choices, study_language_for
+from studyapp.participation.language import (
+    browser_language,
+    language_choices,
+    study_language_for,
+)
 from studyapp.participation.limits import Action, Limited, rate_limit
 from studyapp.participation.models import Participant, Task
 from studyapp.participation.prolific import (
@@ -80,8 +84,19 @@ from studyapp.participation.services import (
     task_save_sources,
 )
 from studyapp.studies.models import Study
+from studyapp.studies.translations import LevelText, scenario_text, study_texts
 
 logger = logging.getLogger(__name__)
+
+
+def _render(
+    request: HttpRequest, template: str, context: dict, status: int | None = None
+) -> HttpResponse:
+    """render(), with the study's texts in the active language (the participant's, or the
+    entry's) as `texts` wherever the page has a study."""
+    if "study" in context and "texts" not in context:
+        context["texts"] = study_texts(study=context["study"], language=translation.get_language())
+    return render(request, template, context, status=status)
 
 
 def study_exit(study: Study, outcome: Outcome) -> Exit:
@@ -118,7 +133,7 @@ def _entry(request: HttpRequest, study: Study, query: QueryDict, language: str) 
     except BadEntryParameterError as exc:
         logger.info("study %s: malformed entry parameter %s", study.pk, exc.name)
         context = {"study": study, "parameter": exc.name}
-        return render(request, "participation/bad_request.html", context, status=400)
+        return _render(request, "participation/bad_request.html", context, status=400)
     refusal = prolific_entry_refusal(prolific_study_id=study.prolific_study_id, params=params)
     if refusal == EntryRefusal.WRONG_STUDY:
         return _prolific_refused(request, study, refusal)
@@ -139,20 +154,29 @@ def _entry(request: HttpRequest, study: Study, query: QueryDict, language: str) 
                 study=study,
                 params=params,
                 held_link_ids=held,
-                stratum=stratum_from_entry(stratum_raw, study.stratum_values),
+                stratum=_entry_stratum(study, stratum_raw, language),
                 language=language,
             )
     except ResumeRefusedError:
-        return render(request, "participation/resume_elsewhere.html", {"study": study}, status=403)
+        context = {"study": study}
+        return _render(request, "participation/resume_elsewhere.html", context, status=403)
     except StudyNotOpenError:
-        return render(request, "participation/not_open.html", {"study": study})
+        return _render(request, "participation/not_open.html", {"study": study})
     except StudyFullError:
         context = {"study": study, "exit": study_exit(study, Outcome.STUDY_FULL)}
-        return render(request, "participation/ended.html", context)
+        return _render(request, "participation/ended.html", context)
     except AlreadyWithdrawnError:
-        return render(request, "participation/withdrawn.html", {"study": study})
+        return _render(request, "participation/withdrawn.html", {"study": study})
     session_bind_participant(request.session, participant)
     return redirect("participation:home", token=participant.token)
+
+
+def _entry_stratum(study: Study, stratum_raw: str, language: str) -> str:
+    """The allocation stratum known at entry: the participant's language, or the link's
+    stratum parameter (a screening stratum is set later, by the answer)."""
+    if study.stratum_source == Study.StratumSource.LANGUAGE:
+        return language
+    return stratum_from_entry(stratum_raw, study.stratum_values)
 
 
 def _entry_page(
@@ -182,7 +206,7 @@ def _entry_page(
         "language": language,
         "language_parameter": LANGUAGE_PARAMETER,
     }
-    return render(request, "participation/start.html", context)
+    return _render(request, "participation/start.html", context)
 
 
 def _entry_fields(
@@ -204,7 +228,7 @@ _REFUSAL_STATUS = {EntryRefusal.MISSING_PID: 400, EntryRefusal.WRONG_STUDY: 403}
 def _prolific_refused(request: HttpRequest, study: Study, refusal: EntryRefusal) -> HttpResponse:
     logger.info("study %s: entry refused (%s)", study.pk, refusal)
     context = {"study": study, "refusal": refusal}
-    return render(
+    return _render(
         request,
         "participation/open_from_prolific.html",
         context,
@@ -229,7 +253,7 @@ def _too_many(
         "retry_post": retry_fields is not None,
         "retry_fields": retry_fields or [],
     }
-    response = render(request, "participation/busy.html", context, status=429)
+    response = _render(request, "participation/busy.html", context, status=429)
     response["Retry-After"] = str(limited.retry_after_s)
     return response
 
@@ -250,14 +274,19 @@ def participant_view(view: ParticipantView) -> Callable[..., HttpResponse]:
             participant = participant_get_by_token(token)
         except Http404:
             logger.info("refused an unknown or altered participant link")
-            return render(request, "participation/bad_link.html", status=404)
+            with translation.override(browser_language(request)):
+                return render(request, "participation/bad_link.html", status=404)
         if participant_is_inactive(participant, timezone.now()):
             participant_expire(participant_id=participant.pk)
             participant.refresh_from_db()
         session_bind_participant(request.session, participant)
         participant_touch(participant=participant)
         with translation.override(participant.language):
-            response = view(request, participant, *args, **kwargs)
+            try:
+                response = view(request, participant, *args, **kwargs)
+            except Http404:
+                # E.g. a task position they do not have: said in their language.
+                response = render(request, "participation/bad_link.html", status=404)
         response.headers.setdefault("Content-Language", participant.language)
         return response
 
@@ -300,30 +329,33 @@ def _render_step(
     form: Form | None = None,
 ) -> HttpResponse:
     study = participant.study
-    context: dict = {"participant": participant, "study": study, "step": step}
+    texts = study_texts(study=study, language=participant.language)
+    context: dict = {"participant": participant, "study": study, "step": step, "texts": texts}
     match step.kind:
         case StepKind.CONSENT:
-            return render(request, "participation/consent.html", context)
+            return _render(request, "participation/consent.html", context)
         case StepKind.SCREENING:
-            context["form"] = form or ScreeningForm(options=study.screening_options)
-            return render(request, "participation/screening.html", context)
+            context["form"] = form or ScreeningForm(
+                options=texts.screening_options(study.screening_options)
+            )
+            return _render(request, "participation/screening.html", context)
         case StepKind.INSTRUCTIONS:
             arm = participant.arm
             assert arm is not None  # instructions come after allocation
             context["guide"] = instructions_for(
                 scenario_count=participant.tasks.count(),
                 arm_kind=arm.kind,
-                assistant_label=arm.participant_label,
+                assistant_label=texts.arm_label(arm),
                 min_turns=arm.min_turns,
                 max_turns=arm.max_turns,
-                disposition_question=study.disposition_question,
-                conditions_question=study.conditions_question,
+                disposition_question=texts.disposition_question,
+                conditions_question=texts.conditions_question,
             )
-            return render(request, "participation/instructions.html", context)
+            return _render(request, "participation/instructions.html", context)
         case StepKind.CHECK:
-            context["form"] = form or CheckForm(options=study.check_options)
+            context["form"] = form or CheckForm(options=texts.check_options(study.check_options))
             context["attempts_left"] = study.check_attempts - participant.check_failures
-            return render(request, "participation/check.html", context)
+            return _render(request, "participation/check.html", context)
         case StepKind.DECLINED | StepKind.COMPLETE | StepKind.ENDED:
             outcome = OUTCOME_FOR_STATUS.get(participant.status, Outcome.WITHDRAWN)
             context["exit"] = study_exit(study, outcome)
@@ -331,7 +363,7 @@ def _render_step(
                 StepKind.DECLINED: "participation/declined.html",
                 StepKind.COMPLETE: "participation/complete.html",
             }.get(step.kind, "participation/ended.html")
-            return render(request, template, context)
+            return _render(request, template, context)
     return _render_task(request, participant, step, form=form)
 
 
@@ -341,13 +373,17 @@ def _render_task(
     task = step.task
     assert task is not None  # every task step carries its task
     arm = participant.arm
+    texts = study_texts(study=participant.study, language=participant.language)
     context: dict = {
         "participant": participant,
         "study": participant.study,
+        "texts": texts,
         "step": step,
         "task": task,
-        "scenario": task.scenario,
+        "scenario": scenario_text(scenario=task.scenario, language=participant.language),
         "arm": arm,
+        "assistant_label": texts.arm_label(arm) if arm else "",
+        "control_instructions": texts.control_instructions(arm) if arm else "",
     }
     if step.kind == StepKind.CHAT:
         context["conversation_is_scripted"] = bool(
@@ -357,10 +393,16 @@ def _render_task(
         context["form"] = form or SourcesForm()
     else:
         if not isinstance(form, AnswerForm):
-            form = AnswerForm(levels=study_disposition_levels(study=participant.study))
+            form = AnswerForm(levels=_levels(participant))
         context["levels"] = form.levels
         context["form"] = form
-    return render(request, "participation/task.html", context)
+    return _render(request, "participation/task.html", context)
+
+
+def _levels(participant: Participant) -> list[LevelText]:
+    """The study's care levels as the participant reads them (their language)."""
+    texts = study_texts(study=participant.study, language=participant.language)
+    return texts.levels(study_disposition_levels(study=participant.study))
 
 
 @require_POST
@@ -392,7 +434,8 @@ def consent(request: HttpRequest, participant: Participant) -> HttpResponse:
 @participant_view
 def screening(request: HttpRequest, participant: Participant) -> HttpResponse:
     study = participant.study
-    form = ScreeningForm(request.POST, options=study.screening_options)
+    texts = study_texts(study=study, language=participant.language)
+    form = ScreeningForm(request.POST, options=texts.screening_options(study.screening_options))
     if form.is_valid() or not study.has_screening:
         try:
             participant_answer_screening(
@@ -414,7 +457,8 @@ def screening(request: HttpRequest, participant: Participant) -> HttpResponse:
 @participant_view
 def check(request: HttpRequest, participant: Participant) -> HttpResponse:
     study = participant.study
-    form = CheckForm(request.POST, options=study.check_options)
+    texts = study_texts(study=study, language=participant.language)
+    form = CheckForm(request.POST, options=texts.check_options(study.check_options))
     if form.is_valid():
         try:
             passed = participant_answer_check(
@@ -443,11 +487,10 @@ def withdraw(request: HttpRequest, participant: Participant) -> HttpResponse:
     """Withdraw consent: a confirmation page, then everything they gave is deleted."""
     study = participant.study
     if request.method == "GET":
-        return render(
-            request, "participation/withdraw.html", {"participant": participant, "study": study}
-        )
+        context = {"participant": participant, "study": study}
+        return _render(request, "participation/withdraw.html", context)
     participant_withdraw(participant_id=participant.pk)
-    return render(request, "participation/withdrawn.html", {"study": study})
+    return _render(request, "participation/withdrawn.html", {"study": study})
 
 
 @require_POST
@@ -517,7 +560,7 @@ def answer(request: HttpRequest, participant: Participant, position: int) -> Htt
         request,
         participant,
         task,
-        AnswerForm(request.POST, levels=study_disposition_levels(study=participant.study)),
+        AnswerForm(request.POST, levels=_levels(participant)),
         step_kind=StepKind.ANSWER,
         submit=lambda data: answer_submit(
             participant_id=participant.pk,

@@ -15,9 +15,12 @@ from studyapp.studies.models import (
     DispositionScale,
     ModelEndpoint,
     Scenario,
+    ScenarioTranslation,
     Study,
+    StudyTranslation,
 )
 from studyapp.studies.services import scenario_create_new_version, study_condition_labels_set
+from studyapp.studies.translations import translation_status
 
 
 class StudyScopedAdminMixin:
@@ -66,8 +69,67 @@ class DispositionScaleAdmin(admin.ModelAdmin):
         return obj._level_count
 
 
+PROVENANCE_FIELDS = ["method", "translated_by", "reviewed_by", "translated_on", "notes"]
+
+
+class TranslationFormsetMixin:
+    """Saving a translation says it matches the source as it is now (its digest), so an
+    edit of the source afterwards shows it as out of date."""
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        if formset.model not in (StudyTranslation, ScenarioTranslation):
+            super().save_formset(request, form, formset, change)
+            return
+        for obj in formset.deleted_objects:
+            obj.delete()
+        for obj in formset.save(commit=False):
+            obj.record_source()
+            obj.save()
+
+
+class StudyTranslationInline(admin.StackedInline):
+    model = StudyTranslation
+    extra = 0
+    fields = [
+        "language",
+        "public_title",
+        "consent_text",
+        "instructions_text",
+        "disposition_question",
+        "conditions_question",
+        "levels",
+        "arms",
+        "screening_question",
+        "screening_labels",
+        "check_question",
+        "check_labels",
+        *PROVENANCE_FIELDS,
+    ]
+
+
+class ScenarioTranslationInline(admin.StackedInline):
+    model = ScenarioTranslation
+    extra = 0
+    fields = ["language", "title", "sections", *PROVENANCE_FIELDS]
+
+    def _frozen(self, obj: Scenario | None) -> bool:
+        return obj is not None and obj.tasks.exists()
+
+    # What participants read is kept as they read it: once tasks use the scenario, its
+    # translations are frozen like the scenario itself (a change is a new version, which
+    # copies them); a language may still be added.
+    def get_readonly_fields(self, request: HttpRequest, obj: Scenario | None = None):
+        return self.fields if self._frozen(obj) else []
+
+    def has_change_permission(self, request: HttpRequest, obj: Scenario | None = None) -> bool:
+        return not self._frozen(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Scenario | None = None) -> bool:
+        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+
+
 @admin.register(Study)
-class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
+class StudyAdmin(TranslationFormsetMixin, StudyScopedAdminMixin, admin.ModelAdmin):
     study_path = "pk"
     list_display = ["title", "slug", "status", "scenarios_per_participant", "created_at"]
     list_filter = ["status"]
@@ -81,6 +143,7 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
             {
                 "fields": [
                     "languages",
+                    "translations_status",
                     "scenarios_per_participant",
                     "consent_text",
                     "instructions_text",
@@ -190,8 +253,10 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
             for name, opts in fieldsets
         ]
 
+    inlines = [StudyTranslationInline]
+
     def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None) -> list[str]:
-        readonly: list[str] = ["analysis_choice_history"]
+        readonly: list[str] = ["analysis_choice_history", "translations_status"]
         # Changing the design after enrolment began would make the sequence irreproducible.
         if obj is not None and obj.participants.exists():
             readonly += ["disposition_scale", *self.ALLOCATION_FIELDS]
@@ -199,6 +264,21 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
         if not request.user.is_superuser:
             readonly.append("investigators")
         return readonly
+
+    @admin.display(description="Translations")
+    def translations_status(self, obj: Study | None) -> str:
+        if obj is None or not obj.pk or len(obj.languages) < 2:
+            return "One language: nothing to translate."
+        rows = []
+        for status in translation_status(study=obj):
+            lacks = "complete" if status.is_complete else "lacks " + ", ".join(status.gaps)
+            late = (
+                "; made before the source's last edit: " + ", ".join(status.out_of_date)
+                if status.out_of_date
+                else ""
+            )
+            rows.append((status.language, lacks, late))
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}{}</li>", rows))
 
     @admin.display(description="Changes")
     def analysis_choice_history(self, obj: Study | None) -> str:
@@ -239,7 +319,7 @@ class StudyAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Scenario)
-class ScenarioAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
+class ScenarioAdmin(TranslationFormsetMixin, StudyScopedAdminMixin, admin.ModelAdmin):
     list_display = ["title", "key", "version", "is_active", "study", "gold_disposition"]
     list_filter = ["is_active", ("study", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["study", "gold_disposition"]
@@ -260,6 +340,7 @@ class ScenarioAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
         "key_facts",
         "provenance",
     ]
+    inlines = [ScenarioTranslationInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Scenario | None = None):
         # A scenario that data refers to is frozen: a change is a new version (action).

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from studyapp.studies import demo_content_de as german
 from studyapp.studies.demo_content import (
     DEMO_CONSENT_TEXT,
     DEMO_INSTRUCTIONS_TEXT,
@@ -14,7 +16,14 @@ from studyapp.studies.demo_content import (
     DEMO_SYSTEM_PROMPT,
     PROVENANCE,
 )
-from studyapp.studies.models import Arm, ModelEndpoint, Scenario, Study
+from studyapp.studies.models import (
+    Arm,
+    ModelEndpoint,
+    Scenario,
+    ScenarioTranslation,
+    Study,
+    StudyTranslation,
+)
 from studyapp.studies.services import disposition_scale_get_or_create_default
 
 DEMO_STUDY_SLUG = "demo"
@@ -49,6 +58,75 @@ def _add_rubric_to_unused(scenario: Scenario, item, changes: list[str]) -> None:
     scenario.full_clean()
     scenario.save(update_fields=["rubric", "key_facts", "updated_at"])
     changes.append(f"added the rubric and key facts of scenario {scenario.key}")
+
+
+def _condition_names(key: str) -> dict[str, list[str]]:
+    return {term: list(names) for term, names in german.CONDITION_NAMES.get(key, {}).items()}
+
+
+def _provenance() -> dict[str, str]:
+    return {
+        "language": german.LANGUAGE,
+        "method": german.TRANSLATION_METHOD,
+        "translated_by": german.TRANSLATED_BY,
+        "notes": german.TRANSLATION_NOTES,
+    }
+
+
+def _seed_german(study: Study, changes: list[str]) -> None:
+    """The demo's second language: our own German translation of its texts and scenarios
+    (studies.demo_content_de, marked as such), then German among the study's languages.
+
+    Only what is missing is added, and only as a translation of the demo's own text: a
+    scenario an investigator edited (its text no longer the demo's) is left for them.
+    """
+    added_texts = not study.translations.filter(language=german.LANGUAGE).exists()
+    if added_texts:
+        texts = german.STUDY_TEXTS
+        translation = StudyTranslation(
+            study=study,
+            public_title=texts["public_title"],
+            consent_text=texts["consent_text"],
+            instructions_text=texts["instructions_text"],
+            disposition_question=texts["disposition_question"],
+            conditions_question=texts["conditions_question"],
+            levels={code: dict(level) for code, level in german.LEVELS.items()},
+            arms={key: dict(arm) for key, arm in german.ARMS.items()},
+            **_provenance(),
+        )
+        _created(translation, changes, "the German texts of the demo study")
+    english = {item["key"]: item for item in DEMO_SCENARIOS}
+    for scenario in study.scenarios.active():
+        source = english.get(scenario.key)
+        text = german.SCENARIOS.get(scenario.key)
+        if source is None or text is None or scenario.translations.exists():
+            continue
+        if scenario.title != source["title"] or scenario.sections != source["sections"]:
+            continue
+        translation = ScenarioTranslation(
+            scenario=scenario,
+            title=text["title"],
+            sections=[dict(section) for section in text["sections"]],
+            **_provenance(),
+        )
+        _created(translation, changes, f"the German version of scenario {scenario.key}")
+        if not scenario.condition_synonyms and not scenario.tasks.exists():
+            scenario.condition_synonyms = _condition_names(scenario.key)
+            scenario.full_clean()
+            scenario.save(update_fields=["condition_synonyms", "updated_at"])
+            changes.append(f"added German condition names to scenario {scenario.key}")
+    # Offered once, when its texts are first added: an investigator who later took German
+    # off the demo's languages is not overruled by the next run.
+    if added_texts and german.LANGUAGE not in study.languages:
+        study.languages = [*study.languages, german.LANGUAGE]
+        try:
+            study.full_clean()
+        except ValidationError:
+            # An edited demo whose German is incomplete keeps its languages.
+            study.languages = study.languages[:-1]
+            return
+        study.save(update_fields=["languages", "updated_at"])
+        changes.append(f"offered the demo in {german.LANGUAGE} too")
 
 
 @transaction.atomic
@@ -95,6 +173,8 @@ def demo_seed(
             red_flags=list(item["red_flags"]),
             rubric=[dict(entry) for entry in item["rubric"]],
             key_facts=[dict(entry) for entry in item["key_facts"]],
+            # Other names the scorer accepts: the German ones, for answers in German.
+            condition_synonyms=_condition_names(item["key"]),
             provenance=PROVENANCE,
         )
         _created(scenario, changes, f"scenario {item['key']}")
@@ -139,6 +219,8 @@ def demo_seed(
             participant_label="Your own sources",
         )
         _created(arm, changes, "arm control")
+
+    _seed_german(study, changes)
 
     User = get_user_model()
     user = User.objects.filter(username=DEMO_INVESTIGATOR_USERNAME).first()

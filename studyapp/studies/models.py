@@ -15,6 +15,7 @@ from django.utils import timezone
 from studyapp.core.models import TimeStampedModel
 from studyapp.core.validators import validate_http_base_url
 from studyapp.studies.content import key_facts_errors, rubric_errors
+from studyapp.studies.translation_sources import digest, scenario_source, study_source
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class Study(TimeStampedModel):
     class StratumSource(models.TextChoices):
         ENTRY_PARAMETER = "entry_parameter", "A parameter of the entry link"
         SCREENING = "screening", "The answer to the screening question"
+        LANGUAGE = "language", "The participant's language"
 
     allocation_method = models.CharField(
         max_length=20, choices=AllocationMethod.choices, default=AllocationMethod.BLOCKS
@@ -318,8 +320,37 @@ class Study(TimeStampedModel):
             and not self.screening_question
         ):
             errors["screening_question"] = "Stratifying by screening needs a screening question."
+        if (
+            self.allocation_method == self.AllocationMethod.STRATIFIED_BLOCKS
+            and self.stratum_source == self.StratumSource.LANGUAGE
+            and isinstance(languages, list)
+            and len(languages) < 2
+        ):
+            errors["stratum_source"] = "Stratifying by language needs two languages or more."
+        if "languages" not in errors and self.status == self.Status.LIVE:
+            errors.update(self._translation_errors())
         if errors:
             raise ValidationError(errors)
+
+    def _translation_errors(self) -> dict[str, str]:
+        """A live study offers only complete languages (studies.translations)."""
+        if len(self.languages) < 2:
+            return {}
+        from studyapp.studies.translations import translation_status  # uses these models
+
+        missing = [
+            f"{status.language}: {', '.join(status.gaps)}"
+            for status in translation_status(study=self)
+            if status.gaps
+        ]
+        if not missing:
+            return {}
+        return {
+            "languages": (
+                "A live study needs a complete translation for each of its languages; "
+                "save it as a draft, add them, then set it live. Missing: " + "; ".join(missing)
+            )
+        }
 
 
 class ScenarioQuerySet(models.QuerySet["Scenario"]):
@@ -654,4 +685,177 @@ class Arm(TimeStampedModel):
         ):
             raise ValidationError(
                 {"blinding_terms": "A list of words or short phrases (60 characters at most)."}
+            )
+
+
+# --- Translations: a study runs in its first language (Study.languages[0]); every other
+# language it offers has one StudyTranslation and, per scenario version, a
+# ScenarioTranslation (studies.translations resolves what a participant reads).
+
+
+class TranslationMethod(models.TextChoices):
+    PROFESSIONAL = "professional", "Professional translator"
+    BILINGUAL_TEAM = "bilingual_team", "Bilingual member of the study team"
+    MACHINE_REVIEWED = "machine_reviewed", "Machine translation, reviewed by a person"
+    MACHINE = "machine", "Machine translation, not reviewed"
+
+
+def translation_language_choices() -> list[tuple[str, str]]:
+    return list(settings.LANGUAGES)
+
+
+class Translation(TimeStampedModel):
+    """A translation and its provenance: who made it, how, from which source text."""
+
+    language = models.CharField(max_length=10, choices=translation_language_choices)
+    method = models.CharField(max_length=20, choices=TranslationMethod.choices)
+    translated_by = models.CharField(
+        max_length=200, help_text="Who translated it: a person, an agency or a service."
+    )
+    reviewed_by = models.CharField(
+        max_length=200, blank=True, help_text="Who checked it against the source, if anyone."
+    )
+    translated_on = models.DateField(default=timezone.localdate)
+    notes = models.TextField(blank=True, help_text="E.g. back-translation, what was adapted.")
+    # Digest of the source texts this translation was made from (translation_sources):
+    # when the source is edited afterwards, the translation shows as out of date.
+    source_digest = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def source(self) -> dict:
+        raise NotImplementedError
+
+    def record_source(self) -> None:
+        """Say that this translation matches the source as it is now."""
+        self.source_digest = digest(self.source())
+
+    @property
+    def is_current(self) -> bool:
+        return self.source_digest == digest(self.source())
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.source_digest:
+            self.record_source()
+        super().save(*args, **kwargs)
+
+
+def _text_errors(value, keys: tuple[str, ...]) -> bool:
+    return not isinstance(value, dict) or not all(
+        isinstance(entry, dict)
+        and all(isinstance(entry.get(k, ""), str) for k in keys)
+        and set(entry) <= set(keys)
+        for entry in value.values()
+    )
+
+
+class StudyTranslation(Translation):
+    """The study's participant-facing texts in one of its other languages.
+
+    Option labels are keyed by what they translate (a screening option's value, a check
+    option's source text, a level's code, an arm's key): the values participants submit
+    stay the source's, so answers mean the same in every language.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="translations")
+    public_title = models.CharField(max_length=200)
+    consent_text = models.TextField()
+    instructions_text = models.TextField()
+    disposition_question = models.CharField(max_length=300)
+    conditions_question = models.CharField(max_length=300)
+    screening_question = models.CharField(max_length=300, blank=True)
+    screening_labels = models.JSONField(
+        default=dict, blank=True, help_text='{"<option value>": "<label>", ...}'
+    )
+    check_question = models.TextField(blank=True)
+    check_labels = models.JSONField(
+        default=dict, blank=True, help_text='{"<option as in the source>": "<label>", ...}'
+    )
+    levels = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"<level code>": {"label": "...", "description": "..."}, ...}',
+    )
+    arms = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            '{"<arm key>": {"participant_label": "...", "control_instructions": "..."}, ...}'
+        ),
+    )
+
+    class Meta:
+        ordering = ["study", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "language"], name="study_translation_one_per_language"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug} ({self.language})"
+
+    def source(self) -> dict:
+        return study_source(self.study)
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        for field in ("screening_labels", "check_labels"):
+            value = getattr(self, field)
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                errors[field] = "An object of option → label."
+        if _text_errors(self.levels, ("label", "description")):
+            errors["levels"] = 'An object of level code → {"label", "description"}.'
+        if _text_errors(self.arms, ("participant_label", "control_instructions")):
+            errors["arms"] = (
+                'An object of arm key → {"participant_label", "control_instructions"}.'
+            )
+        if self.study_id and self.study.languages and self.language == self.study.languages[0]:
+            errors["language"] = "The study is written in this language: nothing to translate."
+        if errors:
+            raise ValidationError(errors)
+
+
+class ScenarioTranslation(Translation):
+    """One scenario version's title and sections in another language of its study.
+
+    The gold standard is not translated: a scenario version has one. Other names of the
+    gold conditions in this language belong in Scenario.condition_synonyms, which the
+    scorer reads whatever language an answer is in.
+    """
+
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="translations")
+    title = models.CharField(max_length=200)
+    sections = models.JSONField(default=list, help_text='[{"heading": "...", "text": "..."}, ...]')
+
+    class Meta:
+        ordering = ["scenario", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scenario", "language"], name="scenario_translation_one_per_language"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scenario} ({self.language})"
+
+    def source(self) -> dict:
+        return scenario_source(self.scenario)
+
+    def clean(self) -> None:
+        sections = self.sections
+        if not isinstance(sections, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("text"), str) and s["text"].strip()
+            for s in sections
+        ):
+            raise ValidationError({"sections": "Sections must be a list of {heading, text}."})
+        if self.scenario_id and len(sections) != len(self.scenario.sections):
+            raise ValidationError(
+                {
+                    "sections": (
+                        f"The scenario has {len(self.scenario.sections)} sections; "
+                        f"this translation has {len(sections)}."
+                    )
+                }
             )

@@ -91,6 +91,12 @@ def scenario_create_new_version(*, scenario_id: int) -> Scenario:
     )
     new_version.full_clean()
     new_version.save()
+    # Its translations come along with the digest of what they translated: unchanged text
+    # keeps them current; an edit of the copy's text shows them as out of date.
+    for translation in source.translations.all():
+        translation.pk = None
+        translation.scenario = new_version
+        translation.save()
     return new_version
 
 

@@ -62,7 +62,11 @@ def enter(client: Client, study: Study, **params) -> Flow:
     response = client.get(entry_url(study), params)
     if response.status_code == 200:
         assert "participation/start.html" in [t.name for t in response.templates]
-        response = client.post(entry_url(study), dict(response.context["fields"]))
+        data = dict(response.context["fields"])
+        if response.context["languages"]:
+            # The chooser's radios, the link's language checked.
+            data["lang"] = response.context["language"]
+        response = client.post(entry_url(study), data)
     assert response.status_code == 302, response.status_code
     token = response["Location"].rstrip("/").rsplit("/", 1)[-1]
     return Flow(client=client, participant=participant_get_by_token(token))

@@ -7,9 +7,20 @@ from django.contrib.auth import get_user_model
 from django.core import serializers
 from django.core.management import CommandError, call_command
 
+from studyapp.scoring.answers import score_answer
+from studyapp.studies import demo_content_de
 from studyapp.studies.demo_content import DEMO_SCENARIOS, PROVENANCE
-from studyapp.studies.models import Arm, DispositionLevel, ModelEndpoint, Scenario, Study
+from studyapp.studies.models import (
+    Arm,
+    DispositionLevel,
+    ModelEndpoint,
+    Scenario,
+    ScenarioTranslation,
+    Study,
+    StudyTranslation,
+)
 from studyapp.studies.services import NHS_5_LEVELS
+from studyapp.studies.translations import study_texts, translation_status
 
 
 def seed(*args: str) -> str:
@@ -26,6 +37,8 @@ def snapshot() -> str:
         Arm.objects.all(),
         ModelEndpoint.objects.all(),
         DispositionLevel.objects.all(),
+        StudyTranslation.objects.all(),
+        ScenarioTranslation.objects.all(),
         User.objects.all(),
     ]
     return "".join(serializers.serialize("json", qs.order_by("pk")) for qs in querysets)
@@ -173,3 +186,55 @@ def test_an_older_demo_gets_rubrics_on_its_unused_scenarios(seeded):
     out = seed()
     assert "added the rubric and key facts of scenario paving-slabs" in out
     assert all(s.rubric and s.key_facts for s in Scenario.objects.all())
+
+
+def test_it_offers_a_complete_german_version_marked_as_ours(seeded):
+    assert seeded.languages == ["en", "de"]
+    (german,) = translation_status(study=seeded)
+    assert (german.language, german.gaps, german.out_of_date) == ("de", [], [])
+    translations = [seeded.translations.get(), *ScenarioTranslation.objects.all()]
+    assert len(translations) == 1 + seeded.scenarios.count()
+    for translation in translations:
+        translation.full_clean()
+        assert translation.language == "de"
+        assert translation.method == "bilingual_team"
+        assert translation.translated_by == "studyapp developers"
+        assert "not by a professional translator" in translation.notes
+    texts = study_texts(study=seeded, language="de")
+    assert texts.public_title == "Gesundheitsszenarien (Demo)"
+    assert texts.arm_label(seeded.arms.get(key="assistant")) == "KI-Assistent"
+
+
+def test_german_answers_are_scored_by_the_german_names(seeded):
+    # Every scenario's gold conditions can be named in German; a German answer naming
+    # them scores like an English one.
+    for scenario in seeded.scenarios.all():
+        names = demo_content_de.CONDITION_NAMES[scenario.key]
+        assert set(scenario.gold_conditions) <= set(names)
+        for term in scenario.gold_conditions:
+            score = score_answer(
+                conditions_text=f"Ich denke, es ist {names[term][0]}.",
+                answer_value=0,
+                gold_value=0,
+                gold_conditions=scenario.gold_conditions,
+                red_flags=scenario.red_flags,
+                synonyms=scenario.condition_synonyms,
+            )
+            assert term in score.matched_conditions, (scenario.key, term)
+
+
+def test_an_older_english_only_demo_gets_german_once(seeded):
+    seeded.translations.all().delete()
+    ScenarioTranslation.objects.all().delete()
+    seeded.languages = ["en"]
+    seeded.save()
+    out = seed()
+    assert "offered the demo in de too" in out
+    seeded.refresh_from_db()
+    assert seeded.languages == ["en", "de"]
+    # Taken off by an investigator, German is not put back by the next run.
+    seeded.languages = ["en"]
+    seeded.save()
+    seed("--quiet")
+    seeded.refresh_from_db()
+    assert seeded.languages == ["en"]
