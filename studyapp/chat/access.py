@@ -22,10 +22,16 @@ CLOSE_NOT_FOUND = 4404
 
 
 class ChatDenied(Exception):
-    def __init__(self, close_code: int, code: str, message: str) -> None:
+    """`language`: the participant's, once the socket knows who it is; None before that
+    (the consumer then answers in the browser's Accept-Language)."""
+
+    def __init__(
+        self, close_code: int, code: str, message: str, language: str | None = None
+    ) -> None:
         self.close_code = close_code
         self.code = code
         self.message = message
+        self.language = language
         super().__init__(code)
 
 
@@ -50,23 +56,25 @@ def chat_open_for_socket(*, session: SessionBase | None, token: str, position: i
         participant = participant_get_by_token(token)
     except Http404 as exc:
         raise ChatDenied(CLOSE_NOT_FOUND, "not_found", _NOT_YOURS) from exc
+    # From here on the participant is known: refusals are in their language.
+    language = participant.language
     if participant.arm is None or not participant.arm.is_llm:
-        raise ChatDenied(CLOSE_FORBIDDEN, "not_llm", _NOT_YOURS)
+        raise ChatDenied(CLOSE_FORBIDDEN, "not_llm", _NOT_YOURS, language)
     if not participant.is_active:
-        raise ChatDenied(CLOSE_FORBIDDEN, "finished", _CLOSED)
+        raise ChatDenied(CLOSE_FORBIDDEN, "finished", _CLOSED, language)
     if not participant_has_begun(participant):
         # Instructions unread or the attention check not passed: the page never shows the
         # chat yet, so only a hand-made socket gets here.
-        raise ChatDenied(CLOSE_FORBIDDEN, "not_started", _NOT_YOURS)
+        raise ChatDenied(CLOSE_FORBIDDEN, "not_started", _NOT_YOURS, language)
     task = task_for_participant(participant, position)
     if task is None:
-        raise ChatDenied(CLOSE_NOT_FOUND, "not_found", _NOT_YOURS)
+        raise ChatDenied(CLOSE_NOT_FOUND, "not_found", _NOT_YOURS, language)
     if task.status != Task.Status.ACTIVE:
-        raise ChatDenied(CLOSE_FORBIDDEN, "finished", _CLOSED)
+        raise ChatDenied(CLOSE_FORBIDDEN, "finished", _CLOSED, language)
     try:
         conversation = conversation_get_or_create(task=task)
     except ChatRefused as exc:
-        raise ChatDenied(CLOSE_FORBIDDEN, exc.code, _CLOSED) from exc
+        raise ChatDenied(CLOSE_FORBIDDEN, exc.code, _CLOSED, language) from exc
     return ChatGrant(
         participant_id=participant.pk,
         task_id=task.pk,

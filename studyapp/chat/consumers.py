@@ -48,6 +48,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import translation
 from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 from studyapp.chat.access import ChatDenied, chat_open_for_socket
 from studyapp.chat.blinding import GuardFilter, displayed
@@ -109,6 +110,24 @@ class FrameBudget:
         return True
 
 
+def browser_language(scope: dict[str, Any]) -> str:
+    """The language of the socket's Accept-Language header among settings.LANGUAGES (the
+    nearest variant: de-AT is de), else the default. Only for a socket refused before it
+    knows whose it is; a participant's own language is part of the study's design."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() != b"accept-language":
+            continue
+        for code, _quality in parse_accept_lang_header(value.decode("latin-1")):
+            if code == "*":
+                break
+            try:
+                return translation.get_supported_language_variant(code)
+            except LookupError:
+                continue
+        break
+    return settings.LANGUAGE_CODE
+
+
 def reply_error_message(error_code: str) -> str:
     return REPLY_ERROR_MESSAGES.get(error_code, REPLY_ERROR_MESSAGES["server_error"])
 
@@ -157,7 +176,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     follow_task: asyncio.Task | None = None
     budget: FrameBudget
     counted = False
-    # The participant's (from the grant); a refused socket is answered in the default.
+    # The participant's (from the grant); a socket refused before it knows whose it is is
+    # answered in the browser's language (browser_language).
     language: str = settings.LANGUAGE_CODE
 
     async def connect(self) -> None:
@@ -170,6 +190,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             )
         except ChatDenied as denied:
             logger.info("chat: socket refused (%s)", denied.code)
+            self.language = denied.language or browser_language(self.scope)
             await self.accept()
             await self.send_json({"type": "error", "code": denied.code, "message": denied.message})
             await self.close(code=denied.close_code)

@@ -78,12 +78,16 @@ def cast(transactional_db, scripted) -> Cast:
     return make_cast(scripted.base_url)
 
 
-def communicator(path: str, session_key: str | None) -> WebsocketCommunicator:
+def communicator(
+    path: str, session_key: str | None, *, accept_language: str | None = None
+) -> WebsocketCommunicator:
     from studyapp.asgi import application
 
     headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if session_key:
         headers.append((b"cookie", f"sessionid={session_key}".encode()))
+    if accept_language is not None:
+        headers.append((b"accept-language", accept_language.encode()))
     return WebsocketCommunicator(application, path, headers=headers)
 
 
