@@ -98,6 +98,7 @@ def render_widget(cast, *, scripted: bool) -> str:
         "participant": cast.participant,
         "task": cast.task,
         "arm": cast.arm,
+        "assistant_label": cast.arm.participant_label,
         "conversation_is_scripted": scripted,
     }
     return render_to_string("chat/_chat.html", context, request=request)
