@@ -138,8 +138,10 @@
     var statusLine = root.querySelector("[data-chat-status]");
     var retryButton = root.querySelector("[data-chat-retry]");
     // "Leave the study: technical problem": a plain form POST, shown when a frame says
-    // technical_exit (the model failed the study's number of replies in a row).
+    // technical_exit (the model failed the study's number of replies in a row); it asks
+    // first in place, as Finish does (participant.js's confirmFirst).
     var technicalExit = root.querySelector("[data-chat-technical-exit]");
+    var technicalExitButton = root.querySelector("[data-chat-technical-exit-button]");
     var turnsLabel = root.querySelector("[data-chat-turns]");
     var charsLabel = root.querySelector("[data-chat-chars]");
     var pasteNote = root.querySelector("[data-chat-paste-note]");
@@ -342,7 +344,11 @@
       retryButton.hidden = !(canType && state.canRetry && !busy());
       // Needs no socket (it is a form), so a chat that cannot connect still offers it.
       if (technicalExit) {
-        technicalExit.hidden = !(state.technicalExit && state.active && !busy());
+        var exitOffered = state.technicalExit && state.active && !busy();
+        technicalExit.hidden = !exitOffered;
+        // Disabled while not offered, which also closes an open "Leave the study?"
+        // (confirmFirst closes it when its button is disabled), so it never reappears open.
+        if (technicalExitButton) technicalExitButton.disabled = !exitOffered;
       }
       if (finishButton) finishButton.disabled = !state.canFinish || busy();
       if (outOfTurns && canType && !busy() && !statusLine.classList.contains("error")) {
@@ -511,9 +517,9 @@
             setStatus("");
           } else {
             var failed = frame.error_message || t("The reply did not finish. Please try again.");
-            if (frame.technical_exit) {
-              failed += " If it keeps failing, you can also leave the study below.";
-            }
+            // In the participant's language, from the template.
+            var exitNote = technicalExit && technicalExit.getAttribute("data-failed-note");
+            if (frame.technical_exit && exitNote) failed += " " + exitNote;
             setStatus(failed, true);
           }
           break;

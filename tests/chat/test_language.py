@@ -63,6 +63,10 @@ def test_the_chat_page_and_its_script_texts_are_in_german(cast: Cast):
     html = page.content.decode()
     assert "Senden" in html and "Beenden und die Fragen beantworten" in html
     assert "0 von" in html and "Nachrichten verwendet" in html
+    # The technical exit's question (asked in place) and its note for a failed reply.
+    assert "Die Studie verlassen?" in html and "Ja, die Studie verlassen" in html
+    assert "In der Studie bleiben" in html
+    assert 'data-failed-note="Wenn es weiterhin nicht klappt' in html
     # The scripts' catalogue, a JSON data block (no inline script under the CSP).
     assert '<script id="participant-texts" type="application/json">' in html
     assert "Verbindung unterbrochen. Neue Verbindung wird aufgebaut" in html

@@ -118,7 +118,7 @@ def test_a_participant_chats_reloads_retries_reconnects_and_finishes(
 
         # Finishing cannot be undone: it asks first, and "Keep chatting" goes back.
         finish.click()
-        confirm = page.locator("[data-confirm-box]")
+        confirm = page.locator("[data-chat-finish] [data-confirm-box]")
         assert confirm.is_visible() and not finish.is_visible()
         assert page.evaluate("document.activeElement.hasAttribute('data-confirm-yes')")
         page.get_by_role("button", name="Keep chatting").click()

@@ -1,6 +1,7 @@
 """The technical-problem exit in a real browser: the scripted model fails three times in a
 row (the first reply and two "Try again"), the page offers "Leave the study: technical
-problem", the participant leaves with the keyboard and sees the study's code for it."""
+problem", which asks first in place (cancelled once, with the keyboard), and the
+participant leaves with the keyboard and sees the study's code for it."""
 
 from __future__ import annotations
 
@@ -61,20 +62,57 @@ def test_after_three_failures_the_participant_leaves_with_the_technical_code(
         # Offered beside "Try again", with what it means; still free to try again.
         leave.wait_for(state="visible")
         assert retry.is_visible()
-        note = page.locator("[data-chat-technical-exit] p").inner_text()
+        note = page.locator("[data-chat-technical-exit] > p").inner_text()
         assert "you will get a completion code" in note
         assert "leave the study below" in page.locator("[data-chat-status]").inner_text()
         # A reload offers it again (from the history frame).
         page.reload()
         leave.wait_for(state="visible")
 
-        # Keyboard: focus the button and press Enter (a real form POST).
+        # Keyboard: focus the button and press Enter: it asks first, in place (no dialog),
+        # with the focus on the answer; Escape goes back to the button, and so does "Stay".
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        confirm = page.locator("[data-chat-technical-exit] [data-confirm-box]")
+        yes = page.get_by_role("button", name="Yes, leave the study")
+        stay = page.get_by_role("button", name="Stay in the study")
+
+        def focused(attribute: str) -> bool:
+            return page.evaluate(f"document.activeElement.hasAttribute('{attribute}')")
+
         leave.focus()
-        assert page.evaluate(
-            "document.activeElement.hasAttribute('data-chat-technical-exit-button')"
+        assert focused("data-chat-technical-exit-button")
+        assert leave.get_attribute("aria-expanded") == "false"
+        page.keyboard.press("Enter")
+        confirm.wait_for(state="visible")
+        assert not leave.is_visible() and yes.is_visible() and stay.is_visible()
+        assert "cannot come back" in confirm.inner_text()
+        assert focused("data-confirm-yes")
+        page.keyboard.press("Escape")
+        confirm.wait_for(state="hidden")
+        assert leave.is_visible() and focused("data-chat-technical-exit-button")
+        # Cancelled: still in the chat, free to try again.
+        leave.click()
+        confirm.wait_for(state="visible")
+        # (Hidden while it asks, so out of the accessibility tree: found by its attribute.)
+        exit_button = page.locator("[data-chat-technical-exit-button]")
+        assert exit_button.get_attribute("aria-expanded") == "true"
+        stay.click()
+        confirm.wait_for(state="hidden")
+        assert leave.is_visible() and retry.is_visible()
+        assert focused("data-chat-technical-exit-button")
+        assert page.locator("#completion-code").count() == 0
+        assert Participant.objects.get(prolific_pid="tech-pid").status == (
+            Participant.Status.CONSENTED
         )
+        # Now through: Enter opens the question, Enter on "Yes" (focused) leaves (a real
+        # form POST).
+        page.keyboard.press("Enter")
+        confirm.wait_for(state="visible")
+        assert focused("data-confirm-yes")
         page.keyboard.press("Enter")
         page.wait_for_selector("#completion-code")
+        assert dialogs == []
         assert page.locator("#completion-code").inner_text() == "TECH-CODE-7"
         assert page.locator("#ended").get_attribute("data-outcome") == "technical_problem"
         assert "technical problem" in page.locator("#ended").inner_text()
