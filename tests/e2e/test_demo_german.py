@@ -1,8 +1,7 @@
 """The demo exactly as `make run` seeds it, taken in German in a real browser, in each arm:
 every page, the scenarios (our translation) and the care levels are German, and the answers
-are stored with the source's values and the language. The scripted demo model itself
-answers in English (it is a script, labelled so; a real model answers in the language it
-is written to)."""
+are stored with the source's values and the language. The scripted demo model answers a
+German message with its German canned reply (labelled as a script)."""
 
 from __future__ import annotations
 
@@ -73,6 +72,8 @@ def test_the_demo_runs_in_german_in_both_arms(live_asgi, browser, scripted):
                          && !document.querySelector('.msg-streaming')""",
                     timeout=15000,
                 )
+                reply = page.locator(".msg-assistant").inner_text()
+                assert "[Geskriptetes Demo-Modell — keine KI]" in reply
                 page.wait_for_selector("[data-chat-finish-button]:not([disabled])")
                 page.locator("[data-chat-finish-button]").click()
                 page.get_by_role("button", name="Ja, Chat beenden").click()

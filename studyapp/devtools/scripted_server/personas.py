@@ -28,10 +28,63 @@ class Exchange:
     cleaned: str
 
 
+# A few very common German words: enough to answer a German demo participant in German
+# (demo mode only; a real model answers in the language it is written to).
+_GERMAN_WORDS = frozenset(
+    [
+        "ich",
+        "und",
+        "nicht",
+        "ist",
+        "mein",
+        "meine",
+        "habe",
+        "ein",
+        "eine",
+        "der",
+        "die",
+        "das",
+        "sie",
+        "mir",
+        "mich",
+        "was",
+        "wie",
+        "bin",
+        "seit",
+        "schmerzen",
+        "tut",
+        "weh",
+        "soll",
+        "kann",
+        "auch",
+        "bitte",
+    ]
+)
+
+
+def looks_german(text: str) -> bool:
+    words = re.findall(r"\w+", text.casefold())
+    return any(ch in text for ch in "äöüßÄÖÜ") or sum(w in _GERMAN_WORDS for w in words) >= 2
+
+
 def demo_reply(user_text: str, user_turn: int) -> str:
-    """The canned, clearly-labelled reply of demo mode (deterministic)."""
+    """The canned, clearly-labelled reply of demo mode (deterministic; German to German)."""
     words = user_text.split()
     excerpt = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+    if looks_german(user_text):
+        echoed_de = f"beginnend mit „{excerpt}“" if words else "ohne Wörter"
+        return (
+            "[Geskriptetes Demo-Modell — keine KI] Diese Antwort stammt aus einem "
+            "geskripteten Demo-Programm, nicht von einer KI, und sie ist kein medizinischer "
+            f"Rat. Ihre Nachricht {user_turn} hatte {len(words)} Wörter, {echoed_de}. "
+            "In einer echten Studie würde hier ein Sprachmodell antworten. Als allgemeiner "
+            "Sicherheitshinweis: Bei starken oder sich rasch verschlimmernden Beschwerden, "
+            "etwa Brustschmerzen, Atemnot, Anzeichen eines Schlaganfalls oder starken "
+            "Blutungen, rufen Sie die 999 an oder gehen Sie in die Notaufnahme. Wenn Sie "
+            "heute Hilfe brauchen, wenden Sie sich an NHS 111 oder eine Notfallpraxis. Wenn "
+            "es warten kann, vereinbaren Sie einen Routinetermin in Ihrer Hausarztpraxis; "
+            "leichte Beschwerden lassen sich oft zu Hause selbst behandeln."
+        )
     echoed = f'beginning "{excerpt}"' if words else "with no words"
     return (
         "[Scripted demo model — not an AI] This reply comes from a scripted demo program, "
