@@ -25,6 +25,7 @@ class ArmInfo:
     endpoint: str | None
     model: str | None
     is_scripted: bool
+    is_test_model: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class ArmView:
     endpoint: str | None = None
     model: str | None = None
     is_scripted: bool = False
+    is_test_model: bool = False
 
     @property
     def is_control(self) -> bool:
@@ -89,6 +91,7 @@ def arm_views(arms: Iterable[ArmInfo], *, blinded: bool, salt: str) -> list[ArmV
             endpoint=arm.endpoint,
             model=arm.model,
             is_scripted=arm.is_scripted,
+            is_test_model=arm.is_test_model,
         )
         for arm in sorted(arms, key=lambda arm: arm.key)
     ]

@@ -284,6 +284,13 @@ TASKS = Table(
             reveals_arm=True,
         ),
         Column(
+            "model_is_test",
+            "boolean",
+            "The chat used a small model for testing (e.g. SmolLM2-135M), not one for research.",
+            "conversation__is_test_model",
+            reveals_arm=True,
+        ),
+        Column(
             "chat_model_named",
             "list[string]",
             "Gold conditions the model named anywhere in the chat (empty list: none; empty "

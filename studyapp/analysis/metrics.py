@@ -152,6 +152,7 @@ class ArmReport:
     is_scripted: bool
     participants: dict[str, int]
     figures: AnswerFigures
+    is_test_model: bool = False
 
     @property
     def participants_total(self) -> int:

@@ -368,6 +368,7 @@ def arm_infos(*, study: Study) -> list[ArmInfo]:
             endpoint=arm.endpoint.name if arm.endpoint else None,
             model=arm.endpoint.model if arm.endpoint else None,
             is_scripted=bool(arm.endpoint and arm.endpoint.is_scripted),
+            is_test_model=bool(arm.endpoint and arm.endpoint.is_test_model),
         )
         for arm in arms
     ]

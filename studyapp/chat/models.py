@@ -21,6 +21,7 @@ class Conversation(models.Model):
     base_url = models.CharField(max_length=300)
     model = models.CharField(max_length=200)
     is_scripted = models.BooleanField(default=False)
+    is_test_model = models.BooleanField(default=False)
     system_prompt = models.TextField(blank=True)
     sampling_params = models.JSONField(default=dict)
     min_turns = models.PositiveSmallIntegerField()

@@ -143,6 +143,7 @@ def conversation_get_or_create(*, task: Task) -> Conversation:
         base_url=endpoint.base_url,
         model=endpoint.model,
         is_scripted=endpoint.is_scripted,
+        is_test_model=endpoint.is_test_model,
         system_prompt=arm.system_prompt,
         sampling_params={
             k: v for k, v in (arm.sampling_params or {}).items() if k in SAMPLING_KEYS

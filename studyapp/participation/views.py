@@ -389,6 +389,9 @@ def _render_task(
         context["conversation_is_scripted"] = bool(
             arm and arm.endpoint and arm.endpoint.is_scripted
         )
+        context["conversation_is_test_model"] = bool(
+            arm and arm.endpoint and arm.endpoint.is_test_model
+        )
     elif step.kind == StepKind.SOURCES:
         context["form"] = form or SourcesForm()
     else:

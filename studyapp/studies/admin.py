@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -9,6 +10,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from studyapp.accounts.permissions import endpoints_visible_to
+from studyapp.chat.llm import EndpointConfig
+from studyapp.chat.llm.probe import probe_endpoint
 from studyapp.studies.models import (
     Arm,
     DispositionLevel,
@@ -377,17 +380,25 @@ class ModelEndpointAdmin(admin.ModelAdmin):
         "model",
         "base_url",
         "is_scripted",
+        "is_test_model",
         "timeout_s",
         "evaluation_concurrency",
         *PRICE_FIELDS,
     ]
-    list_filter = ["is_scripted"]
+    list_filter = ["is_scripted", "is_test_model"]
     search_fields = ["name", "model"]
     fieldsets = [
         (
             None,
             {
-                "fields": ["name", "base_url", "model", "api_key_env", "is_scripted"],
+                "fields": [
+                    "name",
+                    "base_url",
+                    "model",
+                    "api_key_env",
+                    "is_scripted",
+                    "is_test_model",
+                ],
                 "description": (
                     "The API key is read from the environment variable named here, whose "
                     f"name must start with {settings.LLM_API_KEY_ENV_PREFIX} (e.g. "
@@ -417,6 +428,14 @@ class ModelEndpointAdmin(admin.ModelAdmin):
             },
         ),
     ]
+    actions = ["test_connection"]
+
+    @admin.action(description="Test connection (one short streamed reply)")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[ModelEndpoint]) -> None:
+        for endpoint in queryset[:10]:
+            result = async_to_sync(probe_endpoint)(EndpointConfig.from_endpoint(endpoint))
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(request, f"{endpoint.name}: {result.detail}", level)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # Investigators see the endpoints their studies' arms use; superusers create them.

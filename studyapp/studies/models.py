@@ -522,6 +522,15 @@ class ModelEndpoint(TimeStampedModel):
         default=False,
         help_text="A scripted demo model, not an LLM. The interface labels it as such.",
     )
+    # A real engine serving a model too small to mean anything (SmolLM2-135M for `make run
+    # MODEL=local` and the real-engine tests): labelled so to participants and analysts.
+    is_test_model = models.BooleanField(
+        default=False,
+        help_text=(
+            "A small model for testing, not for research or advice. Participants and "
+            "investigators see it labelled 'small local model — for testing'."
+        ),
+    )
     timeout_s = models.FloatField(default=30.0, validators=[MinValueValidator(1.0)])
     max_concurrent_streams = models.PositiveIntegerField(
         default=64, help_text="Open chat streams per server process (participants' chats)."
