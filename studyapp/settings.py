@@ -488,6 +488,10 @@ if CHAT_REPLY_SAVE_S <= 0 or CHAT_STALE_REPLY_S < 3 * CHAT_REPLY_SAVE_S:
 
 # Where the scripted demo model server listens (make run starts it).
 SCRIPTED_MODEL_URL = os.environ.get("SCRIPTED_MODEL_URL", "http://127.0.0.1:8011/v1")
+# `make run MODEL=local`: llama.cpp's server with SmolLM2-135M (studyapp.devtools.local_model),
+# a real engine serving a model for testing only; the demo's endpoint asks for this name.
+LOCAL_MODEL_URL = os.environ.get("LOCAL_MODEL_URL", "http://127.0.0.1:8012/v1")
+LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 
 # --- Logging: never participant text, only ids and sizes ------------------------------
 # Every record ends at the root's one handler, whose filter masks participant tokens in

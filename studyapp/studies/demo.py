@@ -28,6 +28,8 @@ from studyapp.studies.services import disposition_scale_get_or_create_default
 
 DEMO_STUDY_SLUG = "demo"
 DEMO_ENDPOINT_NAME = "scripted-demo"
+LOCAL_ENDPOINT_NAME = "local-smollm2"
+MODEL_CHOICES = ("scripted", "local")
 DEMO_INVESTIGATOR_USERNAME = "investigator"
 DEMO_COMPLETION_CODE = "DEMODONE"
 
@@ -129,16 +131,61 @@ def _seed_german(study: Study, changes: list[str]) -> None:
         changes.append(f"offered the demo in {german.LANGUAGE} too")
 
 
+def _local_endpoint(url: str, model_name: str, changes: list[str]) -> ModelEndpoint:
+    """The small local model for testing (llama.cpp + SmolLM2-135M), labelled as such."""
+    endpoint = ModelEndpoint.objects.filter(name=LOCAL_ENDPOINT_NAME).first()
+    if endpoint is None:
+        endpoint = ModelEndpoint(
+            name=LOCAL_ENDPOINT_NAME,
+            base_url=url,
+            model=model_name,
+            is_test_model=True,
+            # A CPU engine serves one request at a time: others queue behind it.
+            timeout_s=120.0,
+            evaluation_concurrency=1,
+        )
+        _created(endpoint, changes, f"model endpoint {LOCAL_ENDPOINT_NAME} (for testing)")
+    elif endpoint.base_url != url:
+        endpoint.base_url = url
+        endpoint.full_clean()
+        endpoint.save(update_fields=["base_url", "updated_at"])
+        changes.append(f"model endpoint {LOCAL_ENDPOINT_NAME} now at {url}")
+    return endpoint
+
+
+def _point_assistant_at(study: Study, endpoint: ModelEndpoint, changes: list[str]) -> None:
+    """The demo's LLM arm follows the chosen demo model, but only between the demo's own
+    endpoints: an arm an investigator pointed elsewhere is theirs."""
+    arm = study.arms.filter(key="assistant").select_related("endpoint").first()
+    if arm is None or arm.endpoint_id == endpoint.pk or arm.endpoint is None:
+        return
+    if arm.endpoint.name not in (DEMO_ENDPOINT_NAME, LOCAL_ENDPOINT_NAME):
+        return
+    arm.endpoint = endpoint
+    arm.full_clean()
+    arm.save(update_fields=["endpoint", "updated_at"])
+    changes.append(f"arm assistant now uses {endpoint.name}")
+
+
 @transaction.atomic
 def demo_seed(
-    *, scripted_model_url: str, investigator_password: str, password_is_explicit: bool
+    *,
+    scripted_model_url: str,
+    investigator_password: str,
+    password_is_explicit: bool,
+    model: str = "scripted",
+    local_model_url: str = "",
+    local_model_name: str = "",
 ) -> DemoSeedResult:
     """The demo study, its scenarios, the scripted endpoint, two arms and an investigator.
 
     Existing objects are left as they are (an investigator may have edited the demo),
-    except that the endpoint follows `scripted_model_url` and an explicitly given
-    password is applied.
+    except that the endpoints follow `scripted_model_url` / `local_model_url`, the LLM arm
+    follows `model` ("scripted", or "local": the small local model for testing) between
+    the demo's two endpoints, and an explicitly given password is applied.
     """
+    if model not in MODEL_CHOICES:
+        raise ValueError(f"model must be one of {MODEL_CHOICES}")
     changes: list[str] = []
     scale = disposition_scale_get_or_create_default()
     levels = {level.code: level for level in scale.levels.all()}
@@ -197,6 +244,11 @@ def demo_seed(
         endpoint.save(update_fields=["base_url", "updated_at"])
         changes.append(f"model endpoint {DEMO_ENDPOINT_NAME} now at {scripted_model_url}")
 
+    chat_endpoint = endpoint
+    if model == "local":
+        chat_endpoint = _local_endpoint(local_model_url, local_model_name, changes)
+    _point_assistant_at(study, chat_endpoint, changes)
+
     arm_keys = set(study.arms.values_list("key", flat=True))
     if "assistant" not in arm_keys:
         arm = Arm(
@@ -204,7 +256,7 @@ def demo_seed(
             key="assistant",
             kind=Arm.Kind.LLM,
             participant_label="AI assistant",
-            endpoint=endpoint,
+            endpoint=chat_endpoint,
             system_prompt=DEMO_SYSTEM_PROMPT,
             sampling_params={"temperature": 0.8, "top_p": 0.9, "max_tokens": 256},
             min_turns=1,

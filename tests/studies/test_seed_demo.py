@@ -238,3 +238,24 @@ def test_an_older_english_only_demo_gets_german_once(seeded):
     seed("--quiet")
     seeded.refresh_from_db()
     assert seeded.languages == ["en"]
+
+
+def test_model_local_points_the_demo_arm_at_the_small_local_model_and_back(seeded, settings):
+    out = seed("--model", "local")
+    assert "created model endpoint local-smollm2 (for testing)" in out
+    assert "arm assistant now uses local-smollm2" in out
+    local = ModelEndpoint.objects.get(name="local-smollm2")
+    assert local.is_test_model and not local.is_scripted
+    assert (local.base_url, local.model) == (settings.LOCAL_MODEL_URL, settings.LOCAL_MODEL_NAME)
+    assert seeded.arms.get(key="assistant").endpoint == local
+    assert "arm assistant now uses scripted-demo" in seed()
+    assert seeded.arms.get(key="assistant").endpoint.name == "scripted-demo"
+
+
+def test_an_arm_pointed_elsewhere_stays_there(seeded):
+    own = ModelEndpoint.objects.create(name="our-vllm", base_url="http://gpu:8001/v1", model="m")
+    arm = seeded.arms.get(key="assistant")
+    arm.endpoint = own
+    arm.save()
+    seed("--model", "local", "--quiet")
+    assert seeded.arms.get(key="assistant").endpoint == own

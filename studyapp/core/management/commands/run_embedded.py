@@ -40,27 +40,42 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
         parser.add_argument(
+            "--model-server",
+            choices=["scripted", "local", "none"],
+            default="scripted",
+            help=(
+                "The model server to start: the scripted demo model, the local small model "
+                "for testing (llama.cpp + SmolLM2-135M; make run MODEL=local), or none "
+                "(e.g. when arms point at vLLM)."
+            ),
+        )
+        parser.add_argument(
             "--no-model-server",
-            action="store_true",
-            help="Do not start the scripted model server (e.g. when arms point at vLLM).",
+            action="store_const",
+            const="none",
+            dest="model_server",
+            help="Same as --model-server none.",
         )
         parser.add_argument("--no-worker", action="store_true", help="Do not start Celery.")
 
     def handle(
-        self, *args, host: str, port: int, no_model_server: bool, no_worker: bool, **options
+        self, *args, host: str, port: int, model_server: str, no_worker: bool, **options
     ) -> None:
         run_dir = settings.RUN_DIR
         for sub in ("celery-broker", "celery-processed", "celery-control"):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
 
         commands: dict[str, list[str]] = {}
-        if not no_model_server:
+        if model_server == "scripted":
             model_url = urlsplit(settings.SCRIPTED_MODEL_URL)
             commands["model"] = [
                 sys.executable, "manage.py", "scripted_model_server",
                 "--host", model_url.hostname or "127.0.0.1",
                 "--port", str(model_url.port or 8011),
             ]  # fmt: skip
+        elif model_server == "local":
+            # Host and port from LOCAL_MODEL_URL; it loads in a second or two.
+            commands["model"] = [sys.executable, "manage.py", "local_model_server"]
         if not no_worker:
             commands["worker"] = [
                 sys.executable, "-m", "celery", "-A", "studyapp", "worker", "--beat",
@@ -94,7 +109,7 @@ class Command(BaseCommand):
             base = f"http://{host}:{port}"
             self._wait_healthy(f"{base}/healthz", procs, lambda: stopping)
             if not stopping:
-                self._print_banner(base, with_model=not no_model_server)
+                self._print_banner(base, model_server=model_server)
             while not stopping:
                 for name, proc in procs.items():
                     if proc.poll() is not None:
@@ -120,7 +135,7 @@ class Command(BaseCommand):
         if not is_stopping():
             raise CommandError(f"the server did not become healthy at {url}")
 
-    def _print_banner(self, base: str, *, with_model: bool) -> None:
+    def _print_banner(self, base: str, *, model_server: str) -> None:
         line = "=" * 72
         self.stdout.write(line)
         self.stdout.write(self.style.SUCCESS(f"studyapp is running at {base}/"))
@@ -132,8 +147,13 @@ class Command(BaseCommand):
         else:
             self.stdout.write("    user: investigator   password: investigator-demo")
         self.stdout.write(f"  Admin:               {base}/admin/")
-        if with_model:
+        if model_server == "scripted":
             self.stdout.write(f"  Scripted demo model (not an LLM): {settings.SCRIPTED_MODEL_URL}")
+        elif model_server == "local":
+            self.stdout.write(
+                f"  Small local model, for testing only (SmolLM2-135M on llama.cpp): "
+                f"{settings.LOCAL_MODEL_URL}"
+            )
         self.stdout.write("Press Ctrl-C to stop everything.")
         self.stdout.write(line)
 

@@ -1,4 +1,4 @@
-"""`manage.py seed_demo [--quiet]`: the demo study, ready for `make run`. Idempotent."""
+"""`manage.py seed_demo [--quiet] [--model scripted|local]`: the demo study. Idempotent."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
-from studyapp.studies.demo import demo_seed
+from studyapp.studies.demo import MODEL_CHOICES, demo_seed
 from studyapp.studies.links import participant_entry_path
 
 PASSWORD_ENV = "DEMO_INVESTIGATOR_PASSWORD"  # noqa: S105 (a variable name, not a secret)
@@ -20,8 +20,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--quiet", action="store_true", help="Print nothing.")
+        parser.add_argument(
+            "--model",
+            choices=MODEL_CHOICES,
+            default="scripted",
+            help=(
+                "What the demo's LLM arm talks to: the scripted demo model, or the small "
+                "local model for testing (make run MODEL=local)."
+            ),
+        )
 
-    def handle(self, *args, quiet: bool, **options) -> None:
+    def handle(self, *args, quiet: bool, model: str, **options) -> None:
         password = os.environ.get(PASSWORD_ENV, "")
         explicit = bool(password)
         if not explicit:
@@ -34,6 +43,9 @@ class Command(BaseCommand):
             scripted_model_url=settings.SCRIPTED_MODEL_URL,
             investigator_password=password,
             password_is_explicit=explicit,
+            model=model,
+            local_model_url=settings.LOCAL_MODEL_URL,
+            local_model_name=settings.LOCAL_MODEL_NAME,
         )
         if quiet:
             return
