@@ -69,15 +69,28 @@ def setup_django(tmp: Path) -> str:
     return settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
 
 
+UVICORN_OPTIONS = [
+    "--host", "127.0.0.1", "--lifespan", "off", "--log-level", "warning", "--no-access-log",
+]  # fmt: skip
+
+
 def start_uvicorn(
-    port: int, tmp: Path, *, workers: int = 1, env: dict | None = None, wait_s: float = 60
+    port: int,
+    tmp: Path,
+    *,
+    workers: int = 1,
+    env: dict | None = None,
+    wait_s: float = 60,
+    app: str = "studyapp.asgi:application",
+    log_name: str = "uvicorn.log",
 ) -> subprocess.Popen:
-    """The real ASGI app under uvicorn in a subprocess, once /healthz answers."""
-    log = (tmp / "uvicorn.log").open("wb")
+    """An ASGI app (the real one unless told) under uvicorn in a subprocess, once /healthz
+    answers. Every app gets the same options (UVICORN_OPTIONS)."""
+    log_path = tmp / log_name
+    log = log_path.open("wb")
     command = [
-        sys.executable, "-m", "uvicorn", "studyapp.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--lifespan", "off", "--log-level", "warning", "--no-access-log",
+        sys.executable, "-m", "uvicorn", app,
+        "--port", str(port), "--workers", str(workers), *UVICORN_OPTIONS,
     ]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=ROOT, env=env or os.environ.copy(), stdout=log, stderr=subprocess.STDOUT
@@ -85,7 +98,7 @@ def start_uvicorn(
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited:\n{(tmp / 'uvicorn.log').read_text()[-2000:]}")
+            raise RuntimeError(f"uvicorn exited:\n{log_path.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
                 return process

@@ -7,10 +7,22 @@ delta frames) with what the model server recorded (request -> first token, gaps 
 tokens). Both sides read the same monotonic clock, so the first-token relay lag (model
 emitted it -> browser received it) is measured directly.
 
-    .venv/bin/python bench/relay.py [--concurrency 1,50] [--tokens 60] [--ttft 0.3]
-                                   [--token-delay 0.03] [--out FILE]
+The benchmark carries its own floor: beside studyapp it serves bench/floor_relay.py (a raw
+ASGI WebSocket app with no Django: the same frames, the same database writes in four plain
+statements, one shared OpenAI client, the same delta framing) under the same uvicorn
+options, and drives both with the same client code, alternately, `--repetitions` times per
+concurrency level. It reports the added time to first token (client TTFT minus the model's
+own TTFT) of each, and the ratio studyapp / floor.
 
-Database: a temporary SQLite file, or DATABASE_URL when set (migrated first).
+studyapp runs with production settings (DJANGO_DEBUG off, a throwaway secret key) unless
+--dev is given.
+
+    .venv/bin/python bench/relay.py [--concurrency 1,50] [--repetitions 3] [--tokens 60]
+                                   [--ttft 0.3] [--token-delay 0.03] [--long-streams N]
+                                   [--dev] [--out FILE]
+
+Database: a temporary SQLite file, or DATABASE_URL when set (migrated first). The floor
+writes its own tables (bench_floor_*) in the same database.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import itertools
 import json
 import os
 import platform
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -33,7 +46,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, percentile, setup_django, start_uvicorn, summary  # noqa: E402
+from bench.common import (  # noqa: E402
+    UVICORN_OPTIONS,
+    free_port,
+    percentile,
+    setup_django,
+    start_uvicorn,
+    summary,
+)
+
+TARGETS = ("studyapp", "floor")
+FLOOR_APP = "bench.floor_relay:app"
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,6 +65,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=60, help="tokens per reply")
     parser.add_argument("--ttft", type=float, default=0.3, help="model time to first token (s)")
     parser.add_argument("--token-delay", type=float, default=0.03, help="model inter-token (s)")
+    parser.add_argument(
+        "--repetitions",
+        type=int,
+        default=3,
+        help="rounds per concurrency level for studyapp and for the floor, interleaved",
+    )
+    parser.add_argument(
+        "--long-streams",
+        type=int,
+        default=0,
+        help="also: N long replies streaming while a new turn is sent (0: skip)",
+    )
+    parser.add_argument(
+        "--long-tokens", type=int, default=250, help="tokens of each long reply (max 256)"
+    )
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="run studyapp with the development settings (DJANGO_DEBUG=1)",
+    )
     parser.add_argument(
         "--out",
         default=None,
@@ -117,7 +160,14 @@ def enrol(base_url: str, count: int, run_id: str) -> list[dict]:
     return clients
 
 
-async def one_client(port: int, client: dict, marker: str, text: str, barrier) -> dict:
+async def one_client(
+    port: int,
+    client: dict,
+    marker: str,
+    text: str,
+    barrier,
+    first_delta: asyncio.Event | None = None,
+) -> dict:
     from websockets.asyncio.client import connect
 
     url = f"ws://127.0.0.1:{port}/ws/p/{client['token']}/tasks/1/chat/"
@@ -143,6 +193,8 @@ async def one_client(port: int, client: dict, marker: str, text: str, barrier) -
                 elif frame["type"] == "start":
                     record["start_at"] = now
                 elif frame["type"] == "delta":
+                    if first_delta is not None:
+                        first_delta.set()
                     record["delta_times"].append(now)
                     record["chars"] += len(frame["html"])
                 elif frame["type"] == "end":
@@ -225,10 +277,89 @@ def analyse(records: list, server_requests: list[dict], concurrency: int, tokens
     }
 
 
+async def run_long(
+    port: int,
+    long_clients: list[dict],
+    probe: dict,
+    *,
+    long_tokens: int,
+    tokens: int,
+    tag: str,
+) -> tuple[dict | BaseException, list]:
+    """N long replies streaming, then a new turn (the probe) on another socket."""
+    started = [asyncio.Event() for _ in long_clients]
+    barrier = asyncio.Barrier(len(long_clients))
+    jobs = [
+        asyncio.create_task(
+            one_client(
+                port,
+                client,
+                f"{tag}-long{i}",
+                f"benchmark message {tag}-long{i} #long:{long_tokens}",
+                barrier,
+                first_delta=started[i],
+            )
+        )
+        for i, client in enumerate(long_clients)
+    ]
+    try:
+        async with asyncio.timeout(60):
+            await asyncio.gather(*(event.wait() for event in started))
+        await asyncio.sleep(0.5)  # every stream in full flow
+        marker = f"{tag}-probe"
+        probe_record = await one_client(
+            port, probe, marker, f"benchmark message {marker} #long:{tokens}", asyncio.Barrier(1)
+        )
+    except Exception as exc:  # reported as a failed probe
+        probe_record = exc
+    long_records = await asyncio.gather(*jobs, return_exceptions=True)
+    return probe_record, long_records
+
+
+def added_ttft(result: dict) -> dict:
+    overhead = result["ttft_overhead_ms"]
+    return {key: overhead.get(key) for key in ("n", "median", "p95")}
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+def production_environment(dev: bool) -> dict:
+    """studyapp's settings for this run (this process and the server inherit them)."""
+    if dev:
+        os.environ["DJANGO_DEBUG"] = "1"
+    else:
+        os.environ["DJANGO_DEBUG"] = "0"
+        os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(40))
+        os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+    return {"DJANGO_DEBUG": os.environ["DJANGO_DEBUG"]}
+
+
+def describe_settings() -> dict:
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    return {
+        "label": "development (DEBUG on)" if settings.DEBUG else "production (DEBUG off)",
+        "DEBUG": settings.DEBUG,
+        "database_engine": database["ENGINE"],
+        "database_pool": bool(database.get("OPTIONS", {}).get("pool")),
+        "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+        "redis": bool(settings.REDIS_URL),
+        "chat_frame_interval_s": settings.CHAT_FRAME_INTERVAL_S,
+        "uvicorn_options": " ".join(["--workers", "1", *UVICORN_OPTIONS]),
+    }
+
+
 def main() -> int:
     args = parse_args()
     levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
+    reps = max(args.repetitions, 1)
+    if args.long_streams and args.long_tokens > 256:
+        raise SystemExit("--long-tokens must be at most 256 (the arm's max_tokens)")
     started = time.monotonic()
+    production_environment(args.dev)
     tmp = Path(tempfile.mkdtemp(prefix="studyapp-bench-"))
     engine = setup_django(tmp)
 
@@ -236,33 +367,90 @@ def main() -> int:
 
     from studyapp.devtools.scripted_server import ScriptedConfig, ScriptedServerThread
 
+    ran_settings = describe_settings()
     model = ScriptedServerThread(
         ScriptedConfig(ttft_s=args.ttft, token_delay_s=args.token_delay, record_messages=True)
     ).start()
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
-    clients = enrol(model.base_url, sum(levels) + 1, run_id)
-    port = free_port()
-    uvicorn = start_uvicorn(port, tmp)
-    rounds = []
+    long_per_rep = (args.long_streams + 1) if args.long_streams else 0
+    needed = 1 + reps * (sum(levels) + long_per_rep)
+    enrolled = iter(enrol(model.base_url, needed, run_id))
+    floor_ids = itertools.count()
+
+    def take(target: str, count: int) -> list[dict]:
+        if target == "studyapp":
+            return [next(enrolled) for _ in range(count)]
+        return [
+            {"token": f"floor-{run_id}-{next(floor_ids)}", "session_key": ""} for _ in range(count)
+        ]
+
+    floor_env = os.environ.copy() | {
+        "FLOOR_MODEL_URL": model.base_url,
+        "FLOOR_MODEL": "scripted-demo",  # the bench arm's model name (enrol)
+        "CHAT_FRAME_INTERVAL_S": str(settings.CHAT_FRAME_INTERVAL_S),
+    }
+    ports = {"studyapp": free_port(), "floor": free_port()}
+    servers = {}
+    rounds, floor_rounds, ratios = [], [], []
+    cold: dict = {}
+    long_result = None
     try:
+        servers["studyapp"] = start_uvicorn(ports["studyapp"], tmp)
+        servers["floor"] = start_uvicorn(
+            ports["floor"], tmp, app=FLOOR_APP, env=floor_env, log_name="floor.log"
+        )
         # The first turn in a worker pays one-off costs (TLS trust store, lazy SDK imports,
-        # ~80 ms): measured apart, so the rounds show the steady state.
-        model.reset()
-        records = asyncio.run(run_round(port, clients[:1], args.tokens, "warmup"))
-        cold = analyse(records, model.requests(), 1, args.tokens)
-        offset = 1
-        for level in levels:
+        # pool opening): measured apart, so the rounds show the steady state.
+        for target in TARGETS:
             model.reset()
-            group = clients[offset : offset + level]
-            offset += level
-            records = asyncio.run(run_round(port, group, args.tokens, f"c{level}"))
-            rounds.append(analyse(records, model.requests(), level, args.tokens))
+            records = asyncio.run(
+                run_round(ports[target], take(target, 1), args.tokens, f"warmup-{target}")
+            )
+            cold[target] = analyse(records, model.requests(), 1, args.tokens)
+        for level in levels:
+            merged = {t: ([], []) for t in TARGETS}
+            rep_medians: dict[str, list] = {t: [] for t in TARGETS}
+            for rep in range(reps):
+                # Alternate which goes first, so a drift in the machine's load hits both.
+                order = TARGETS if rep % 2 == 0 else TARGETS[::-1]
+                for target in order:
+                    model.reset()
+                    tag = f"{target}-c{level}-r{rep}"
+                    records = asyncio.run(
+                        run_round(ports[target], take(target, level), args.tokens, tag)
+                    )
+                    requests = model.requests()
+                    one = analyse(records, requests, level, args.tokens)
+                    rep_medians[target].append(one["ttft_overhead_ms"].get("median"))
+                    merged[target][0].extend(records)
+                    merged[target][1].extend(requests)
+            app_round = analyse(*merged["studyapp"], level, args.tokens)
+            floor_round = analyse(*merged["floor"], level, args.tokens)
+            app_round["repetitions"] = floor_round["repetitions"] = reps
+            rounds.append(app_round)
+            floor_rounds.append(floor_round)
+            app_added, floor_added = added_ttft(app_round), added_ttft(floor_round)
+            ratios.append(
+                {
+                    "concurrency": level,
+                    "studyapp_added_ttft_ms": app_added,
+                    "floor_added_ttft_ms": floor_added,
+                    "median_ratio": ratio(app_added["median"], floor_added["median"]),
+                    "p95_ratio": ratio(app_added["p95"], floor_added["p95"]),
+                    "studyapp_median_per_repetition_ms": rep_medians["studyapp"],
+                    "floor_median_per_repetition_ms": rep_medians["floor"],
+                }
+            )
+        if args.long_streams:
+            long_result = run_long_scenario(args, ports, model, take, reps)
     finally:
-        uvicorn.terminate()
-        try:
-            uvicorn.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            uvicorn.kill()
+        for server in servers.values():
+            server.terminate()
+        for server in servers.values():
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
         model.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -275,31 +463,61 @@ def main() -> int:
             "tokens_per_reply": args.tokens,
             "frame_interval_s": settings.CHAT_FRAME_INTERVAL_S,
             "concurrency": levels,
+            "repetitions": reps,
             "database": engine,
             "server": "uvicorn (1 worker, subprocess)",
+            "settings": ran_settings,
         },
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
+            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         },
         "cold_first_turn": {
-            "client_ttft_ms": cold["client_ttft_ms"].get("median"),
-            "server_ttft_ms": cold["server_ttft_ms"].get("median"),
+            "client_ttft_ms": cold["studyapp"]["client_ttft_ms"].get("median"),
+            "server_ttft_ms": cold["studyapp"]["server_ttft_ms"].get("median"),
+            "floor_client_ttft_ms": cold["floor"]["client_ttft_ms"].get("median"),
+            "floor_server_ttft_ms": cold["floor"]["server_ttft_ms"].get("median"),
         },
         "rounds": rounds,
+        "floor": {
+            "app": FLOOR_APP,
+            "what": (
+                "raw ASGI WebSocket app, no Django: the same frames, one transaction of "
+                "three statements before the ack (user row, conversation, assistant row) "
+                "and one update at the end, one shared openai.AsyncOpenAI client, "
+                "studyapp's DeltaFramer; same uvicorn options, same database"
+            ),
+            "rounds": floor_rounds,
+        },
+        "ratio": {
+            "definition": (
+                "added TTFT = client TTFT - model TTFT per turn; ratio = studyapp / floor, "
+                "over all repetitions pooled"
+            ),
+            "by_concurrency": ratios,
+        },
         "wall_s": round(time.monotonic() - started, 1),
     }
+    if long_result is not None:
+        result["long_streams"] = long_result
     out = Path(args.out or ROOT / "bench" / "results" / f"relay-{engine}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 
     print(f"relay benchmark ({engine}, {os.cpu_count()} cpus) -> {out}")
+    print(
+        f"  studyapp settings: {ran_settings['label']}, pool {ran_settings['database_pool']}, "
+        f"channel layer {ran_settings['channel_layer'].rsplit('.', 1)[-1]}; uvicorn "
+        f"{ran_settings['uvicorn_options']}; load {result['machine']['load_average_1_5_15']}"
+    )
     cold_turn = result["cold_first_turn"]
     print(
         f"  cold first turn of the worker: TTFT client {cold_turn['client_ttft_ms']} ms "
-        f"vs model {cold_turn['server_ttft_ms']} ms"
+        f"vs model {cold_turn['server_ttft_ms']} ms (floor: {cold_turn['floor_client_ttft_ms']}"
+        f" vs {cold_turn['floor_server_ttft_ms']} ms)"
     )
     for r in rounds:
         print(
@@ -312,8 +530,71 @@ def main() -> int:
             f"gaps client {r['client_inter_frame_gap_ms'].get('median')} ms vs model "
             f"{r['server_inter_token_gap_ms'].get('median')} ms"
         )
-    failed = any(r["failed"] for r in rounds)
+    print(f"  added TTFT (client - model), ms, {reps} interleaved repetitions each:")
+    print("      c | studyapp median    p95 |  floor median    p95 | ratio median   p95")
+    for row in ratios:
+        a, f = row["studyapp_added_ttft_ms"], row["floor_added_ttft_ms"]
+        print(
+            f"    {row['concurrency']:>3} | {a['median']!s:>14} {a['p95']!s:>6} | "
+            f"{f['median']!s:>13} {f['p95']!s:>6} | {row['median_ratio']!s:>12} "
+            f"{row['p95_ratio']!s:>5}"
+        )
+    if long_result is not None:
+        a, f = long_result["studyapp_added_ttft_ms"], long_result["floor_added_ttft_ms"]
+        print(
+            f"  new turn beside {long_result['long_streams']} long streams: added TTFT "
+            f"studyapp {a.get('median')} ms (max {a.get('max')}) vs floor {f.get('median')} ms "
+            f"(max {f.get('max')}), ratio {long_result['median_ratio']}"
+        )
+    failed = any(r["failed"] for r in rounds + floor_rounds)
+    if long_result is not None:
+        failed = failed or any(long_result[f"{t}_failed"] for t in TARGETS)
     return 1 if failed else 0
+
+
+def run_long_scenario(args, ports: dict, model, take, reps: int) -> dict:
+    """A new turn's added TTFT while `args.long_streams` long replies stream, per target,
+    alternately, `reps` times."""
+    probes: dict[str, tuple[list, list]] = {t: ([], []) for t in TARGETS}
+    failed = dict.fromkeys(TARGETS, 0)
+    for rep in range(reps):
+        order = TARGETS if rep % 2 == 0 else TARGETS[::-1]
+        for target in order:
+            model.reset()
+            probe_record, long_records = asyncio.run(
+                run_long(
+                    ports[target],
+                    take(target, args.long_streams),
+                    take(target, 1)[0],
+                    long_tokens=args.long_tokens,
+                    tokens=args.tokens,
+                    tag=f"{target}-long-r{rep}",
+                )
+            )
+            probes[target][0].append(probe_record)
+            probes[target][1].extend(model.requests())
+            failed[target] += sum(
+                1
+                for r in long_records
+                if not (isinstance(r, dict) and r.get("status") == "complete")
+            )
+    results = {t: analyse(*probes[t], 1, args.tokens) for t in TARGETS}
+    for t in TARGETS:
+        failed[t] += results[t]["failed"]
+    app_added = results["studyapp"]["ttft_overhead_ms"]
+    floor_added = results["floor"]["ttft_overhead_ms"]
+    return {
+        "long_streams": args.long_streams,
+        "long_tokens": args.long_tokens,
+        "repetitions": reps,
+        "studyapp_added_ttft_ms": app_added,
+        "floor_added_ttft_ms": floor_added,
+        "median_ratio": ratio(app_added.get("median"), floor_added.get("median")),
+        "studyapp_probe_client_ttft_ms": results["studyapp"]["client_ttft_ms"],
+        "floor_probe_client_ttft_ms": results["floor"]["client_ttft_ms"],
+        "studyapp_failed": failed["studyapp"],
+        "floor_failed": failed["floor"],
+    }
 
 
 if __name__ == "__main__":
