@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass
 
 import pytest
 
@@ -59,6 +60,44 @@ def scripted(scripted_server):
     scripted_server.configure(mode="demo", fail_status=None, fail_after_tokens=None, **FAST)
     scripted_server.reset()
     return scripted_server
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A real inference engine the real-engine tests talk to."""
+
+    base_url: str
+    model: str
+    # Name of the environment variable holding its API key ("" for none).
+    api_key_env: str = ""
+
+    @property
+    def api_key(self) -> str:
+        return os.environ.get(self.api_key_env, "") if self.api_key_env else "EMPTY"
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """A real inference engine: by default llama.cpp's server with SmolLM2-135M (a model
+    for testing only), started once for the session, keeping the engine's default of
+    interrupting a streaming request when another arrives (the harder case for the chat).
+    STUDYAPP_ENGINE_URL and STUDYAPP_ENGINE_MODEL point the same tests at another server
+    instead (deploy/vllm/smoke.sh: vLLM on a GPU machine), with its key in
+    STUDYAPP_LLM_KEY_SMOKE if it needs one."""
+    from django.conf import settings
+
+    from studyapp.devtools.local_model import start_local_model, unavailable_reason
+
+    external = os.environ.get("STUDYAPP_ENGINE_URL")
+    if external:
+        key_env = "STUDYAPP_LLM_KEY_SMOKE" if os.environ.get("STUDYAPP_LLM_KEY_SMOKE") else ""
+        yield Engine(external.rstrip("/"), os.environ["STUDYAPP_ENGINE_MODEL"], key_env)
+        return
+    reason = unavailable_reason()
+    require(reason is None, f"the real-engine tests need the local model: {reason}")
+    server = start_local_model(model_alias=settings.LOCAL_MODEL_NAME, interrupt_requests=True)
+    yield Engine(server.base_url, settings.LOCAL_MODEL_NAME)
+    server.stop()
 
 
 def pytest_report_header(config) -> list[str]:

@@ -127,6 +127,9 @@ def scenario_accuracy(*, run: EvaluationRun) -> list[dict[str, Any]]:
             n=Count("pk"),
             disposition_n=Count("pk", filter=Q(correct__isnull=False)),
             disposition_exact=Count("pk", filter=Q(correct=True)),
+            # No readable disposition: counted wrong (as a participant's missing answer
+            # would be), and counted here so it is never mistaken for a wrong choice.
+            disposition_unread=Count("pk", filter=Q(correct=False, disposition__isnull=True)),
             conditions_n=Count("pk", filter=Q(conditions_correct__isnull=False)),
             conditions_correct=Count("pk", filter=Q(conditions_correct=True)),
         )
@@ -139,6 +142,7 @@ def scenario_accuracy(*, run: EvaluationRun) -> list[dict[str, Any]]:
             "disposition_accuracy": _share(r["disposition_exact"], r["disposition_n"]),
             "conditions_accuracy": _share(r["conditions_correct"], r["conditions_n"]),
             "disposition_n": r["disposition_n"],
+            "disposition_unread": r["disposition_unread"],
             "conditions_n": r["conditions_n"],
         }
         for r in rows
@@ -173,7 +177,11 @@ def scenarios_pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
     c_n = sum(r["conditions_n"] for r in rows)
     d_k = sum(round((r["disposition_accuracy"] or 0) * r["disposition_n"]) for r in rows)
     c_k = sum(round((r["conditions_accuracy"] or 0) * r["conditions_n"]) for r in rows)
-    return {"disposition_accuracy": _share(d_k, d_n), "conditions_accuracy": _share(c_k, c_n)}
+    return {
+        "disposition_accuracy": _share(d_k, d_n),
+        "conditions_accuracy": _share(c_k, c_n),
+        "disposition_unread": sum(r.get("disposition_unread", 0) for r in rows),
+    }
 
 
 def comparison_rows(*, study) -> list[dict[str, Any]]:

@@ -12,18 +12,26 @@ from channels.db import database_sync_to_async
 from studyapp.evaluations.runtime.engine import ItemResult, run_units
 
 
+def _unexpected_crash(unit, error: str) -> None:
+    raise AssertionError(f"unit {unit} crashed: {error}")
+
+
 def run(units, unit_fn, *, on_result, on_unit_crash=None, should_stop=None, concurrency=2):
     return run_units(
         units,
         unit_fn,
         concurrency=concurrency,
         on_result=on_result,
-        on_unit_crash=on_unit_crash or (lambda unit, error: None),
+        # A crash a test did not ask for fails it (it used to pass silently).
+        on_unit_crash=on_unit_crash or _unexpected_crash,
         should_stop=should_stop or (lambda: False),
         poll_s=0.01,
     )
 
 
+# database_sync_to_async closes stale connections around each call: after another test
+# opened one, that is database access, which pytest-django allows only when marked.
+@pytest.mark.django_db
 def test_every_write_runs_in_the_calling_thread():
     caller = threading.get_ident()
     seen: list[tuple[str, int]] = []

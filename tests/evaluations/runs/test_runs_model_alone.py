@@ -121,3 +121,26 @@ def test_the_command_refuses_a_missing_items_file(study_with_arm, tmp_path):
         call_command(
             "run_evaluation", study.slug, "--kind", "mcq", "--items", str(tmp_path / "none.jsonl")
         )
+
+
+def test_a_reply_without_a_readable_disposition_is_wrong_and_counted_apart(
+    study_with_arm, evaluator, fast_evaluations, django_capture_on_commit_callbacks
+):
+    study, _arm = study_with_arm
+    evaluator.configure(
+        keyed_replies=[
+            ["(chest-pain)", "I am not able to say which service; maybe appendicitis."],
+            ["(sore-knee)", "1) Self-care 2) Probably a bruise."],
+        ]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = evaluation_start(study=study, request=StartRequest(kind="model_alone", n=1))
+    chest = run.items.get(item_key="chest-pain")
+    assert chest.disposition_id is None and chest.correct is False
+    assert chest.conditions_correct is True  # the conditions part is still read
+    summary = run_summary(run=run)
+    rows = {row["scenario"]: row for row in summary["scenarios"]}
+    assert rows["chest-pain"]["disposition_unread"] == 1
+    assert rows["sore-knee"]["disposition_unread"] == 0
+    assert summary["disposition_unread"] == 1
+    assert summary["disposition_accuracy"] == 0.0
