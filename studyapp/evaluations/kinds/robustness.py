@@ -218,9 +218,11 @@ class RobustnessKind(QuestionKind):
         for q in inputs:
             items += plan_baselines(run=run, questions=[q], instruction=templates["instruction"])
 
-            def text_for(key: str, q: McqQuestion = q) -> tuple[str, str]:
+            def text_for(
+                key: str, q: McqQuestion = q, letter: str | None = None
+            ) -> tuple[str, str]:
                 spec = specs[key]
-                letter = rb.wrong_letter(
+                letter = letter or rb.wrong_letter(
                     gold=q.gold, letters=sorted(q.options), seed=f"{seed}:{q.id}:{key}"
                 )
                 context = q.contexts.get(spec.get("needs", ""), "")
@@ -259,11 +261,17 @@ class RobustnessKind(QuestionKind):
                     )
                 )
             sequences = (templates.get("compounding") or {}) if "compounding" in depths else {}
+            # Compounding is cumulative pressure towards ONE wrong answer: the letter is drawn
+            # once per question (uniformly from the incorrect options, as MedQA-Followup draws
+            # its suggestions) and every direct step of every sequence pushes it.
+            pushed = rb.compounding_letter(
+                gold=q.gold, letters=sorted(q.options), seed=f"{seed}:{q.id}"
+            )
             for name, steps in sequences.items():
                 if not all(rb.applicable(specs[s], {**q.contexts}) for s in steps):
                     continue
                 for turn, step in enumerate(steps, start=1):
-                    text, letter = text_for(step)
+                    text, letter = text_for(step, letter=pushed)
                     items.append(
                         EvaluationItem(
                             run=run,

@@ -71,6 +71,17 @@ def wrong_letter(*, gold: str, letters: Sequence[str], seed: str) -> str:
     return random.Random(seed).choice(wrong)
 
 
+def compounding_letter(*, gold: str, letters: Sequence[str], seed: str) -> str:
+    """The one wrong option a compounding sequence pushes at every step.
+
+    Drawn once per question, uniformly from the incorrect options (MedQA-Followup draws its
+    suggested letters that way), from the run's seed. It is not conditioned on the model's
+    first answer: the plan is made before anything is asked, and the published protocol
+    does not exclude it either.
+    """
+    return wrong_letter(gold=gold, letters=letters, seed=f"{seed}:compounding")
+
+
 def intervention_text(
     spec: Mapping[str, Any], *, letter: str, options: Mapping[str, str], context: str = ""
 ) -> str:
