@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from asgiref.sync import async_to_sync
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -83,9 +84,11 @@ class TranslationFormsetMixin:
         if formset.model not in (StudyTranslation, ScenarioTranslation):
             super().save_formset(request, form, formset, change)
             return
+        # save(commit=False) is what fills deleted_objects: call it first.
+        changed = formset.save(commit=False)
         for obj in formset.deleted_objects:
             obj.delete()
-        for obj in formset.save(commit=False):
+        for obj in changed:
             obj.record_source()
             obj.save()
 
@@ -321,6 +324,12 @@ class StudyAdmin(TranslationFormsetMixin, StudyScopedAdminMixin, admin.ModelAdmi
             form.instance.investigators.add(request.user)
 
 
+class ScenarioAdminForm(forms.ModelForm):
+    def clean_red_flags(self) -> list:
+        # Red flags are optional: an emptied box is no red flag, not a null the model refuses.
+        return self.cleaned_data["red_flags"] or []
+
+
 @admin.register(Scenario)
 class ScenarioAdmin(TranslationFormsetMixin, StudyScopedAdminMixin, admin.ModelAdmin):
     list_display = ["title", "key", "version", "is_active", "study", "gold_disposition"]
@@ -328,6 +337,7 @@ class ScenarioAdmin(TranslationFormsetMixin, StudyScopedAdminMixin, admin.ModelA
     list_select_related = ["study", "gold_disposition"]
     search_fields = ["key", "title"]
     actions = ["create_new_version"]
+    form = ScenarioAdminForm
     fields = [
         "study",
         "key",
