@@ -222,11 +222,6 @@ def test_auroc_is_mann_whitney_u_over_n1_n0_and_the_pairwise_probability():
     assert auroc([50, 50], [True, False]) == 0.5
 
 
-def test_auroc_matches_sklearn_where_installed():
-    metrics = pytest.importorskip("sklearn.metrics")
-    assert auroc(CONFIDENCE, CORRECT) == pytest.approx(metrics.roc_auc_score(CORRECT, CONFIDENCE))
-
-
 def test_the_reliability_curve_matches_scipy_binned_statistics():
     curve = reliability_curve(CONFIDENCE, CORRECT, bins=5)
     edges = np.linspace(0, 100, 6)
