@@ -41,6 +41,7 @@ import time
 from contextlib import aclosing
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -62,7 +63,7 @@ from studyapp.chat.selectors import (
     conversation_snapshot,
     conversation_technical_exit,
 )
-from studyapp.chat.services import ChatRefused, message_retry, message_store_user
+from studyapp.chat.services import ChatRefused, message_retry, message_store_and_begin
 from studyapp.core import metrics
 
 logger = logging.getLogger(__name__)
@@ -208,6 +209,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.counted = True
         await self._send_history()
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch first hops onto the database thread to close old connections,
+        # for every frame: under load that hop queues behind other sockets' writes and
+        # delays the turn. Every database call here goes through database_sync_to_async,
+        # which closes old connections around itself, so the hop adds nothing.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def send_json(self, content: Any, close: bool = False) -> None:
         # Texts in frames are lazy translations, written here in the participant's language.
         with translation.override(self.language):
@@ -269,12 +280,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._refused(ChatRefused("in_flight"), client_id=client_id)
             return
         try:
-            stored = await database_sync_to_async(message_store_user)(
+            # One transaction: the message stored and, when it needs one, the reply's row.
+            stored, plan = await database_sync_to_async(message_store_and_begin)(
                 conversation_id=self.conversation_id, text=text, client_message_id=client_id
             )
         except ChatRefused as refused:
             await self._refused(refused, client_id=client_id)
             return
+        # The reply generates in a task of its own from here, whatever becomes of this
+        # socket (even if the ack below cannot be sent); the relay starts after the ack.
+        live = (
+            live_reply_start(
+                conversation_id=self.conversation_id,
+                user_message_id=stored.message_id,
+                plan=plan,
+            )
+            if plan is not None
+            else None
+        )
         await self.send_json(
             {
                 "type": "ack",
@@ -283,8 +306,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 "duplicate": stored.duplicate,
             }
         )
-        if stored.needs_reply:
-            self._start_reply(stored.message_id)
+        if live is not None:
+            if self._following():
+                self.follow_task.cancel()  # a stored reply that has ended meanwhile
+            self._relay(follow(live))
 
     async def _on_retry(self) -> None:
         if self._replying():

@@ -28,7 +28,13 @@ from django.utils import timezone
 
 from studyapp.chat.models import Message
 from studyapp.chat.selectors import TurnState, conversation_turn_state, stale_before
-from studyapp.chat.services import ChatRefused, ReplyEvent, recover_stale_replies, reply_stream
+from studyapp.chat.services import (
+    ChatRefused,
+    ReplyEvent,
+    ReplyPlan,
+    recover_stale_replies,
+    reply_stream,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,18 +82,21 @@ def live_reply_for(conversation_id: int) -> LiveReply | None:
     return live
 
 
-def live_reply_start(*, conversation_id: int, user_message_id: int) -> LiveReply:
-    """Start answering a participant message in a task that no socket owns."""
+def live_reply_start(
+    *, conversation_id: int, user_message_id: int, plan: ReplyPlan | None = None
+) -> LiveReply:
+    """Start answering a participant message in a task that no socket owns (`plan`: its
+    reply row is already created, see services.message_store_and_begin)."""
     live = LiveReply(conversation_id=conversation_id)
-    live.task = asyncio.create_task(_generate(live, user_message_id))
+    live.task = asyncio.create_task(_generate(live, user_message_id, plan))
     _LIVE[conversation_id] = live
     return live
 
 
-async def _generate(live: LiveReply, user_message_id: int) -> None:
+async def _generate(live: LiveReply, user_message_id: int, plan: ReplyPlan | None) -> None:
     try:
         stream = reply_stream(
-            conversation_id=live.conversation_id, user_message_id=user_message_id
+            conversation_id=live.conversation_id, user_message_id=user_message_id, plan=plan
         )
         async with aclosing(stream) as events:
             async for event in events:

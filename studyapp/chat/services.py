@@ -227,28 +227,28 @@ def clean_message_text(text: object) -> str:
 # --- participant messages ----------------------------------------------------------------
 
 
-@transaction.atomic
-def message_store_user(
+def _store_user_locked(
+    conversation: Conversation,
+    history: list[HistoryItem],
     *,
-    conversation_id: int,
     text: str,
-    client_message_id: str | None = None,
-    now: datetime | None = None,
-) -> StoredMessage:
-    """Store a participant message before anything else happens (idempotent by client id)."""
-    now = now or timezone.now()
+    client_message_id: str | None,
+    now: datetime,
+) -> tuple[StoredMessage, list[HistoryItem]]:
+    """Store a participant message in a conversation locked by the caller (idempotent by
+    client id); returns it and the history with it."""
     cleaned = clean_message_text(text)
-    conversation, history = _lock_with_history(conversation_id, now)
     if client_message_id:
         existing = next((m for m in history if m.client_message_id == client_message_id), None)
         if existing is not None:
-            return StoredMessage(
+            stored = StoredMessage(
                 message_id=existing.id,
                 sequence=existing.sequence,
                 client_message_id=client_message_id,
                 duplicate=True,
                 needs_reply=_still_needs_reply(conversation, history, existing),
             )
+            return stored, history
     _refuse_unless_active(conversation)
     _refuse_if_reply_in_flight(history, now)
     # A participant message whose reply failed is superseded by this one (it uses no turn).
@@ -276,15 +276,69 @@ def message_store_user(
         message.pk,
         message.sequence,
         len(cleaned),
-        conversation_id,
+        conversation.pk,
     )
-    return StoredMessage(
+    stored = StoredMessage(
         message_id=message.pk,
         sequence=message.sequence,
         client_message_id=message.client_message_id,
         duplicate=False,
         needs_reply=True,
     )
+    item = HistoryItem(
+        id=message.pk,
+        sequence=message.sequence,
+        role=message.role,
+        text=message.text,
+        status=message.status,
+        client_message_id=message.client_message_id,
+        reply_to_id=None,
+        created_at=message.created_at,
+    )
+    return stored, [*history, item]
+
+
+@transaction.atomic
+def message_store_user(
+    *,
+    conversation_id: int,
+    text: str,
+    client_message_id: str | None = None,
+    now: datetime | None = None,
+) -> StoredMessage:
+    """Store a participant message before anything else happens (idempotent by client id)."""
+    now = now or timezone.now()
+    clean_message_text(text)  # refuse before taking the lock
+    conversation, history = _lock_with_history(conversation_id, now)
+    stored, _history = _store_user_locked(
+        conversation, history, text=text, client_message_id=client_message_id, now=now
+    )
+    return stored
+
+
+@transaction.atomic
+def message_store_and_begin(
+    *,
+    conversation_id: int,
+    text: str,
+    client_message_id: str | None = None,
+    now: datetime | None = None,
+) -> tuple[StoredMessage, ReplyPlan | None]:
+    """A participant's turn in one transaction: store their message (idempotent by client
+    id) and, when it needs a reply, create the streaming reply row and plan the request.
+
+    The chat's hot path: one lock, one read of the history, before the ack and the model
+    call (message_store_user then reply_begin took two, each queued on the database thread).
+    """
+    now = now or timezone.now()
+    clean_message_text(text)
+    conversation, history = _lock_with_history(conversation_id, now)
+    stored, history = _store_user_locked(
+        conversation, history, text=text, client_message_id=client_message_id, now=now
+    )
+    if not stored.needs_reply:
+        return stored, None
+    return stored, _begin_locked(conversation, history, stored.message_id, now)
 
 
 def _still_needs_reply(
@@ -320,6 +374,12 @@ def reply_begin(*, conversation_id: int, user_message_id: int) -> ReplyPlan:
     """Create the streaming assistant message and assemble what the model will be sent."""
     now = timezone.now()
     conversation, history = _lock_with_history(conversation_id, now)
+    return _begin_locked(conversation, history, user_message_id, now)
+
+
+def _begin_locked(
+    conversation: Conversation, history: list[HistoryItem], user_message_id: int, now: datetime
+) -> ReplyPlan:
     _refuse_unless_active(conversation)
     _refuse_if_reply_in_flight(history, now)
     if retry_target(history, now=now) != user_message_id:
@@ -342,7 +402,7 @@ def reply_begin(*, conversation_id: int, user_message_id: int) -> ReplyPlan:
     )
     return ReplyPlan(
         message_id=message.pk,
-        conversation_id=conversation_id,
+        conversation_id=conversation.pk,
         sequence=message.sequence,
         endpoint=endpoint,
         messages=model_messages(system_prompt=conversation.system_prompt, history=history),
@@ -475,6 +535,7 @@ async def reply_stream(
     conversation_id: int,
     user_message_id: int,
     client_factory: Callable[[EndpointConfig], OpenAICompatibleClient] = OpenAICompatibleClient,
+    plan: ReplyPlan | None = None,
 ) -> AsyncIterator[ReplyEvent]:
     """Answer a participant message: yields start, the text deltas, and end.
 
@@ -482,9 +543,14 @@ async def reply_stream(
     with the partial text), or interrupted (the consumer was cancelled or stopped early).
     While it streams, the text so far is saved every CHAT_REPLY_SAVE_S
     (_save_while_streaming), so a process that dies loses at most that much.
+    `plan`: the reply row already created with the participant's message
+    (message_store_and_begin); without it, reply_begin creates it here.
     Use it with contextlib.aclosing().
     """
-    plan = await _begin_shielded(conversation_id=conversation_id, user_message_id=user_message_id)
+    if plan is None:
+        plan = await _begin_shielded(
+            conversation_id=conversation_id, user_message_id=user_message_id
+        )
     parts: list[str] = []
     started = time.monotonic()
     first_token_at: float | None = None

@@ -53,6 +53,13 @@ _http_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
 )
 
 
+# SDK clients per loop and endpoint settings (they hold no connection of their own: they
+# use the loop's pool above).
+_sdk_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     # Loading the trust store is the costly part of a new pool; do it once per process.
@@ -127,19 +134,27 @@ class OpenAICompatibleClient:
         self.config = config
 
     def _sdk_client(self) -> openai.AsyncOpenAI:
-        # What the requests are for; real servers ignore the header (see PURPOSE_HEADER). A
-        # participant's chat sends none.
-        purpose = self.config.purpose
-        headers = {PURPOSE_HEADER: str(purpose)} if purpose else None
-        return openai.AsyncOpenAI(
-            base_url=self.config.base_url,
-            api_key=self.config.api_key,
-            timeout=self.config.timeout_s,
-            # A retry would silently double a participant's wait; failures are shown instead.
-            max_retries=0,
-            http_client=_shared_http_client(),
-            default_headers=headers,
-        )
+        """This loop's SDK client for the endpoint's settings, built once: building one
+        per turn cost the chat's hot path a few milliseconds each time."""
+        config = self.config
+        key = (config.base_url, config.api_key, config.timeout_s, str(config.purpose))
+        per_loop = _sdk_clients.setdefault(asyncio.get_running_loop(), {})
+        client = per_loop.get(key)
+        http_client = _shared_http_client()
+        if client is None or client._client is not http_client:
+            # What the requests are for; real servers ignore the header (see
+            # PURPOSE_HEADER). A participant's chat sends none.
+            headers = {PURPOSE_HEADER: str(config.purpose)} if config.purpose else None
+            client = per_loop[key] = openai.AsyncOpenAI(
+                base_url=config.base_url,
+                api_key=config.api_key,
+                timeout=config.timeout_s,
+                # A retry would silently double a participant's wait; failures are shown.
+                max_retries=0,
+                http_client=http_client,
+                default_headers=headers,
+            )
+        return client
 
     async def _acquire(self) -> asyncio.Semaphore:
         semaphore = _endpoint_semaphore(self.config)
