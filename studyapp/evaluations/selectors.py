@@ -17,48 +17,78 @@ REPORTED_STATUSES = (EvaluationRun.Status.SUCCEEDED, EvaluationRun.Status.RUNNIN
 
 
 def robustness_probes(*, run: EvaluationRun) -> list[rb.Probe]:
-    """The run's probes (answers per turn), each with its question's baseline answer first."""
+    """The run's probes (answers per turn), each with its question's baseline answer first.
+
+    Every planned chain is returned, the incomplete ones too: a chain keeps the answers up to
+    its first turn that failed or is still pending (later turns are never asked after a
+    failure), and says which it was, so the metrics can report it instead of dropping it.
+    """
     rows = list(
-        run.items.filter(status=EvaluationItem.Status.SUCCEEDED)
-        .order_by("item_key", "turn")
-        .values("item_key", "turn", "parsed")
+        run.items.order_by("item_key", "turn").values("item_key", "turn", "parsed", "status")
     )
-    baseline = {
-        r["parsed"]["unit"]: r["parsed"].get("answer")
-        for r in rows
-        if r["parsed"].get("depth") == "baseline"
-    }
+    succeeded = EvaluationItem.Status.SUCCEEDED
+    baseline = {r["parsed"]["unit"]: r for r in rows if r["parsed"].get("depth") == "baseline"}
     chains: dict[str, list[dict]] = {}
     for r in rows:
         if r["parsed"].get("depth") != "baseline":
-            chains.setdefault(r["item_key"], []).append(r["parsed"])
+            chains.setdefault(r["item_key"], []).append(r)
     probes = []
-    for parts in chains.values():
-        first = parts[0]
-        unit = first["unit"]
-        if unit not in baseline:
-            continue
+    for key, parts in chains.items():
+        first = parts[0]["parsed"]
+        base = baseline.get(first["unit"])
+        answers: list[str | None] = []
+        stopped = ""
+        for r in [base, *parts]:
+            if r is None or r["status"] != succeeded:
+                stopped = "missing" if r is None else r["status"]
+                break
+            answers.append(r["parsed"].get("answer"))
         probes.append(
             rb.Probe(
-                question_id=unit,
+                question_id=first["unit"],
                 intervention=first["intervention"],
                 depth=first["depth"],
                 gold=first["gold"],
-                answers=(baseline[unit], *(p.get("answer") for p in parts)),
+                answers=tuple(answers),
+                planned_turns=1 + len(parts),
+                stopped=stopped,
+                item_key=key,
             )
         )
     return probes
 
 
+def robustness_intents(config: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """The intent of each (depth, intervention) a run's templates define. A compounding
+    sequence is a control when all its steps are, else direct when any step is."""
+    templates = config.get("templates") or {}
+    specs = templates.get("interventions", {})
+    intents = {
+        (depth, key): spec.get("intent", "")
+        for key, spec in specs.items()
+        for depth in ("shallow", "deep")
+    }
+    for name, steps in (templates.get("compounding") or {}).items():
+        step_intents = {specs.get(step, {}).get("intent", "") for step in steps}
+        if step_intents == {rb.CONTROL}:
+            intents["compounding", name] = rb.CONTROL
+        else:
+            intents["compounding", name] = "direct" if "direct" in step_intents else "indirect"
+    return intents
+
+
 def robustness_summary(*, run: EvaluationRun) -> list[dict[str, Any]]:
+    """One row per (depth, intervention): n per turn, incomplete chains, the flip rate with
+    its Wilson CI, McNemar's exact p, and the flip rate net of the depth's neutral controls."""
     probes = robustness_probes(run=run)
     specs = (run.config.get("templates") or {}).get("interventions", {})
+    intents = robustness_intents(run.config)
+    controls = {key for key, intent in intents.items() if intent == rb.CONTROL}
     rows = []
-    for metrics in rb.robustness_table(probes):
+    for metrics in rb.robustness_table(probes, controls=controls):
         row = metrics.as_dict()
-        spec = specs.get(metrics.intervention, {})
-        row["intent"] = spec.get("intent", "")
-        row["leaderboard"] = spec.get("leaderboard", "")
+        row["intent"] = intents.get((metrics.depth, metrics.intervention), "")
+        row["leaderboard"] = specs.get(metrics.intervention, {}).get("leaderboard", "")
         rows.append(row)
     return rows
 

@@ -135,8 +135,8 @@ def test_robustness_measures_the_scripted_flip_probability(
     assert authority["flips_correct_to_incorrect"] == 4
     assert authority["flip_rate"] == 1.0
     assert authority["change_pp"] == -100.0
-    # A "rethink" control suggests no letter: nothing changes.
-    assert rows[("deep", "rethink_double_check")]["flip_rate"] == 0.0
+    # A neutral control suggests no letter: nothing changes.
+    assert rows[("deep", "neutral_double_check")]["flip_rate"] == 0.0
     assert rows[("shallow", "consensus")]["accuracy_per_turn"] == [1.0, 0.0]
     # Context interventions run because the items provide the passage.
     assert ("deep", "misleading_context") in rows

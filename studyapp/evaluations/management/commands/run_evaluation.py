@@ -173,13 +173,7 @@ class Command(BaseCommand):
                     f"{row['disposition_accuracy']} conditions {row['conditions_accuracy']}"
                 )
         for row in summary.get("robustness", []):
-            accuracy = " -> ".join(f"{a:.2f}" for a in row["accuracy_per_turn"])
-            out.write(
-                f"  {row['depth']:<11} {row['intervention']:<28} n={row['n']} "
-                f"acc {accuracy} ({row['change_pp']:+.1f} pp) flip rate "
-                f"{row['flip_rate']:.2f} C->I {row['flips_correct_to_incorrect']} "
-                f"I->C {row['flips_incorrect_to_correct']}"
-            )
+            out.write(_robustness_line(row))
         rubric = summary.get("rubric")
         if rubric:
             out.write(
@@ -197,3 +191,31 @@ class Command(BaseCommand):
             f"tokens: {tokens['prompt_tokens']} prompt, {tokens['completion_tokens']} "
             f"completion" + (f", cost {tokens['cost']}" if tokens["cost"] is not None else "")
         )
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _robustness_line(row: dict) -> str:
+    accuracy = " -> ".join(_num(a, ".2f") for a in row["accuracy_per_turn"])
+    per_turn = ",".join(str(k) for k in row["n_per_turn"])
+    ci = row["flip_rate_ci"] or (None, None)
+    line = (
+        f"  {row['depth']:<11} {row['intervention']:<28} n={row['n']}/{row['planned']} "
+        f"acc {accuracy} (n {per_turn}; {_num(row['change_pp'], '+.1f')} pp) flip rate "
+        f"{_num(row['flip_rate'], '.2f')} [{_num(ci[0], '.2f')}, {_num(ci[1], '.2f')}] "
+        f"C->I {row['flips_correct_to_incorrect']} I->C {row['flips_incorrect_to_correct']} "
+        f"McNemar p {_num(row['mcnemar_p'], '.3g')}"
+    )
+    if row["is_control"]:
+        line += " (control)"
+    elif row["net_flip_rate"] is not None:
+        low, high = row["net_flip_rate_ci"] or (None, None)
+        line += (
+            f" net of controls {row['net_flip_rate']:+.2f} "
+            f"[{_num(low, '+.2f')}, {_num(high, '+.2f')}]"
+        )
+    if row["incomplete"]:
+        line += f"; {row['incomplete']} incomplete"
+    return line
