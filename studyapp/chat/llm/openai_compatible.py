@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import ssl
 import weakref
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import suppress
 from typing import Any
 
+import httpx2  # the SDK's HTTP client (openai depends on it)
 import openai
 
 from studyapp.chat.llm.base import (
@@ -129,6 +131,70 @@ def map_openai_error(exc: Exception) -> LLMError:
     return LLMError("server_error", type(exc).__name__)
 
 
+# --- the stream's events, read without the SDK's typed objects -----------------------------
+
+DONE = object()  # the stream's "data: [DONE]"
+
+
+async def _mapped_lines(response: Any) -> AsyncIterator[str]:
+    """The response's lines; a broken or timed-out transport as the SDK's own errors
+    would say it (as its typed stream did)."""
+    try:
+        async for line in response.iter_lines():
+            yield line
+    except httpx2.TimeoutException as exc:
+        raise LLMError("timeout", "the stream stalled") from exc
+    except (httpx2.RequestError, ssl.SSLError) as exc:
+        raise LLMError("connection", "connection failed or broke") from exc
+
+
+def sse_data(line: str) -> dict | object | None:
+    """One line of a server-sent event stream: a chunk's JSON, DONE, or None (a blank
+    line, a comment, an event name). Chat completions send one-line data fields."""
+    if not line.startswith("data:"):
+        return None
+    payload = line[5:].strip()
+    if payload == "[DONE]":
+        return DONE
+    if not payload:
+        return None
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        raise LLMError("server_error", "malformed stream data") from exc
+    if not isinstance(data, dict):
+        raise LLMError("server_error", "malformed stream data")
+    return data
+
+
+def chunk_events(data: dict) -> list[StreamEvent]:
+    """The StreamEvents of one chat.completion.chunk (text, finish reason, usage)."""
+    error = data.get("error")
+    if error:
+        # An error object inside an otherwise successful stream (vLLM, OpenAI).
+        message = error.get("message") if isinstance(error, dict) else error
+        raise LLMError("server_error", str(message or "error in stream")[:150])
+    events: list[StreamEvent] = []
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        events.append(
+            StreamEvent(
+                usage=Usage(
+                    prompt_tokens=usage.get("prompt_tokens"),
+                    completion_tokens=usage.get("completion_tokens"),
+                )
+            )
+        )
+    for choice in data.get("choices") or ():
+        delta = choice.get("delta") or {}
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            events.append(StreamEvent(delta=content))
+        if choice.get("finish_reason"):
+            events.append(StreamEvent(finish_reason=str(choice["finish_reason"])))
+    return events
+
+
 class OpenAICompatibleClient:
     def __init__(self, config: EndpointConfig) -> None:
         self.config = config
@@ -180,39 +246,35 @@ class OpenAICompatibleClient:
         deadline = loop.time() + self.config.timeout_s
         semaphore = await self._acquire()
         client = self._sdk_client()
-        stream = None
+        request = None
         try:
             try:
-                stream = await _before(
-                    deadline,
-                    client.chat.completions.create(
-                        model=self.config.model,
-                        messages=messages,  # type: ignore[arg-type]
-                        stream=True,
-                        stream_options={"include_usage": True},
-                        **sampling_kwargs(params),
-                    ),
+                # The SDK sends the request and maps failures to its errors; the stream's
+                # events are read here (read_events): the SDK's typed chunk objects cost
+                # most of the CPU a relayed token took.
+                request = client.chat.completions.with_streaming_response.create(
+                    model=self.config.model,
+                    messages=messages,  # type: ignore[arg-type]
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **sampling_kwargs(params),
                 )
-                chunks = aiter(stream)
+                response = await _before(deadline, request.__aenter__())
+                lines = aiter(_mapped_lines(response))
                 while True:
                     try:
-                        chunk = await _before(deadline, anext(chunks))
+                        line = await _before(deadline, anext(lines))
                     except StopAsyncIteration:
                         break
-                    if chunk.usage is not None:
-                        yield StreamEvent(
-                            usage=Usage(
-                                prompt_tokens=chunk.usage.prompt_tokens,
-                                completion_tokens=chunk.usage.completion_tokens,
-                            )
-                        )
-                    for choice in chunk.choices:
-                        if choice.delta is not None and choice.delta.content:
-                            yield StreamEvent(delta=choice.delta.content)
-                        if choice.finish_reason:
-                            yield StreamEvent(finish_reason=choice.finish_reason)
-            except (openai.OpenAIError, TimeoutError) as exc:
-                error = map_openai_error(exc)
+                    data = sse_data(line)
+                    if data is None:
+                        continue
+                    if data is DONE:
+                        break
+                    for event in chunk_events(data):
+                        yield event
+            except (openai.OpenAIError, TimeoutError, LLMError) as exc:
+                error = exc if isinstance(exc, LLMError) else map_openai_error(exc)
                 # Code and status only: a server's message may quote the prompt.
                 logger.info(
                     "llm: endpoint %s stream failed: %s (HTTP %s)",
@@ -220,11 +282,13 @@ class OpenAICompatibleClient:
                     error.code,
                     error.status,
                 )
+                if error is exc:
+                    raise
                 raise error from exc
         finally:
             try:
                 # Shielded: a second cancellation must not leave the connection open.
-                await asyncio.shield(self._close(stream))
+                await asyncio.shield(self._close(request))
             finally:
                 semaphore.release()
 
@@ -257,9 +321,9 @@ class OpenAICompatibleClient:
         )
 
     @staticmethod
-    async def _close(stream: Any) -> None:
+    async def _close(request: Any) -> None:
         # A response closed before its end closes its TCP connection (it cannot be reused);
         # the shared pool itself stays open (closing the SDK client would close it).
-        if stream is not None:
+        if request is not None:
             with suppress(Exception):
-                await stream.close()
+                await request.__aexit__(None, None, None)
