@@ -83,7 +83,15 @@ def server_command(
         "--n_ctx", str(n_ctx),
         "--n_threads", str(threads or max(1, min(4, os.cpu_count() or 1))),
         "--interrupt_requests", str(interrupt_requests),
+        # llama.cpp's loader and timing lines would fill `make run`'s terminal.
+        "--verbose", "False",
     ]  # fmt: skip
+
+
+def server_environment() -> dict[str, str]:
+    """This process's environment without PORT and HOST: llama-cpp-python's server lets
+    them override its --port and --host (and `make run` exports PORT for the web server)."""
+    return {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST")}
 
 
 @dataclass
@@ -134,6 +142,7 @@ def start_local_model(
     )
     process = subprocess.Popen(  # noqa: S603 (our own command line)
         command,
+        env=server_environment(),
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )

@@ -8,7 +8,11 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from studyapp.devtools.local_model import server_command, unavailable_reason
+from studyapp.devtools.local_model import (
+    server_command,
+    server_environment,
+    unavailable_reason,
+)
 
 
 class Command(BaseCommand):
@@ -35,4 +39,4 @@ class Command(BaseCommand):
             interrupt_requests=interrupt_requests,
         )
         # Replace this process: a supervisor's SIGTERM then reaches the server itself.
-        os.execv(command[0], command)  # noqa: S606 (our own command line)
+        os.execve(command[0], command, server_environment())  # noqa: S606 (our own command line)
