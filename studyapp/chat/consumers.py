@@ -63,7 +63,12 @@ from studyapp.chat.selectors import (
     conversation_snapshot,
     conversation_technical_exit,
 )
-from studyapp.chat.services import ChatRefused, message_retry, message_store_and_begin
+from studyapp.chat.services import (
+    ChatRefused,
+    ReplyPlan,
+    message_retry_and_begin,
+    message_store_and_begin,
+)
 from studyapp.core import metrics
 
 logger = logging.getLogger(__name__)
@@ -316,13 +321,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._refused(ChatRefused("in_flight"))
             return
         try:
-            user_message_id = await database_sync_to_async(message_retry)(
+            user_message_id, plan = await database_sync_to_async(message_retry_and_begin)(
                 conversation_id=self.conversation_id
             )
         except ChatRefused as refused:
             await self._refused(refused)
             return
-        self._start_reply(user_message_id)
+        self._start_reply(user_message_id, plan)
 
     # --- the reply ---------------------------------------------------------------------
 
@@ -335,11 +340,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # its writer is found dead, which a stored follow may not have noticed yet.
         return live_reply_for(self.conversation_id) is not None
 
-    def _start_reply(self, user_message_id: int) -> None:
+    def _start_reply(self, user_message_id: int, plan: ReplyPlan) -> None:
         if self._following():
             self.follow_task.cancel()  # a stored reply that has ended meanwhile
         live = live_reply_start(
-            conversation_id=self.conversation_id, user_message_id=user_message_id
+            conversation_id=self.conversation_id, user_message_id=user_message_id, plan=plan
         )
         self._relay(follow(live))
 

@@ -350,6 +350,17 @@ def _still_needs_reply(
     return history[-1].id == message.id
 
 
+def _retry_target_locked(
+    conversation: Conversation, history: list[HistoryItem], now: datetime
+) -> int:
+    _refuse_unless_active(conversation)
+    _refuse_if_reply_in_flight(history, now)
+    target = retry_target(history, now=now)
+    if target is None:
+        raise ChatRefused("nothing_to_retry")
+    return target
+
+
 @transaction.atomic
 def message_retry(*, conversation_id: int, now: datetime | None = None) -> int:
     """Check that the last reply may be retried; returns the participant message to answer.
@@ -358,12 +369,19 @@ def message_retry(*, conversation_id: int, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     conversation, history = _lock_with_history(conversation_id, now)
-    _refuse_unless_active(conversation)
-    _refuse_if_reply_in_flight(history, now)
-    target = retry_target(history, now=now)
-    if target is None:
-        raise ChatRefused("nothing_to_retry")
-    return target
+    return _retry_target_locked(conversation, history, now)
+
+
+@transaction.atomic
+def message_retry_and_begin(
+    *, conversation_id: int, now: datetime | None = None
+) -> tuple[int, ReplyPlan]:
+    """ "Try again" in one transaction: the participant message to answer, and its new
+    reply's streaming row and plan (as message_store_and_begin does for a send)."""
+    now = now or timezone.now()
+    conversation, history = _lock_with_history(conversation_id, now)
+    target = _retry_target_locked(conversation, history, now)
+    return target, _begin_locked(conversation, history, target, now)
 
 
 # --- model replies -----------------------------------------------------------------------

@@ -19,6 +19,8 @@ from studyapp.chat.services import (
     ChatRefused,
     conversation_get_or_create,
     message_retry,
+    message_retry_and_begin,
+    message_store_and_begin,
     message_store_user,
     recover_stale_replies,
     reply_begin,
@@ -294,3 +296,50 @@ def test_stale_replies_are_recovered_by_the_periodic_task(conversation):
     assert recover_stale_replies_task() == 0
     fresh.refresh_from_db()
     assert fresh.status == "streaming"
+
+
+def test_a_send_stores_the_message_and_begins_its_reply_in_one_transaction(
+    conversation, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(8):  # lock, history, insert, mark seen, insert (+tx)
+        stored, plan = message_store_and_begin(
+            conversation_id=conversation.pk, text=" Hello ", client_message_id="h1"
+        )
+    user, reply = conversation.messages.order_by("sequence")
+    assert (user.role, user.text, user.status) == ("user", "Hello", "complete")
+    assert (reply.role, reply.status, reply.reply_to_id) == ("assistant", "streaming", user.pk)
+    assert (stored.sequence, plan.sequence, plan.message_id) == (1, 2, reply.pk)
+    assert plan.messages[-1] == {"role": "user", "content": "Hello"}
+    # The same client id again: no second message, and no second reply (one is streaming).
+    again, again_plan = message_store_and_begin(
+        conversation_id=conversation.pk, text="Hello", client_message_id="h1"
+    )
+    assert again.duplicate and again_plan is None
+    assert conversation.messages.count() == 2
+    # A new message while that reply streams is refused, and nothing is stored.
+    with pytest.raises(ChatRefused) as caught:
+        message_store_and_begin(
+            conversation_id=conversation.pk, text="more", client_message_id="m"
+        )
+    assert caught.value.code == "in_flight"
+    assert conversation.messages.count() == 2
+
+
+def test_a_retry_begins_the_new_reply_in_the_same_transaction(conversation):
+    stored, plan = message_store_and_begin(
+        conversation_id=conversation.pk, text="q", client_message_id="q"
+    )
+    Message.objects.filter(pk=plan.message_id).update(status=Message.Status.ERROR)
+    target, retry = message_retry_and_begin(conversation_id=conversation.pk)
+    assert target == stored.message_id
+    new_reply = Message.objects.get(pk=retry.message_id)
+    assert (new_reply.status, new_reply.reply_to_id, new_reply.sequence) == (
+        "streaming",
+        stored.message_id,
+        3,
+    )
+    # The failed reply stays stored; the model is sent the participant's message only.
+    assert [m["role"] for m in retry.messages] == ["system", "user"]
+    with pytest.raises(ChatRefused) as caught:
+        message_retry_and_begin(conversation_id=conversation.pk)
+    assert caught.value.code == "in_flight"
