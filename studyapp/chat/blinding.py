@@ -14,6 +14,7 @@ it shows exactly ``displayed(text)`` (a property test checks it).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,12 @@ def clean_terms(terms: Sequence[str]) -> list[str]:
 
 
 def _pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
+    # Built once per list of terms: every reply and every page of transcripts asks again.
+    return _compiled(tuple(terms))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(terms: tuple[str, ...]) -> re.Pattern[str] | None:
     cleaned = clean_terms(terms)
     if not cleaned:
         return None

@@ -17,7 +17,8 @@ from datetime import datetime
 
 from django.db.models import Count, Q, QuerySet
 
-from studyapp.chat.models import Message
+from studyapp.chat.blinding import displayed
+from studyapp.chat.models import Conversation, Message
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
 from studyapp.participation.models import Answer, Task
 from studyapp.ratings.decisions import (
@@ -247,10 +248,15 @@ def item_content(*, item: RatingItem) -> ItemContent:
         .order_by("sequence")
         .values_list("role", "text")
     )
+    # Raters stay blind to the arm: a reply naming its model reads with the study's
+    # neutral words, also where the study only flagged the terms for participants.
+    conversation = Conversation.objects.filter(task=task).only("blinding_terms").first()
+    terms = conversation.blinding_terms if conversation else []
+    neutral = item.scenario.study.blinding_replacement
     for role, text in messages:
         if role == Message.Role.ASSISTANT:
             n += 1
-            turns.append(Turn("assistant", text, n))
+            turns.append(Turn("assistant", displayed(text, terms, neutral), n))
         else:
             turns.append(Turn("person", text, None))
     answer = Answer.objects.filter(task=task).select_related("disposition").first()

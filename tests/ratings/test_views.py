@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from studyapp.chat.models import Message
+from studyapp.chat.models import Conversation, Message
 from studyapp.ratings.models import Adjudication, Label, RatingItem, RatingRound, StudyRater
 from studyapp.ratings.services.labels import label_save
 from studyapp.ratings.services.rounds import round_create
@@ -262,3 +262,23 @@ def test_a_chats_model_replies_render_as_markdown_and_nothing_runs(client, rated
         '<div class="turn-text pre">**mine** &lt;script&gt;alert(&#x27;person&#x27;)'
         "&lt;/script&gt;\n&lt;img src=x onerror=alert(2)&gt;</div>"
     ) in page
+
+
+def test_a_rater_reads_a_model_naming_itself_with_the_neutral_words(client, rated, alice, dave):
+    # The study only flagged the terms for participants; raters must stay blind to the arm.
+    rated.study.blinding_action = "flag"
+    rated.study.save()
+    Conversation.objects.update(blinding_terms=["Llama"], blinding_replacement=None)
+    Message.objects.filter(role=Message.Role.ASSISTANT).update(text="As LLAMA, I think: A&E.")
+    round_create(
+        study=rated.study,
+        name="R",
+        created_by=alice,
+        double_share=1,
+        answers=False,
+        transcripts=True,
+    )
+    client.force_login(dave)
+    page = client.get(rate_url(1)).content.decode()
+    assert "As the assistant, I think" in page
+    assert "LLAMA" not in page and "Llama" not in page
