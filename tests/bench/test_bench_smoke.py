@@ -33,12 +33,17 @@ def run_bench(script: str, *args: str, out: Path) -> dict:
 def test_the_relay_benchmark_streams_every_reply(tmp_path):
     result = run_bench(
         "relay.py", "--concurrency", "1,3", "--tokens", "5", "--ttft", "0.05",
-        "--token-delay", "0.01", out=tmp_path / "relay.json",
+        "--token-delay", "0.01", "--repetitions", "2", out=tmp_path / "relay.json",
     )  # fmt: skip
+    # Every repetition's turns, pooled: 2 x 1 and 2 x 3, for studyapp and for the floor.
     rounds = {r["concurrency"]: r for r in result["rounds"]}
-    assert (rounds[1]["completed"], rounds[3]["completed"]) == (1, 3)
+    assert (rounds[1]["completed"], rounds[3]["completed"]) == (2, 6)
     assert rounds[1]["failed"] == rounds[3]["failed"] == 0
     assert rounds[3]["frames_per_reply"]["median"] >= 1
+    ratios = {r["concurrency"]: r for r in result["ratio"]["by_concurrency"]}
+    assert ratios[3]["floor_added_ttft_ms"]["n"] == 6
+    assert ratios[3]["studyapp_added_ttft_ms"]["n"] == 6
+    assert ratios[3]["median_ratio"] > 0
 
 
 @pytest.mark.timeout(180)

@@ -13,7 +13,9 @@ from studyapp.evaluations.services import StartRequest, evaluation_start
 from tests.evaluations.runs.conftest import fast_evaluations, write_questions
 from tests.factories import make_endpoint, make_llm_arm, make_scenario, make_study
 
-pytestmark = pytest.mark.django_db
+# Committed transactions: a simulated participant's chat writes through the chat's own
+# database calls, which close old connections (as in the scripted simulated-run tests).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 __all__ = ["fast_evaluations"]  # the fixture, shared with the scripted-model run tests
 
