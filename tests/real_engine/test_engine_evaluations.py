@@ -8,20 +8,19 @@ from __future__ import annotations
 import pytest
 
 from studyapp.evaluations.models import EvaluationItem, EvaluationRun
+from studyapp.evaluations.runtime.runner import evaluation_run_inline
 from studyapp.evaluations.selectors import robustness_summary, run_summary
 from studyapp.evaluations.services import StartRequest, evaluation_start
-from tests.evaluations.runs.conftest import fast_evaluations, write_questions
+from tests.evaluations.runs.conftest import write_questions
 from tests.factories import make_endpoint, make_llm_arm, make_scenario, make_study
 
 # Committed transactions: a simulated participant's chat writes through the chat's own
 # database calls, which close old connections (as in the scripted simulated-run tests).
 pytestmark = pytest.mark.django_db(transaction=True)
 
-__all__ = ["fast_evaluations"]  # the fixture, shared with the scripted-model run tests
-
 
 @pytest.fixture
-def engine_study(engine, fast_evaluations):
+def engine_study(engine):
     study = make_study("engine-study")
     endpoint = make_endpoint(
         engine.base_url,
@@ -43,11 +42,11 @@ def engine_study(engine, fast_evaluations):
     return study, arm, endpoint
 
 
-def start(study, capture, **kwargs) -> EvaluationRun:
-    with capture(execute=True):
-        run = evaluation_start(study=study, request=StartRequest(**kwargs))
-    run.refresh_from_db()
-    return run
+def start(study, **kwargs) -> EvaluationRun:
+    """Start the run and run its chunks here, as `run_evaluation --inline` does (what a
+    worker runs, without Celery: the engine is what these tests are about)."""
+    run = evaluation_start(study=study, request=StartRequest(**kwargs), enqueue=False)
+    return evaluation_run_inline(run_id=run.pk)
 
 
 def assert_every_item_accounted_for(run: EvaluationRun) -> None:
@@ -61,11 +60,9 @@ def assert_every_item_accounted_for(run: EvaluationRun) -> None:
             assert item.status == EvaluationItem.Status.FAILED and item.error
 
 
-def test_model_alone_stores_and_scores_what_it_can_read(
-    engine_study, django_capture_on_commit_callbacks
-):
+def test_model_alone_stores_and_scores_what_it_can_read(engine_study):
     study, _arm, _endpoint = engine_study
-    run = start(study, django_capture_on_commit_callbacks, kind="model_alone", n=2)
+    run = start(study, kind="model_alone", n=2)
     assert run.items_total == 2
     assert_every_item_accounted_for(run)
     unread = 0
@@ -82,13 +79,10 @@ def test_model_alone_stores_and_scores_what_it_can_read(
     assert row["disposition_unread"] == summary["disposition_unread"] == unread
 
 
-def test_a_simulated_participant_talks_to_the_real_model(
-    engine_study, django_capture_on_commit_callbacks
-):
+def test_a_simulated_participant_talks_to_the_real_model(engine_study):
     study, _arm, endpoint = engine_study
     run = start(
         study,
-        django_capture_on_commit_callbacks,
         kind="simulated",
         n=1,
         patient_endpoint=endpoint.name,
@@ -102,14 +96,12 @@ def test_a_simulated_participant_talks_to_the_real_model(
         assert all(turn["content"] is not None for turn in transcript)
 
 
-def test_mcq_and_robustness_count_unreadable_answers_as_such(
-    engine_study, tmp_path, django_capture_on_commit_callbacks
-):
+def test_mcq_and_robustness_count_unreadable_answers_as_such(engine_study, tmp_path):
     study, _arm, _endpoint = engine_study
     path = tmp_path / "q.jsonl"
     write_questions(path, 3, contexts=True)
 
-    mcq = start(study, django_capture_on_commit_callbacks, kind="mcq", items_path=path)
+    mcq = start(study, kind="mcq", items_path=path)
     assert mcq.items_total == 3
     assert_every_item_accounted_for(mcq)
     summary = run_summary(run=mcq)
@@ -121,7 +113,6 @@ def test_mcq_and_robustness_count_unreadable_answers_as_such(
 
     robustness = start(
         study,
-        django_capture_on_commit_callbacks,
         kind="robustness",
         items_path=path,
         interventions=["authority"],
