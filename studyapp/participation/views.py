@@ -84,7 +84,7 @@ from studyapp.participation.services import (
     task_save_sources,
 )
 from studyapp.studies.models import Study
-from studyapp.studies.translations import LevelText, scenario_text, study_texts
+from studyapp.studies.translations import LevelText, StudyTexts, scenario_text, study_texts
 
 logger = logging.getLogger(__name__)
 
@@ -396,15 +396,16 @@ def _render_task(
         context["form"] = form or SourcesForm()
     else:
         if not isinstance(form, AnswerForm):
-            form = AnswerForm(levels=_levels(participant))
+            form = AnswerForm(levels=_levels(participant, texts))
         context["levels"] = form.levels
         context["form"] = form
     return _render(request, "participation/task.html", context)
 
 
-def _levels(participant: Participant) -> list[LevelText]:
-    """The study's care levels as the participant reads them (their language)."""
-    texts = study_texts(study=participant.study, language=participant.language)
+def _levels(participant: Participant, texts: StudyTexts | None = None) -> list[LevelText]:
+    """The study's care levels as the participant reads them (their language; `texts`:
+    the study's texts in it, when the caller has them already)."""
+    texts = texts or study_texts(study=participant.study, language=participant.language)
     return texts.levels(study_disposition_levels(study=participant.study))
 
 
