@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, IntegerField, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
@@ -11,6 +13,7 @@ from django.db.models.functions import Cast
 from studyapp.evaluations.models import EvaluationChunk, EvaluationItem, EvaluationRun
 from studyapp.evaluations.runtime.chunks import held_by_live_worker
 from studyapp.evaluations.science import robustness as rb
+from studyapp.evaluations.science.outcomes import N_BOOT, ScoredItem, run_outcomes
 
 # Runs whose results count: finished, or still running (partial figures).
 REPORTED_STATUSES = (EvaluationRun.Status.SUCCEEDED, EvaluationRun.Status.RUNNING)
@@ -177,6 +180,70 @@ def scenario_accuracy(*, run: EvaluationRun) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def run_scored_items(*, run: EvaluationRun) -> list[ScoredItem]:
+    """The run's finished scenario items as the outcomes read them (one query)."""
+    rows = run.items.filter(
+        status=EvaluationItem.Status.SUCCEEDED, scenario__isnull=False
+    ).values_list(
+        "scenario__key",
+        "scenario__gold_disposition__code",
+        "disposition__code",
+        "disposition_outcome",
+        "correct",
+        "conditions_correct",
+        "matched_red_flags",
+        "scenario__red_flags",
+    )
+    return [
+        ScoredItem(
+            scenario=scenario,
+            gold=gold,
+            chosen=chosen,
+            # correct is None: the item was not asked the disposition (a conditions part).
+            outcome=None if correct is None else (outcome or ""),
+            conditions_correct=conditions_correct,
+            red_flag_named=None
+            if conditions_correct is None or not red_flags
+            else bool(matched_red_flags),
+        )
+        for (
+            scenario,
+            gold,
+            chosen,
+            outcome,
+            correct,
+            conditions_correct,
+            matched_red_flags,
+            red_flags,
+        ) in rows
+    ]
+
+
+# The bootstraps take about 0.3 s for a 600-item run; the result is kept while the items'
+# scores are what they were (the key is a digest of them), so a page shows many runs fast.
+OUTCOMES_CACHE_S = 24 * 3600
+
+
+def scenario_run_outcomes(*, run: EvaluationRun) -> dict[str, Any]:
+    """The participants' outcomes of a scenario run, each with its scenario-cluster
+    bootstrap 95% CI (seeded with the run's seed), and the confusion table.
+
+    Cached under a digest of the scored items, the scale and the settings: a new or
+    re-scored item changes the key, so a cached result is never stale."""
+    levels = list(
+        run.study.disposition_scale.levels.order_by("-value").values_list("code", flat=True)
+    )
+    items = run_scored_items(run=run)
+    seed = int(run.config.get("seed") or 0)
+    digest = hashlib.sha256(repr((levels, seed, N_BOOT, items)).encode()).hexdigest()
+    key = f"evaluations:outcomes:{run.pk}:{digest}"
+    outcomes = cache.get(key)
+    if outcomes is None:
+        outcomes = run_outcomes(items, levels=levels, seed=seed, n_boot=N_BOOT).as_dict()
+        cache.set(key, outcomes, OUTCOMES_CACHE_S)
+    return outcomes
 
 
 def _share(k: int, n: int) -> float | None:

@@ -80,7 +80,7 @@ def _results_context(study, runs: list[EvaluationRun]) -> dict:
                     "figure": plots.robustness_figure(rows, published),
                 }
             )
-    return {
+    context = {
         "cells": [cell.as_dict() for cell in cells],
         "fit": fit,
         "comparison_figure": plots.comparison_figure(cells),
@@ -94,11 +94,14 @@ def _results_context(study, runs: list[EvaluationRun]) -> dict:
             for run in runs
             if run.kind == EvaluationRun.Kind.RUBRIC and run.status in selectors.REPORTED_STATUSES
         ],
-        "summaries": [
-            selectors.run_summary(run=run)
-            for run in runs
-            if run.kind != EvaluationRun.Kind.IMPORTED
-        ],
+    }
+    summaries = [
+        selectors.run_summary(run=run) for run in runs if run.kind != EvaluationRun.Kind.IMPORTED
+    ]
+    return context | {
+        "summaries": summaries,
+        # Scenario runs (model alone, simulated): the participants' outcomes with CIs.
+        "outcome_summaries": [s for s in summaries if s.get("outcomes")],
     }
 
 

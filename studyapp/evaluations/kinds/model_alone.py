@@ -120,10 +120,18 @@ class ScenarioKind(Kind):
         }
 
     def summarize(self, run: EvaluationRun) -> dict[str, Any]:
-        from studyapp.evaluations.selectors import scenario_accuracy, scenarios_pooled
+        from studyapp.evaluations.selectors import (
+            scenario_accuracy,
+            scenario_run_outcomes,
+            scenarios_pooled,
+        )
 
         per_scenario = scenario_accuracy(run=run)
-        return {"scenarios": per_scenario} | scenarios_pooled(per_scenario)
+        return (
+            {"scenarios": per_scenario}
+            | scenarios_pooled(per_scenario)
+            | {"outcomes": scenario_run_outcomes(run=run)}
+        )
 
     def arm_config(self, *, arm: Arm, request: StartRequest, base: dict) -> dict[str, Any]:
         """What every scenario run keeps: repetitions and the arm's prompt and sampling."""
