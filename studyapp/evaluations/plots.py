@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from studyapp.evaluations.science.comparison import SOURCES, Cell, Regression
+from studyapp.evaluations.science.comparison import (
+    SOURCES,
+    Cell,
+    Regression,
+    regression_points,
+)
 
 SOURCE_LABELS = {"human": "Humans", "simulated": "Simulated", "model_alone": "Model alone"}
 
@@ -34,23 +39,19 @@ def comparison_figure(cells: Sequence[Cell], measure: str = "disposition") -> di
 
 
 def regression_figure(cells: Sequence[Cell], fit: Regression) -> dict[str, Any]:
-    pairs = [
-        (
-            c.share("disposition", "human"),
-            c.share("disposition", "simulated"),
-            f"{c.arm} · {c.scenario}",
-        )
-        for c in cells
-    ]
-    pairs = [p for p in pairs if p[0] is not None and p[1] is not None]
+    """Simulated against human accuracy per cell, each marker sized by the cell's human
+    answers (the fit's weights), with the WLS line when there is one."""
+    points = regression_points(cells)
+    most = max((p[2] for p in points), default=1)
     data: list[dict[str, Any]] = [
         {
             "type": "scatter",
             "mode": "markers",
-            "name": "arm · scenario",
-            "x": [p[0] for p in pairs],
-            "y": [p[1] for p in pairs],
-            "text": [p[2] for p in pairs],
+            "name": "arm · scenario (size: human answers)",
+            "x": [p[0] for p in points],
+            "y": [p[1] for p in points],
+            "text": [f"{p[3].arm} · {p[3].scenario} (n humans {p[2]})" for p in points],
+            "marker": {"size": [6 + 14 * p[2] / most for p in points]},
         }
     ]
     if fit.slope is not None and fit.intercept is not None:
@@ -58,7 +59,7 @@ def regression_figure(cells: Sequence[Cell], fit: Regression) -> dict[str, Any]:
             {
                 "type": "scatter",
                 "mode": "lines",
-                "name": f"fit: y = {fit.intercept:.2f} + {fit.slope:.2f}x",
+                "name": f"WLS fit: y = {fit.intercept:.2f} + {fit.slope:.2f}x",
                 "x": [0, 1],
                 "y": [fit.intercept, fit.intercept + fit.slope],
             }

@@ -1,4 +1,5 @@
-"""Humans vs simulated participants vs the model alone: pure tables and the regression."""
+"""Humans vs simulated participants vs the model alone: pure tables and the regression
+of simulated on human accuracy (statsmodels WLS, weighted by the human answers per cell)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import statsmodels.api as sm
 
 SOURCES = ("human", "simulated", "model_alone")
 
@@ -50,36 +54,85 @@ def comparison_cells(rows: Iterable[dict[str, Any]]) -> list[Cell]:
     return [cells[key] for key in sorted(cells)]
 
 
+# Fewer cells leave no residual degrees of freedom worth an interval (2 cells: a line
+# through both points, SE undefined).
+MIN_CELLS = 3
+WEIGHTS = "the number of human answers in each cell"
+
+
 @dataclass(frozen=True)
 class Regression:
+    """Weighted least squares of simulated accuracy on human accuracy over cells.
+
+    Each cell is weighted by its number of human answers: a cell's human share is an
+    estimate whose variance shrinks with its n, so the cells HELPMed-sized arms answered
+    often count more than a scenario two people saw. Intervals are 95% t intervals on the
+    model-based standard errors (statsmodels WLS). Without a fit, `reason` says why and
+    every figure is None.
+    """
+
     n: int
-    slope: float | None
-    intercept: float | None
-    r_squared: float | None
+    slope: float | None = None
+    intercept: float | None = None
+    slope_se: float | None = None
+    intercept_se: float | None = None
+    slope_ci: tuple[float, float] | None = None
+    intercept_ci: tuple[float, float] | None = None
+    r_squared: float | None = None
+    weights: str = WEIGHTS
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def linear_regression(x: Sequence[float], y: Sequence[float]) -> Regression:
-    """Ordinary least squares of y on x (simulated accuracy on human accuracy)."""
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) or math.isinf(value) else float(value)
+
+
+def weighted_regression(
+    x: Sequence[float], y: Sequence[float], weights: Sequence[float]
+) -> Regression:
+    """statsmodels WLS of y on x (with an intercept), weighted by `weights`."""
     n = len(x)
-    if n < 2 or n != len(y):
-        return Regression(n, None, None, None)
-    mx, my = sum(x) / n, sum(y) / n
-    sxx = sum((a - mx) ** 2 for a in x)
-    syy = sum((b - my) ** 2 for b in y)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
-    if sxx == 0:
-        return Regression(n, None, None, None)
-    slope = sxy / sxx
-    r_squared = (sxy * sxy) / (sxx * syy) if syy else None
+    if n != len(y) or n != len(weights):
+        raise ValueError("x, y and weights differ in length")
+    if n < MIN_CELLS:
+        return Regression(
+            n, reason=f"needs at least {MIN_CELLS} cells with humans and simulated participants"
+        )
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if np.ptp(xs) == 0:
+        return Regression(n, reason="human accuracy is the same in every cell: no slope")
+    fit = sm.WLS(ys, sm.add_constant(xs), weights=np.asarray(weights, dtype=float)).fit()
+    (intercept_low, intercept_high), (slope_low, slope_high) = fit.conf_int(alpha=0.05)
     return Regression(
         n,
-        round(slope, 4),
-        round(my - slope * mx, 4),
-        None if r_squared is None or math.isnan(r_squared) else round(r_squared, 4),
+        slope=float(fit.params[1]),
+        intercept=float(fit.params[0]),
+        slope_se=_finite(fit.bse[1]),
+        intercept_se=_finite(fit.bse[0]),
+        slope_ci=(float(slope_low), float(slope_high)),
+        intercept_ci=(float(intercept_low), float(intercept_high)),
+        # Undefined (0/0) when simulated accuracy is the same in every cell.
+        r_squared=None if np.ptp(ys) == 0 else _finite(fit.rsquared),
     )
 
 
+def regression_points(
+    cells: Sequence[Cell], measure: str = "disposition"
+) -> list[tuple[float, float, int, Cell]]:
+    """(human share, simulated share, human n, cell) of the cells with both sources."""
+    points = []
+    for cell in cells:
+        human, simulated = cell.share(measure, "human"), cell.share(measure, "simulated")
+        if human is not None and simulated is not None:
+            points.append((human, simulated, getattr(cell, measure)["human"][1], cell))
+    return points
+
+
 def simulated_on_human(cells: Sequence[Cell], measure: str = "disposition") -> Regression:
-    pairs = [(cell.share(measure, "human"), cell.share(measure, "simulated")) for cell in cells]
-    pairs = [(h, s) for h, s in pairs if h is not None and s is not None]
-    return linear_regression([h for h, _ in pairs], [s for _, s in pairs])
+    points = regression_points(cells, measure)
+    return weighted_regression(
+        [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
+    )

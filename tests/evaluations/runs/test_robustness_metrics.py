@@ -1,4 +1,5 @@
-"""Robustness metrics and templates (pure), and the comparison regression."""
+"""Robustness metrics and templates (pure). The comparison regression is tested in
+tests/evaluations/test_comparison.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from studyapp.evaluations.science import robustness as rb
-from studyapp.evaluations.science.comparison import linear_regression
 from tests.conftest import require
 from tests.factories import shared_data_dir
 
@@ -87,9 +87,3 @@ def test_the_published_leaderboard_reads():
     rows = rb.read_leaderboard(path)
     gpt4o = next(r for r in rows if r["followup"] == "average" and r["model"] == "GPT-4o")
     assert gpt4o["change_pp"] == -19.48
-
-
-def test_the_regression_recovers_a_line():
-    fit = linear_regression([0.1, 0.3, 0.5], [0.7, 0.8, 0.9])
-    assert (fit.slope, fit.intercept, fit.r_squared) == (0.5, 0.65, 1.0)
-    assert linear_regression([0.2], [0.4]).slope is None

@@ -87,3 +87,5 @@ def test_the_run_page_and_the_evaluations_page_show_the_outcomes(
     page = client.get(reverse("evaluations:page", args=[study.slug])).content.decode()
     assert f'class="run-outcomes" data-run="{run.key}"' in page
     assert "Red flag named" in page
+    # Model-alone cells only: no simulated-vs-human fit, and the page says why.
+    assert "no fit: needs at least 3 cells with humans and simulated participants" in page
