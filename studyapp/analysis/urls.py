@@ -2,7 +2,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from studyapp.analysis import views, views_dashboard, views_identifiers, views_information
+from studyapp.analysis import (
+    views,
+    views_dashboard,
+    views_identifiers,
+    views_information,
+    views_power,
+)
 
 app_name = "analysis"
 urlpatterns = [
@@ -21,6 +27,7 @@ urlpatterns = [
         views_information.information,
         name="information",
     ),
+    path("<slug:slug>/analysis/power/", views_power.power, name="power"),
     path(
         "<slug:slug>/analysis/export/data_dictionary.<slug:fmt>",
         views_dashboard.export_dictionary,

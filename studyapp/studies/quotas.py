@@ -1,0 +1,51 @@
+"""Writes of a study's recruitment quotas from the investigator pages (the power
+calculator, `analysis.views_power`). The admin edits them too, and remains the only way
+for a study that is no longer a draft."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from studyapp.studies.models import Study
+
+logger = logging.getLogger(__name__)
+
+
+class QuotaRefusedError(Exception):
+    """The quota was not written; the message says why, in words for the investigator."""
+
+
+@transaction.atomic
+def study_quota_per_arm_set(*, study: Study, quota: int, set_by) -> int | None:
+    """Set `Study.quota_per_arm` (responses per arm) of a draft study and log who did it;
+    returns the quota it replaced.
+
+    Only a draft: once participants are recruited, a quota decides who is turned away, so
+    it is changed deliberately in the admin, not from a calculator's button. The status
+    is read under a row lock, so a study set live meanwhile is refused rather than
+    overwritten.
+    """
+    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 1:
+        raise QuotaRefusedError(f"A quota is a whole number of responses ≥ 1, not {quota!r}.")
+    status, old = (
+        Study.objects.select_for_update().values_list("status", "quota_per_arm").get(pk=study.pk)
+    )
+    if status != Study.Status.DRAFT:
+        label = Study.Status(status).label
+        raise QuotaRefusedError(
+            f"The study is {label.lower()}, not a draft: the quotas of a study that has "
+            "begun are changed in the admin, deliberately."
+        )
+    Study.objects.filter(pk=study.pk).update(quota_per_arm=quota, updated_at=timezone.now())
+    study.quota_per_arm = quota
+    logger.info(
+        "quota_per_arm of study %s set from %s to %s by user %s (power calculator)",
+        study.pk,
+        old,
+        quota,
+        set_by.pk,
+    )
+    return old
