@@ -38,6 +38,7 @@ from studyapp.participation.models import (
 )
 from studyapp.participation.transitions import participant_set_status
 from studyapp.studies.models import Arm, Scenario, Study
+from studyapp.studies.services import plan_lock_at_first_allocation
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +219,8 @@ def participant_allocate(*, participant: Participant, now: datetime) -> Allocati
         design = study_design(study=study, arms=list(arms.values()))
         state.design = design.as_dict()
         state.frozen_at = now
+        # The analysis plan is locked with the design, in this transaction.
+        plan_lock_at_first_allocation(study=study, design=state.design, now=now)
     quotas = _quotas(study)
     counts, balance_counts = cell_counts_with_balance(
         study=study, pending_since=now - BALANCE_PENDING

@@ -495,6 +495,55 @@ class AnalysisChoiceChange(models.Model):
         raise AnalysisChoiceImmutableError("analysis choice changes are never deleted")
 
 
+class AnalysisPlanLockedError(Exception):
+    """A locked analysis plan is never changed; a change is a new version."""
+
+
+class AnalysisPlan(models.Model):
+    """One version of a study's analysis plan (studies.analysis_plan): canonical JSON and
+    its SHA-256.
+
+    Before the first allocation the newest version is a draft, edited in place. The first
+    allocation locks it (`locked_at`, with the allocation design's digest) in the same
+    transaction as the allocation; from then on no version changes, and an edit is a new
+    version with a stated reason, whose additions the analysis labels exploratory.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="analysis_plans")
+    version = models.PositiveIntegerField()
+    content = models.JSONField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # None: the default plan, written by the platform.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.TextField(blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    # sha256 of the allocation design frozen with it (participation.allocation.Design).
+    design_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["study", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "version"], name="analysis_plan_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"analysis plan v{self.version} of {self.study_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            stored = AnalysisPlan.objects.filter(pk=self.pk).values_list("locked_at", flat=True)
+            if stored and stored[0] is not None:
+                raise AnalysisPlanLockedError("a locked analysis plan is never changed")
+        super().save(*args, **kwargs)
+
+
 NOT_NEGATIVE_PRICE = MinValueValidator(0, message="A price cannot be negative.")
 
 

@@ -1,15 +1,21 @@
-"""Writes for studies: the default scale, creating configuration consistently, and the
-analysis choices (each change recorded)."""
+"""Writes for studies: the default scale, creating configuration consistently, the
+analysis choices (each change recorded) and the analysis plan (locked at the first
+allocation, versioned after)."""
 
 from __future__ import annotations
 
 import copy as copy_module
+import hashlib
+from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from studyapp.studies import analysis_plan
 from studyapp.studies.models import (
     AnalysisChoiceChange,
+    AnalysisPlan,
     DispositionLevel,
     DispositionScale,
     Scenario,
@@ -130,3 +136,84 @@ def study_condition_labels_set(
     change.full_clean()
     change.save()
     return change
+
+
+# --- The analysis plan ------------------------------------------------------------------
+
+
+def plan_current(*, study: Study) -> AnalysisPlan:
+    """The study's newest plan version; a study without one gets HELPMed's default
+    (studies.analysis_plan.default_plan) as version 1, a draft."""
+    plan = AnalysisPlan.objects.filter(study=study).order_by("-version").first()
+    if plan is not None:
+        return plan
+    content = analysis_plan.default_plan()
+    plan, _ = AnalysisPlan.objects.get_or_create(
+        study=study,
+        version=1,
+        defaults={"content": content, "sha256": analysis_plan.plan_sha256(content)},
+    )
+    return plan
+
+
+def plan_locked(*, study: Study) -> AnalysisPlan | None:
+    """The version locked at the first allocation (None before it)."""
+    return AnalysisPlan.objects.filter(study=study, locked_at__isnull=False).first()
+
+
+@transaction.atomic
+def plan_save(*, study: Study, content: Any, changed_by, reason: str = "") -> AnalysisPlan:
+    """Check and store a plan. Before the lock the draft is edited in place; after it a
+    change is a new version, which needs a reason. The same plan again changes nothing.
+    Raises analysis_plan.PlanError (every problem named) or ValueError (no reason)."""
+    arm_keys = list(study.arms.values_list("key", flat=True))
+    content = analysis_plan.validate(content, arm_keys=arm_keys)
+    sha = analysis_plan.plan_sha256(content)
+    # Serialise writers of the study's plan (and the lock) on the study row.
+    Study.objects.select_for_update().filter(pk=study.pk).first()
+    current = plan_current(study=study)
+    if current.sha256 == sha:
+        return current
+    if (
+        current.locked_at is None
+        and not AnalysisPlan.objects.filter(study=study, locked_at__isnull=False).exists()
+    ):
+        current.content = content
+        current.sha256 = sha
+        current.created_by = changed_by
+        current.created_at = timezone.now()
+        current.reason = reason
+        current.save()
+        return current
+    if not reason.strip():
+        raise ValueError(
+            "The plan was locked at the first allocation: say why it changes (the reason "
+            "is recorded with the new version)."
+        )
+    return AnalysisPlan.objects.create(
+        study=study,
+        version=current.version + 1,
+        content=content,
+        sha256=sha,
+        created_by=changed_by,
+        reason=reason.strip(),
+    )
+
+
+def design_sha256(design: dict[str, Any]) -> str:
+    return hashlib.sha256(analysis_plan.canonical_json(design).encode()).hexdigest()
+
+
+def plan_lock_at_first_allocation(
+    *, study: Study, design: dict[str, Any], now: datetime
+) -> AnalysisPlan:
+    """Lock the study's current plan with the allocation design. Called by the first
+    allocation, inside its transaction (under the allocation state's row lock), so the
+    plan an analysis calls confirmatory is the one in force when randomisation began."""
+    plan = plan_current(study=study)
+    if plan.locked_at is None:
+        AnalysisPlan.objects.filter(pk=plan.pk, locked_at__isnull=True).update(
+            locked_at=now, design_sha256=design_sha256(design)
+        )
+        plan.refresh_from_db()
+    return plan
