@@ -44,6 +44,10 @@ class ArmView:
     model: str | None = None
     is_scripted: bool = False
     is_test_model: bool = False
+    # The study's one control arm: what the others are compared with. Kept when blinded
+    # (the analysis plan's contrasts stay the same; only the names change), so a blinded
+    # page says which letter is the reference and nothing more.
+    is_reference: bool = False
 
     @property
     def is_control(self) -> bool:
@@ -74,9 +78,17 @@ def arm_views(arms: Iterable[ArmInfo], *, blinded: bool, salt: str) -> list[ArmV
     arms = list(arms)
     dealt = sorted(arms, key=lambda arm: _blind_rank(salt, arm.id))
     letters = {arm.id: letter_for(i) for i, arm in enumerate(dealt)}
+    controls = [arm.id for arm in arms if arm.kind == "control"]
+    reference = controls[0] if len(controls) == 1 else None
     if blinded:
         return [
-            ArmView(id=arm.id, letter=letters[arm.id], name=letters[arm.id], blinded=True)
+            ArmView(
+                id=arm.id,
+                letter=letters[arm.id],
+                name=letters[arm.id],
+                blinded=True,
+                is_reference=arm.id == reference,
+            )
             for arm in dealt
         ]
     return [
@@ -92,6 +104,7 @@ def arm_views(arms: Iterable[ArmInfo], *, blinded: bool, salt: str) -> list[ArmV
             model=arm.model,
             is_scripted=arm.is_scripted,
             is_test_model=arm.is_test_model,
+            is_reference=arm.id == reference,
         )
         for arm in sorted(arms, key=lambda arm: arm.key)
     ]

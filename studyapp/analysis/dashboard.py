@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from studyapp.analysis.blinding import ArmView
+from studyapp.analysis.inference import Contrast, two_by_two
 from studyapp.analysis.metrics import ConditionLabelling
-from studyapp.analysis.statistics import Comparison, Proportion, compare_proportions, wilson
+from studyapp.analysis.statistics import Proportion, wilson
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,12 @@ def proportion(successes: int, n: int) -> Proportion:
     return wilson(successes, n)
 
 
-def compare(a: Proportion, b: Proportion) -> Comparison | None:
+def compare(a: Proportion, b: Proportion) -> Contrast | None:
+    """Odds ratio and the test the analysis plan's rule picks (chi-squared, or Fisher's
+    exact test when an expected count is below 5), both p values kept."""
     if not a.n or not b.n:
         return None
-    return compare_proportions(a.successes, a.n, b.successes, b.n)
+    return two_by_two(a.successes, a.n, b.successes, b.n)
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,8 @@ class ArmSummary:
     conditions: Proportion
     unscored: int
     mean_confidence: float | None
-    disposition_vs_reference: Comparison | None = None
-    conditions_vs_reference: Comparison | None = None
+    disposition_vs_reference: Contrast | None = None
+    conditions_vs_reference: Contrast | None = None
 
 
 def arm_summaries(
@@ -152,13 +155,10 @@ def arm_summaries(
 
 
 def reference_arm(arms: Sequence[ArmView]) -> ArmView | None:
-    """What the other arms are compared with: the control arm, or (blinded, where no arm
-    may be called the control) the first letter."""
-    if not arms:
-        return None
-    if arms[0].blinded:
-        return arms[0]
-    return next((arm for arm in arms if arm.is_control), None)
+    """What the other arms are compared with: the study's one control arm, blinded or not
+    (a blinded page names it by its letter only): blinding changes names, never the
+    analysis. None when the study has no control arm, or several."""
+    return next((arm for arm in arms if arm.is_reference), None)
 
 
 @dataclass(frozen=True)

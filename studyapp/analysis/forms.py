@@ -81,3 +81,14 @@ class RawIdentifierReleaseForm(forms.Form):
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+class InferenceRevealForm(forms.Form):
+    reason = forms.CharField(
+        label="Why do you need the interim results now?",
+        help_text="Recorded with your name, the time and the plan's digest, e.g. “the "
+        "monitoring committee's planned look at 50% recruitment”.",
+        min_length=REASON_MIN_CHARS,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

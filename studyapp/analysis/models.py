@@ -103,3 +103,27 @@ class RawIdentifierDownload(_AppendOnly):
 
     def __str__(self) -> str:
         return f"raw identifier download {self.pk} ({self.what})"
+
+
+class InferenceReveal(_AppendOnly):
+    """An investigator's recorded decision to see a live study's inferential results
+    (p values, odds ratios of contrasts, model fits): an interim look. While a study
+    enrols, the pages withhold them until such a record exists for this user and session;
+    the record says who, when and why, and is never changed."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="inference_reveals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(
+        max_length=1000,
+        validators=[MinLengthValidator(REASON_MIN_CHARS)],
+        help_text="Why the interim results are needed now (e.g. the DSMB's planned look).",
+    )
+    # The plan in force when they were seen.
+    plan_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"inference reveal {self.pk} of study {self.study_id}"

@@ -278,7 +278,26 @@ def study_report_data(*, study: Study) -> dict[str, Any]:
     languages = study_languages_to_split(study=study)
     if languages:
         data["by_language"] = study_report_by_language(study=study, languages=languages)
+    data.update(plan_report_data(study=study))
     return data
+
+
+def plan_report_data(*, study: Study) -> dict[str, Any]:
+    """The analysis plan (version, sha256, locked_at...), its contrasts (one object per
+    contrast x outcome x analysis set, the GEE model and the bootstrap beside the
+    confirmatory ones) and calibration per arm: everything, unblinded, fitted now."""
+    from studyapp.analysis.selectors_plan import plan_analysis, plan_state
+
+    state = plan_state(study=study)
+    analysis = plan_analysis(study=study, state=state, models=True)
+    return {
+        "plan": state.as_dict(),
+        "contrasts": [result.as_dict() for result in analysis.results],
+        "calibration": {
+            "target": analysis.calibration_target,
+            "arms": [c.as_dict() for c in analysis.calibration],
+        },
+    }
 
 
 def study_languages_to_split(*, study: Study) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ model and the bootstrap, which `study_report` computes and the dashboard reads f
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +29,20 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from studyapp.analysis.contrasts import PlanAnalysis, TaskCell, analyse
-from studyapp.analysis.selectors import condition_score
+from studyapp.analysis.blinding import arm_views
+from studyapp.analysis.contrasts import (
+    CalibrationResult,
+    ContrastResult,
+    PlanAnalysis,
+    TaskCell,
+    analyse,
+)
+from studyapp.analysis.selectors import arm_infos, blinding_salt, condition_score
 from studyapp.chat.models import Message
 from studyapp.participation.models import Answer, Participant, Task, humans_q
+from studyapp.studies import analysis_plan as plans
 from studyapp.studies.models import AnalysisPlan, Study
-from studyapp.studies.services import plan_current, plan_locked
+from studyapp.studies.services import plan_current
 
 
 def _tasks(study: Study, min_turns: int):
@@ -151,9 +160,12 @@ class PlanState:
 
 
 def plan_state(*, study: Study) -> PlanState:
-    current = plan_current(study=study)
-    locked = current if current.locked_at else plan_locked(study=study)
-    return PlanState(current=current, locked=locked)
+    """The current and the locked version, in one query (a study has a few versions)."""
+    versions = list(AnalysisPlan.objects.filter(study=study).order_by("version"))
+    if not versions:
+        versions = [plan_current(study=study)]
+    locked = next((v for v in versions if v.locked_at is not None), None)
+    return PlanState(current=versions[-1], locked=locked)
 
 
 def _arms(study: Study) -> list[tuple[str, str]]:
@@ -180,26 +192,25 @@ def plan_analysis(
 # --- The model-based figures for the page, cached per data version ---------------------
 
 
-def data_version(*, study: Study, state: PlanState) -> str:
-    """Changes whenever an answer, an allocation, a participant's status or the plan
-    changes: the key of the cached model fits."""
+def data_version(*, study: Study, state: PlanState, cells: list[TaskCell]) -> str:
+    """Changes whenever the plan, an allocation, a participant's status, a score or an
+    answer changes: the key of the cached model fits. The cells carry every count the
+    figures read; the answers' count and last change catch an edit that keeps them."""
     answers = Answer.objects.filter(task__participant__study=study).aggregate(
         n=Count("pk"), last=Max("updated_at")
     )
-    participants = Participant.objects.filter(study=study).aggregate(
-        n=Count("pk"), last=Max("updated_at")
+    digest = hashlib.sha256(
+        repr(
+            (
+                state.current.sha256,
+                state.locked.pk if state.locked else None,
+                sorted(repr(cell) for cell in cells),
+                answers["n"],
+                answers["last"].isoformat() if answers["last"] else None,
+            )
+        ).encode()
     )
-    return ":".join(
-        str(v)
-        for v in (
-            state.current.sha256[:16],
-            state.locked.pk if state.locked else "-",
-            answers["n"],
-            answers["last"].timestamp() if answers["last"] else "-",
-            participants["n"],
-            participants["last"].timestamp() if participants["last"] else "-",
-        )
-    )
+    return digest.hexdigest()[:32]
 
 
 def model_cache_key(*, study: Study, version: str) -> str:
@@ -222,3 +233,120 @@ def store_model_figures(*, study: Study, version: str, analysis: PlanAnalysis) -
 
 def result_key(result) -> str:
     return f"{result.contrast}|{result.outcome}|{result.analysis_set}"
+
+
+# --- The dashboard's section -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContrastRow:
+    label: str
+    result: ContrastResult
+    adjusted: dict[str, Any] | None
+    bootstrap: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    arm: str
+    result: CalibrationResult
+
+
+@dataclass(frozen=True)
+class PlanSection:
+    state: PlanState
+    rows: list[ContrastRow]
+    calibration: list[CalibrationRow]
+    calibration_target: str
+    # Inferential figures withheld: the study is live and nobody revealed them.
+    hidden: bool
+    # The models for this data version are being fitted (not cached yet).
+    models_pending: bool
+    data_version: str
+    blinded: bool
+
+    @property
+    def primary_rows(self) -> list[ContrastRow]:
+        return [row for row in self.rows if row.result.primary_contrast]
+
+    @property
+    def other_rows(self) -> list[ContrastRow]:
+        return [row for row in self.rows if not row.result.primary_contrast]
+
+    @property
+    def definitions(self) -> dict[str, Any]:
+        plan = self.state.current.content
+        return {
+            "outcomes": [(plans.OUTCOMES[o["key"]], o["role"]) for o in plan["outcomes"]],
+            "sets": [(name, plans.ANALYSIS_SETS[name]) for name in plans.analysis_sets(plan)],
+            "itt_missing": plans.ITT_MISSING[plan["itt_missing"]],
+            "test_rule": plans.TEST_RULE,
+            "multiplicity": plans.MULTIPLICITY[plan["multiplicity"]],
+            "adjusted": plans.ADJUSTED,
+            "sensitivity": plans.SENSITIVITY,
+        }
+
+
+def _group_name(keys: tuple[str, ...], names: dict[str, str]) -> str:
+    return " + ".join(names.get(key, key) for key in keys) or "(no arm)"
+
+
+def plan_section(*, study: Study, blinded: bool, revealed: bool) -> PlanSection:
+    """The plan's contrasts for the dashboard: computed now (one aggregate query), the
+    GEE models and bootstraps read from the cache of this data version (`models_pending`
+    when a worker has yet to fit them). Blinded, the groups are named by letter, the
+    control as the reference: the same contrasts, other names. Live and not `revealed`,
+    only the counts are kept (`hidden`)."""
+    state = plan_state(study=study)
+    plan = state.current.content
+    infos = arm_infos(study=study)
+    arms = [(info.key, info.kind) for info in infos]
+    cells = plan_cells(study=study, plan=plan)
+    analysis = analyse(
+        cells,
+        plan=plan,
+        arms=arms,
+        has_check=study.has_check,
+        locked=state.locked.content if state.locked else None,
+    )
+    version = data_version(study=study, state=state, cells=cells)
+    hidden = study.status == Study.Status.LIVE and not revealed
+    cached = None if hidden else cached_model_figures(study=study, version=version)
+    views = arm_views(infos, blinded=False, salt=blinding_salt(study))
+    names = {v.key: (v.letter if blinded else v.key) for v in views}
+    contrasts = {c.key: c for c in plans.resolve_contrasts(plan, arms=arms)}
+    rows = []
+    for result in analysis.results:
+        contrast = contrasts[result.contrast]
+        if blinded:
+            label = (
+                f"{_group_name(contrast.a.arm_keys, names)} vs "
+                f"{_group_name(contrast.b.arm_keys, names)}"
+            )
+        else:
+            label = result.label
+        models = (cached or {}).get(result_key(result), {})
+        rows.append(
+            ContrastRow(
+                label=label,
+                result=result,
+                adjusted=models.get("adjusted"),
+                bootstrap=models.get("bootstrap"),
+            )
+        )
+    order = {v.key: i for i, v in enumerate(sorted(views, key=lambda v: v.letter))}
+    calibration = (
+        sorted(analysis.calibration, key=lambda c: order.get(c.arm, 0))
+        if blinded
+        else analysis.calibration
+    )
+    return PlanSection(
+        state=state,
+        rows=rows,
+        calibration=[CalibrationRow(arm=names.get(c.arm, c.arm), result=c) for c in calibration],
+        calibration_target=analysis.calibration_target,
+        hidden=hidden,
+        models_pending=not hidden and cached is None and plan.get("adjusted") != "none",
+        data_version=version,
+        blinded=blinded,
+    )

@@ -131,3 +131,47 @@ def conversation_scores_schedule(*, study_id: int) -> bool:
     # pending, and `score_transcripts` does the same work); the error is logged.
     transaction.on_commit(lambda: conversation_scores_refresh_task.delay(study_id), robust=True)
     return True
+
+
+# --- The analysis plan's model-based figures (GEE, bootstrap), cached per data version ---
+
+
+def plan_models_fit(*, study: Study) -> str:
+    """Fit the confirmatory family's GEE models and bootstraps and cache them under the
+    study's current data version (analysis.selectors_plan); returns that version."""
+    from studyapp.analysis import selectors_plan
+
+    state = selectors_plan.plan_state(study=study)
+    cells = selectors_plan.plan_cells(study=study, plan=state.current.content)
+    version = selectors_plan.data_version(study=study, state=state, cells=cells)
+    analysis = selectors_plan.plan_analysis(study=study, state=state, models=True)
+    selectors_plan.store_model_figures(study=study, version=version, analysis=analysis)
+    return version
+
+
+def plan_models_schedule(*, study_id: int, version: str) -> bool:
+    """Ask a worker to fit the models for this data version (once per version and
+    SCHEDULE_TTL_S); the page shows them once they are cached."""
+    from studyapp.analysis.tasks import plan_models_fit_task
+
+    if not cache.add(f"analysis:plan-models-queued:{study_id}:{version}", 1, SCHEDULE_TTL_S):
+        return False
+    transaction.on_commit(lambda: plan_models_fit_task.delay(study_id), robust=True)
+    return True
+
+
+def inference_reveal_record(*, study: Study, user, reason: str):
+    """Record an interim look at a live study's inferential results (append-only)."""
+    from studyapp.analysis.models import InferenceReveal
+    from studyapp.studies.services import plan_current
+
+    reveal = InferenceReveal(
+        study=study,
+        user=user,
+        reason=reason.strip(),
+        plan_sha256=plan_current(study=study).sha256,
+    )
+    reveal.full_clean()
+    reveal.save()
+    logger.info("interim look at study %s recorded for user %s", study.pk, user.pk)
+    return reveal

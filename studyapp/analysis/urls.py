@@ -23,6 +23,11 @@ urlpatterns = [
         name="blinding_guard",
     ),
     path(
+        "<slug:slug>/analysis/reveal/",
+        views_dashboard.reveal_inference,
+        name="reveal_inference",
+    ),
+    path(
         "<slug:slug>/analysis/information/",
         views_information.information,
         name="information",

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
 from django.http import (
     Http404,
@@ -19,15 +21,19 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
-from studyapp.analysis import exports, identifiers, plots, selectors, services
-from studyapp.analysis.forms import DashboardFilterForm, RawIdentifierReleaseForm
+from studyapp.analysis import exports, identifiers, plots, selectors, selectors_plan, services
+from studyapp.analysis.forms import (
+    DashboardFilterForm,
+    InferenceRevealForm,
+    RawIdentifierReleaseForm,
+)
 from studyapp.analysis.guard import blinding_guard_table
 from studyapp.analysis.information import transcript_facts
 from studyapp.core.http import AuthenticatedHttpRequest
@@ -50,6 +56,35 @@ def _query(form: DashboardFilterForm, **override) -> str:
     return urlencode({k: v for k, v in params.items() if v})
 
 
+def _revealed_key(study) -> str:
+    return f"analysis:inference-revealed:{study.pk}"
+
+
+def _revealed(request: AuthenticatedHttpRequest, study) -> bool:
+    """Whether this user recorded an interim look at the study in this session."""
+    return bool(request.session.get(_revealed_key(study)))
+
+
+@require_POST
+@login_required
+def reveal_inference(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    """Record an interim look at a live study's inferential results (who, when, why, the
+    plan in force), then show them to this user for the rest of the session."""
+    study = study_get_for_user_or_404(request.user, slug)
+    form = InferenceRevealForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why you need the interim results (10 characters or more).")
+        return redirect("analysis:dashboard", slug=study.slug)
+    services.inference_reveal_record(
+        study=study, user=request.user, reason=form.cleaned_data["reason"]
+    )
+    request.session[_revealed_key(study)] = True
+    messages.success(
+        request, "Recorded: the inferential results are shown to you in this session."
+    )
+    return redirect("analysis:dashboard", slug=study.slug)
+
+
 def _blinded_query(blinded: bool) -> str:
     return "blinded=1" if blinded else ""
 
@@ -64,10 +99,17 @@ def dashboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     data = selectors.dashboard(study=study, filters=filters, blinded=form.is_blinded)
     if data.transcripts_pending:
         services.conversation_scores_schedule(study_id=study.pk)
+    plan = selectors_plan.plan_section(
+        study=study, blinded=form.is_blinded, revealed=_revealed(request, study)
+    )
+    if plan.models_pending:
+        services.plan_models_schedule(study_id=study.pk, version=plan.data_version)
     context = {
         "study": study,
         "form": form,
         "dashboard": data,
+        "plan": plan,
+        "reveal_form": InferenceRevealForm(),
         "figures": plots.dashboard_figures(data),
         "tasks": selectors.task_page(
             study=study,

@@ -50,7 +50,7 @@ def test_it_shows_the_known_figures_to_the_studys_investigator(client, alice, sc
     assert llm.mean_confidence == 60
     # The control arm is the reference: the LLM arm is compared with it.
     assert response.context["dashboard"].reference.key == "ctlarmzq"
-    assert llm.disposition_vs_reference.chi2_p is not None
+    assert llm.disposition_vs_reference.p is not None
     assert control.disposition_vs_reference is None
 
 
@@ -310,6 +310,7 @@ def test_it_needs_few_queries(client, alice, scored, url, django_assert_max_num_
     client.force_login(alice)
     client.get(url)  # the first request after a login refreshes the session (accounts.sessions)
     # session, user, study; arms, scenarios, levels, answer cells, participants,
-    # chat mentions, pending chats; task count, page ids, page rows.
-    with django_assert_max_num_queries(13):
+    # chat mentions, pending chats; task count, page ids, page rows; the analysis plan:
+    # its versions, arms, task cells, the answers' version.
+    with django_assert_max_num_queries(17):
         client.get(url)

@@ -113,7 +113,7 @@ def test_the_summaries_leave_unscored_answers_out_of_the_condition_figures():
     assert mention.omitted_after_model.n == 3
 
 
-def test_blinded_the_first_letter_is_the_reference():
+def test_blinded_the_control_stays_the_reference_under_its_letter():
     blinded = arm_views(ARMS, blinded=True, salt="s")
     dashboard = build_dashboard(
         arms=blinded,
@@ -125,7 +125,11 @@ def test_blinded_the_first_letter_is_the_reference():
         transcripts_pending=0,
         generated_at="now",
     )
-    assert dashboard.reference.name == "A"
+    control = next(view for view in blinded if view.is_reference)
+    assert dashboard.reference == control
+    assert dashboard.reference.name == control.letter and not dashboard.reference.key
+    unblinded = arm_views(ARMS, blinded=False, salt="s")
+    assert next(v for v in unblinded if v.is_reference).letter == control.letter
 
 
 def test_the_confusion_matrix_puts_gold_in_rows_and_the_choice_in_columns():

@@ -46,3 +46,10 @@ def signed(value) -> str:
     if value is None:
         return DASH
     return f"+{value}" if value > 0 else str(value)
+
+
+@register.filter
+def ratio3(value) -> str:
+    if value is None:
+        return DASH
+    return f"{value:.3f}"
