@@ -1,0 +1,159 @@
+"""The analysis plan end to end: locked by the first consent, refused changes, shown on the
+dashboard (withheld while enrolling until an interim look is recorded; blinded by letter),
+and emitted by `study_report`."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
+
+from studyapp.analysis import services
+from studyapp.analysis.models import InferenceReveal
+from studyapp.analysis.selectors_plan import plan_section, plan_state
+from studyapp.participation.services import participant_consent
+from studyapp.studies.models import AnalysisPlan, AnalysisPlanLockedError, Study
+from studyapp.studies.services import plan_current, plan_save
+from tests.analysis.planned import build_planned_study
+from tests.conftest import require
+from tests.factories import (
+    make_control_arm,
+    make_participant,
+    make_scenario,
+    make_study,
+    make_user,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_first_consent_locks_the_plan_with_the_design():
+    study = make_study("lockme")
+    for key in ("s1", "s2"):
+        make_scenario(study, key)
+    make_control_arm(study, key="a")
+    make_control_arm(study, key="b")
+    draft = plan_current(study=study)
+    assert draft.locked_at is None
+    participant_consent(participant_id=make_participant(study).pk)
+    locked = AnalysisPlan.objects.get(pk=draft.pk)
+    assert locked.locked_at is not None and len(locked.design_sha256) == 64
+    # A second consent changes nothing.
+    participant_consent(participant_id=make_participant(study).pk)
+    assert AnalysisPlan.objects.get(pk=draft.pk).locked_at == locked.locked_at
+    locked.reason = "tamper"
+    with pytest.raises(AnalysisPlanLockedError):
+        locked.save()
+
+
+def test_postgresql_refuses_changing_a_locked_plan():
+    require(connection.vendor == "postgresql", "PostgreSQL (the locked-plan trigger)")
+    study = build_planned_study().study
+    plan = plan_current(study=study)
+    AnalysisPlan.objects.filter(pk=plan.pk).update(locked_at=study.created_at)
+    with pytest.raises(DatabaseError, match="locked analysis plan"), transaction.atomic():
+        AnalysisPlan.objects.filter(pk=plan.pk).update(reason="changed")
+
+
+def test_saving_the_same_plan_again_records_nothing():
+    study = build_planned_study().study
+    user = make_user("pi")
+    first = plan_current(study=study)
+    again = plan_save(study=study, content=first.content, changed_by=user)
+    assert again.pk == first.pk and AnalysisPlan.objects.filter(study=study).count() == 1
+
+
+@pytest.fixture
+def planned(db):
+    planned = build_planned_study()
+    user = make_user("alice")
+    planned.study.investigators.add(user)
+    return planned, user
+
+
+def test_a_live_study_withholds_inference_until_a_look_is_recorded(client, planned):
+    planned_study, user = planned
+    study = planned_study.study
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.LIVE)
+    client.force_login(user)
+    url = reverse("analysis:dashboard", args=[study.slug])
+    html = client.get(url).content.decode()
+    assert 'id="inference-hidden"' in html
+    assert "Holm p" not in html and "Disposition OR vs" not in html
+    # The counts stay: the pooled LLM arms' correct conditions.
+    assert "55/180" in html
+    reveal = reverse("analysis:reveal_inference", args=[study.slug])
+    response = client.post(reveal, {"reason": "x"})
+    assert not InferenceReveal.objects.exists()
+    response = client.post(reveal, {"reason": "the monitoring committee's planned look"})
+    assert response.status_code == 302
+    (record,) = InferenceReveal.objects.all()
+    assert (record.user, record.study) == (user, study)
+    assert record.plan_sha256 == plan_current(study=study).sha256
+    html = client.get(url).content.decode()
+    assert 'id="inference-hidden"' not in html and "Holm p" in html
+
+
+def test_a_draft_study_shows_the_contrasts_primary_first(client, planned):
+    planned_study, user = planned
+    client.force_login(user)
+    html = client.get(reverse("analysis:dashboard", args=[planned_study.study.slug])).content
+    html = html.decode()
+    assert "Holm p" in html and "a draft" in html
+    pooled = html.index('data-contrast="llm_pooled_vs_control"')
+    single = html.index('data-contrast="each_llm_vs_control:gpt"')
+    assert pooled < single
+    assert plan_current(study=planned_study.study).sha256 in html
+
+
+def test_blinded_the_contrasts_are_named_by_letter(planned):
+    study = planned[0].study
+    section = plan_section(study=study, blinded=True, revealed=True)
+    labels = {row.label for row in section.rows}
+    for key in ("gpt", "llama", "cmd", "control"):
+        assert not any(key in label for label in labels)
+    unblinded = plan_section(study=study, blinded=False, revealed=True)
+    # The same contrasts and figures, other names.
+    assert [r.result.p for r in section.rows] == [r.result.p for r in unblinded.rows]
+
+
+def test_the_page_reads_the_model_fits_from_the_cache_of_its_data_version(planned):
+    study = planned[0].study
+    section = plan_section(study=study, blinded=False, revealed=True)
+    assert section.models_pending
+    version = services.plan_models_fit(study=study)
+    assert version == section.data_version
+    section = plan_section(study=study, blinded=False, revealed=True)
+    assert not section.models_pending
+    pooled = next(
+        r
+        for r in section.rows
+        if r.result.contrast == "llm_pooled_vs_control"
+        and r.result.outcome == "conditions"
+        and r.result.analysis_set == "itt"
+    )
+    assert pooled.adjusted["fallback_reason"] is None and pooled.bootstrap["ci_low"] is not None
+
+
+def test_study_report_json_carries_plan_contrasts_and_calibration(planned):
+    study = planned[0].study
+    out = StringIO()
+    call_command("study_report", study.slug, "--format", "json", stdout=out)
+    data = json.loads(out.getvalue())
+    state = plan_state(study=study)
+    assert data["plan"]["sha256"] == state.current.sha256
+    assert data["plan"]["version"] == 1 and data["plan"]["locked_at"] is None
+    keys = {"outcome", "comparison", "analysis_set", "odds_ratio", "ci_low", "ci_high", "p"}
+    keys |= {"test", "p_adjusted", "adjusted"}
+    assert all(keys <= set(c) for c in data["contrasts"])
+    first = data["contrasts"][0]
+    assert first["primary_contrast"] and first["adjusted"]["method"] == "gee_logistic"
+    assert {a["arm"] for a in data["calibration"]["arms"]} == {"control", "gpt", "llama", "cmd"}
+    text = StringIO()
+    call_command("study_report", study.slug, stdout=text)
+    assert state.current.sha256 in text.getvalue()
+    assert "All LLM arms pooled vs control | conditions (primary) | itt" in text.getvalue()
