@@ -1,4 +1,6 @@
 """Admin for evaluation results: view-only (results change only through their jobs).
+Model-alone prompt templates are the exception: a study's own are edited here too (the
+model's clean refuses a missing or unknown placeholder), as on the evaluations page.
 
 A run can be deleted, single or in bulk, by users with the delete permission (superusers):
 always through ``evaluation_delete``, which takes its simulated participants with it and
@@ -14,7 +16,7 @@ from django.http import HttpRequest
 
 from studyapp.core.admin import ReadOnlyAdminMixin
 from studyapp.evaluations.kinds import get_kind
-from studyapp.evaluations.models import EvaluationItem, EvaluationRun
+from studyapp.evaluations.models import EvaluationItem, EvaluationRun, ModelAlonePrompt
 from studyapp.evaluations.services import evaluation_delete
 from studyapp.studies.admin import StudyScopedAdminMixin
 
@@ -97,3 +99,16 @@ class EvaluationItemAdmin(StudyScopedAdminMixin, ReadOnlyAdminMixin, admin.Model
     search_fields = ["item_key"]
     # Runs hold thousands of items: a raw id widget instead of a select of all runs.
     raw_id_fields = ["run", "scenario"]
+
+
+@admin.register(ModelAlonePrompt)
+class ModelAlonePromptAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["key", "study", "label", "updated_at", "updated_by"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["study", "updated_by"]
+    search_fields = ["key", "label"]
+    fields = ["study", "key", "label", "preamble", "together", "disposition", "conditions"]
+
+    def save_model(self, request: HttpRequest, obj: ModelAlonePrompt, form, change: bool) -> None:
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)

@@ -12,6 +12,8 @@ from django.conf import settings
 from studyapp.accounts.permissions import endpoints_visible_to
 from studyapp.evaluations.kinds import KINDS, STARTABLE_KINDS
 from studyapp.evaluations.models import EvaluationRun
+from studyapp.evaluations.science.prompts import DEFAULT_MODEL_ALONE_PRESET, MODEL_ALONE_PARTS
+from studyapp.evaluations.selectors import model_alone_prompts
 from studyapp.evaluations.services import StartRequest
 from studyapp.studies.models import Arm
 
@@ -40,6 +42,7 @@ class StartRunForm(forms.Form):
         choices=[("together", "Questions together"), ("separate", "Questions separately")],
         initial="together",
     )
+    prompt_template = forms.ChoiceField(label="Model-alone prompt", required=False)
     items_file = forms.ChoiceField(label="MCQ items", required=False)
     items_upload = forms.FileField(label="…or upload JSONL", required=False)
     templates_upload = forms.FileField(
@@ -66,6 +69,18 @@ class StartRunForm(forms.Form):
                 "endpoint"
             )
         ]
+        # The study's model-alone templates, HELPMed's framing (or the study's edit of it)
+        # first and chosen unless another is.
+        prompts = model_alone_prompts(study=study)
+        self.fields["prompt_template"].choices = [
+            (
+                key,
+                choice["label"]
+                + (" (edited for this study)" if choice["source"] == "study" else ""),
+            )
+            for key, choice in prompts.items()
+        ]
+        self.fields["prompt_template"].initial = DEFAULT_MODEL_ALONE_PRESET
         self.fields["items_file"].choices = [("", "—")] + [
             (path.name, path.name) for path in shared_item_files()
         ]
@@ -131,9 +146,47 @@ class StartRunForm(forms.Form):
             n=data.get("n"),
             asked=data["asked"],
             templates_path=data["templates_path"],
+            prompt_template=data.get("prompt_template") or None,
             patient_endpoint=data.get("patient_endpoint") or None,
             grader_endpoint=data.get("grader_endpoint") or None,
             humans=bool(data.get("grade_humans")),
             human_arm=data.get("human_arm") or None,
             source_runs=tuple(data.get("source_runs") or ()),
         )
+
+
+class ModelAlonePromptForm(forms.Form):
+    """A study's model-alone prompt templates under a key (the service validates them)."""
+
+    key = forms.SlugField(
+        max_length=50,
+        help_text="helpmed or third_person replaces that preset for this study; "
+        "another key adds a template.",
+    )
+    label = forms.CharField(max_length=200)
+    preamble = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        strip=False,
+        help_text="Plain text placed at {preamble}: how the model should read the scenario.",
+    )
+    together = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 7}),
+        strip=False,
+        help_text="Both questions at once. Needs {scenario}, {disposition_question}, "
+        "{conditions_question}, {options} (and {preamble} when the preamble is set).",
+    )
+    disposition = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        strip=False,
+        help_text="Asked separately: needs {scenario}, {disposition_question}, {options}.",
+    )
+    conditions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        strip=False,
+        help_text="Asked separately: needs {scenario}, {conditions_question}.",
+    )
+
+    def texts(self) -> dict[str, str]:
+        # Browsers send a textarea's lines as CRLF; the model gets plain newlines.
+        return {part: self.cleaned_data[part].replace("\r\n", "\n") for part in MODEL_ALONE_PARTS}

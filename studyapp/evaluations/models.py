@@ -10,9 +10,11 @@ job that is retried, or an import that is re-run, updates rows instead of adding
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from studyapp.core.models import TimeStampedModel
+from studyapp.evaluations.science.prompts import MODEL_ALONE_PARTS, model_alone_template_problems
 from studyapp.studies.models import Arm, DispositionLevel, ModelEndpoint, Scenario, Study
 
 
@@ -204,3 +206,48 @@ class EvaluationChunk(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"chunk {self.first_item_id}-{self.last_item_id} of run {self.run_id}"
+
+
+class ModelAlonePrompt(TimeStampedModel):
+    """A study's own model-alone prompt templates, under a key.
+
+    A study starts with the presets of ``science.prompts.MODEL_ALONE_PRESETS`` (HELPMed's
+    framing, the default, and a third-person one); a row with a preset's key replaces that
+    preset for the study, a row with another key adds a choice. A run copies the texts it
+    used into its config, so editing a template later never changes what a run recorded.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="model_alone_prompts")
+    key = models.SlugField(max_length=50)
+    label = models.CharField(max_length=200)
+    # Plain text placed where a question template says {preamble}; may be empty.
+    preamble = models.TextField(blank=True)
+    together = models.TextField()
+    disposition = models.TextField()
+    conditions = models.TextField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["study", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="model_alone_prompt_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}/{self.key}"
+
+    def texts(self) -> dict[str, str]:
+        return {part: getattr(self, part) for part in MODEL_ALONE_PARTS}
+
+    def clean(self) -> None:
+        problems = model_alone_template_problems(self.texts())
+        if problems:
+            raise ValidationError(
+                {part: "; ".join(messages) for part, messages in problems.items()}
+            )

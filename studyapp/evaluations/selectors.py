@@ -10,10 +10,20 @@ from django.db.models import Count, IntegerField, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
-from studyapp.evaluations.models import EvaluationChunk, EvaluationItem, EvaluationRun
+from studyapp.evaluations.models import (
+    EvaluationChunk,
+    EvaluationItem,
+    EvaluationRun,
+    ModelAlonePrompt,
+)
 from studyapp.evaluations.runtime.chunks import held_by_live_worker
 from studyapp.evaluations.science import robustness as rb
 from studyapp.evaluations.science.outcomes import N_BOOT, ScoredItem, run_outcomes
+from studyapp.evaluations.science.prompts import (
+    DEFAULT_MODEL_ALONE_PRESET,
+    MODEL_ALONE_PARTS,
+    MODEL_ALONE_PRESETS,
+)
 
 # Runs whose results count: finished, or still running (partial figures).
 REPORTED_STATUSES = (EvaluationRun.Status.SUCCEEDED, EvaluationRun.Status.RUNNING)
@@ -398,3 +408,29 @@ def human_transcript_proposals(*, study) -> dict[str, dict[str, Any]]:
         arm: s.as_dict() | {"conversations": sum(1 for c in chats.values() if c[0] == arm)}
         for arm, s in sorted(summaries.items())
     }
+
+
+def model_alone_prompts(*, study) -> dict[str, dict[str, Any]]:
+    """The model-alone prompt templates a study may run, by key, the default first:
+    the presets, each replaced by the study's own row of the same key, then the study's
+    other templates. Each: {key, label, texts, source ("preset" or "study"), edited_at}."""
+    choices: dict[str, dict[str, Any]] = {
+        key: {
+            "key": key,
+            "label": preset["label"],
+            "texts": {part: preset[part] for part in MODEL_ALONE_PARTS},
+            "source": "preset",
+            "edited_at": None,
+        }
+        for key, preset in MODEL_ALONE_PRESETS.items()
+    }
+    for row in ModelAlonePrompt.objects.filter(study=study).order_by("key"):
+        choices[row.key] = {
+            "key": row.key,
+            "label": row.label,
+            "texts": row.texts(),
+            "source": "study",
+            "edited_at": row.updated_at,
+        }
+    default = choices.pop(DEFAULT_MODEL_ALONE_PRESET)
+    return {DEFAULT_MODEL_ALONE_PRESET: default, **choices}

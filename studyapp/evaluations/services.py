@@ -25,7 +25,12 @@ from studyapp.evaluations.kinds.base import (
     StartRequest,
     endpoint_prices,
 )
-from studyapp.evaluations.models import EvaluationChunk, EvaluationItem, EvaluationRun
+from studyapp.evaluations.models import (
+    EvaluationChunk,
+    EvaluationItem,
+    EvaluationRun,
+    ModelAlonePrompt,
+)
 from studyapp.evaluations.runtime import chunks as chunk_claims
 from studyapp.evaluations.runtime.runner import chunks_enqueue
 from studyapp.studies.models import Arm, Study
@@ -39,6 +44,7 @@ __all__ = [
     "evaluation_delete",
     "evaluation_resume",
     "evaluation_start",
+    "model_alone_prompt_save",
 ]
 
 
@@ -175,3 +181,23 @@ def evaluation_delete(*, run_id: int) -> dict[str, int]:
         deleted.get(Participant._meta.label, 0),
     )
     return deleted
+
+
+def model_alone_prompt_save(
+    *, study: Study, key: str, label: str, texts: dict[str, str], user=None
+) -> ModelAlonePrompt:
+    """Save the study's model-alone prompt templates under `key` (a preset's key replaces
+    that preset for the study). Templates that miss a required placeholder or name an
+    unknown one are refused (ValidationError per part, from the model's clean). Runs
+    already made keep the texts they copied."""
+    with transaction.atomic():
+        prompt = ModelAlonePrompt.objects.select_for_update().filter(
+            study=study, key=key
+        ).first() or ModelAlonePrompt(study=study, key=key)
+        prompt.label = label
+        for part, text in texts.items():
+            setattr(prompt, part, text)
+        prompt.updated_by = user if getattr(user, "is_authenticated", False) else None
+        prompt.full_clean()
+        prompt.save()
+    return prompt

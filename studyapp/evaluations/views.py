@@ -7,25 +7,28 @@ from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from studyapp.evaluations import plots, selectors
-from studyapp.evaluations.forms import StartRunForm, shared_data_dir
+from studyapp.evaluations.forms import ModelAlonePromptForm, StartRunForm, shared_data_dir
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.science.comparison import comparison_cells, simulated_on_human
+from studyapp.evaluations.science.prompts import DEFAULT_MODEL_ALONE_PRESET
 from studyapp.evaluations.science.robustness import read_leaderboard
 from studyapp.evaluations.services import (
     EvaluationError,
     evaluation_cancel,
     evaluation_delete,
     evaluation_start,
+    model_alone_prompt_save,
 )
 
 POLL_SECONDS = 2
@@ -81,6 +84,8 @@ def _results_context(study, runs: list[EvaluationRun]) -> dict:
                 }
             )
     context = {
+        # The start form's model-alone templates, listed to edit beside it.
+        "model_alone_prompts": selectors.model_alone_prompts(study=study),
         "cells": [cell.as_dict() for cell in cells],
         "fit": fit,
         "comparison_figure": plots.comparison_figure(cells),
@@ -187,3 +192,46 @@ def run_detail(request: AuthenticatedHttpRequest, slug: str, run_id: int) -> Htt
         "items": items,
     }
     return render(request, "evaluations/run_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def prompt_edit(
+    request: AuthenticatedHttpRequest, slug: str, key: str | None = None
+) -> HttpResponse:
+    """Edit the study's model-alone prompt templates under a key, or add a template
+    (`?from=<key>` starts from that one). A template with a placeholder missing or unknown
+    is refused with what to change."""
+    study = study_get_for_user_or_404(request.user, slug)
+    prompts = selectors.model_alone_prompts(study=study)
+    if key is not None and key not in prompts:
+        raise Http404("no such prompt template")
+    start = prompts.get(key or request.GET.get("from", ""), prompts[DEFAULT_MODEL_ALONE_PRESET])
+    if request.method == "POST":
+        form = ModelAlonePromptForm(request.POST)
+        if form.is_valid():
+            try:
+                model_alone_prompt_save(
+                    study=study,
+                    key=form.cleaned_data["key"],
+                    label=form.cleaned_data["label"],
+                    texts=form.texts(),
+                    user=request.user,
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request, f"Model-alone prompt template {form.cleaned_data['key']} saved."
+                )
+                return redirect("evaluations:page", slug=study.slug)
+    else:
+        initial = {"key": key or "", "label": start["label"] if key else ""}
+        form = ModelAlonePromptForm(initial=initial | start["texts"])
+    context = {"study": study, "form": form, "key": key, "start": start}
+    return render(
+        request,
+        "evaluations/prompt_edit.html",
+        context,
+        status=400 if request.method == "POST" else 200,
+    )

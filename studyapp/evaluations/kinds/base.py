@@ -68,6 +68,8 @@ class StartRequest:
     humans: bool = False
     human_arm: str | None = None
     source_runs: Sequence[str] = ()
+    # Model-alone runs: the study's prompt template by key (None: the default, "helpmed").
+    prompt_template: str | None = None
 
 
 @dataclass(frozen=True)

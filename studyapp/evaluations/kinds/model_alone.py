@@ -22,7 +22,12 @@ from studyapp.evaluations.models import EvaluationItem, EvaluationRun
 from studyapp.evaluations.runtime.context import RunContext
 from studyapp.evaluations.runtime.engine import ItemResult, ItemState, ask_item
 from studyapp.evaluations.science.parsing import Level, parse_disposition, parse_triage_answer
-from studyapp.evaluations.science.prompts import MODEL_ALONE_TEMPLATES, render, scenario_text
+from studyapp.evaluations.science.prompts import (
+    DEFAULT_MODEL_ALONE_PRESET,
+    model_alone_template_problems,
+    render,
+    scenario_text,
+)
 from studyapp.scoring.answers import score_answer
 from studyapp.studies.models import Arm, Scenario, Study
 
@@ -156,11 +161,45 @@ class ModelAloneKind(ScenarioKind):
     ) -> Configured:
         if request.asked not in ("together", "separate"):
             raise EvaluationError("asked must be 'together' or 'separate'")
-        config = self.arm_config(arm=arm, request=request, base=base) | {
-            "asked": request.asked,
-            "templates": dict(MODEL_ALONE_TEMPLATES),
-        }
+        config = (
+            self.arm_config(arm=arm, request=request, base=base)
+            | {
+                "asked": request.asked,
+            }
+            | self.prompt_config(study=study, key=request.prompt_template)
+        )
         return Configured(config=config, inputs=None, source=f"arm {arm.key}")
+
+    def prompt_config(self, *, study: Study, key: str | None) -> dict[str, Any]:
+        """The study's model-alone templates under `key` (None: the default, HELPMed's
+        framing unless the study edited it), copied whole: the run keeps the texts it used,
+        whatever is edited later."""
+        from studyapp.evaluations.selectors import model_alone_prompts
+
+        key = key or DEFAULT_MODEL_ALONE_PRESET
+        choices = model_alone_prompts(study=study)
+        if key not in choices:
+            raise EvaluationError(
+                f"study {study.slug} has no model-alone prompt template {key!r} "
+                f"(it has {', '.join(choices)})"
+            )
+        chosen = choices[key]
+        problems = model_alone_template_problems(chosen["texts"])
+        if problems:
+            raise EvaluationError(
+                f"prompt template {key!r}: "
+                + "; ".join(f"{part}: {', '.join(p)}" for part, p in problems.items())
+            )
+        edited_at = chosen["edited_at"]
+        return {
+            "templates": dict(chosen["texts"]),
+            "prompt_template": {
+                "key": key,
+                "label": chosen["label"],
+                "source": chosen["source"],
+                "edited_at": edited_at.isoformat() if edited_at else None,
+            },
+        }
 
     def plan(
         self, *, run: EvaluationRun, config: dict[str, Any], inputs: Any = None

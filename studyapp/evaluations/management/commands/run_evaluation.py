@@ -50,6 +50,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--asked", choices=["together", "separate"], default="together")
         parser.add_argument("--templates", type=Path, help="robustness templates (JSON)")
+        parser.add_argument(
+            "--prompt-template",
+            help="model_alone: the study's prompt template key (default: helpmed; "
+            "third_person, or one the study added)",
+        )
         parser.add_argument("--interventions", type=_csv, default=[], help="a,b,c")
         parser.add_argument("--depths", type=_csv, default=[], help="shallow,deep,compounding")
         parser.add_argument("--patient-endpoint", help="endpoint name of the simulated patient")
@@ -93,6 +98,7 @@ class Command(BaseCommand):
             n=options["n"],
             asked=options["asked"],
             templates_path=options["templates"],
+            prompt_template=options["prompt_template"],
             interventions=options["interventions"],
             depths=options["depths"],
             patient_endpoint=options["patient_endpoint"],
