@@ -1,7 +1,9 @@
-"""The analysis dashboard's filter form (GET)."""
+"""The analysis pages' forms: the dashboard's filters (GET), the recorded reasons (raw
+identifiers, an interim look) and the analysis plan's editor."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from django import forms
@@ -92,3 +94,39 @@ class InferenceRevealForm(forms.Form):
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+class AnalysisPlanForm(forms.Form):
+    """The plan as JSON (studies.analysis_plan says what it may hold) and, once the plan
+    is locked, the reason for the new version."""
+
+    content = forms.CharField(
+        label="The plan (JSON)",
+        widget=forms.Textarea(attrs={"rows": 30, "spellcheck": "false", "class": "code"}),
+    )
+    reason = forms.CharField(
+        label="Why the plan changes",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args, locked: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.locked = locked
+        if locked:
+            self.fields["reason"].required = True
+            self.fields["reason"].help_text = (
+                "The plan was locked at the first allocation: this change becomes a new "
+                "version, recorded with your name, the time and this reason; what it adds "
+                "is labelled exploratory."
+            )
+
+    def clean_content(self):
+        text = self.cleaned_data["content"]
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(
+                f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})."
+            ) from error

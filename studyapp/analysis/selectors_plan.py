@@ -42,7 +42,6 @@ from studyapp.chat.models import Message
 from studyapp.participation.models import Answer, Participant, Task, humans_q
 from studyapp.studies import analysis_plan as plans
 from studyapp.studies.models import AnalysisPlan, Study
-from studyapp.studies.services import plan_current
 
 
 def _tasks(study: Study, min_turns: int):
@@ -163,7 +162,14 @@ def plan_state(*, study: Study) -> PlanState:
     """The current and the locked version, in one query (a study has a few versions)."""
     versions = list(AnalysisPlan.objects.filter(study=study).order_by("version"))
     if not versions:
-        versions = [plan_current(study=study)]
+        # Nobody wrote one: HELPMed's default, as plan_current would store it (a read
+        # does not write; the first edit or allocation stores it).
+        content = plans.default_plan()
+        versions = [
+            AnalysisPlan(
+                study=study, version=1, content=content, sha256=plans.plan_sha256(content)
+            )
+        ]
     locked = next((v for v in versions if v.locked_at is not None), None)
     return PlanState(current=versions[-1], locked=locked)
 

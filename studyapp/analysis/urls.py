@@ -7,6 +7,7 @@ from studyapp.analysis import (
     views_dashboard,
     views_identifiers,
     views_information,
+    views_plan,
     views_power,
 )
 
@@ -22,6 +23,7 @@ urlpatterns = [
         views_dashboard.blinding_guard,
         name="blinding_guard",
     ),
+    path("<slug:slug>/analysis/plan/", views_plan.plan, name="plan"),
     path(
         "<slug:slug>/analysis/reveal/",
         views_dashboard.reveal_inference,

@@ -11,6 +11,7 @@ from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.analysis import selectors
 from studyapp.analysis.consort import consort_figure, study_consort
+from studyapp.analysis.selectors_plan import plan_state
 from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from studyapp.studies.links import participant_entry_path
 
@@ -36,6 +37,7 @@ def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         "refresh_seconds": REFRESH_SECONDS,
         "consort": consort,
         "consort_figure": consort_figure(consort),
+        "plan": plan_state(study=study),
     }
     return render(request, "analysis/study_detail.html", context)
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.analysis.forms_power import PowerForm
+from studyapp.analysis.selectors_plan import plan_state
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies.models import Arm, Study
 from studyapp.studies.quotas import QuotaRefusedError, study_quota_per_arm_set
@@ -20,8 +21,10 @@ from studyapp.studies.quotas import QuotaRefusedError, study_quota_per_arm_set
 
 def power_defaults(study: Study) -> dict:
     """The calculator's starting question for a study: its arms and answers per
-    participant, and conventional planning values for the rest. (The analysis plan's
-    primary contrast will supply the proportions, alpha and sidedness once it exists.)"""
+    participant, the analysis plan's primary contrast (pooled, or each LLM arm against
+    control) and alpha, and conventional planning values for the proportions."""
+    plan = plan_state(study=study).current.content
+    primary = next(c for c in plan["contrasts"] if c["primary"])
     arms = list(study.arms.order_by("key").values_list("kind", "weight"))
     control = [weight for kind, weight in arms if kind == Arm.Kind.CONTROL]
     llm = [weight for kind, weight in arms if kind == Arm.Kind.LLM]
@@ -35,8 +38,8 @@ def power_defaults(study: Study) -> dict:
         "p_llm": "",
         "arms": max(len(arms), 2),
         "arm_weights": ", ".join(str(w) for w in weights),
-        "comparison": "pooled",
-        "alpha": 0.05,
+        "comparison": "each" if primary["a"] == "each_llm" else "pooled",
+        "alpha": plan["alpha"],
         "power": 0.8,
         "sidedness": "two-sided",
         "answers_per_participant": study.scenarios_per_participant,

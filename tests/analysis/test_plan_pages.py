@@ -157,3 +157,83 @@ def test_study_report_json_carries_plan_contrasts_and_calibration(planned):
     call_command("study_report", study.slug, stdout=text)
     assert state.current.sha256 in text.getvalue()
     assert "All LLM arms pooled vs control | conditions (primary) | itt" in text.getvalue()
+
+
+def _plan_url(study):
+    return reverse("analysis:plan", args=[study.slug])
+
+
+def test_the_plan_page_edits_a_draft_in_place(client, planned):
+    planned_study, user = planned
+    study = planned_study.study
+    client.force_login(user)
+    response = client.get(_plan_url(study))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert plan_state(study=study).current.sha256 in html and "Save the draft" in html
+    content = plan_current(study=study).content
+    content["alpha"] = 0.01
+    response = client.post(_plan_url(study), {"content": json.dumps(content)})
+    assert response.status_code == 302
+    (only,) = AnalysisPlan.objects.filter(study=study)
+    assert only.version == 1 and only.content["alpha"] == 0.01
+    assert only.created_by == user
+
+
+def test_the_plan_page_names_every_problem_and_keeps_the_text(client, planned):
+    planned_study, user = planned
+    study = planned_study.study
+    client.force_login(user)
+    response = client.post(_plan_url(study), {"content": "{not json"})
+    assert response.status_code == 400
+    assert "Not valid JSON" in response.content.decode()
+    content = plan_current(study=study).content
+    content["alpha"] = 3
+    content["contrasts"][0]["a"] = ["<script>nope</script>"]
+    response = client.post(_plan_url(study), {"content": json.dumps(content)})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "alpha: a number between 0 and 0.5" in html
+    assert "<script>nope</script>" not in html and "&lt;script&gt;nope" in html
+    assert AnalysisPlan.objects.get(study=study).content["alpha"] == 0.05
+
+
+def test_after_the_lock_a_change_is_a_new_version_with_a_reason(client, planned):
+    planned_study, user = planned
+    study = planned_study.study
+    plan = plan_current(study=study)
+    AnalysisPlan.objects.filter(pk=plan.pk).update(locked_at=study.created_at)
+    client.force_login(user)
+    content = dict(plan.content, alpha=0.01)
+    response = client.post(_plan_url(study), {"content": json.dumps(content), "reason": ""})
+    assert response.status_code == 400
+    assert AnalysisPlan.objects.filter(study=study).count() == 1
+    response = client.post(
+        _plan_url(study),
+        {"content": json.dumps(content), "reason": "the DSMB asked for a stricter alpha"},
+    )
+    assert response.status_code == 302
+    assert [p.version for p in AnalysisPlan.objects.filter(study=study)] == [1, 2]
+    state = plan_state(study=study)
+    assert state.amended and state.locked.content["alpha"] == 0.05
+    # Every figure now depends on a parameter changed after the lock: exploratory.
+    section = plan_section(study=study, blinded=False, revealed=True)
+    assert {row.result.status for row in section.rows} == {"exploratory"}
+
+
+def test_only_the_studys_investigators_reach_the_plan(client, planned):
+    study = planned[0].study
+    client.force_login(make_user("mallory"))
+    assert client.get(_plan_url(study)).status_code == 404
+    assert client.post(_plan_url(study), {"content": "{}"}).status_code == 404
+    client.logout()
+    assert client.get(_plan_url(study)).status_code == 302
+
+
+def test_the_study_page_shows_the_plan_and_a_read_writes_nothing(client, planned):
+    planned_study, user = planned
+    study = planned_study.study
+    client.force_login(user)
+    html = client.get(reverse("analysis:study_detail", args=[study.slug])).content.decode()
+    assert plan_state(study=study).current.sha256 in html and "draft" in html
+    assert not AnalysisPlan.objects.filter(study=study).exists()
