@@ -1207,9 +1207,21 @@ def data_dictionary(
 ) -> dict:
     """Every table and column of an export: name, type, meaning (and row counts when known).
     `tables`: only these (an export of some tables)."""
+    from studyapp.analysis.selectors_plan import plan_state
+
+    plan = plan_state(study=study)
     return {
         "study": study.slug,
         "generated_at": timezone.now().isoformat(timespec="seconds"),
+        # The analysis plan these data are to be analysed by (analysis/plan/): its
+        # current version and digest, and the version locked at the first allocation.
+        "analysis_plan": {
+            "version": plan.current.version,
+            "sha256": plan.current.sha256,
+            "locked_at": plan.locked.locked_at.isoformat() if plan.locked else None,
+            "locked_version": plan.locked.version if plan.locked else None,
+            "locked_sha256": plan.locked.sha256 if plan.locked else None,
+        },
         "format": fmt,
         "blinded": blinded,
         "identifiers": "raw" if raw_identifiers else "pseudonymous",

@@ -439,3 +439,14 @@ def test_a_csv_download_is_escaped_too(client, alice, planted):
 )
 def test_csv_text(text, cell):
     assert exports.csv_text(text) == cell
+
+
+def test_the_data_dictionary_names_the_analysis_plan(client, alice, scored):
+    from studyapp.analysis.selectors_plan import plan_state
+
+    client.force_login(alice)
+    dictionary = client.get(reverse("analysis:export_dictionary", args=["beta", "json"])).json()
+    state = plan_state(study=scored.study)
+    assert dictionary["analysis_plan"]["sha256"] == state.current.sha256
+    assert dictionary["analysis_plan"]["version"] == 1
+    assert dictionary["analysis_plan"]["locked_at"] is None  # nobody allocated through consent
