@@ -69,8 +69,11 @@ def setup_django(tmp: Path) -> str:
     return settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
 
 
+# Production's socket options (deploy/README.md "uvicorn"): every app the benches serve
+# gets them, studyapp and the floor alike.
 UVICORN_OPTIONS = [
     "--host", "127.0.0.1", "--lifespan", "off", "--log-level", "warning", "--no-access-log",
+    "--ws-max-size", "65536", "--ws-per-message-deflate", "false",
 ]  # fmt: skip
 
 
@@ -83,14 +86,17 @@ def start_uvicorn(
     wait_s: float = 60,
     app: str = "studyapp.asgi:application",
     log_name: str = "uvicorn.log",
+    extra_options: list[str] | None = None,
 ) -> subprocess.Popen:
     """An ASGI app (the real one unless told) under uvicorn in a subprocess, once /healthz
-    answers. Every app gets the same options (UVICORN_OPTIONS)."""
+    answers. Every app gets the same options (UVICORN_OPTIONS), then `extra_options`
+    (a later flag overrides an earlier one)."""
     log_path = tmp / log_name
     log = log_path.open("wb")
     command = [
         sys.executable, "-m", "uvicorn", app,
         "--port", str(port), "--workers", str(workers), *UVICORN_OPTIONS,
+        *(extra_options or []),
     ]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=ROOT, env=env or os.environ.copy(), stdout=log, stderr=subprocess.STDOUT

@@ -47,6 +47,23 @@ def test_the_relay_benchmark_streams_every_reply(tmp_path):
 
 
 @pytest.mark.timeout(180)
+def test_the_idle_socket_benchmark_measures_both_apps_with_and_without_deflate(tmp_path):
+    result = run_bench(
+        "idle_sockets.py", "--sockets", "10", "--repetitions", "1", out=tmp_path / "idle.json"
+    )
+    runs = result["runs"]
+    assert set(runs) == {"permessage-deflate on", "permessage-deflate off"}
+    for variant, by_target in runs.items():
+        for target in ("studyapp", "floor"):
+            [run] = by_target[target]
+            assert run["sockets"] == 10 and run["rss_after_kib"] > 0
+            # What the server agreed to is what the variant says.
+            assert ("permessage-deflate" in run["negotiated_extensions"]) is (
+                variant == "permessage-deflate on"
+            )
+
+
+@pytest.mark.timeout(180)
 def test_the_enrolment_benchmark_allocates_everyone_once(tmp_path):
     result = run_bench(
         "enrolment.py", "--simulated", "16", "--http", "8", "--concurrency", "4",

@@ -88,6 +88,9 @@ class Command(BaseCommand):
             # The largest chat frame is ~13 KB; uvicorn's default (16 MiB) would buffer
             # whatever a client sends before the app could refuse it.
             "--ws-max-size", "65536",
+            # No permessage-deflate: a zlib compressor and decompressor per socket for its
+            # whole life, twice the memory of an idle chat socket (deploy/README.md).
+            "--ws-per-message-deflate", "false",
         ]  # fmt: skip
 
         procs: dict[str, subprocess.Popen] = {}
