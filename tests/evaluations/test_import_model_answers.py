@@ -143,3 +143,30 @@ def test_an_unknown_study_or_a_file_without_answers_is_refused(small_study, tmp_
         run("import_model_answers", path, "--study", "nope")
     with pytest.raises(CommandError, match="holds no answers"):
         run("import_model_answers", path, "--study", "small")
+
+
+def test_helpmeds_model_answers_get_scenario_cluster_intervals(db, helpmed_dir):
+    """GPT-4o names a gold condition in 568 of 600 answers, but one scenario scores under
+    50%: resampling scenarios gives a far wider interval than Wilson's on 600 answers."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    from studyapp.analysis.inference import cluster_bootstrap_ci
+    from studyapp.evaluations.selectors import run_summary
+
+    run("import_scenarios", helpmed_dir, "--study", "helpmed", "--format", "helpmed")
+    csv_path = helpmed_dir / "direct_trials_condition.csv"
+    run("import_model_answers", csv_path, "--study", "helpmed", "--format", "helpmed")
+    gpt = EvaluationRun.objects.get(key="helpmed-gpt-4o")
+
+    rate = run_summary(run=gpt)["outcomes"]["rates"]["conditions_correct"]
+
+    items = list(gpt.items.values_list("conditions_correct", "scenario__key"))
+    expected = cluster_bootstrap_ci(
+        [float(ok) for ok, _ in items], [key for _, key in items], n_boot=2000, seed=0
+    )
+    assert (rate["k"], rate["n"], rate["n_scenarios"]) == (568, 600, 10)
+    assert (rate["ci_low"], rate["ci_high"]) == expected
+    wilson = proportion_confint(568, 600, method="wilson")
+    assert rate["ci_low"] < wilson[0] - 0.05
+    # Disposition was not asked in these answers: no disposition outcome, no confusion.
+    assert run_summary(run=gpt)["outcomes"]["rates"]["disposition_exact"]["n"] == 0
