@@ -2,7 +2,9 @@
 
 Asked together, an item is one two-part answer ("1) A&E 2) ..."); asked separately, each
 repetition is two items, "<scenario>:disposition" and "<scenario>:conditions". Every item
-is scored by the same function that scores participants' answers.
+is scored by the same function that scores participants' answers. The prompt is one of the
+study's model-alone templates (HELPMed's framing unless another is chosen), copied into the
+run's config.
 """
 
 from __future__ import annotations
@@ -161,13 +163,10 @@ class ModelAloneKind(ScenarioKind):
     ) -> Configured:
         if request.asked not in ("together", "separate"):
             raise EvaluationError("asked must be 'together' or 'separate'")
-        config = (
-            self.arm_config(arm=arm, request=request, base=base)
-            | {
-                "asked": request.asked,
-            }
-            | self.prompt_config(study=study, key=request.prompt_template)
-        )
+        config = self.arm_config(arm=arm, request=request, base=base) | {
+            "asked": request.asked,
+            **self.prompt_config(study=study, key=request.prompt_template),
+        }
         return Configured(config=config, inputs=None, source=f"arm {arm.key}")
 
     def prompt_config(self, *, study: Study, key: str | None) -> dict[str, Any]:

@@ -3,12 +3,14 @@ summary (run_evaluation --json, study_report), on its page and on the evaluation
 
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
 from studyapp.analysis.inference import cluster_bootstrap_ci
 from studyapp.evaluations.selectors import run_summary, scenario_run_outcomes
 from studyapp.evaluations.services import StartRequest, evaluation_start
 from tests.evaluations.runs.test_runs_model_alone import KNOWN
+from tests.factories import make_endpoint
 
 
 def start(study, django_capture_on_commit_callbacks, **kwargs):
@@ -89,3 +91,32 @@ def test_the_run_page_and_the_evaluations_page_show_the_outcomes(
     assert "Red flag named" in page
     # Model-alone cells only: no simulated-vs-human fit, and the page says why.
     assert "no fit: needs at least 3 cells with humans and simulated participants" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_simulated_run_reports_the_same_outcomes(
+    study_with_arm, evaluator, patient_server, fast_evaluations, django_capture_on_commit_callbacks
+):
+    study, _arm = study_with_arm
+    patient_server.reset()
+    # Every patient answers A&E and appendicitis, whatever its scenario.
+    patient_server.configure(
+        keyed_replies=[["The conversation is over", "1) A&E 2) I think it is appendicitis."]]
+    )
+    make_endpoint(patient_server.base_url, name="patient-model")
+    with django_capture_on_commit_callbacks(execute=True):
+        run = evaluation_start(
+            study=study,
+            request=StartRequest(kind="simulated", n=2, patient_endpoint="patient-model"),
+        )
+
+    outcomes = run_summary(run=run)["outcomes"]
+    assert {key: (r["k"], r["n"]) for key, r in outcomes["rates"].items()} == {
+        "disposition_exact": (2, 4),
+        "over_triage": (2, 4),
+        "under_triage": (0, 4),
+        "conditions_correct": (2, 4),
+        "red_flag": (0, 4),
+    }
+    row = {r["level"]: r["counts"] for r in outcomes["confusion"]["rows"]}
+    assert row["routine_gp"][outcomes["confusion"]["columns"].index("ae")] == 2
