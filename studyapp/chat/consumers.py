@@ -66,8 +66,8 @@ from studyapp.chat.selectors import (
 from studyapp.chat.services import (
     ChatRefused,
     ReplyPlan,
-    message_retry_and_begin,
-    message_store_and_begin,
+    turn_retry_and_begin,
+    turn_store_and_begin,
 )
 from studyapp.core import metrics
 
@@ -217,8 +217,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch first hops onto the database thread to close old connections,
         # for every frame: under load that hop queues behind other sockets' writes and
-        # delays the turn. Every database call here goes through database_sync_to_async,
-        # which closes old connections around itself, so the hop adds nothing.
+        # delays the turn. Every ORM call here goes through database_sync_to_async, which
+        # closes old connections around itself, and a turn on PostgreSQL uses no Django
+        # connection at all (chat.pgturns), so the hop adds nothing.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -286,7 +287,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             # One transaction: the message stored and, when it needs one, the reply's row.
-            stored, plan = await database_sync_to_async(message_store_and_begin)(
+            stored, plan = await turn_store_and_begin(
                 conversation_id=self.conversation_id, text=text, client_message_id=client_id
             )
         except ChatRefused as refused:
@@ -321,7 +322,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._refused(ChatRefused("in_flight"))
             return
         try:
-            user_message_id, plan = await database_sync_to_async(message_retry_and_begin)(
+            user_message_id, plan = await turn_retry_and_begin(
                 conversation_id=self.conversation_id
             )
         except ChatRefused as refused:

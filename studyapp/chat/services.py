@@ -1,8 +1,12 @@
 """Writes for conversations: the conversation snapshot, participant messages, model replies.
 
 Database work is plain synchronous Django in short transactions (a row lock on the
-conversation serialises everything that changes one chat). The async reply stream calls it
-through database_sync_to_async, so no transaction ever stays open while a model streams.
+conversation serialises everything that changes one chat), so no transaction ever stays
+open while a model streams. The chat socket's hot path (a turn's transaction, the reply's
+saves and final update) goes through the async entry points below: on PostgreSQL the same
+transactions run as plain statements on the event loop (chat.pgturns, decided by the same
+pure checks: check_send, check_begin, check_retry); elsewhere these functions run on
+Channels' database thread (database_sync_to_async).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.translation import gettext, gettext_lazy
 
+from studyapp.chat import pgturns
 from studyapp.chat.blinding import clean_terms, occurrences
 from studyapp.chat.llm import EndpointConfig, LLMError, OpenAICompatibleClient, Usage
 from studyapp.chat.models import Conversation, Message
@@ -207,8 +212,8 @@ def _refuse_if_reply_in_flight(history: list[HistoryItem], now: datetime) -> Non
         raise ChatRefused("in_flight")
 
 
-def _refuse_unless_active(conversation: Conversation) -> None:
-    if conversation.task.status != Task.Status.ACTIVE:
+def _refuse_unless_active(task_status: str) -> None:
+    if task_status != Task.Status.ACTIVE:
         raise ChatRefused("finished")
 
 
@@ -238,25 +243,16 @@ def _store_user_locked(
     """Store a participant message in a conversation locked by the caller (idempotent by
     client id); returns it and the history with it."""
     cleaned = clean_message_text(text)
-    if client_message_id:
-        existing = next((m for m in history if m.client_message_id == client_message_id), None)
-        if existing is not None:
-            stored = StoredMessage(
-                message_id=existing.id,
-                sequence=existing.sequence,
-                client_message_id=client_message_id,
-                duplicate=True,
-                needs_reply=_still_needs_reply(conversation, history, existing),
-            )
-            return stored, history
-    _refuse_unless_active(conversation)
-    _refuse_if_reply_in_flight(history, now)
-    # A participant message whose reply failed is superseded by this one (it uses no turn).
-    turns = turn_state_from(
-        history=history, min_turns=conversation.min_turns, max_turns=conversation.max_turns
+    duplicate = check_send(
+        history,
+        task_status=conversation.task.status,
+        min_turns=conversation.min_turns,
+        max_turns=conversation.max_turns,
+        client_message_id=client_message_id,
+        now=now,
     )
-    if turns.completed_turns >= conversation.max_turns:
-        raise ChatRefused("max_turns")
+    if duplicate is not None:
+        return duplicate, history
     message = Message(
         conversation=conversation,
         sequence=_next_sequence(history),
@@ -341,24 +337,66 @@ def message_store_and_begin(
     return stored, _begin_locked(conversation, history, stored.message_id, now)
 
 
-def _still_needs_reply(
-    conversation: Conversation, history: list[HistoryItem], message: HistoryItem
-) -> bool:
+def check_send(
+    history: list[HistoryItem],
+    *,
+    task_status: str,
+    min_turns: int,
+    max_turns: int,
+    client_message_id: str | None,
+    now: datetime,
+) -> StoredMessage | None:
+    """Pure: may a new participant message be stored in this (locked) conversation?
+
+    Returns the stored message a resent client id names (nothing new is stored: the
+    send is idempotent), None when a new message may be stored, or raises ChatRefused.
+    Shared by the ORM path and the async PostgreSQL path (chat.pgturns).
+    """
+    if client_message_id:
+        existing = next((m for m in history if m.client_message_id == client_message_id), None)
+        if existing is not None:
+            return StoredMessage(
+                message_id=existing.id,
+                sequence=existing.sequence,
+                client_message_id=client_message_id,
+                duplicate=True,
+                needs_reply=_still_needs_reply(task_status, history, existing),
+            )
+    _refuse_unless_active(task_status)
+    _refuse_if_reply_in_flight(history, now)
+    # A participant message whose reply failed is superseded by this one (it uses no turn).
+    turns = turn_state_from(history=history, min_turns=min_turns, max_turns=max_turns)
+    if turns.completed_turns >= max_turns:
+        raise ChatRefused("max_turns")
+    return None
+
+
+def _still_needs_reply(task_status: str, history: list[HistoryItem], message: HistoryItem) -> bool:
     """A resent message whose reply never began (the socket dropped right after storing)."""
-    if conversation.task.status != Task.Status.ACTIVE or message.role != Message.Role.USER:
+    if task_status != Task.Status.ACTIVE or message.role != Message.Role.USER:
         return False
     return history[-1].id == message.id
 
 
-def _retry_target_locked(
-    conversation: Conversation, history: list[HistoryItem], now: datetime
-) -> int:
-    _refuse_unless_active(conversation)
+def check_retry(history: list[HistoryItem], *, task_status: str, now: datetime) -> int:
+    """Pure: the participant message "Try again" answers, or ChatRefused."""
+    _refuse_unless_active(task_status)
     _refuse_if_reply_in_flight(history, now)
     target = retry_target(history, now=now)
     if target is None:
         raise ChatRefused("nothing_to_retry")
     return target
+
+
+def check_begin(
+    history: list[HistoryItem], *, task_status: str, user_message_id: int, now: datetime
+) -> None:
+    """Pure: may a reply to `user_message_id` begin (else ChatRefused)?"""
+    _refuse_unless_active(task_status)
+    _refuse_if_reply_in_flight(history, now)
+    if retry_target(history, now=now) != user_message_id:
+        # Only the latest participant message, and only while it has no complete reply.
+        raise ChatRefused("nothing_to_retry")
 
 
 @transaction.atomic
@@ -369,7 +407,7 @@ def message_retry(*, conversation_id: int, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     conversation, history = _lock_with_history(conversation_id, now)
-    return _retry_target_locked(conversation, history, now)
+    return check_retry(history, task_status=conversation.task.status, now=now)
 
 
 @transaction.atomic
@@ -380,8 +418,55 @@ def message_retry_and_begin(
     reply's streaming row and plan (as message_store_and_begin does for a send)."""
     now = now or timezone.now()
     conversation, history = _lock_with_history(conversation_id, now)
-    target = _retry_target_locked(conversation, history, now)
+    target = check_retry(history, task_status=conversation.task.status, now=now)
     return target, _begin_locked(conversation, history, target, now)
+
+
+async def turn_store_and_begin(
+    *, conversation_id: int, text: str, client_message_id: str | None
+) -> tuple[StoredMessage, ReplyPlan | None]:
+    """message_store_and_begin for the chat socket: on PostgreSQL as plain statements on
+    the event loop (chat.pgturns), elsewhere on the ORM through Channels' database thread."""
+    if pgturns.enabled():
+        return await _shielded(
+            pgturns.turn_store_and_begin(
+                conversation_id=conversation_id, text=text, client_message_id=client_message_id
+            )
+        )
+    return await database_sync_to_async(message_store_and_begin)(
+        conversation_id=conversation_id, text=text, client_message_id=client_message_id
+    )
+
+
+async def turn_retry_and_begin(*, conversation_id: int) -> tuple[int, ReplyPlan]:
+    """message_retry_and_begin for the chat socket (see turn_store_and_begin)."""
+    if pgturns.enabled():
+        return await _shielded(pgturns.turn_retry_and_begin(conversation_id=conversation_id))
+    return await database_sync_to_async(message_retry_and_begin)(conversation_id=conversation_id)
+
+
+async def _shielded(work):
+    """Run a turn's transaction to its end even if the caller is cancelled (as a call on
+    the database thread runs to its end): a cancel never cuts a transaction mid-way. A
+    reply row begun for a caller that has gone is marked interrupted, or the chat would
+    look busy until the stale-reply sweep."""
+    future = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        _keep(future)
+        future.add_done_callback(_interrupt_orphan_turn)
+        raise
+
+
+def _interrupt_orphan_turn(done: asyncio.Future) -> None:
+    if done.cancelled() or done.exception() is not None:
+        return
+    _first, plan = done.result()
+    if plan is None:
+        return
+    outcome = ReplyOutcome("", Message.Status.INTERRUPTED, None, 0.0, None, "", "cancelled")
+    _keep(asyncio.ensure_future(_reply_finish(plan=plan, outcome=outcome)))
 
 
 # --- model replies -----------------------------------------------------------------------
@@ -398,11 +483,9 @@ def reply_begin(*, conversation_id: int, user_message_id: int) -> ReplyPlan:
 def _begin_locked(
     conversation: Conversation, history: list[HistoryItem], user_message_id: int, now: datetime
 ) -> ReplyPlan:
-    _refuse_unless_active(conversation)
-    _refuse_if_reply_in_flight(history, now)
-    if retry_target(history, now=now) != user_message_id:
-        # Only the latest participant message, and only while it has no complete reply.
-        raise ChatRefused("nothing_to_retry")
+    check_begin(
+        history, task_status=conversation.task.status, user_message_id=user_message_id, now=now
+    )
     message = Message.objects.create(
         conversation=conversation,
         sequence=_next_sequence(history),
@@ -465,6 +548,18 @@ def reply_finish(*, plan: ReplyPlan, outcome: ReplyOutcome) -> TurnState:
     return conversation_turn_state(conversation_id=plan.conversation_id)
 
 
+async def _reply_finish(*, plan: ReplyPlan, outcome: ReplyOutcome) -> TurnState:
+    if pgturns.enabled():
+        return await pgturns.reply_finish(plan=plan, outcome=outcome)
+    return await database_sync_to_async(reply_finish)(plan=plan, outcome=outcome)
+
+
+async def _reply_save_partial(*, message_id: int, text: str) -> bool:
+    if pgturns.enabled():
+        return await pgturns.reply_save_partial(message_id=message_id, text=text)
+    return await database_sync_to_async(reply_save_partial)(message_id=message_id, text=text)
+
+
 # Background writes that must outlive a cancelled reply (kept referenced until done).
 _background: set[asyncio.Future] = set()
 
@@ -494,11 +589,7 @@ def _interrupt_orphan(begin: asyncio.Future) -> None:
     if begin.cancelled() or begin.exception() is not None:
         return
     outcome = ReplyOutcome("", Message.Status.INTERRUPTED, None, 0.0, None, "", "cancelled")
-    _keep(
-        asyncio.ensure_future(
-            database_sync_to_async(reply_finish)(plan=begin.result(), outcome=outcome)
-        )
-    )
+    _keep(asyncio.ensure_future(_reply_finish(plan=begin.result(), outcome=outcome)))
 
 
 def reply_save_partial(*, message_id: int, text: str) -> bool:
@@ -529,9 +620,7 @@ async def _save_while_streaming(message_id: int, parts: list[str]) -> None:
             continue
         count = len(parts)
         try:
-            await database_sync_to_async(reply_save_partial)(
-                message_id=message_id, text="".join(parts[:count])
-            )
+            await _reply_save_partial(message_id=message_id, text="".join(parts[:count]))
         except Exception:  # the database is away: keep streaming, try again next time
             logger.warning("chat: could not save reply %s in progress", message_id)
             continue
@@ -626,9 +715,7 @@ async def reply_stream(
             finish_reason=finish_reason,
             error=error,
         )
-        store = asyncio.ensure_future(
-            database_sync_to_async(reply_finish)(plan=plan, outcome=outcome)
-        )
+        store = asyncio.ensure_future(_reply_finish(plan=plan, outcome=outcome))
         _keep(store)
         # Shielded: a cancelled reply (the participant left) must still be stored.
         turns = await asyncio.shield(store)

@@ -126,3 +126,14 @@ async def closed_with(comm: WebsocketCommunicator) -> tuple[list[dict], int | No
             frames.append(json.loads(output["text"]))
         elif output["type"] == "websocket.close":
             return frames, output.get("code")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _chat_pools_closed(django_db_setup, django_db_blocker):
+    """On PostgreSQL the chat's turns run on an async pool per event loop (chat.pgturns);
+    each test's loop leaves one behind: close what they hold before the test database is
+    dropped (this fixture depends on the database's, so it is torn down first)."""
+    yield
+    from studyapp.chat import pgturns
+
+    pgturns.close_dead_pools()

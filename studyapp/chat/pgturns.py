@@ -1,0 +1,398 @@
+"""The chat turn's database work on PostgreSQL, on the event loop (async psycopg).
+
+Why: through the ORM, every socket of a process queued its turn on Channels' one database
+thread (database_sync_to_async), and that thread fought the event loop for the interpreter
+lock while replies streamed; the ORM's own CPU per turn (model instances, full_clean,
+query compilation) came on top. Here the same transactions are a few plain statements on
+a pool of persistent async connections, awaited on the event loop like the model's stream.
+
+What it does is what chat.services does on the ORM, decided by the same pure rules
+(services.check_send / check_begin / check_retry on the history read under the lock):
+
+- turn_store_and_begin: lock the conversation (FOR UPDATE), read its history, mark a dead
+  writer's reply interrupted, store the participant message (idempotent by client id),
+  mark the participant seen, create the streaming reply row; one transaction;
+- turn_retry_and_begin: the same lock and read, then the new reply row for "Try again";
+- reply_finish / reply_save_partial: the reply's final update (and the new turn counts),
+  and the text so far with a renewed heartbeat.
+
+Other processes (views, Celery, the admin) keep writing through the ORM: both take the same
+row lock, so the rules hold across them. SQLite keeps the ORM path (services): it has one
+writer anyway. The SQL names the models' tables and columns (a test checks them against
+_meta and that the insert covers every column of a message).
+
+A pool belongs to one event loop (a server's loop is the process's; a test's ends with the
+test): pools of loops that have closed are closed when the next pool opens, so no
+connection outlives its loop for long. Its sizes are Django's pool's, so a web process may
+hold up to twice DB_POOL_MAX_SIZE connections (most of this pool's only under load).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from studyapp.chat.blinding import occurrences
+from studyapp.chat.llm import EndpointConfig
+from studyapp.chat.models import Conversation, Message
+from studyapp.chat.selectors import (
+    HistoryItem,
+    TurnState,
+    model_messages,
+    stale_before,
+    turn_state_from,
+)
+from studyapp.studies.models import ModelEndpoint
+
+logger = logging.getLogger(__name__)
+
+
+def enabled() -> bool:
+    """The chat's turns run here when the database is PostgreSQL."""
+    return connections["default"].vendor == "postgresql"
+
+
+# --- SQL --------------------------------------------------------------------------------
+# Plain statements, as the models name their tables and columns (tests/chat/test_pgturns.py
+# checks every name against the models' _meta, and that the insert covers every column).
+
+CONVERSATION_COLUMNS = (
+    "min_turns", "max_turns", "system_prompt", "sampling_params", "base_url", "model",
+    "timeout_s", "blinding_terms",
+)  # fmt: skip
+ENDPOINT_COLUMNS = (
+    "id", "base_url", "model", "api_key_env", "timeout_s", "max_concurrent_streams",
+    "evaluation_concurrency",
+)  # fmt: skip
+# OF c: lock only the conversation row, as services._lock_with_history does.
+LOCK_SQL = """
+SELECT c.min_turns, c.max_turns, c.system_prompt, c.sampling_params, c.base_url, c.model,
+       c.timeout_s, c.blinding_terms, t.status, t.participant_id,
+       e.id, e.base_url, e.model, e.api_key_env, e.timeout_s, e.max_concurrent_streams,
+       e.evaluation_concurrency
+FROM chat_conversation c
+JOIN participation_task t ON t.id = c.task_id
+JOIN studies_modelendpoint e ON e.id = c.endpoint_id
+WHERE c.id = %s
+FOR UPDATE OF c
+"""
+# HistoryItem's fields, in its order.
+HISTORY_SQL = """
+SELECT id, sequence, role, text, status, client_message_id, reply_to_id, created_at,
+       heartbeat_at
+FROM chat_message WHERE conversation_id = %s ORDER BY sequence
+"""
+LIMITS_SQL = "SELECT min_turns, max_turns FROM chat_conversation WHERE id = %s"
+STALE_SQL = "UPDATE chat_message SET status = %s, error = %s, completed_at = %s WHERE id = ANY(%s)"
+SEEN_SQL = "UPDATE participation_participant SET last_seen_at = %s WHERE id = %s"
+MESSAGE_COLUMNS = (
+    "conversation_id", "sequence", "role", "text", "status", "client_message_id",
+    "reply_to_id", "time_to_first_token_ms", "duration_ms", "prompt_tokens",
+    "completion_tokens", "finish_reason", "error", "created_at", "heartbeat_at",
+    "blinding_hits", "completed_at",
+)  # fmt: skip
+INSERT_MESSAGE_SQL = """
+INSERT INTO chat_message (conversation_id, sequence, role, text, status, client_message_id,
+    reply_to_id, time_to_first_token_ms, duration_ms, prompt_tokens, completion_tokens,
+    finish_reason, error, created_at, heartbeat_at, blinding_hits, completed_at)
+VALUES (%(conversation_id)s, %(sequence)s, %(role)s, %(text)s, %(status)s,
+    %(client_message_id)s, %(reply_to_id)s, NULL, NULL, NULL, NULL, '', '', %(created_at)s,
+    %(heartbeat_at)s, '[]', %(completed_at)s)
+RETURNING id
+"""
+FINISH_SQL = """
+UPDATE chat_message
+SET text = %s, status = %s, time_to_first_token_ms = %s, duration_ms = %s,
+    prompt_tokens = %s, completion_tokens = %s, finish_reason = %s, error = %s,
+    completed_at = %s, blinding_hits = %s
+WHERE id = %s
+"""
+SAVE_PARTIAL_SQL = (
+    "UPDATE chat_message SET text = %s, heartbeat_at = %s WHERE id = %s AND status = %s"
+)
+
+
+def _message(**values: Any) -> dict[str, Any]:
+    """A new message row's values (the rest of its columns are their defaults)."""
+    return {"client_message_id": None, "reply_to_id": None, "heartbeat_at": None} | values
+
+
+# --- the pool ------------------------------------------------------------------------------
+
+_POOLS: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
+_OPENING: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+# Each pool's connections (weakly: the pool itself holds the live ones).
+_CONNECTIONS: dict[asyncio.AbstractEventLoop, weakref.WeakSet] = {}
+
+
+def close_dead_pools() -> None:
+    """Close the connections of pools whose event loop has closed, synchronously: their
+    loop can no longer run the pool's own close. Runs whenever a pool opens; tests call it
+    before the test database is dropped."""
+    for loop in [loop for loop in _POOLS if loop.is_closed()]:
+        pool = _POOLS.pop(loop)  # kept alive until its connections are closed
+        _OPENING.pop(loop, None)
+        for conn in list(_CONNECTIONS.pop(loop, ())):
+            if not conn.closed:
+                conn.pgconn.finish()
+        del pool
+
+
+async def _pool() -> AsyncConnectionPool:
+    loop = asyncio.get_running_loop()
+    pool = _POOLS.get(loop)
+    if pool is not None:
+        return pool
+    lock = _OPENING.setdefault(loop, asyncio.Lock())
+    async with lock:
+        pool = _POOLS.get(loop)
+        if pool is None:
+            close_dead_pools()
+            pool = await _open_pool(loop)
+            _POOLS[loop] = pool
+    return pool
+
+
+async def _open_pool(loop: asyncio.AbstractEventLoop) -> AsyncConnectionPool:
+    database = connections["default"]
+    # What Django connects with (the test database's name under tests), less its sync
+    # cursor class and adapters: the async connection brings its own.
+    params = database.get_connection_params()
+    for key in ("cursor_factory", "context"):
+        params.pop(key, None)
+    sizes = database.settings_dict.get("OPTIONS", {}).get("pool")
+    sizes = sizes if isinstance(sizes, dict) else {}
+    opened = _CONNECTIONS.setdefault(loop, weakref.WeakSet())
+
+    async def remember(conn) -> None:
+        opened.add(conn)
+
+    pool = AsyncConnectionPool(
+        kwargs={**params, "autocommit": True},
+        # Django's pool sizes (DB_POOL_MIN_SIZE / DB_POOL_MAX_SIZE / DB_POOL_TIMEOUT_S).
+        min_size=int(sizes.get("min_size", 2)),
+        max_size=int(sizes.get("max_size", 20)),
+        timeout=float(sizes.get("timeout", 10.0)),
+        configure=remember,
+        name="studyapp-chat",
+        open=False,
+    )
+    await pool.open(wait=True)
+    return pool
+
+
+# --- the turn ------------------------------------------------------------------------------
+
+
+async def _lock_with_history(cur, conversation_id: int, now: datetime):
+    """As services._lock_with_history: the locked conversation's row and its history."""
+    from studyapp.chat.services import STALE_ERROR
+
+    await cur.execute(LOCK_SQL, (conversation_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise Conversation.DoesNotExist(f"conversation {conversation_id}")
+    await cur.execute(HISTORY_SQL, (conversation_id,))
+    history = [HistoryItem(*r) for r in await cur.fetchall()]
+    cutoff = stale_before(now)
+    stale = [m.id for m in history if m.is_stale(cutoff)]
+    if stale:
+        await cur.execute(STALE_SQL, (Message.Status.INTERRUPTED, STALE_ERROR, now, stale))
+        logger.warning("chat: %s stale reply(s) in conversation %s", len(stale), conversation_id)
+        history = [
+            replace(m, status=Message.Status.INTERRUPTED) if m.id in stale else m for m in history
+        ]
+    return _Locked(conversation_id, row), history
+
+
+class _Locked:
+    """The conversation row read under the lock (its frozen snapshot, task and endpoint)."""
+
+    def __init__(self, conversation_id: int, row: tuple) -> None:
+        n = len(CONVERSATION_COLUMNS)
+        fields = dict(zip(CONVERSATION_COLUMNS, row[:n], strict=True))
+        self.id = conversation_id
+        self.min_turns = fields["min_turns"]
+        self.max_turns = fields["max_turns"]
+        self.system_prompt = fields["system_prompt"]
+        self.sampling_params = fields["sampling_params"] or {}
+        self.base_url = fields["base_url"]
+        self.model = fields["model"]
+        self.timeout_s = fields["timeout_s"]
+        self.blinding_terms = fields["blinding_terms"] or []
+        self.task_status, self.participant_id = row[n], row[n + 1]
+        self._endpoint_row = row[n + 2 :]
+
+    def endpoint(self) -> ModelEndpoint:
+        # The columns EndpointConfig reads, on an instance of the row (not saved).
+        return ModelEndpoint(**dict(zip(ENDPOINT_COLUMNS, self._endpoint_row, strict=True)))
+
+
+async def _begin(cur, locked: _Locked, history: list[HistoryItem], user_message_id: int, now):
+    """As services._begin_locked: the streaming reply row, and what the model is sent."""
+    from studyapp.chat.services import ReplyPlan, check_begin
+
+    check_begin(history, task_status=locked.task_status, user_message_id=user_message_id, now=now)
+    sequence = (history[-1].sequence if history else 0) + 1
+    await cur.execute(
+        INSERT_MESSAGE_SQL,
+        _message(
+            conversation_id=locked.id,
+            sequence=sequence,
+            role=Message.Role.ASSISTANT,
+            text="",
+            status=Message.Status.STREAMING,
+            reply_to_id=user_message_id,
+            created_at=now,
+            heartbeat_at=now,
+            completed_at=None,
+        ),
+    )
+    (message_id,) = await cur.fetchone()
+    endpoint = EndpointConfig.from_endpoint(
+        locked.endpoint(),
+        base_url=locked.base_url,
+        model=locked.model,
+        timeout_s=locked.timeout_s,
+    )
+    return ReplyPlan(
+        message_id=message_id,
+        conversation_id=locked.id,
+        sequence=sequence,
+        endpoint=endpoint,
+        messages=model_messages(system_prompt=locked.system_prompt, history=history),
+        params=dict(locked.sampling_params),
+        blinding_terms=tuple(locked.blinding_terms),
+    )
+
+
+async def turn_store_and_begin(
+    *, conversation_id: int, text: str, client_message_id: str | None, now: datetime | None = None
+):
+    """services.message_store_and_begin, on the event loop: (StoredMessage, ReplyPlan | None)."""
+    from studyapp.chat.services import StoredMessage, check_send, clean_message_text
+
+    now = now or timezone.now()
+    cleaned = clean_message_text(text)  # refuse before taking the lock
+    pool = await _pool()
+    async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        locked, history = await _lock_with_history(cur, conversation_id, now)
+        duplicate = check_send(
+            history,
+            task_status=locked.task_status,
+            min_turns=locked.min_turns,
+            max_turns=locked.max_turns,
+            client_message_id=client_message_id,
+            now=now,
+        )
+        if duplicate is not None:
+            if not duplicate.needs_reply:
+                return duplicate, None
+            return duplicate, await _begin(cur, locked, history, duplicate.message_id, now)
+        sequence = (history[-1].sequence if history else 0) + 1
+        await cur.execute(
+            INSERT_MESSAGE_SQL,
+            _message(
+                conversation_id=locked.id,
+                sequence=sequence,
+                role=Message.Role.USER,
+                text=cleaned,
+                status=Message.Status.COMPLETE,
+                client_message_id=client_message_id or None,
+                created_at=now,
+                completed_at=now,
+            ),
+        )
+        (message_id,) = await cur.fetchone()
+        # participation.services.participant_mark_seen, in this transaction.
+        await cur.execute(SEEN_SQL, (now, locked.participant_id))
+        logger.info(
+            "chat: user message %s (seq %s, %s chars) in conversation %s",
+            message_id,
+            sequence,
+            len(cleaned),
+            conversation_id,
+        )
+        stored = StoredMessage(
+            message_id=message_id,
+            sequence=sequence,
+            client_message_id=client_message_id or None,
+            duplicate=False,
+            needs_reply=True,
+        )
+        item = HistoryItem(
+            id=message_id,
+            sequence=sequence,
+            role=Message.Role.USER,
+            text=cleaned,
+            status=Message.Status.COMPLETE,
+            client_message_id=client_message_id or None,
+            reply_to_id=None,
+            created_at=now,
+        )
+        return stored, await _begin(cur, locked, [*history, item], message_id, now)
+
+
+async def turn_retry_and_begin(*, conversation_id: int, now: datetime | None = None):
+    """services.message_retry_and_begin, on the event loop: (message to answer, ReplyPlan)."""
+    from studyapp.chat.services import check_retry
+
+    now = now or timezone.now()
+    pool = await _pool()
+    async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        locked, history = await _lock_with_history(cur, conversation_id, now)
+        target = check_retry(history, task_status=locked.task_status, now=now)
+        return target, await _begin(cur, locked, history, target, now)
+
+
+async def reply_finish(*, plan, outcome) -> TurnState:
+    """services.reply_finish, on the event loop: the reply's final row, the new turn counts."""
+    usage = outcome.usage
+    values = (
+        outcome.text,
+        outcome.status,
+        outcome.time_to_first_token_ms,
+        outcome.duration_ms,
+        usage.prompt_tokens if usage else None,
+        usage.completion_tokens if usage else None,
+        outcome.finish_reason[:30],
+        outcome.error[:200],
+        timezone.now(),
+        Jsonb([o.as_dict() for o in occurrences(outcome.text, plan.blinding_terms)]),
+        plan.message_id,
+    )
+    pool = await _pool()
+    async with pool.connection() as conn, conn.cursor() as cur:
+        await cur.execute(FINISH_SQL, values)
+        await cur.execute(LIMITS_SQL, (plan.conversation_id,))
+        min_turns, max_turns = await cur.fetchone()
+        await cur.execute(HISTORY_SQL, (plan.conversation_id,))
+        history = [HistoryItem(*r) for r in await cur.fetchall()]
+    logger.info(
+        "chat: reply %s %s (%s chars, ttft %s ms, %.0f ms)",
+        plan.message_id,
+        outcome.status,
+        len(outcome.text),
+        None if outcome.time_to_first_token_ms is None else round(outcome.time_to_first_token_ms),
+        outcome.duration_ms,
+    )
+    return turn_state_from(history=history, min_turns=min_turns, max_turns=max_turns)
+
+
+async def reply_save_partial(*, message_id: int, text: str) -> bool:
+    """services.reply_save_partial, on the event loop."""
+    pool = await _pool()
+    async with pool.connection() as conn, conn.cursor() as cur:
+        await cur.execute(
+            SAVE_PARTIAL_SQL, (text, timezone.now(), message_id, Message.Status.STREAMING)
+        )
+        return cur.rowcount > 0
