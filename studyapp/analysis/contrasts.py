@@ -17,13 +17,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
 
 from studyapp.analysis.inference import (
     Contrast,
     auroc,
+    bonferroni_adjusted,
     brier,
     gee_logistic,
+    holm,
     reliability_curve,
     two_by_two,
 )
@@ -337,8 +338,9 @@ def _distances(cells: Sequence[TaskCell], keys: set[str]) -> list[int]:
 
 
 def _adjust(results: list[ContrastResult], method: str) -> list[ContrastResult]:
-    """p_adjusted within each family (statsmodels multipletests); a result without a p
-    gets none and does not count in its family."""
+    """p_adjusted within each family (Holm or Bonferroni, as statsmodels' multipletests
+    computes them: the tests compare); a result without a p gets none and does not count
+    in its family."""
     by_family: dict[str, list[int]] = defaultdict(list)
     for i, result in enumerate(results):
         if result.p is not None:
@@ -346,10 +348,12 @@ def _adjust(results: list[ContrastResult], method: str) -> list[ContrastResult]:
     adjusted = list(results)
     for indexes in by_family.values():
         pvalues = [results[i].p for i in indexes]
-        if method == "none":
-            values = pvalues
+        if method == "holm":
+            values = holm(pvalues)
+        elif method == "bonferroni":
+            values = bonferroni_adjusted(pvalues)
         else:
-            values = [float(p) for p in multipletests(pvalues, method=method)[1]]
+            values = pvalues
         for i, value in zip(indexes, values, strict=True):
             adjusted[i] = replace(results[i], p_adjusted=value)
     return adjusted

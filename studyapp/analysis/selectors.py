@@ -72,9 +72,10 @@ def _count_subquery(queryset: QuerySet, outer_field: str = "pk") -> Coalesce:
 
 
 # --- Which condition scores the figures read -----------------------------------------------
-# The study's choice (Study.condition_labels; the analysis plan, a later issue, will hold
-# it): "matcher" reads the matcher's stored score everywhere; "reference" reads an answer's
-# rater reference label (ratings.ReferenceLabel, kept in step by the ratings services)
+# The analysis plan's choice (its "condition_labels", mirrored on Study.condition_labels
+# so it is read with the study): "matcher" reads the matcher's stored score everywhere;
+# "reference" reads an answer's rater reference label (ratings.ReferenceLabel, kept in
+# step by the ratings services)
 # where it has one, and the matcher's elsewhere. A LEFT JOIN in the same query: no figure
 # costs a query more. Simulated participants stay out whatever the choice.
 

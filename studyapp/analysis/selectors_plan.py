@@ -164,7 +164,7 @@ def plan_state(*, study: Study) -> PlanState:
     if not versions:
         # Nobody wrote one: HELPMed's default, as plan_current would store it (a read
         # does not write; the first edit or allocation stores it).
-        content = plans.default_plan()
+        content = plans.default_plan(condition_labels=study.condition_labels)
         versions = [
             AnalysisPlan(
                 study=study, version=1, content=content, sha256=plans.plan_sha256(content)

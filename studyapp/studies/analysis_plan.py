@@ -163,12 +163,20 @@ class ResolvedContrast:
     primary: bool
 
 
-def default_plan() -> dict[str, Any]:
+CONDITION_LABELS = {
+    "matcher": "The automatic matcher's score, for every answer.",
+    "reference": "An answer's rater reference label (adjudicated, else agreed on) where it "
+    "has one, else the matcher's score.",
+}
+
+
+def default_plan(*, condition_labels: str = "matcher") -> dict[str, Any]:
     """HELPMed's analysis (Bean et al.): every LLM arm pooled vs control, and each LLM arm
     vs control; conditions and disposition primary; red flags, triage errors, acuity and
     calibration secondary; intention to treat primary, per protocol as sensitivity."""
     return {
         "schema": SCHEMA,
+        "condition_labels": condition_labels,
         "name": "HELPMed (Bean et al.): LLM arms vs control",
         "outcomes": [
             {"key": "conditions", "role": "primary"},
@@ -328,6 +336,8 @@ def validate(content: Any, *, arm_keys: Sequence[str] | None = None) -> dict[str
         or not isinstance(boot.get("seed"), int)
     ):
         errors.append("bootstrap: {n_boot: 100..20000, seed: a whole number}")
+    if content.get("condition_labels") not in CONDITION_LABELS:
+        errors.append(f"condition_labels: one of {', '.join(CONDITION_LABELS)}")
     if content.get("calibration_target") not in ("disposition", "conditions"):
         errors.append("calibration_target: disposition or conditions")
     if errors:

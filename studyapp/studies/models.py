@@ -215,10 +215,11 @@ class Study(TimeStampedModel):
         settings.AUTH_USER_MODEL, related_name="studies", blank=True
     )
 
-    # --- Analysis choices. The analysis plan (a later issue) will hold these; until it
-    # exists they live on the study, and the analysis already honours them. Changed only
-    # through `studies.services.study_condition_labels_set`, which records every change
-    # (AnalysisChoiceChange), so the plan can take the field and its history over.
+    # --- Analysis choices. They belong to the analysis plan (AnalysisPlan.content
+    # "condition_labels"); this field mirrors the current plan's value so that the
+    # selectors read it with the study, at no query. Written only by studies.services
+    # (plan_save, and study_condition_labels_set, which writes the plan), which records
+    # every change (AnalysisChoiceChange).
     class ConditionLabels(models.TextChoices):
         MATCHER = "matcher", "The automatic matcher, for every answer"
         REFERENCE = "reference", "Rater reference labels where they exist, else the matcher"
@@ -465,8 +466,8 @@ class AnalysisChoiceImmutableError(Exception):
 class AnalysisChoiceChange(models.Model):
     """One change of an analysis choice of a study (today `Study.condition_labels`): who,
     when, from and to. Append-only (the model refuses changes; a PostgreSQL trigger
-    refuses UPDATE); the rows go only with their study. The analysis plan (a later issue)
-    will take this history over with the choices."""
+    refuses UPDATE); the rows go only with their study. The choice itself now lives in the
+    analysis plan (AnalysisPlan, versioned); these rows keep the history of its value."""
 
     study = models.ForeignKey(
         Study, on_delete=models.CASCADE, related_name="analysis_choice_changes"

@@ -110,11 +110,28 @@ def scenario_create_new_version(*, scenario_id: int) -> Scenario:
 def study_condition_labels_set(
     *, study: Study, condition_labels: str, changed_by
 ) -> AnalysisChoiceChange | None:
-    """Set which condition scores the study's analysis reads (`Study.condition_labels`)
-    and record the change: who, when, from and to. The same value again records nothing
-    (None). The only writer of the field after a study is created."""
+    """Set which condition scores the study's analysis reads. The choice belongs to the
+    analysis plan (its `condition_labels`): this writes the plan (a draft in place; after
+    the lock a new version saying why) and plan_save mirrors it on the study, recording
+    the change (who, when, from and to). The same value again records nothing (None)."""
     if condition_labels not in Study.ConditionLabels.values:
         raise ValueError(f"not a choice of condition labels: {condition_labels!r}")
+    current = plan_current(study=study)
+    old = current.content.get("condition_labels")
+    _plan, change = _plan_store(
+        study=study,
+        content=dict(current.content, condition_labels=condition_labels),
+        changed_by=changed_by,
+        reason=f"condition labels: {old} -> {condition_labels}, set in the study's settings",
+    )
+    return change
+
+
+def _condition_labels_mirror(
+    *, study: Study, condition_labels: str, changed_by
+) -> AnalysisChoiceChange | None:
+    """Keep `Study.condition_labels` equal to the current plan's (the selectors read it
+    with the study, at no query) and record a change. Only plan_save calls it."""
     old = (
         Study.objects.select_for_update()
         .values_list("condition_labels", flat=True)
@@ -147,7 +164,7 @@ def plan_current(*, study: Study) -> AnalysisPlan:
     plan = AnalysisPlan.objects.filter(study=study).order_by("-version").first()
     if plan is not None:
         return plan
-    content = analysis_plan.default_plan()
+    content = analysis_plan.default_plan(condition_labels=study.condition_labels)
     plan, _ = AnalysisPlan.objects.get_or_create(
         study=study,
         version=1,
@@ -166,6 +183,13 @@ def plan_save(*, study: Study, content: Any, changed_by, reason: str = "") -> An
     """Check and store a plan. Before the lock the draft is edited in place; after it a
     change is a new version, which needs a reason. The same plan again changes nothing.
     Raises analysis_plan.PlanError (every problem named) or ValueError (no reason)."""
+    plan, _change = _plan_store(study=study, content=content, changed_by=changed_by, reason=reason)
+    return plan
+
+
+def _plan_store(
+    *, study: Study, content: Any, changed_by, reason: str
+) -> tuple[AnalysisPlan, AnalysisChoiceChange | None]:
     arm_keys = list(study.arms.values_list("key", flat=True))
     content = analysis_plan.validate(content, arm_keys=arm_keys)
     sha = analysis_plan.plan_sha256(content)
@@ -173,7 +197,7 @@ def plan_save(*, study: Study, content: Any, changed_by, reason: str = "") -> An
     Study.objects.select_for_update().filter(pk=study.pk).first()
     current = plan_current(study=study)
     if current.sha256 == sha:
-        return current
+        return current, None
     if (
         current.locked_at is None
         and not AnalysisPlan.objects.filter(study=study, locked_at__isnull=False).exists()
@@ -184,20 +208,25 @@ def plan_save(*, study: Study, content: Any, changed_by, reason: str = "") -> An
         current.created_at = timezone.now()
         current.reason = reason
         current.save()
-        return current
-    if not reason.strip():
+        saved = current
+    elif not reason.strip():
         raise ValueError(
             "The plan was locked at the first allocation: say why it changes (the reason "
             "is recorded with the new version)."
         )
-    return AnalysisPlan.objects.create(
-        study=study,
-        version=current.version + 1,
-        content=content,
-        sha256=sha,
-        created_by=changed_by,
-        reason=reason.strip(),
+    else:
+        saved = AnalysisPlan.objects.create(
+            study=study,
+            version=current.version + 1,
+            content=content,
+            sha256=sha,
+            created_by=changed_by,
+            reason=reason.strip(),
+        )
+    change = _condition_labels_mirror(
+        study=study, condition_labels=content["condition_labels"], changed_by=changed_by
     )
+    return saved, change
 
 
 def design_sha256(design: dict[str, Any]) -> str:

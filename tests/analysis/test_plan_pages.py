@@ -237,3 +237,29 @@ def test_the_study_page_shows_the_plan_and_a_read_writes_nothing(client, planned
     html = client.get(reverse("analysis:study_detail", args=[study.slug])).content.decode()
     assert plan_state(study=study).current.sha256 in html and "draft" in html
     assert not AnalysisPlan.objects.filter(study=study).exists()
+
+
+def test_the_condition_labels_choice_lives_in_the_plan(planned):
+    from studyapp.studies.models import AnalysisChoiceChange
+    from studyapp.studies.services import study_condition_labels_set
+
+    study, user = planned[0].study, planned[1]
+    # Set in the study's settings: the plan says so, the study mirrors it, the change is
+    # recorded.
+    change = study_condition_labels_set(study=study, condition_labels="reference", changed_by=user)
+    assert change.new_value == "reference"
+    assert plan_current(study=study).content["condition_labels"] == "reference"
+    study.refresh_from_db()
+    assert study.condition_labels == "reference"
+    # Set in the plan: the same.
+    content = dict(plan_current(study=study).content, condition_labels="matcher")
+    plan_save(study=study, content=content, changed_by=user)
+    study.refresh_from_db()
+    assert study.condition_labels == "matcher"
+    assert AnalysisChoiceChange.objects.filter(study=study).count() == 2
+    # After the lock, a change of it is a plan amendment with its reason.
+    plan = plan_current(study=study)
+    AnalysisPlan.objects.filter(pk=plan.pk).update(locked_at=study.created_at)
+    study_condition_labels_set(study=study, condition_labels="reference", changed_by=user)
+    amended = plan_current(study=study)
+    assert amended.version == 2 and "condition labels: matcher -> reference" in amended.reason

@@ -26,6 +26,9 @@ def test_its_json_has_the_documented_shape_and_figures(dataset):
         "condition_labels",
         "consort",
         "evaluations",
+        "plan",
+        "contrasts",
+        "calibration",
     }
     assert data["study"] == "alpha"
     assert data["condition_labels"] == {
