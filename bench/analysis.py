@@ -77,6 +77,10 @@ def scratch_database(tmp: Path) -> tuple[dict, str | None]:
     env.setdefault("DJANGO_DEBUG", "1")  # the development configuration, as bench/common.py
     env.setdefault("LOG_LEVEL", "WARNING")
     env.setdefault("STUDYAPP_RUN_DIR", str(tmp / "run"))
+    # The dashboard queues background jobs (the plan's model fits, transcript scores) on
+    # the development broker, a folder: make it, as run_embedded does (nobody consumes).
+    for sub in ("celery-broker", "celery-processed", "celery-control"):
+        (Path(env["STUDYAPP_RUN_DIR"]) / sub).mkdir(parents=True, exist_ok=True)
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         env["SQLITE_PATH"] = str(tmp / "bench.sqlite3")

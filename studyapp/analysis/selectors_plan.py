@@ -198,7 +198,13 @@ def plan_analysis(
 # --- The model-based figures for the page, cached per data version ---------------------
 
 
-def data_version(*, study: Study, state: PlanState, cells: list[TaskCell]) -> str:
+def data_version(
+    *,
+    study: Study,
+    state: PlanState,
+    cells: list[TaskCell],
+    arms: list[tuple[str, str]] | None = None,
+) -> str:
     """Changes whenever the plan, an allocation, a participant's status, a score or an
     answer changes: the key of the cached model fits. The cells carry every count the
     figures read; the answers' count and last change catch an edit that keeps them."""
@@ -211,6 +217,8 @@ def data_version(*, study: Study, state: PlanState, cells: list[TaskCell]) -> st
                 state.current.sha256,
                 state.locked.pk if state.locked else None,
                 sorted(repr(cell) for cell in cells),
+                arms if arms is not None else _arms(study),
+                study.has_check,
                 answers["n"],
                 answers["last"].isoformat() if answers["last"] else None,
             )
@@ -308,14 +316,20 @@ def plan_section(*, study: Study, blinded: bool, revealed: bool) -> PlanSection:
     infos = arm_infos(study=study)
     arms = [(info.key, info.kind) for info in infos]
     cells = plan_cells(study=study, plan=plan)
-    analysis = analyse(
-        cells,
-        plan=plan,
-        arms=arms,
-        has_check=study.has_check,
-        locked=state.locked.content if state.locked else None,
-    )
-    version = data_version(study=study, state=state, cells=cells)
+    version = data_version(study=study, state=state, cells=cells, arms=arms)
+    # The tests cost more than the query (Fisher's exact test on large tables above all):
+    # computed once per data version, as the model fits are.
+    figures_key = f"analysis:plan-figures:{study.pk}:{version}"
+    analysis = cache.get(figures_key)
+    if analysis is None:
+        analysis = analyse(
+            cells,
+            plan=plan,
+            arms=arms,
+            has_check=study.has_check,
+            locked=state.locked.content if state.locked else None,
+        )
+        cache.set(figures_key, analysis, timeout=24 * 3600)
     hidden = study.status == Study.Status.LIVE and not revealed
     cached = None if hidden else cached_model_figures(study=study, version=version)
     views = arm_views(infos, blinded=False, salt=blinding_salt(study))

@@ -263,3 +263,32 @@ def test_the_condition_labels_choice_lives_in_the_plan(planned):
     study_condition_labels_set(study=study, condition_labels="reference", changed_by=user)
     amended = plan_current(study=study)
     assert amended.version == 2 and "condition labels: matcher -> reference" in amended.reason
+
+
+def test_the_pages_figures_follow_a_change_of_the_data(planned):
+    from studyapp.participation.models import Answer
+
+    study = planned[0].study
+    before = plan_section(study=study, blinded=False, revealed=True)
+    pooled = next(
+        r.result
+        for r in before.rows
+        if r.result.contrast == "llm_pooled_vs_control"
+        and r.result.outcome == "conditions"
+        and r.result.analysis_set == "itt"
+    )
+    # One control answer re-scored as correct (a rescore, as the scorer would).
+    answer = Answer.objects.filter(
+        task__participant__arm__key="control", conditions_correct=False
+    ).first()
+    Answer.objects.filter(pk=answer.pk).update(conditions_correct=True)
+    after = plan_section(study=study, blinded=False, revealed=True)
+    assert after.data_version != before.data_version
+    moved = next(
+        r.result
+        for r in after.rows
+        if r.result.contrast == "llm_pooled_vs_control"
+        and r.result.outcome == "conditions"
+        and r.result.analysis_set == "itt"
+    )
+    assert moved.b.successes == pooled.b.successes + 1
