@@ -186,3 +186,41 @@ def test_canonical_json_ignores_key_order():
     reordered = dict(reversed(list(content.items())))
     assert analysis_plan.plan_sha256(content) == analysis_plan.plan_sha256(reordered)
     assert analysis_plan.canonical_json(content).startswith('{"adjusted":')
+
+
+def test_min_turns_counts_participant_messages():
+    from studyapp.chat.models import Message
+
+    study = build_planned_study().study
+    user = make_user("pi")
+    content = plan_current(study=study).content
+    content["per_protocol"]["min_turns"] = 2
+    plan_save(study=study, content=content, changed_by=user)
+    # Everybody sent one message: nobody in an LLM arm is per protocol now.
+    result = _result(
+        plan_analysis(study=study, models=False),
+        "each_llm_vs_control:gpt",
+        "disposition",
+        "per_protocol",
+    )
+    assert result.a.n == 0 and result.b.n > 0
+    # A second message from one gpt participant (both tasks) brings their two tasks back.
+    first = Message.objects.filter(conversation__arm__key="gpt").order_by("pk").first()
+    task = first.conversation.task
+    for conversation in task.participant.tasks.all():
+        if hasattr(conversation, "conversation"):
+            Message.objects.create(
+                conversation=conversation.conversation,
+                sequence=3,
+                role=Message.Role.USER,
+                text="and?",
+                status=Message.Status.COMPLETE,
+            )
+    result = _result(
+        plan_analysis(study=study, models=False),
+        "each_llm_vs_control:gpt",
+        "disposition",
+        "per_protocol",
+    )
+    assert task.participant.status == "completed"
+    assert result.a.n == 2
