@@ -22,8 +22,9 @@ writer anyway. The SQL names the models' tables and columns (a test checks them 
 _meta and that the insert covers every column of a message).
 
 A pool belongs to one event loop (a server's loop is the process's; a test's ends with the
-test): pools of loops that have closed are closed when the next pool opens, so no
-connection outlives its loop for long. Its sizes are Django's pool's, so a web process may
+test) and is closed as its loop shuts down (asyncio.run closes async generators first:
+_close_with_loop); a loop closed without that leaves its pool to close_dead_pools, which
+runs whenever the next pool opens. Its sizes are Django's pool's, so a web process may
 hold up to twice DB_POOL_MAX_SIZE connections (most of this pool's only under load).
 """
 
@@ -32,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -130,6 +133,7 @@ def _message(**values: Any) -> dict[str, Any]:
 
 _POOLS: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
 _OPENING: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+_KEEPERS: dict[asyncio.AbstractEventLoop, AsyncIterator[None]] = {}
 # Each pool's connections (weakly: the pool itself holds the live ones).
 _CONNECTIONS: dict[asyncio.AbstractEventLoop, weakref.WeakSet] = {}
 
@@ -141,6 +145,7 @@ def close_dead_pools() -> None:
     for loop in [loop for loop in _POOLS if loop.is_closed()]:
         pool = _POOLS.pop(loop)  # kept alive until its connections are closed
         _OPENING.pop(loop, None)
+        _KEEPERS.pop(loop, None)
         for conn in list(_CONNECTIONS.pop(loop, ())):
             if not conn.closed:
                 conn.pgconn.finish()
@@ -187,22 +192,50 @@ async def _open_pool(loop: asyncio.AbstractEventLoop) -> AsyncConnectionPool:
         open=False,
     )
     await pool.open(wait=True)
+    # Closed with its loop: asyncio.run (uvicorn's, a test server's) closes every live
+    # async generator before it closes the loop, so this one's `finally` closes the pool
+    # on that loop while it still runs.
+    _KEEPERS[loop] = keeper = _close_with_loop(pool)
+    await anext(keeper)
     return pool
 
 
+async def _close_with_loop(pool: AsyncConnectionPool) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
 # --- the turn ------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _turn_transaction(pool: AsyncConnectionPool):
+    """A cursor in one transaction, in pipeline mode: statements whose results are not
+    awaited yet travel together, so a turn costs four round trips instead of seven."""
+    async with (
+        pool.connection() as conn,
+        conn.pipeline(),
+        conn.transaction(),
+        conn.cursor() as cur,
+    ):
+        yield cur
 
 
 async def _lock_with_history(cur, conversation_id: int, now: datetime):
     """As services._lock_with_history: the locked conversation's row and its history."""
     from studyapp.chat.services import STALE_ERROR
 
+    # Both statements go out together (the connection is in pipeline mode); the history is
+    # read after the lock is held, as the server runs them in order.
+    history_cur = cur.connection.cursor()
     await cur.execute(LOCK_SQL, (conversation_id,))
+    await history_cur.execute(HISTORY_SQL, (conversation_id,))
     row = await cur.fetchone()
     if row is None:
         raise Conversation.DoesNotExist(f"conversation {conversation_id}")
-    await cur.execute(HISTORY_SQL, (conversation_id,))
-    history = [HistoryItem(*r) for r in await cur.fetchall()]
+    history = [HistoryItem(*r) for r in await history_cur.fetchall()]
     cutoff = stale_before(now)
     stale = [m.id for m in history if m.is_stale(cutoff)]
     if stale:
@@ -284,7 +317,7 @@ async def turn_store_and_begin(
     now = now or timezone.now()
     cleaned = clean_message_text(text)  # refuse before taking the lock
     pool = await _pool()
-    async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+    async with _turn_transaction(pool) as cur:
         locked, history = await _lock_with_history(cur, conversation_id, now)
         duplicate = check_send(
             history,
@@ -348,7 +381,7 @@ async def turn_retry_and_begin(*, conversation_id: int, now: datetime | None = N
 
     now = now or timezone.now()
     pool = await _pool()
-    async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+    async with _turn_transaction(pool) as cur:
         locked, history = await _lock_with_history(cur, conversation_id, now)
         target = check_retry(history, task_status=locked.task_status, now=now)
         return target, await _begin(cur, locked, history, target, now)
