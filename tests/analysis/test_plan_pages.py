@@ -292,3 +292,57 @@ def test_the_pages_figures_follow_a_change_of_the_data(planned):
         and r.result.analysis_set == "itt"
     )
     assert moved.b.successes == pooled.b.successes + 1
+
+
+def test_dashboard_report_and_exports_agree_on_the_primary_contrast(planned, tmp_path):
+    """The pooled contrast recomputed from the exported tasks and answers (ITT: an
+    unanswered scenario counts as not correct) with statsmodels equals the dashboard's and
+    study_report's."""
+    from statsmodels.stats.contingency_tables import Table2x2
+
+    from studyapp.analysis.exports import export_to_directory
+
+    study = planned[0].study
+    export_to_directory(study=study, fmt="jsonl", out_dir=tmp_path, tables=["tasks", "answers"])
+    tasks = [json.loads(line) for line in (tmp_path / "tasks.jsonl").read_text().splitlines()]
+    answers = {
+        row["task_id"]: row
+        for row in map(json.loads, (tmp_path / "answers.jsonl").read_text().splitlines())
+    }
+    counts = {"llm": [0, 0], "control": [0, 0]}
+    for task in tasks:
+        side = "control" if task["arm"] == "control" else "llm"
+        answer = answers.get(task["task_id"])
+        counts[side][0] += bool(answer and answer["conditions_correct"])
+        counts[side][1] += 1
+    (a_s, a_n), (b_s, b_n) = counts["llm"], counts["control"]
+    expected = Table2x2([[a_s, a_n - a_s], [b_s, b_n - b_s]]).oddsratio
+
+    out = StringIO()
+    call_command("study_report", study.slug, "--format", "json", stdout=out)
+    reported = next(
+        c
+        for c in json.loads(out.getvalue())["contrasts"]
+        if c["contrast"] == "llm_pooled_vs_control"
+        and c["outcome"] == "conditions"
+        and c["analysis_set"] == "itt"
+    )
+    shown = next(
+        r.result
+        for r in plan_section(study=study, blinded=False, revealed=True).rows
+        if r.result.contrast == "llm_pooled_vs_control"
+        and r.result.outcome == "conditions"
+        and r.result.analysis_set == "itt"
+    )
+    assert (
+        (reported["a"]["successes"], reported["a"]["n"])
+        == (a_s, a_n)
+        == (
+            shown.a.successes,
+            shown.a.n,
+        )
+    )
+    assert (reported["b"]["successes"], reported["b"]["n"]) == (b_s, b_n)
+    assert reported["odds_ratio"] == pytest.approx(expected, rel=1e-12)
+    assert shown.figures.odds_ratio == pytest.approx(expected, rel=1e-12)
+    assert reported["p_adjusted"] == pytest.approx(shown.p_adjusted, rel=1e-12)
