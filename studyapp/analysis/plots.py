@@ -302,3 +302,61 @@ def dashboard_figures(dashboard: Dashboard) -> list[FigureSpec]:
             height=380,
         ),
     ]
+
+
+def reliability_figure(rows: Sequence, target: str) -> dict:
+    """Stated confidence against observed accuracy, one line per arm (the plan's
+    calibration rows: `arm` name and `result.curve` bins); the diagonal is perfect
+    calibration. Empty bins are left out; a point's hover says its n."""
+    data: list[dict] = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": [0, 100],
+            "y": [0, 100],
+            "name": "Perfect calibration",
+            "line": {"color": "#999", "dash": "dot"},
+            "hoverinfo": "skip",
+        }
+    ]
+    for i, row in enumerate(rows):
+        bins = [b for b in row.result.curve.bins if b.n]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": row.arm,
+                "x": [round(b.mean_confidence, 2) for b in bins],
+                "y": [round(100 * b.accuracy, 2) for b in bins],
+                "text": [f"n = {b.n}" for b in bins],
+                "hovertemplate": "%{fullData.name}: confidence %{x:.0f}, "
+                "correct %{y:.0f}% (%{text})<extra></extra>",
+                "marker": {"color": PALETTE[i % len(PALETTE)]},
+                "line": {"color": PALETTE[i % len(PALETTE)]},
+            }
+        )
+    layout = _layout(
+        xaxis={"title": {"text": "Stated confidence (0-100)"}, "range": [0, 100]},
+        yaxis={"title": {"text": f"% with a correct {target}"}, "range": [0, 100]},
+    )
+    return {"data": data, "layout": layout}
+
+
+def plan_figures(section) -> list[FigureSpec]:
+    """The analysis plan's figures (analysis.selectors_plan.PlanSection): the reliability
+    curve when the plan analyses calibration and inference is shown."""
+    if section.hidden or not section.calibration:
+        return []
+    return [
+        FigureSpec(
+            id="fig-reliability",
+            title="Confidence calibration",
+            description=(
+                f"Per arm: answers binned by stated confidence (deciles), against the share "
+                f"with a correct {section.calibration_target}. On the dotted line, stated "
+                f"confidence matches accuracy."
+            ),
+            figure=reliability_figure(section.calibration, section.calibration_target),
+            height=380,
+        )
+    ]

@@ -110,7 +110,7 @@ def dashboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         "dashboard": data,
         "plan": plan,
         "reveal_form": InferenceRevealForm(),
-        "figures": plots.dashboard_figures(data),
+        "figures": plots.dashboard_figures(data) + plots.plan_figures(plan),
         "tasks": selectors.task_page(
             study=study,
             filters=filters,

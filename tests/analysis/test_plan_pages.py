@@ -346,3 +346,30 @@ def test_dashboard_report_and_exports_agree_on_the_primary_contrast(planned, tmp
     assert reported["odds_ratio"] == pytest.approx(expected, rel=1e-12)
     assert shown.figures.odds_ratio == pytest.approx(expected, rel=1e-12)
     assert reported["p_adjusted"] == pytest.approx(shown.p_adjusted, rel=1e-12)
+
+
+def test_the_reliability_curve_is_a_valid_plotly_figure_of_the_bins(client, planned):
+    import re
+
+    import plotly.graph_objects as go
+
+    planned_study, user = planned
+    study = planned_study.study
+    client.force_login(user)
+    html = client.get(reverse("analysis:dashboard", args=[study.slug])).content.decode()
+    match = re.search(
+        r'<script id="fig-reliability" type="application/json">(.*?)</script>', html, re.S
+    )
+    assert match
+    figure = json.loads(match.group(1))
+    go.Figure(figure)  # rejects any property plotly does not know
+    section = plan_section(study=study, blinded=False, revealed=True)
+    control = next(row for row in section.calibration if row.arm == "control")
+    line = next(trace for trace in figure["data"] if trace["name"] == "control")
+    bins = [b for b in control.result.curve.bins if b.n]
+    assert line["x"] == [round(b.mean_confidence, 2) for b in bins]
+    assert line["y"] == [round(100 * b.accuracy, 2) for b in bins]
+    # Live and not revealed: no figure.
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.LIVE)
+    html = client.get(reverse("analysis:dashboard", args=[study.slug])).content.decode()
+    assert "fig-reliability" not in html
