@@ -50,11 +50,14 @@ DEV := DJANGO_DEBUG=1
 
 # `make run MODEL=local`: the demo's LLM arm talks to a real engine on this machine
 # (llama.cpp with SmolLM2-135M, labelled as a model for testing) instead of the script.
+# `make run PORT=8100 MODEL_PORT=8111`: other ports when these are taken.
 MODEL ?= scripted
+MODEL_PORT ?= $(if $(filter local,$(MODEL)),8012,8011)
+MODEL_URL := $(if $(filter local,$(MODEL)),LOCAL_MODEL_URL,SCRIPTED_MODEL_URL)=http://127.0.0.1:$(MODEL_PORT)/v1
 run: install $(if $(filter local,$(MODEL)),install-local-model)
 	$(DEV) $(PY) manage.py migrate --noinput
-	$(DEV) $(PY) manage.py seed_demo --model $(MODEL)
-	$(DEV) $(PY) manage.py run_embedded --port $(PORT) --model-server $(MODEL)
+	$(DEV) $(MODEL_URL) $(PY) manage.py seed_demo --model $(MODEL)
+	$(DEV) $(MODEL_URL) $(PY) manage.py run_embedded --port $(PORT) --model-server $(MODEL)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,19 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now (bind and let go)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn does: a port in TIME_WAIT after a previous run is free to use.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 class Command(BaseCommand):
@@ -65,6 +79,7 @@ class Command(BaseCommand):
         for sub in ("celery-broker", "celery-processed", "celery-control"):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
 
+        self._check_ports_free(host, port, model_server)
         commands: dict[str, list[str]] = {}
         if model_server == "scripted":
             model_url = urlsplit(settings.SCRIPTED_MODEL_URL)
@@ -121,6 +136,33 @@ class Command(BaseCommand):
         finally:
             self._terminate(procs)
         self.stdout.write("Stopped.")
+
+    def _check_ports_free(self, host: str, port: int, model_server: str) -> None:
+        """Refuse plainly, before starting anything, when a port is taken: otherwise a
+        server dies with a traceback, or (worse) another program's /healthz answers."""
+        wanted = [("the web server", host, port, "PORT")]
+        if model_server != "none":
+            url = urlsplit(
+                settings.SCRIPTED_MODEL_URL
+                if model_server == "scripted"
+                else settings.LOCAL_MODEL_URL
+            )
+            default = 8011 if model_server == "scripted" else 8012
+            wanted.append(
+                (
+                    "the model server",
+                    url.hostname or "127.0.0.1",
+                    url.port or default,
+                    "MODEL_PORT",
+                )
+            )
+        for what, bind_host, bind_port, variable in wanted:
+            if not _port_free(bind_host, bind_port):
+                raise CommandError(
+                    f"Port {bind_port} on {bind_host}, for {what}, is taken by another "
+                    f"program (an earlier `make run` still running?). Stop it, or choose "
+                    f"another port: make run {variable}={bind_port + 100}"
+                )
 
     def _wait_healthy(self, url: str, procs: dict, is_stopping) -> None:
         deadline = time.monotonic() + 60
