@@ -115,7 +115,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Innermost: sees a view's exception first (only in development, see core.errors).
+    "studyapp.core.errors.FriendlyErrorsMiddleware",
 ]
+# Development only (DEBUG on): the production 404/500 pages instead of Django's technical
+# ones; `make run` (run_embedded) sets it.
+FRIENDLY_ERRORS = DEBUG and os.environ.get("STUDYAPP_FRIENDLY_ERRORS") == "1"
 
 if not DEBUG:
     # Production serves collected static files from the ASGI workers; in development

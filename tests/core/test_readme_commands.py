@@ -19,8 +19,8 @@ def test_every_manage_command_in_the_readme_exists():
     assert named <= set(get_commands()), sorted(named - set(get_commands()))
 
 
-def test_manage_runs_without_an_activated_virtualenv_or_settings():
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}  # nothing of ours: no venv, no DJANGO_*
+def test_manage_runs_without_an_activated_virtualenv_or_settings(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no venv, no DJANGO_*
     result = subprocess.run(
         [str(ROOT / "manage"), "check"], env=env, capture_output=True, text=True, timeout=120
     )

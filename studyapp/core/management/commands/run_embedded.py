@@ -80,6 +80,9 @@ class Command(BaseCommand):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
 
         self._check_ports_free(host, port, model_server)
+        # The production 404 and 500 pages in the browser (core.errors); tracebacks still
+        # print here.
+        os.environ.setdefault("STUDYAPP_FRIENDLY_ERRORS", "1")
         commands: dict[str, list[str]] = {}
         if model_server == "scripted":
             model_url = urlsplit(settings.SCRIPTED_MODEL_URL)
