@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import ClassVar
 
 from django import forms
 from django.conf import settings
@@ -30,6 +31,23 @@ def shared_item_files() -> list[Path]:
 
 
 class StartRunForm(forms.Form):
+    # Which kinds each field serves (the page shows a field only for them; without
+    # JavaScript every field shows, and the kind ignores what it does not use). A field
+    # not listed serves every kind.
+    FIELD_KINDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "arm": ("model_alone", "simulated", "mcq", "robustness"),
+        "asked": ("model_alone",),
+        "prompt_template": ("model_alone",),
+        "items_file": ("mcq", "robustness"),
+        "items_upload": ("mcq", "robustness"),
+        "templates_upload": ("robustness", "rubric"),
+        "patient_endpoint": ("simulated",),
+        "grader_endpoint": ("rubric",),
+        "grade_humans": ("rubric",),
+        "human_arm": ("rubric",),
+        "source_runs": ("rubric",),
+    }
+
     kind = forms.ChoiceField(choices=[(k, KINDS[k].label) for k in STARTABLE_KINDS])
     arm = forms.ChoiceField(label="Arm (model and sampling)", required=False)
     n = forms.IntegerField(
@@ -41,6 +59,8 @@ class StartRunForm(forms.Form):
     asked = forms.ChoiceField(
         choices=[("together", "Questions together"), ("separate", "Questions separately")],
         initial="together",
+        # Not sent when the page hides it (another kind): together.
+        required=False,
     )
     prompt_template = forms.ChoiceField(label="Model-alone prompt", required=False)
     items_file = forms.ChoiceField(label="MCQ items", required=False)
@@ -114,6 +134,10 @@ class StartRunForm(forms.Form):
         path.write_bytes(data)
         return path
 
+    def fields_with_kinds(self):
+        """(bound field, the space-separated kinds it serves or "") for the template."""
+        return [(field, " ".join(self.FIELD_KINDS.get(field.name, ()))) for field in self]
+
     def clean(self) -> dict:
         data = super().clean()
         kind = data.get("kind")
@@ -144,7 +168,7 @@ class StartRunForm(forms.Form):
             arm_key=data["arm"],
             items_path=data["items_path"],
             n=data.get("n"),
-            asked=data["asked"],
+            asked=data.get("asked") or "together",
             templates_path=data["templates_path"],
             prompt_template=data.get("prompt_template") or None,
             patient_endpoint=data.get("patient_endpoint") or None,

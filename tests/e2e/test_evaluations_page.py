@@ -173,6 +173,16 @@ def test_an_investigator_runs_watches_reads_and_cancels_evaluations(
     # Nothing on the page is wider than a 1280 px window.
     assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
 
+    # The start form shows only the chosen kind's fields.
+    form = page.locator("#start-run")
+    form.get_by_label("Kind").select_option("mcq")
+    expect(form.get_by_label("MCQ items")).to_be_visible()
+    expect(form.get_by_label("Model-alone prompt")).to_be_hidden()
+    expect(form.get_by_label("Rubric grader model")).to_be_hidden()
+    form.get_by_label("Kind").select_option("model_alone")
+    expect(form.get_by_label("MCQ items")).to_be_hidden()
+    expect(form.get_by_label("Model-alone prompt")).to_be_visible()
+
     # A model-alone run: the bar moves while the worker asks, then the run succeeds.
     baseline = start_run(page, kind="model_alone", n=1)
     assert baseline.items_total == 6

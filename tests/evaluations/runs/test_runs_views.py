@@ -224,3 +224,13 @@ def test_the_patient_model_choices_are_only_endpoints_the_investigator_may_use(
     )  # fmt: skip
     assert response.status_code != 302
     assert not EvaluationRun.objects.filter(study=study).exists()
+
+
+def test_the_start_form_says_which_kinds_each_field_serves():
+    from studyapp.evaluations.forms import StartRunForm
+    from studyapp.evaluations.kinds import STARTABLE_KINDS
+
+    kinds = set(STARTABLE_KINDS)
+    for name, served in StartRunForm.FIELD_KINDS.items():
+        assert name in StartRunForm.base_fields, name
+        assert set(served) <= kinds, (name, served)
