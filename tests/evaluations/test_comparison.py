@@ -115,3 +115,23 @@ def test_the_plot_draws_the_weighted_line_and_sizes_cells_by_their_humans():
     # No fit: the points alone.
     few = comparison_cells(rows(CELLS[:2]))
     assert len(plots.regression_figure(few, simulated_on_human(few))["data"]) == 1
+
+
+def test_each_measure_carries_its_own_n():
+    """An imported model-alone run asked only about conditions: its disposition share is
+    empty with n 0, its conditions share stands beside its own n."""
+    cell = comparison_cells(
+        [
+            {
+                "source": "model_alone",
+                "arm": "gpt",
+                "scenario": "s1",
+                "n": 0,
+                "exact": 0,
+                "conditions_n": 20,
+                "conditions_correct": 19,
+            }
+        ]
+    )[0].as_dict()
+    assert cell["disposition_model_alone"] is None and cell["n_model_alone"] == 0
+    assert cell["conditions_model_alone"] == 0.95 and cell["n_conditions_model_alone"] == 20

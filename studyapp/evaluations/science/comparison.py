@@ -37,6 +37,11 @@ class Cell:
                 for source in SOURCES
             },
             **{f"n_{source}": self.disposition.get(source, [0, 0])[1] for source in SOURCES},
+            # Each measure's own n: an imported run may have asked only about conditions.
+            **{
+                f"n_conditions_{source}": self.conditions.get(source, [0, 0])[1]
+                for source in SOURCES
+            },
         }
 
 
