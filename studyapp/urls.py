@@ -12,6 +12,8 @@ urlpatterns = [
     path("metrics", core_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    # Design files (before the analysis pages, whose <slug>/ patterns would match first).
+    path("studies/", include("studyapp.studies.urls")),
     path("studies/", include("studyapp.analysis.urls")),
     path("studies/", include("studyapp.evaluations.urls")),
     # A rubric run's scores beside the raters' labels (loaded by the evaluations pages).

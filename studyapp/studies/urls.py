@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from studyapp.studies import views_design
+
+app_name = "studies"
+urlpatterns = [
+    path("<slug:slug>/design/", views_design.design_download, name="design_download"),
+    # Two segments, so no study's slug shadows it (or is shadowed by it).
+    path("design-files/new/", views_design.design_upload, name="design_upload"),
+]
