@@ -40,10 +40,12 @@ class FigureSpec:
 def _layout(**extra) -> dict:
     base = {
         "font": FONT,
-        "margin": {"l": 60, "r": 20, "t": 30, "b": 60},
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 60},
         "paper_bgcolor": "#fff",
         "plot_bgcolor": "#fff",
-        "legend": {"orientation": "h", "y": -0.2},
+        # Above the plot: below it, the legend ran into the x-axis title and the
+        # rotated tick labels at 1280 px.
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
         "hoverlabel": {"font": FONT},
     }
     base.update(extra)
@@ -225,7 +227,11 @@ def distance_figure(distribution: Distribution) -> dict:
     ]
     layout = _layout(
         barmode="group",
-        xaxis={"type": "category", "title": {"text": "chosen minus gold acuity (levels)"}},
+        xaxis={
+            "type": "category",
+            "title": {"text": "chosen minus gold acuity (levels)"},
+            "automargin": True,
+        },
         yaxis={"title": {"text": "% of the arm's answers"}},
     )
     return {"data": data, "layout": layout}
@@ -336,7 +342,11 @@ def reliability_figure(rows: Sequence, target: str) -> dict:
             }
         )
     layout = _layout(
-        xaxis={"title": {"text": "Stated confidence (0-100)"}, "range": [0, 100]},
+        xaxis={
+            "title": {"text": "Stated confidence (0-100)"},
+            "range": [0, 100],
+            "automargin": True,
+        },
         yaxis={"title": {"text": f"% with a correct {target}"}, "range": [0, 100]},
     )
     return {"data": data, "layout": layout}

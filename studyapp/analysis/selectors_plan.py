@@ -279,12 +279,49 @@ class PlanSection:
     blinded: bool
 
     @property
-    def primary_rows(self) -> list[ContrastRow]:
-        return [row for row in self.rows if row.result.primary_contrast]
+    def groups(self) -> list[tuple[str, str, list[ContrastRow]]]:
+        """(id, title, rows) in the page's order: the confirmatory family (primary outcomes
+        in the primary analysis set), then secondary outcomes, then each sensitivity set;
+        within each, the primary contrast first."""
+        plan = self.state.current.content
+        primary_set = plan["primary_analysis_set"]
 
-    @property
-    def other_rows(self) -> list[ContrastRow]:
-        return [row for row in self.rows if not row.result.primary_contrast]
+        def ordered(rows: list[ContrastRow]) -> list[ContrastRow]:
+            return sorted(rows, key=lambda row: not row.result.primary_contrast)
+
+        out = [
+            (
+                "confirmatory",
+                f"Primary outcomes, {primary_set} (the confirmatory family)",
+                ordered(
+                    [
+                        r
+                        for r in self.rows
+                        if r.result.analysis_set == primary_set and r.result.role == "primary"
+                    ]
+                ),
+            ),
+            (
+                "secondary",
+                f"Secondary outcomes, {primary_set}",
+                ordered(
+                    [
+                        r
+                        for r in self.rows
+                        if r.result.analysis_set == primary_set and r.result.role == "secondary"
+                    ]
+                ),
+            ),
+        ]
+        for name in plans.analysis_sets(plan)[1:]:
+            out.append(
+                (
+                    f"sensitivity-{name}",
+                    f"Sensitivity: {name}",
+                    ordered([r for r in self.rows if r.result.analysis_set == name]),
+                )
+            )
+        return [group for group in out if group[2]]
 
     @property
     def definitions(self) -> dict[str, Any]:
