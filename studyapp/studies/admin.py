@@ -6,6 +6,7 @@ from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -13,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from studyapp.accounts.permissions import endpoints_visible_to
 from studyapp.chat.llm import EndpointConfig
 from studyapp.chat.llm.probe import probe_endpoint
+from studyapp.studies.launch import launch_problems
 from studyapp.studies.models import (
     Arm,
     DispositionLevel,
@@ -134,9 +136,34 @@ class ScenarioTranslationInline(admin.StackedInline):
         return not self._frozen(obj) and super().has_delete_permission(request, obj)
 
 
+class StudyAdminForm(forms.ModelForm):
+    """Setting a study live runs the launch checklist (studies.launch) and refuses the
+    save with its reasons, next to the status."""
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # the instance now holds the form's values
+        study = self.instance
+        if self.errors or study.status != Study.Status.LIVE or "status" not in self.changed_data:
+            return
+        if study.pk is None:
+            self.add_error(
+                "status",
+                "Save a new study as a draft first: going live checks its arms and "
+                "scenarios, which are added after.",
+            )
+            return
+        problems = launch_problems(study)
+        if problems:
+            self.add_error(
+                "status",
+                ValidationError([f"{p.message} Fix: {p.where}" for p in problems]),
+            )
+
+
 @admin.register(Study)
 class StudyAdmin(TranslationFormsetMixin, StudyScopedAdminMixin, admin.ModelAdmin):
     study_path = "pk"
+    form = StudyAdminForm
     list_display = ["title", "slug", "status", "scenarios_per_participant", "created_at"]
     list_filter = ["status"]
     search_fields = ["title", "slug"]

@@ -1,0 +1,257 @@
+"""The launch checklist: what must hold before a study goes live, and going live.
+
+A study set live with an LLM arm whose server nothing listened on stranded its first
+participant in a broken chat, and HELPMed lost 339 participants to an API timeout: so
+going live asks every LLM arm's endpoint for a real streamed reply *now* (the admin's
+"Test connection", chat.llm.probe), and checks the design is whole (scenarios with their
+gold standard, quotas, the analysis plan, Prolific's codes, the translations). Each
+problem says what is wrong in plain words and where to fix it; any problem refuses the
+launch. There is no override: a study that cannot pass the checklist is not ready.
+
+`launch_problems` reads and probes; `study_launch` is the one writer of the live
+transition outside the admin (whose save runs the same checklist).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from studyapp.chat.llm import EndpointConfig
+from studyapp.chat.llm.probe import ProbeResult, probe_endpoint
+from studyapp.studies import analysis_plan
+from studyapp.studies.models import Arm, ModelEndpoint, Study
+from studyapp.studies.services import plan_current
+
+logger = logging.getLogger(__name__)
+
+# The longest one endpoint's probe may take; the endpoints are probed concurrently, so the
+# whole checklist waits about this long at most, however many endpoints the study uses.
+PROBE_TIMEOUT_S = 10.0
+
+Probe = Callable[[EndpointConfig], Awaitable[ProbeResult]]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a study may not go live."""
+
+    code: str
+    message: str
+    where: str  # where to fix it, in words
+    url: str = ""  # the admin page to fix it on, when there is one
+
+
+class LaunchRefusedError(Exception):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = list(problems)
+
+
+def _admin_url(name: str, *args) -> str:
+    return reverse(f"admin:studies_{name}", args=args)
+
+
+async def _probe_all(configs: Sequence[EndpointConfig], probe: Probe) -> list[ProbeResult]:
+    async def bounded(config: EndpointConfig) -> ProbeResult:
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                return await probe(config)
+        except TimeoutError:
+            return ProbeResult(
+                ok=False, detail=f"no complete reply within {PROBE_TIMEOUT_S:.0f} s"
+            )
+
+    return list(await asyncio.gather(*(bounded(c) for c in configs)))
+
+
+def endpoint_problems(*, arms: Sequence[Arm], probe: Probe = probe_endpoint) -> list[Problem]:
+    """Each endpoint the LLM arms use must answer one real streamed request now."""
+    by_endpoint: dict[int, tuple[ModelEndpoint, list[str]]] = {}
+    for arm in arms:
+        if arm.is_llm and arm.endpoint is not None:
+            by_endpoint.setdefault(arm.endpoint_id, (arm.endpoint, []))[1].append(arm.key)
+    endpoints = list(by_endpoint.values())
+    configs = [
+        EndpointConfig.from_endpoint(e, timeout_s=min(e.timeout_s, PROBE_TIMEOUT_S))
+        for e, _keys in endpoints
+    ]
+    results = async_to_sync(_probe_all)(configs, probe)
+    problems = []
+    for (endpoint, keys), result in zip(endpoints, results, strict=True):
+        logger.info("launch check: endpoint %s ok=%s", endpoint.pk, result.ok)
+        if result.ok:
+            continue
+        problems.append(
+            Problem(
+                code="endpoint_unreachable",
+                message=(
+                    f"Model endpoint “{endpoint.name}” ({endpoint.base_url}, model "
+                    f"{endpoint.model}), used by arm {', '.join(sorted(keys))}, did not answer "
+                    f"a streamed request: {result.detail}."
+                ),
+                where=(
+                    f"Start the model server, or correct the endpoint “{endpoint.name}” and "
+                    "run its Test connection (admin: Model endpoints)."
+                ),
+                url=_admin_url("modelendpoint_change", endpoint.pk),
+            )
+        )
+    return problems
+
+
+def design_problems(*, study: Study, arms: Sequence[Arm]) -> list[Problem]:
+    """Everything but the endpoints: scenarios, quotas, the plan, Prolific, translations."""
+    problems: list[Problem] = []
+    study_url = _admin_url("study_change", study.pk)
+    scenarios_url = _admin_url("scenario_changelist") + f"?study__id__exact={study.pk}"
+    if not arms:
+        problems.append(
+            Problem("no_arms", "The study has no arms.", "Add arms (admin: Arms).", "")
+        )
+    scenarios = list(study.scenarios.active().select_related("gold_disposition"))
+    if len(scenarios) < study.scenarios_per_participant:
+        problems.append(
+            Problem(
+                "too_few_scenarios",
+                f"Each participant sees {study.scenarios_per_participant} scenarios, but the "
+                f"study has {len(scenarios)} active.",
+                "Add or activate scenarios, or lower “scenarios per participant”.",
+                scenarios_url,
+            )
+        )
+    for scenario in scenarios:
+        missing = []
+        if scenario.gold_disposition.scale_id != study.disposition_scale_id:
+            missing.append("a gold disposition from the study's scale")
+        if not scenario.gold_conditions:
+            missing.append("gold conditions")
+        if missing:
+            problems.append(
+                Problem(
+                    "scenario_incomplete",
+                    f"Scenario “{scenario.key}” (version {scenario.version}) lacks "
+                    f"{' and '.join(missing)}.",
+                    f"Complete scenario “{scenario.key}” (admin: Scenarios).",
+                    _admin_url("scenario_change", scenario.pk),
+                )
+            )
+    if study.quota_per_arm is None and study.quota_per_cell is None:
+        problems.append(
+            Problem(
+                "no_quota",
+                "No quota is set: enrolment would never stop.",
+                "Set the responses per arm (or per arm and scenario) under “Quotas and "
+                "attrition”, or with the study's Sample size page.",
+                study_url,
+            )
+        )
+    content = plan_current(study=study).content
+    try:
+        analysis_plan.validate(content, arm_keys=[arm.key for arm in arms])
+    except analysis_plan.PlanError as exc:
+        problems.append(
+            Problem(
+                "analysis_plan",
+                "The analysis plan is not valid: " + "; ".join(exc.errors) + ".",
+                "Correct it on the study's Analysis plan page.",
+                reverse("analysis:plan", args=[study.slug]),
+            )
+        )
+    problems += _prolific_problems(study=study, arms=arms, url=study_url)
+    # Study.clean checks a live study's translations (and the rest of its settings):
+    # ask it as if the study were live already.
+    candidate = copy.copy(study)
+    candidate.status = Study.Status.LIVE
+    try:
+        candidate.clean()
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            problems.append(
+                Problem(
+                    "translations" if field == "languages" else "settings",
+                    f"{field.replace('_', ' ').capitalize()}: {' '.join(messages)}",
+                    "Correct it in the study's settings (admin: Studies).",
+                    study_url,
+                )
+            )
+    return problems
+
+
+def _prolific_problems(*, study: Study, arms: Sequence[Arm], url: str) -> list[Problem]:
+    """On Prolific, every way out of the study must hand the participant a code (or they
+    cannot be paid, and return the study, refilling nobody's slot honestly)."""
+    if not study.prolific_study_id:
+        return []
+    needed = {
+        "completion_code": "completed",
+        "completion_url": "the completion URL",
+        "code_screened_out": "screened out or declined consent",
+        "code_study_full": "study full",
+    }
+    if study.time_limit_minutes:
+        needed["code_timed_out"] = "timed out"
+    if study.has_check:
+        needed["code_failed_check"] = "failed the check"
+    if study.technical_exit_after and any(arm.is_llm for arm in arms):
+        needed["code_technical_problem"] = "technical problem"
+    missing = [label for field, label in needed.items() if not getattr(study, field)]
+    if not missing:
+        return []
+    return [
+        Problem(
+            "prolific_codes",
+            "The study recruits on Prolific (its STUDY_ID is set) but has no code for: "
+            + ", ".join(missing)
+            + ".",
+            "Set them under “Prolific” in the study's settings.",
+            url,
+        )
+    ]
+
+
+def launch_problems(study: Study, *, probe: Probe = probe_endpoint) -> list[Problem]:
+    """Every reason `study` may not go live now (empty: it may). Probes the LLM arms'
+    endpoints concurrently (PROBE_TIMEOUT_S at most). `probe` is the network edge."""
+    arms = list(study.arms.select_related("endpoint").order_by("key"))
+    return design_problems(study=study, arms=arms) + endpoint_problems(arms=arms, probe=probe)
+
+
+def study_launch(*, study: Study, launched_by=None, probe: Probe = probe_endpoint) -> Study:
+    """Set a study live if the checklist passes; raises LaunchRefusedError with every
+    problem otherwise. The probes run before the row lock (they may take seconds); the
+    status is then written under it, so two launches cannot both write."""
+    if study.status == Study.Status.LIVE:
+        raise LaunchRefusedError(
+            [Problem("already_live", "The study is already live.", "Nothing to do.")]
+        )
+    problems = launch_problems(study, probe=probe)
+    if problems:
+        raise LaunchRefusedError(problems)
+    with transaction.atomic():
+        status = (
+            Study.objects.select_for_update().values_list("status", flat=True).get(pk=study.pk)
+        )
+        if status == Study.Status.LIVE:
+            raise LaunchRefusedError(
+                [Problem("already_live", "The study is already live.", "Nothing to do.")]
+            )
+        Study.objects.filter(pk=study.pk).update(
+            status=Study.Status.LIVE, updated_at=timezone.now()
+        )
+    study.status = Study.Status.LIVE
+    logger.info(
+        "study %s set live by user %s after the launch checklist",
+        study.pk,
+        getattr(launched_by, "pk", None),
+    )
+    return study
