@@ -57,9 +57,41 @@ async def healthz(request: HttpRequest) -> JsonResponse:
             logger.warning("healthz: %s check failed: %s", name, type(exc).__name__)
             checks[name] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
-    )
+    endpoints = await _model_endpoints() if healthy else {}
+    status = "ok" if healthy else "error"
+    if endpoints.get("degraded"):
+        status = "degraded"
+    return JsonResponse({"status": status, **checks, **endpoints}, status=200 if healthy else 503)
+
+
+def _live_endpoint_health() -> list:
+    # Imported here: core sits below every app (core <- studies <- participation <- chat),
+    # and only this one probe reads the chats' health.
+    from studyapp.chat.health import live_endpoint_health
+
+    return live_endpoint_health()
+
+
+async def _model_endpoints() -> dict:
+    """The live studies' model endpoints, judged from their recent chats (chat.health):
+    "degraded" names each failing endpoint and why. Still 200: the web process is fine and
+    restarting it would not bring a model server back; the status says what to look at.
+    Only endpoint names and counts, never anything a participant wrote."""
+    try:
+        async with asyncio.timeout(HEALTHZ_CHECK_TIMEOUT_S):
+            health = await sync_to_async(_live_endpoint_health)()
+    except Exception as exc:  # the process's own checks passed; say this one could not run
+        logger.warning("healthz: model endpoint health failed: %s", type(exc).__name__)
+        return {"model_endpoints": f"error: {type(exc).__name__}"}
+    degraded = [h for h in health if h.degraded]
+    if not degraded:
+        return {"model_endpoints": "ok"}
+    return {
+        "model_endpoints": "degraded",
+        "degraded": [
+            {"endpoint": h.name, "id": h.endpoint_id, "reason": h.reason} for h in degraded
+        ],
+    }
 
 
 def _metrics_authorized(request: HttpRequest) -> bool:

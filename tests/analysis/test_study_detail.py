@@ -125,6 +125,7 @@ def test_it_needs_few_queries(client, alice, dataset, url, django_assert_max_num
     client.force_login(alice)
     client.get(url)  # the first request after a login refreshes the session (accounts.sessions)
     # session, user, study, arms, participant counts, answer rows (+ savepoints);
-    # CONSORT: arms, event counts, ledger counts, current statuses.
-    with django_assert_max_num_queries(12):
+    # CONSORT: arms, event counts, ledger counts, current statuses; the model endpoints'
+    # recent replies (chat.health: one query).
+    with django_assert_max_num_queries(13):
         client.get(url)

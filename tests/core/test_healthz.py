@@ -14,7 +14,12 @@ def test_it_reports_ok_with_database_and_channel_layer(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"status": "ok", "database": "ok", "channel_layer": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "channel_layer": "ok",
+        "model_endpoints": "ok",
+    }
     assert "no-cache" in response["Cache-Control"]
 
 
