@@ -397,6 +397,24 @@ if INVESTIGATOR_SESSION_AGE_S <= 0:
 LLM_API_KEY_ENV_PREFIX = os.environ.get("LLM_API_KEY_ENV_PREFIX", "STUDYAPP_LLM_KEY_")
 if len(LLM_API_KEY_ENV_PREFIX) < 4:
     raise ImproperlyConfigured("LLM_API_KEY_ENV_PREFIX must be a prefix of 4+ characters")
+
+# --- Prolific (participation.prolific_api, participation.prolific_sync) ----------------
+# Tests point the URL at devtools.scripted_prolific. A study's API token is read from
+# <prefix><SLUG> or <prefix>DEFAULT, never from another variable; the webhook secret is
+# the one Prolific generated for the workspace (empty: webhooks are refused).
+PROLIFIC_API_URL = os.environ.get("PROLIFIC_API_URL", "https://api.prolific.com")
+PROLIFIC_API_TIMEOUT_S = envfloat("PROLIFIC_API_TIMEOUT_S", 20.0)
+PROLIFIC_TOKEN_ENV_PREFIX = os.environ.get("PROLIFIC_TOKEN_ENV_PREFIX", "STUDYAPP_PROLIFIC_TOKEN_")
+if len(PROLIFIC_TOKEN_ENV_PREFIX) < 4:
+    raise ImproperlyConfigured("PROLIFIC_TOKEN_ENV_PREFIX must be a prefix of 4+ characters")
+PROLIFIC_WEBHOOK_SECRET = os.environ.get("PROLIFIC_WEBHOOK_SECRET", "")
+# Returned and timed-out places are reclaimed this often (0: only by sync_prolific).
+if (PROLIFIC_SYNC_S := envfloat("PROLIFIC_SYNC_S", 300.0)) > 0:
+    CELERY_BEAT_SCHEDULE["sync-prolific"] = {
+        "task": "studyapp.participation.tasks.sync_prolific_task",
+        "schedule": PROLIFIC_SYNC_S,
+    }
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

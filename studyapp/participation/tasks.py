@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from studyapp.participation.enrolment import participants_expire_inactive
+from studyapp.participation.prolific_sync import studies_sync_prolific
 
 
 @shared_task(
@@ -19,3 +20,14 @@ def expire_inactive_participants_task() -> int:
     or a retry change nothing twice.
     """
     return participants_expire_inactive()
+
+
+@shared_task(
+    name="studyapp.participation.tasks.sync_prolific_task",
+    soft_time_limit=240,
+    time_limit=300,
+)
+def sync_prolific_task() -> int:
+    """Bring every live Prolific study's participants in line with its submissions
+    (participation.prolific_sync); scheduled. Idempotent: a repeat changes nothing."""
+    return studies_sync_prolific()
