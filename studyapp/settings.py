@@ -94,6 +94,9 @@ INSTALLED_APPS = [
     "studyapp.evaluations",
     "studyapp.ratings",
     "studyapp.analysis",
+    # The audit trail (append-only, hash-chained) and the configuration's history.
+    "simple_history",
+    "studyapp.audit",
     # Development and test tools, not the product: the scripted model server (its
     # management command, scripted_model_server, is why this is an app).
     "studyapp.devtools",
@@ -115,6 +118,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Who made a change: django-simple-history reads the request's user (studyapp.audit).
+    "simple_history.middleware.HistoryRequestMiddleware",
     # Innermost: sees a view's exception first (only in development, see core.errors).
     "studyapp.core.errors.FriendlyErrorsMiddleware",
 ]

@@ -36,6 +36,7 @@ from studyapp.analysis.forms import (
 )
 from studyapp.analysis.guard import blinding_guard_table
 from studyapp.analysis.information import transcript_facts
+from studyapp.audit import services as audit
 from studyapp.core.http import AuthenticatedHttpRequest
 
 TASKS_PER_PAGE = 25
@@ -159,6 +160,14 @@ def transcript(request: AuthenticatedHttpRequest, slug: str, task_id: int) -> Ht
     view = selectors.transcript(study=study, task_id=task_id, blinded=blinded)
     if view is None:
         raise Http404("No such task")
+    audit.record(
+        study=study,
+        actor=request.user,
+        action="view",
+        object_type="analysis.transcript",
+        object_id=task_id,
+        detail={"blinded": blinded},
+    )
     context = {
         "study": study,
         "t": view,
@@ -223,6 +232,14 @@ def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: 
             )
         except identifiers.RawIdentifiersRefused as refused:
             return HttpResponseForbidden(str(refused))
+    audit.record(
+        study=study,
+        actor=request.user,
+        action="export",
+        object_type="analysis.export",
+        object_id=f"{table}.{fmt}",
+        detail={"blinded": blinded, "raw_identifiers": raw},
+    )
     parts = exports.WRITERS[fmt](
         exports.TABLES[table],
         study=study,
@@ -255,6 +272,14 @@ def export_dictionary(request: AuthenticatedHttpRequest, slug: str, fmt: str) ->
         response = HttpResponse(exports.data_dictionary_csv(dictionary), content_type="text/csv")
     else:
         raise Http404("No such format")
+    audit.record(
+        study=study,
+        actor=request.user,
+        action="export",
+        object_type="analysis.export",
+        object_id=f"data_dictionary.{fmt}",
+        detail={"blinded": blinded, "raw_identifiers": raw},
+    )
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-data_dictionary.{fmt}"'
     return response
 

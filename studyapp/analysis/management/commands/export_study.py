@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from studyapp.analysis import exports, identifiers
+from studyapp.audit import services as audit
 from studyapp.studies.models import Study
 
 
@@ -79,6 +80,19 @@ class Command(BaseCommand):
             )
         elif user or reason:
             raise CommandError("--user and --reason go with --raw-identifiers.")
+        audit.record(
+            study=study,
+            actor=get_user_model().objects.filter(username=user).first() if user else None,
+            action="export",
+            object_type="analysis.export_study",
+            object_id=",".join(chosen or exports.TABLES),
+            detail={
+                "format": format,
+                "blinded": blinded,
+                "raw_identifiers": raw_identifiers,
+                "out": str(out),
+            },
+        )
         started = time.monotonic()
         counts = exports.export_to_directory(
             study=study,

@@ -1,0 +1,73 @@
+"""From a django-simple-history row to a chain entry: which fields changed, before and
+after. simple-history keeps each version whole; the chain keeps what changed, with who,
+so that the trail reads as a list of changes and each one is covered by the hashes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+
+from studyapp.audit import chain as hashchain
+from studyapp.audit import services
+
+ACTIONS = {"+": "create", "~": "change", "-": "delete"}
+
+
+def _values(record) -> dict[str, Any]:
+    return hashchain.json_safe(
+        {f.attname: getattr(record, f.attname) for f in record.tracked_fields}
+    )
+
+
+def _study_id(instance) -> int | None:
+    """The study a configuration object belongs to: the study itself, or its `study`."""
+    if instance._meta.label_lower == "studies.study":
+        return instance.pk
+    return getattr(instance, "study_id", None)
+
+
+def change_of(record) -> tuple[dict | None, dict | None]:
+    """(before, after) of a historical row: the changed fields only for a change, every
+    field for a creation (after) or a deletion (before); (None, None) when nothing
+    changed (a save that wrote the same values)."""
+    current = _values(record)
+    if record.history_type == "+":
+        return None, current
+    if record.history_type == "-":
+        return current, None
+    previous = record.prev_record
+    if previous is None:  # history began after the object was created
+        return None, current
+    old = _values(previous)
+    changed = sorted(name for name in current if current[name] != old.get(name))
+    if not changed:
+        return None, None
+    return {n: old.get(n) for n in changed}, {n: current[n] for n in changed}
+
+
+def _repr(instance) -> str:
+    # Some __str__ follow a relation (an arm names its study's slug), which may already
+    # be gone when a study's deletion takes its arms with it.
+    try:
+        return str(instance)
+    except ObjectDoesNotExist:
+        return f"{instance._meta.label_lower} {instance.pk}"
+
+
+def record_historical_change(sender, instance, history_instance, history_user, **kwargs):
+    """post_create_historical_record: append the change to its study's chain."""
+    before, after = change_of(history_instance)
+    if before is None and after is None:
+        return
+    services.record(
+        study=_study_id(instance),
+        actor=history_user,
+        action=ACTIONS[history_instance.history_type],
+        object_type=instance._meta.label_lower,
+        object_id=instance.pk,
+        object_repr=_repr(instance),
+        before=before,
+        after=after,
+        detail={"history_id": history_instance.history_id},
+    )
