@@ -17,7 +17,7 @@ urlpatterns = [
     path("studies/", include("studyapp.audit.urls")),
     path("studies/", include("studyapp.analysis.urls")),
     path("studies/", include("studyapp.evaluations.urls")),
-    path("studies/", include("studyapp.participation.urls_prolific")),
+    path("", include("studyapp.participation.urls_prolific")),
     # A rubric run's scores beside the raters' labels (loaded by the evaluations pages).
     path("studies/", include("studyapp.ratings.urls_grader")),
     # Raters' pages (/ratings/...) and the investigators' (/studies/<slug>/ratings/...).

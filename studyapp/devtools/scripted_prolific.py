@@ -24,6 +24,11 @@ Routes (paths and bodies as Prolific documents them; ``Authorization: Token <tok
   here a second pay is a 400 so a test catches a client that pays twice).
 Errors are ``{"error": {"title", "detail"}}`` with the HTTP status.
 
+Webhooks: ``hook_request(secret, event_type, submission_id)`` builds the request Prolific
+would send for a submission's status change — the JSON body and the
+``X-Prolific-Request-Timestamp`` / ``X-Prolific-Request-Signature`` headers (base64 of
+HMAC-SHA256 over timestamp + body, as Prolific documents it) — for a test to post.
+
 Control (for tests): ``ScriptedProlificThread.add_submission``, ``set_status``,
 ``submissions``, ``bonuses``, ``requests`` (method, path, body of every call) and
 ``reset``; ``fail_next(status)`` answers the next API call with that status.
@@ -32,9 +37,13 @@ Control (for tests): ``ScriptedProlificThread.add_submission``, ``set_status``,
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import secrets
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -422,6 +431,33 @@ class ScriptedProlificThread:
     def fail_next(self, status: int) -> None:
         with self.state.lock:
             self.state.fail_status = status
+
+    def hook_request(
+        self,
+        secret: str,
+        submission_id: str,
+        *,
+        event_type: str = "submission.status.change",
+        timestamp: float | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of Prolific's hook request for this submission's status."""
+        with self.state.lock:
+            s = self.state.submissions[submission_id]
+            event = {
+                "event_type": event_type,
+                "resource_id": s.id,
+                "status": s.status,
+                "participant_id": s.participant_id,
+                "study_id": s.study_id,
+            }
+        body = json.dumps(event).encode()
+        stamp = str(int(timestamp if timestamp is not None else time.time()))
+        mac = hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()
+        headers = {
+            "X-Prolific-Request-Timestamp": stamp,
+            "X-Prolific-Request-Signature": base64.b64encode(mac).decode(),
+        }
+        return body, headers
 
     def __enter__(self) -> ScriptedProlificThread:
         return self.start()

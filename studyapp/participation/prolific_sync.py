@@ -22,6 +22,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -142,7 +143,9 @@ def study_sync_prolific(*, study_id: int, client: ProlificClient | None = None) 
     now = timezone.now()
     for pid, participant_id in sorted(participants.items(), key=lambda item: item[1]):
         submission = by_pid[pid]
-        new, current = _apply(participant_id=participant_id, submission=submission, now=now)
+        new, current = submission_apply(
+            participant_id=participant_id, submission=submission, now=now
+        )
         if new:
             report.changed[new] += 1
         elif _mismatch(submission.status, current):
@@ -159,9 +162,12 @@ def study_sync_prolific(*, study_id: int, client: ProlificClient | None = None) 
 
 
 @transaction.atomic
-def _apply(*, participant_id: int, submission: SubmissionInfo, now) -> tuple[str | None, str]:
-    """Apply one submission under the participant's row lock; (new status or None,
-    the status it had)."""
+def submission_apply(
+    *, participant_id: int, submission: SubmissionInfo, now: datetime | None = None
+) -> tuple[str | None, str]:
+    """Apply one submission (from a sync or a webhook) under the participant's row lock;
+    (new status or None, the status it had)."""
+    now = now or timezone.now()
     participant = Participant.objects.select_for_update(of=("self",)).get(pk=participant_id)
     extra: tuple[str, ...] = ()
     if not participant.prolific_session_id:

@@ -3,15 +3,17 @@ reason) and bonuses. Every write goes through participation.prolific_sync."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.core.http import AuthenticatedHttpRequest
-from studyapp.participation import prolific_sync
+from studyapp.participation import prolific_sync, prolific_webhooks
 from studyapp.participation.models import Participant
 from studyapp.participation.prolific_api import ProlificError, ProlificNotConfiguredError
 from studyapp.participation.prolific_forms import BonusForm, ReviewForm
@@ -121,3 +123,23 @@ def prolific_page(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         }
     )
     return render(request, "participation/prolific_review.html", context, status=status)
+
+
+@csrf_exempt  # Prolific cannot send a CSRF token; the signature is the check.
+@require_POST
+def prolific_webhook(request: HttpRequest) -> HttpResponse:
+    """Prolific's hook requests: 403 unless signed with the workspace's secret and recent;
+    then a submission's new status is applied (prolific_webhooks)."""
+    hooks = prolific_webhooks
+    if not hooks.signature_is_valid(
+        secret=settings.PROLIFIC_WEBHOOK_SECRET,
+        timestamp=request.headers.get(hooks.TIMESTAMP_HEADER, ""),
+        body=request.body,
+        given=request.headers.get(hooks.SIGNATURE_HEADER, ""),
+    ):
+        return JsonResponse({"error": "bad or missing signature"}, status=403)
+    try:
+        result = hooks.webhook_apply(body=request.body)
+    except hooks.BadEventError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"event_type": result.event_type, "applied": result.applied})

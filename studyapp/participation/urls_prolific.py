@@ -1,4 +1,5 @@
-"""The investigators' Prolific page, under /studies/ (participation.prolific_views)."""
+"""The investigators' Prolific page and Prolific's webhook (participation.prolific_views);
+included at the root, after the analysis pages."""
 
 from __future__ import annotations
 
@@ -8,5 +9,6 @@ from studyapp.participation import prolific_views
 
 app_name = "prolific"
 urlpatterns = [
-    path("<slug:slug>/prolific/", prolific_views.prolific_page, name="page"),
+    path("studies/<slug:slug>/prolific/", prolific_views.prolific_page, name="page"),
+    path("prolific/webhook/", prolific_views.prolific_webhook, name="webhook"),
 ]
