@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models.signals import m2m_changed
 
 
 class AuditConfig(AppConfig):
@@ -14,7 +15,13 @@ class AuditConfig(AppConfig):
         from simple_history.signals import post_create_historical_record
 
         from studyapp.audit import history
+        from studyapp.studies.models import Study
 
         post_create_historical_record.connect(
             history.record_historical_change, dispatch_uid="audit-historical-change"
+        )
+        m2m_changed.connect(
+            history.record_investigators_change,
+            sender=Study.investigators.through,
+            dispatch_uid="audit-investigators-change",
         )

@@ -127,3 +127,25 @@ def test_an_endpoint_s_changes_go_to_the_global_chain(db):
     last = AuditEntry.objects.filter(chain="global").order_by("seq").last()
     assert last.study_id is None and last.object_type == "studies.modelendpoint"
     assert last.before == {"timeout_s": 10.0} and last.after == {"timeout_s": 60.0}
+
+
+def test_investigators_added_and_removed_from_either_side_are_kept(study, alice, bob):
+    study.investigators.add(bob)
+    last = entries_of(study)[-1]
+    assert (last.object_type, last.before, last.after) == (
+        "studies.study",
+        {"investigators": ["alice"]},
+        {"investigators": ["alice", "bob"]},
+    )
+    alice.studies.remove(study)
+    last = entries_of(study)[-1]
+    assert (last.before, last.after) == (
+        {"investigators": ["alice", "bob"]},
+        {"investigators": ["bob"]},
+    )
+    study.investigators.clear()
+    last = entries_of(study)[-1]
+    assert (last.before, last.after) == ({"investigators": ["bob"]}, {"investigators": []})
+    count = len(entries_of(study))
+    study.investigators.remove(alice)  # not one: nothing changes, nothing recorded
+    assert len(entries_of(study)) == count
