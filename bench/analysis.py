@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import resource
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -49,6 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--formats", default="csv,jsonl,parquet")
     parser.add_argument("--out", default=None, help="result file")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch DB")
+    parser.add_argument("--dev", action="store_true", help="development settings (DJANGO_DEBUG=1)")
     # Internal: one export in a fresh process (for a clean peak-memory figure).
     parser.add_argument("--export-worker", nargs=3, metavar=("SLUG", "FORMAT", "DIR"))
     return parser.parse_args()
@@ -74,7 +76,17 @@ def scratch_database(tmp: Path) -> tuple[dict, str | None]:
     """Environment for this process and its workers; the scratch PostgreSQL DB's name."""
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "studyapp.settings")
-    env.setdefault("DJANGO_DEBUG", "1")  # the development configuration, as bench/common.py
+    # Production settings (DEBUG off: no query log, cached templates), as a server runs;
+    # `--dev` for the development ones. The pages are requested as https (behind the
+    # proxy), so that the SSL redirect does not answer them.
+    if os.environ.get("BENCH_DEV") == "1":
+        env["DJANGO_DEBUG"] = "1"
+    else:
+        env["DJANGO_DEBUG"] = "0"
+        env.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(40))
+        env.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+        # Production pages name their static files by the collected manifest.
+        env.setdefault("STATIC_ROOT", str(tmp / "static"))
     env.setdefault("LOG_LEVEL", "WARNING")
     env.setdefault("STUDYAPP_RUN_DIR", str(tmp / "run"))
     # The dashboard queues background jobs (the plan's model fits, transcript scores) on
@@ -122,6 +134,10 @@ def setup_django(env: dict) -> str:
     django.setup()
     from django.conf import settings
 
+    if not settings.DEBUG and not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
+        from django.core.management import call_command
+
+        call_command("collectstatic", interactive=False, verbosity=0)
     return settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
 
 
@@ -165,15 +181,15 @@ def timed_get(client, url: str, *, repeat: int, params=None, headers=None) -> di
     from django.test.utils import CaptureQueriesContext
 
     headers = headers or {}
-    client.get(url, params, headers=headers)  # warm: first-use imports, caches
+    client.get(url, params, headers=headers, secure=True)  # warm: imports, caches
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        response = client.get(url, params, headers=headers)
+        response = client.get(url, params, headers=headers, secure=True)
         times.append(time.perf_counter() - started)
         assert response.status_code == 200, (url, response.status_code)
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(url, params, headers=headers)
+        response = client.get(url, params, headers=headers, secure=True)
     return {
         "median_ms": round(1000 * statistics.median(times), 1),
         "min_ms": round(1000 * min(times), 1),
@@ -208,6 +224,7 @@ def measure_pages(study, user, repeat: int) -> dict:
     client.post(
         reverse("analysis:reveal_inference", args=[study.slug]),
         {"reason": "the benchmark times the pages with every figure"},
+        secure=True,
     )
     results = {
         "dashboard": timed_get(client, dashboard, repeat=repeat),
@@ -344,6 +361,8 @@ def main() -> int:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="studyapp-analysis-bench-"))
+    if args.dev:
+        os.environ["BENCH_DEV"] = "1"
     env, scratch = scratch_database(tmp)
     try:
         engine = setup_django(env)
@@ -425,6 +444,9 @@ def main() -> int:
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
+            "settings": "development (DEBUG on)"
+            if os.environ.get("DJANGO_DEBUG") == "1"
+            else "production (DEBUG off)",
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
         },

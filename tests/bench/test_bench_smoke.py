@@ -92,3 +92,18 @@ def test_the_evaluations_benchmark_holds_every_run_to_its_slots(tmp_path):
     # The smaller of the endpoint's slots and the chunk's concurrency, across processes too.
     assert [rounds[1]["peak_in_flight"], rounds[4]["peak_in_flight"]] == [1, 3]
     assert (shared["processes"], shared["peak_in_flight"]) == (2, 2)
+
+
+@pytest.mark.timeout(180)
+def test_the_analysis_benchmark_times_every_page_on_production_settings(tmp_path):
+    result = run_bench(
+        "analysis.py", "--sizes", "60", "--repeat", "1", "--formats", "csv",
+        out=tmp_path / "analysis.json",
+    )  # fmt: skip
+    assert result["machine"]["settings"] == "production (DEBUG off)"
+    (run,) = result["runs"]
+    pages = run["pages"]
+    for page in ("dashboard", "dashboard_models_cached", "study_page", "plan_models_fit"):
+        assert pages[page]["median_ms"] > 0, page
+    # The query count is fixed whatever the size (tests/analysis holds it).
+    assert pages["dashboard"]["queries"] == pages["dashboard_models_cached"]["queries"]
