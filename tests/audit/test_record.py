@@ -10,7 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from studyapp.audit import chain as hashchain
-from studyapp.audit import services
+from studyapp.audit import selectors, services
 from studyapp.audit.models import AuditEntry, AuditImmutableError, ChainHead, chain_for
 from studyapp.studies.analysis_plan import default_plan
 from studyapp.studies.models import Arm
@@ -149,3 +149,15 @@ def test_investigators_added_and_removed_from_either_side_are_kept(study, alice,
     count = len(entries_of(study))
     study.investigators.remove(alice)  # not one: nothing changes, nothing recorded
     assert len(entries_of(study)) == count
+
+
+def test_deleting_a_study_keeps_its_trail_and_records_the_deletions(study):
+    make_llm_arm(study, make_endpoint(name="ep2"))
+    make_scenario(study, "belly")
+    chain = chain_for(study.pk)
+    study.delete()
+    kept = list(AuditEntry.objects.filter(chain=chain).order_by("seq"))
+    deleted = {e.object_type for e in kept if e.action == "delete"}
+    assert {"studies.study", "studies.arm", "studies.scenario"} <= deleted
+    assert all(e.study_id == kept[0].study_id for e in kept)
+    assert selectors.chain_verify(chain=chain).ok
