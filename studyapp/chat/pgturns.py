@@ -139,17 +139,22 @@ _CONNECTIONS: dict[asyncio.AbstractEventLoop, weakref.WeakSet] = {}
 
 
 def close_dead_pools() -> None:
-    """Close the connections of pools whose event loop has closed, synchronously: their
-    loop can no longer run the pool's own close. Runs whenever a pool opens; tests call it
-    before the test database is dropped."""
+    """Close the connections of pools whose event loop has closed. Runs whenever a pool
+    opens; tests call it before the test database is dropped."""
     for loop in [loop for loop in _POOLS if loop.is_closed()]:
-        pool = _POOLS.pop(loop)  # kept alive until its connections are closed
-        _OPENING.pop(loop, None)
-        _KEEPERS.pop(loop, None)
-        for conn in list(_CONNECTIONS.pop(loop, ())):
-            if not conn.closed:
-                conn.pgconn.finish()
-        del pool
+        _discard(loop)
+
+
+def _discard(loop: asyncio.AbstractEventLoop) -> None:
+    """Close a loop's pool synchronously (libpq's own close of each connection): its loop
+    is closed or shutting down, its tasks cancelled, so the pool's own close cannot run."""
+    pool = _POOLS.pop(loop, None)  # kept alive until its connections are closed
+    _OPENING.pop(loop, None)
+    _KEEPERS.pop(loop, None)
+    for conn in list(_CONNECTIONS.pop(loop, ())):
+        if not conn.closed:
+            conn.pgconn.finish()
+    del pool
 
 
 async def _pool() -> AsyncConnectionPool:
@@ -193,18 +198,17 @@ async def _open_pool(loop: asyncio.AbstractEventLoop) -> AsyncConnectionPool:
     )
     await pool.open(wait=True)
     # Closed with its loop: asyncio.run (uvicorn's, a test server's) closes every live
-    # async generator before it closes the loop, so this one's `finally` closes the pool
-    # on that loop while it still runs.
-    _KEEPERS[loop] = keeper = _close_with_loop(pool)
+    # async generator before it closes the loop, so this one's `finally` runs then.
+    _KEEPERS[loop] = keeper = _close_with_loop(loop)
     await anext(keeper)
     return pool
 
 
-async def _close_with_loop(pool: AsyncConnectionPool) -> AsyncIterator[None]:
+async def _close_with_loop(loop: asyncio.AbstractEventLoop) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await pool.close()
+        _discard(loop)
 
 
 # --- the turn ------------------------------------------------------------------------------
