@@ -129,3 +129,19 @@ def test_it_needs_few_queries(client, alice, dataset, url, django_assert_max_num
     # recent replies (chat.health: one query).
     with django_assert_max_num_queries(13):
         client.get(url)
+
+
+def test_the_study_page_links_every_investigator_page(client, alice, dataset):
+    from django.urls import reverse
+
+    client.force_login(alice)
+    html = client.get(reverse("analysis:study_detail", args=["alpha"])).content.decode()
+    for name in (
+        "analysis:dashboard",
+        "analysis:plan",
+        "analysis:power",
+        "evaluations:page",
+        "studies:design_download",
+        "audit:audit_log",
+    ):
+        assert f'href="{reverse(name, args=["alpha"])}"' in html, name
