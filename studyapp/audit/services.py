@@ -33,6 +33,9 @@ def _head_advance(chain: str) -> tuple[int, str]:
     raise RuntimeError(f"audit chain head {chain!r} could not be created")
 
 
+OBJECT_ID_MAX = AuditEntry._meta.get_field("object_id").max_length
+
+
 def record(
     *,
     study=None,
@@ -53,6 +56,10 @@ def record(
     """
     study_id = study if isinstance(study, int) or study is None else study.pk
     actor = actor if actor is not None and actor.is_authenticated else None
+    # Checked here, not left to the database: SQLite would store a longer one, and
+    # PostgreSQL refuse it (and with it the export or view being recorded).
+    if len(str(object_id)) > OBJECT_ID_MAX:
+        raise ValueError(f"object_id longer than {OBJECT_ID_MAX} characters: put it in detail")
     fields: dict[str, Any] = {
         "chain": chain_for(study_id),
         "study_id": study_id,

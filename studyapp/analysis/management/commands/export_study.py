@@ -85,8 +85,10 @@ class Command(BaseCommand):
             actor=get_user_model().objects.filter(username=user).first() if user else None,
             action="export",
             object_type="analysis.export_study",
-            object_id=",".join(chosen or exports.TABLES),
+            # Every table's name together is longer than an object id may be.
+            object_id="",
             detail={
+                "tables": list(chosen or exports.TABLES),
                 "format": format,
                 "blinded": blinded,
                 "raw_identifiers": raw_identifiers,
