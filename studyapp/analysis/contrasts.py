@@ -21,14 +21,13 @@ import numpy as np
 from studyapp.analysis.inference import (
     Contrast,
     auroc,
-    bonferroni_adjusted,
     brier,
     gee_logistic,
     holm,
     reliability_curve,
     two_by_two,
 )
-from studyapp.analysis.statistics import mann_whitney
+from studyapp.analysis.statistics import bonferroni, mann_whitney
 from studyapp.studies import analysis_plan as plans
 
 
@@ -338,9 +337,8 @@ def _distances(cells: Sequence[TaskCell], keys: set[str]) -> list[int]:
 
 
 def _adjust(results: list[ContrastResult], method: str) -> list[ContrastResult]:
-    """p_adjusted within each family (Holm or Bonferroni, as statsmodels' multipletests
-    computes them: the tests compare); a result without a p gets none and does not count
-    in its family."""
+    """p_adjusted within each family (inference.holm, or statistics.bonferroni); a result
+    without a p gets none and does not count in its family."""
     by_family: dict[str, list[int]] = defaultdict(list)
     for i, result in enumerate(results):
         if result.p is not None:
@@ -351,7 +349,7 @@ def _adjust(results: list[ContrastResult], method: str) -> list[ContrastResult]:
         if method == "holm":
             values = holm(pvalues)
         elif method == "bonferroni":
-            values = bonferroni_adjusted(pvalues)
+            values = bonferroni(pvalues)
         else:
             values = pvalues
         for i, value in zip(indexes, values, strict=True):

@@ -106,11 +106,6 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return [float(v) for v in adjusted]
 
 
-def bonferroni_adjusted(pvalues: Sequence[float]) -> list[float]:
-    """Bonferroni: each p times the family's size, capped at 1."""
-    return [min(1.0, float(p) * len(pvalues)) for p in pvalues]
-
-
 # --- Clustered bootstrap ---------------------------------------------------------------
 
 

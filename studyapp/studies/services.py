@@ -173,11 +173,6 @@ def plan_current(*, study: Study) -> AnalysisPlan:
     return plan
 
 
-def plan_locked(*, study: Study) -> AnalysisPlan | None:
-    """The version locked at the first allocation (None before it)."""
-    return AnalysisPlan.objects.filter(study=study, locked_at__isnull=False).first()
-
-
 @transaction.atomic
 def plan_save(*, study: Study, content: Any, changed_by, reason: str = "") -> AnalysisPlan:
     """Check and store a plan. Before the lock the draft is edited in place; after it a

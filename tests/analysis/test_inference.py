@@ -363,11 +363,3 @@ def test_gee_gives_a_fallback_reason_instead_of_raising(rows, reason):
 def test_gee_reports_an_unknown_reference_arm():
     result = gee_logistic(study_rows(), reference="placebo")
     assert result.fallback_reason == "reference arm 'placebo' has no data"
-
-
-def test_bonferroni_adjusted_matches_statsmodels():
-    from studyapp.analysis.inference import bonferroni_adjusted
-
-    pvalues = [0.01, 0.04, 0.03, 0.005, 0.6]
-    expected = multipletests(pvalues, method="bonferroni")[1]
-    assert bonferroni_adjusted(pvalues) == pytest.approx(list(expected), rel=1e-12)
