@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "studyapp.accounts",
     "studyapp.studies",
     "studyapp.participation",
+    "studyapp.questionnaires",
     "studyapp.chat",
     "studyapp.evaluations",
     "studyapp.ratings",
