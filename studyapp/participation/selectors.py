@@ -9,6 +9,8 @@ from enum import StrEnum
 from django.db.models import Count
 
 from studyapp.participation.models import Allocation, Participant, ParticipantEvent, Task
+from studyapp.questionnaires.flow import pending_after_tasks, pending_before_instructions
+from studyapp.questionnaires.selectors import participant_answered, study_questionnaires
 from studyapp.studies.models import DispositionLevel, Study
 
 
@@ -25,6 +27,8 @@ class StepKind(StrEnum):
     SOURCES = "sources"
     # ... then the questions.
     ANSWER = "answer"
+    # A questionnaire of the study (studyapp.questionnaires.flow says where they fall).
+    QUESTIONNAIRE = "questionnaire"
     COMPLETE = "complete"
     # Screened out, timed out, failed the check, study full, returned, left after a
     # technical problem: the session is over.
@@ -36,6 +40,9 @@ class Step:
     kind: StepKind
     task: Task | None = None
     task_count: int = 0
+    # QUESTIONNAIRE: which one, and the task it follows (after each scenario).
+    questionnaire_id: int | None = None
+    questionnaire_task: Task | None = None
 
     @property
     def is_task(self) -> bool:
@@ -72,7 +79,12 @@ def participant_current_step(participant: Participant) -> Step:
     if participant.arm_id is None:
         # Consented but not yet allocated: only a screening question stands in between.
         return Step(StepKind.SCREENING)
+    questionnaires = study_questionnaires(study_id=participant.study_id)
+    answered = participant_answered(participant_id=participant.pk) if questionnaires else set()
     if participant.instructions_read_at is None:
+        pending = pending_before_instructions(questionnaires, answered)
+        if pending is not None:
+            return Step(StepKind.QUESTIONNAIRE, questionnaire_id=pending.questionnaire_id)
         return Step(StepKind.INSTRUCTIONS)
     if participant.study.has_check and participant.check_passed_at is None:
         return Step(StepKind.CHECK)
@@ -81,6 +93,14 @@ def participant_current_step(participant: Participant) -> Step:
         .select_related("scenario")
         .order_by("position")
     )
+    pending = pending_after_tasks(questionnaires, answered, tasks) if questionnaires else None
+    if pending is not None:
+        return Step(
+            StepKind.QUESTIONNAIRE,
+            task_count=len(tasks),
+            questionnaire_id=pending.questionnaire_id,
+            questionnaire_task=next((t for t in tasks if t.pk == pending.task_id), None),
+        )
     current = next((t for t in tasks if t.status != Task.Status.DONE), None)
     if current is None:
         # Not reached in the normal flow: answer_submit completes the participant in the

@@ -8,7 +8,7 @@ show to the participant.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -27,12 +27,22 @@ from studyapp.participation.enrolment import (
 from studyapp.participation.language import study_language_for
 from studyapp.participation.models import Answer, Participant, Task
 from studyapp.participation.prolific import ProlificParams
-from studyapp.participation.selectors import participant_find_for_entry, participant_has_begun
+from studyapp.participation.selectors import (
+    StepKind,
+    participant_current_step,
+    participant_find_for_entry,
+    participant_has_begun,
+)
 from studyapp.participation.transitions import (
     participant_record_began,
     participant_record_entry,
     participant_set_status,
 )
+from studyapp.questionnaires.flow import waits_after_answer
+from studyapp.questionnaires.models import Questionnaire, Response
+from studyapp.questionnaires.selectors import questionnaire_items, study_questionnaires
+from studyapp.questionnaires.services import response_store
+from studyapp.questionnaires.validation import answers_clean
 from studyapp.scoring.answers import score_answer
 from studyapp.scoring.conditions import SCORER_VERSION
 from studyapp.studies.models import Arm, DispositionLevel, Scenario, Study
@@ -440,15 +450,66 @@ def answer_submit(
         .order_by("position")
         .first()
     )
-    if following is not None:
-        if following.status == Task.Status.PENDING:
-            following.status = Task.Status.ACTIVE
-            following.started_at = following.started_at or now
-            following.save(update_fields=["status", "started_at", "updated_at"])
+    questionnaires = study_questionnaires(study_id=participant.study_id)
+    if waits_after_answer(questionnaires, last_task=following is None):
+        # A questionnaire comes first; questionnaire_submit moves them on after it.
+        pass
+    elif following is not None:
+        _task_activate(following, now)
     else:
         participant_set_status(participant=participant, to=Participant.Status.COMPLETED, now=now)
     logger.info("task %s answered (%d chars)", task.pk, len(text))
     return answer
+
+
+def _task_activate(task: Task, now: datetime) -> None:
+    if task.status == Task.Status.PENDING:
+        task.status = Task.Status.ACTIVE
+        task.started_at = task.started_at or now
+        task.save(update_fields=["status", "started_at", "updated_at"])
+
+
+# --- Questionnaires -------------------------------------------------------------------
+
+
+@transaction.atomic
+def questionnaire_submit(
+    *, participant_id: int, questionnaire_id: int, raw: Mapping[str, Sequence[str]]
+) -> Response:
+    """Store the answers to the questionnaire the participant is on, then move them on
+    (the next task starts, or they complete), all in one transaction under their row
+    lock. A resent form (double click, back button) gets the first response back.
+    Raises ValidationError {item key: message} for answers that cannot be stored."""
+    participant = _lock_participant(participant_id)
+    answered = Response.objects.filter(
+        participant=participant, questionnaire_id=questionnaire_id
+    ).order_by("-pk")
+    step = participant_current_step(participant)
+    if step.kind != StepKind.QUESTIONNAIRE or step.questionnaire_id != questionnaire_id:
+        previous = answered.first()
+        if previous is not None:
+            return previous
+        _require_consented(participant)
+        raise FlowError(_NOT_YET)
+    questionnaire = Questionnaire.objects.get(pk=questionnaire_id)
+    items = questionnaire_items(questionnaire=questionnaire)
+    cleaned = answers_clean([item.spec() for item in items], raw)
+    if not cleaned.is_valid:
+        raise ValidationError(cleaned.errors)
+    response = response_store(
+        participant=participant,
+        questionnaire=questionnaire,
+        task=step.questionnaire_task,
+        items=items,
+        values=cleaned.values,
+    )
+    after = participant_current_step(participant)
+    now = timezone.now()
+    if after.kind in (StepKind.CHAT, StepKind.SOURCES) and after.task is not None:
+        _task_activate(after.task, now)
+    elif after.kind == StepKind.COMPLETE:
+        participant_set_status(participant=participant, to=Participant.Status.COMPLETED, now=now)
+    return response
 
 
 # --- Scores ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ urlpatterns = [
     path("p/<str:token>/screening", views.screening, name="screening"),
     path("p/<str:token>/instructions", views.instructions, name="instructions"),
     path("p/<str:token>/check", views.check, name="check"),
+    path("p/<str:token>/questionnaires/<int:pk>", views.questionnaire, name="questionnaire"),
     path("p/<str:token>/withdraw", views.withdraw, name="withdraw"),
     path("p/<str:token>/tasks/<int:position>/sources", views.sources, name="sources"),
     path("p/<str:token>/tasks/<int:position>/answer", views.answer, name="answer"),

@@ -81,8 +81,13 @@ from studyapp.participation.services import (
     participant_read_instructions,
     participant_resume_for_entry,
     participant_touch,
+    questionnaire_submit,
     task_save_sources,
 )
+from studyapp.questionnaires.models import Questionnaire
+from studyapp.questionnaires.pages import item_fields, raw_from_post
+from studyapp.questionnaires.selectors import questionnaire_items
+from studyapp.questionnaires.validation import answers_clean
 from studyapp.studies.models import Study
 from studyapp.studies.translations import LevelText, StudyTexts, scenario_text, study_texts
 
@@ -356,6 +361,8 @@ def _render_step(
             context["form"] = form or CheckForm(options=texts.check_options(study.check_options))
             context["attempts_left"] = study.check_attempts - participant.check_failures
             return _render(request, "participation/check.html", context)
+        case StepKind.QUESTIONNAIRE:
+            return _render_questionnaire(request, participant, step)
         case StepKind.DECLINED | StepKind.COMPLETE | StepKind.ENDED:
             outcome = OUTCOME_FOR_STATUS.get(participant.status, Outcome.WITHDRAWN)
             context["exit"] = study_exit(study, outcome)
@@ -576,3 +583,44 @@ def answer(request: HttpRequest, participant: Participant, position: int) -> Htt
             confidence_set=True,
         ),
     )
+
+
+def _render_questionnaire(
+    request: HttpRequest,
+    participant: Participant,
+    step: Step,
+    *,
+    raw: dict[str, list[str]] | None = None,
+    errors: dict | None = None,
+) -> HttpResponse:
+    """A questionnaire page; sent back with `raw` and `errors` when answers were refused
+    (items hidden by those answers stay hidden without JavaScript too)."""
+    questionnaire = get_object_or_404(Questionnaire, pk=step.questionnaire_id)
+    items = questionnaire_items(questionnaire=questionnaire)
+    hidden = answers_clean([item.spec() for item in items], raw or {}).hidden
+    context = {
+        "participant": participant,
+        "study": participant.study,
+        "step": step,
+        "questionnaire": questionnaire,
+        "fields": item_fields(items, raw=raw, errors=errors, hidden=hidden),
+        "has_errors": bool(errors),
+    }
+    return _render(request, "participation/questionnaire.html", context)
+
+
+@require_POST
+@participant_view
+def questionnaire(request: HttpRequest, participant: Participant, pk: int) -> HttpResponse:
+    questionnaire = get_object_or_404(Questionnaire, pk=pk, study_id=participant.study_id)
+    raw = raw_from_post(questionnaire_items(questionnaire=questionnaire), request.POST)
+    try:
+        questionnaire_submit(participant_id=participant.pk, questionnaire_id=pk, raw=raw)
+    except FlowError as exc:
+        return _refused(request, participant, exc)
+    except ValidationError as exc:
+        step = participant_current_step(participant)
+        if step.kind != StepKind.QUESTIONNAIRE or step.questionnaire_id != pk:
+            return redirect("participation:home", token=participant.token)
+        return _render_questionnaire(request, participant, step, raw=raw, errors=exc.message_dict)
+    return redirect("participation:home", token=participant.token)

@@ -1,0 +1,77 @@
+"""What a participant's questionnaire page shows: each item with its answer so far and
+its message, and what the page's script needs to show or hide a conditional item."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from studyapp.questionnaires.models import Item
+from studyapp.questionnaires.validation import Kind
+
+FIELD_PREFIX = "q-"
+
+
+def field_name(item: Item) -> str:
+    return f"{FIELD_PREFIX}{item.key}"
+
+
+def raw_from_post(items: Sequence[Item], post) -> dict[str, list[str]]:
+    """{item key: [values]} from a submitted form (only the items' own fields)."""
+    return {item.key: post.getlist(field_name(item)) for item in items}
+
+
+@dataclass(frozen=True)
+class ItemField:
+    item: Item
+    name: str
+    values: list[str]
+    error: str
+    # Likert: [(value, label)]; choice items: their options.
+    choices: list[tuple[str, str]]
+    condition_name: str
+    condition_values_json: str
+    hidden: bool
+
+    @property
+    def value(self) -> str:
+        return self.values[0] if self.values else ""
+
+    @property
+    def dom_id(self) -> str:
+        return f"id_{self.name}"
+
+
+def item_fields(
+    items: Sequence[Item],
+    *,
+    raw: Mapping[str, Sequence[str]] | None = None,
+    errors: Mapping[str, Sequence[str]] | None = None,
+    hidden: set[str] | frozenset[str] = frozenset(),
+) -> list[ItemField]:
+    raw, errors = raw or {}, errors or {}
+    by_pk = {item.pk: item for item in items}
+    fields = []
+    for item in items:
+        if item.kind == Kind.LIKERT:
+            choices = [(str(n), str(n)) for n in range(1, (item.scale_points or 0) + 1)]
+        else:
+            choices = [(str(o.get("value", "")), str(o.get("label", ""))) for o in item.options]
+        source = by_pk.get(item.condition_item_id) if item.condition_item_id else None
+        messages = errors.get(item.key) or []
+        fields.append(
+            ItemField(
+                item=item,
+                name=field_name(item),
+                values=[str(v) for v in raw.get(item.key, ())],
+                error=" ".join(str(m) for m in messages),
+                choices=choices,
+                condition_name=field_name(source) if source else "",
+                condition_values_json=json.dumps([str(v) for v in item.condition_values])
+                if source
+                else "",
+                hidden=item.key in hidden,
+            )
+        )
+    return fields

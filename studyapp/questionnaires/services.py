@@ -1,0 +1,254 @@
+"""Writes for questionnaires: the investigators' builder and the participants' answers.
+
+Once anyone has answered a questionnaire it is frozen: every builder write refuses with
+QuestionnaireLockedError. Refused rather than versioned, because each stored answer points
+at its item, and the exports and data dictionary describe an item by its one text,
+options and coding; a questionnaire changed mid-study would pool answers to different
+questions under one column. To ask something else, add a new questionnaire (a new key,
+new columns). The check runs under the questionnaire's row lock, which a participant's
+first response (its foreign key) waits for, so an edit and a first answer never cross.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils.translation import gettext_lazy as _
+
+from studyapp.participation.models import Participant, Task
+from studyapp.questionnaires.models import Item, ItemAnswer, Questionnaire, Response
+from studyapp.questionnaires.validation import Kind
+from studyapp.studies.models import Study
+
+logger = logging.getLogger(__name__)
+
+
+class QuestionnaireLockedError(Exception):
+    """The questionnaire has answers: its configuration can no longer change."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "Participants have answered this questionnaire, so it can no longer be "
+                "changed: add a new questionnaire instead."
+            )
+        )
+
+
+class ItemInUseError(Exception):
+    """Another item's display condition depends on this one."""
+
+
+def _key_free(queryset, key: str, exclude_pk: int | None, what: str) -> None:
+    """A taken key said beside the key field (the unique constraint alone would say it
+    for the form as a whole)."""
+    if queryset.filter(key=key).exclude(pk=exclude_pk).exists():
+        raise ValidationError({"key": f"Another {what} has this key."})
+
+
+def _lock(questionnaire_id: int) -> Questionnaire:
+    questionnaire = Questionnaire.objects.select_for_update().get(pk=questionnaire_id)
+    if Response.objects.filter(questionnaire=questionnaire).exists():
+        raise QuestionnaireLockedError()
+    return questionnaire
+
+
+# --- The builder ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def questionnaire_create(
+    *, study: Study, key: str, title: str, placement: str, intro: str = ""
+) -> Questionnaire:
+    last = Questionnaire.objects.filter(study=study, placement=placement).aggregate(
+        m=Max("position")
+    )["m"]
+    questionnaire = Questionnaire(
+        study=study,
+        key=key,
+        title=title,
+        intro=intro,
+        placement=placement,
+        position=0 if last is None else last + 1,
+    )
+    _key_free(study.questionnaires.all(), key, None, "questionnaire of this study")
+    questionnaire.full_clean()
+    questionnaire.save()
+    return questionnaire
+
+
+@transaction.atomic
+def questionnaire_update(
+    *, questionnaire_id: int, key: str, title: str, placement: str, intro: str = ""
+) -> Questionnaire:
+    questionnaire = _lock(questionnaire_id)
+    questionnaire.key, questionnaire.title = key, title
+    questionnaire.placement, questionnaire.intro = placement, intro
+    _key_free(
+        Questionnaire.objects.filter(study_id=questionnaire.study_id),
+        key,
+        questionnaire.pk,
+        "questionnaire of this study",
+    )
+    questionnaire.full_clean()
+    questionnaire.save()
+    return questionnaire
+
+
+@transaction.atomic
+def questionnaire_delete(*, questionnaire_id: int) -> None:
+    questionnaire = _lock(questionnaire_id)
+    # Conditions point backwards: delete the last items first (PROTECT on the condition).
+    for item in questionnaire.items.order_by("-position", "-pk"):
+        item.delete()
+    questionnaire.delete()
+
+
+ITEM_FIELDS = (
+    "key",
+    "kind",
+    "text",
+    "required",
+    "options",
+    "min_value",
+    "max_value",
+    "scale_points",
+    "anchor_low",
+    "anchor_high",
+    "condition_item",
+    "condition_values",
+)
+
+
+def _item_apply(item: Item, data: Mapping[str, Any]) -> None:
+    for name in ITEM_FIELDS:
+        if name in data:
+            setattr(item, name, data[name])
+    # Fields another kind would carry are cleared, not kept out of sight.
+    if item.kind not in (Kind.SINGLE, Kind.MULTIPLE):
+        item.options = []
+    if item.kind != Kind.NUMBER:
+        item.min_value = item.max_value = None
+    if item.kind != Kind.LIKERT:
+        item.scale_points = None
+        item.anchor_low = item.anchor_high = ""
+    if item.condition_item is None:
+        item.condition_values = []
+
+
+@transaction.atomic
+def item_create(*, questionnaire_id: int, data: Mapping[str, Any]) -> Item:
+    questionnaire = _lock(questionnaire_id)
+    last = questionnaire.items.aggregate(m=Max("position"))["m"]
+    item = Item(questionnaire=questionnaire, position=0 if last is None else last + 1)
+    _item_apply(item, data)
+    _key_free(questionnaire.items.all(), item.key, None, "item of this questionnaire")
+    item.full_clean()
+    item.save()
+    return item
+
+
+@transaction.atomic
+def item_update(*, item_id: int, data: Mapping[str, Any]) -> Item:
+    item = Item.objects.select_related("questionnaire").get(pk=item_id)
+    _lock(item.questionnaire_id)
+    _item_apply(item, data)
+    _key_free(
+        Item.objects.filter(questionnaire_id=item.questionnaire_id),
+        item.key,
+        item.pk,
+        "item of this questionnaire",
+    )
+    item.full_clean()
+    item.save()
+    return item
+
+
+@transaction.atomic
+def item_delete(*, item_id: int) -> None:
+    item = Item.objects.get(pk=item_id)
+    _lock(item.questionnaire_id)
+    if item.dependents.exists():
+        raise ItemInUseError(
+            _("A later item is shown depending on this one: change or delete that item first.")
+        )
+    item.delete()
+
+
+@transaction.atomic
+def item_move(*, item_id: int, up: bool) -> Item:
+    """Swap the item with its neighbour. A condition must keep pointing back, so a move
+    that would put an item before the one it depends on (or after one depending on it)
+    is refused."""
+    item = Item.objects.get(pk=item_id)
+    _lock(item.questionnaire_id)
+    items = list(
+        Item.objects.filter(questionnaire_id=item.questionnaire_id).order_by("position", "pk")
+    )
+    index = next(i for i, it in enumerate(items) if it.pk == item.pk)
+    other_index = index - 1 if up else index + 1
+    if not 0 <= other_index < len(items):
+        return item
+    other = items[other_index]
+    first, second = (other, item) if up else (item, other)
+    if second.condition_item_id == first.pk:
+        raise ItemInUseError(_("An item must stay after the item its condition depends on."))
+    items[index], items[other_index] = other, item
+    for position, it in enumerate(items):
+        if it.position != position:
+            it.position = position
+            it.save(update_fields=["position", "updated_at"])
+    return item
+
+
+# --- Participants' answers --------------------------------------------------------------
+
+
+def response_store(
+    *,
+    participant: Participant,
+    questionnaire: Questionnaire,
+    task: Task | None,
+    items: Sequence[Item],
+    values: Mapping[str, Any],
+) -> Response:
+    """Store a checked response (validation.answers_clean's values) with one row per
+    answer. The caller holds the participant's row lock in a transaction: a double submit
+    waits, then gets the first response back; the unique constraints back that up."""
+    existing = Response.objects.filter(
+        questionnaire=questionnaire, participant=participant, task=task
+    ).first()
+    if existing is not None:
+        return existing
+    response = Response.objects.create(
+        questionnaire=questionnaire,
+        participant=participant,
+        task=task,
+        language=participant.language,
+    )
+    rows = []
+    for item in items:
+        if item.key not in values:
+            continue
+        value = values[item.key]
+        row = ItemAnswer(response=response, item=item)
+        if item.kind in (Kind.LIKERT, Kind.NUMBER):
+            row.number = float(value)
+        elif item.kind == Kind.MULTIPLE:
+            row.choices = list(value)
+        else:
+            row.text = str(value)
+        rows.append(row)
+    ItemAnswer.objects.bulk_create(rows)
+    logger.info(
+        "participant %s answered questionnaire %s (%d items)",
+        participant.pk,
+        questionnaire.pk,
+        len(rows),
+    )
+    return response
