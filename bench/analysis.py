@@ -389,7 +389,9 @@ def main() -> int:
             )
             from django.db import connection
 
+            from studyapp.studies.members import membership_grant
             from studyapp.studies.models import Study
+            from studyapp.studies.roles import Role
 
             if connection.vendor == "postgresql":
                 # Statistics for the planner, as autovacuum keeps them on a running server:
@@ -403,7 +405,7 @@ def main() -> int:
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
             study = Study.objects.get(pk=built.study_id)
-            study.investigators.add(user)
+            membership_grant(study=study, user=user, role=Role.OWNER)
             pages = measure_pages(study, user, args.repeat)
             print(f"  pages: {json.dumps(pages)}", flush=True)
             scoring = measure_scoring(study)

@@ -346,6 +346,8 @@ EVALUATION_MAX_FAILED_FRACTION = envfloat("EVALUATION_MAX_FAILED_FRACTION", 0.5)
 
 # --- Auth (django-allauth) ------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
+    # Roles per study (studyapp.studies.roles): user.has_perm(perm, study).
+    "rules.permissions.ObjectPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 
 from studyapp.participation.models import Participant
+from studyapp.studies.members import membership_grant
 from studyapp.studies.models import (
     Arm,
     ModelEndpoint,
@@ -147,3 +148,9 @@ def make_translation(study: Study, language: str = "de") -> StudyTranslation:
         study.full_clean()
         study.save(update_fields=["languages", "updated_at"])
     return translation
+
+
+def make_member(study: Study, user, role: str = "owner", *, granted_by=None):
+    """Give `user` a role in the study (studies.roles; default owner, the rights
+    investigators had before roles)."""
+    return membership_grant(study=study, user=user, role=role, granted_by=granted_by)

@@ -1,28 +1,47 @@
-"""Who may see which study. Every investigator page goes through here."""
+"""Who may see which study. Every investigator page goes through here; what each role
+may do is studyapp.studies.roles (django-rules predicates)."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import Http404
 
+from studyapp.studies import roles
 from studyapp.studies.models import ModelEndpoint, Study
 
 
-def study_get_for_user_or_404(user, slug: str) -> Study:
-    """The study with this slug if `user` may see it; 404 otherwise.
+def study_get_for_user_or_404(user, slug: str, perm: str = roles.CHANGE_STUDY) -> Study:
+    """The study with this slug if `user` holds `perm` in it (studies.roles); 404
+    otherwise.
 
-    A study the user may not see answers exactly like one that does not exist, so its
-    slug cannot be probed.
+    Without `perm`, the study's owners and collaborators (and superusers) only: a view
+    that does not say what it needs fails closed for the read-only roles, while every
+    former investigator (now an owner) still reaches it. Name the permission.
+
+    A study the user may not use this way answers exactly like one that does not exist,
+    so its slug cannot be probed. One query: the user's role comes with the study, and
+    the checks that follow on it (`user.has_perm(..., study)`) read it from there.
     """
-    study = Study.objects.visible_to(user).filter(slug=slug).first()
+    if not user.is_authenticated:
+        raise Http404("No such study")
+    study = Study.objects.with_member_role(user).filter(slug=slug).first()
     if study is None:
+        raise Http404("No such study")
+    study._member_role_user = user.pk
+    if not user.has_perm(perm, study):
         raise Http404("No such study")
     return study
 
 
+def user_sees_blinded(user, study: Study) -> bool:
+    """Whether results must be shown to `user` in the blinded form only (a blinded
+    analyst: arms by letter, no model, no blinding terms)."""
+    return not user.has_perm(roles.VIEW_UNBLINDED, study)
+
+
 def endpoints_visible_to(user) -> QuerySet[ModelEndpoint]:
-    """Model endpoints a user may see and choose: those the arms of their studies use;
-    every endpoint for superusers, who alone create them.
+    """Model endpoints a user may see and choose: those the arms of the studies they may
+    change use; every endpoint for superusers, who alone create them.
 
     An endpoint holds another team's server address and names its key: an investigator
     picking it would spend that team's quota (and see its model) from their own study.
@@ -31,44 +50,42 @@ def endpoints_visible_to(user) -> QuerySet[ModelEndpoint]:
         return ModelEndpoint.objects.none()
     if user.is_superuser:
         return ModelEndpoint.objects.all()
-    used = ModelEndpoint.objects.filter(arms__study__in=Study.objects.visible_to(user))
+    used = ModelEndpoint.objects.filter(
+        arms__study__in=Study.objects.visible_to(user, roles.CHANGE_STUDY)
+    )
     return ModelEndpoint.objects.filter(pk__in=used.values("pk"))
 
 
-# --- Raters (studyapp.ratings): a per-study role, apart from investigators. These look
-# through the reverse relation `raters`, so accounts does not import the ratings app.
+# --- Raters (studyapp.ratings): a per-study role kept by the ratings app; studies.roles
+# reads it through the reverse relation `raters`, so accounts does not import ratings.
 
 
 def study_get_for_rater_or_404(user, slug: str) -> Study:
     """The study if `user` is an active rater of it who may rate; 404 otherwise (a
-    study the user does not rate answers as one that does not exist)."""
-    if not user.is_authenticated:
-        raise Http404("No such study")
-    study = (
-        Study.objects.filter(
-            slug=slug, raters__user=user, raters__is_active=True, raters__can_rate=True
-        )
-        .distinct()
-        .first()
-    )
-    if study is None:
+    study the user does not rate answers as one that does not exist). Superusers too: a
+    rater's queue is theirs alone (the pages read the user's StudyRater)."""
+    study = Study.objects.filter(slug=slug).first() if user.is_authenticated else None
+    if study is None or not roles.is_rater(user, study):
         raise Http404("No such study")
     return study
 
 
 def user_may_adjudicate(user, study: Study) -> bool:
-    """Investigators of the study (and superusers), and its active raters who may
-    adjudicate."""
-    if not user.is_authenticated:
-        return False
-    if Study.objects.visible_to(user).filter(pk=study.pk).exists():
-        return True
-    return study.raters.filter(user=user, is_active=True, can_adjudicate=True).exists()
+    """Owners and collaborators of the study (and superusers), and its active raters who
+    may adjudicate."""
+    return user.is_authenticated and user.has_perm(roles.ADJUDICATE, study)
 
 
 def study_get_for_adjudicator_or_404(user, slug: str) -> Study:
     """The study if `user` may adjudicate its ratings; 404 otherwise."""
-    study = Study.objects.filter(slug=slug).first()
-    if study is None or not user_may_adjudicate(user, study):
-        raise Http404("No such study")
-    return study
+    return study_get_for_user_or_404(user, slug, roles.ADJUDICATE)
+
+
+def study_perms(user, study: Study) -> dict[str, bool]:
+    """What `user` may do in the study, for templates that show only the links that
+    lead somewhere: {"change_study": True, "view_audit": False, ...} (studies.roles)."""
+    return {
+        perm.split(".", 1)[1]: user.has_perm(perm, study)
+        for perm in roles.ROLES
+        if perm.startswith("studies.")
+    }

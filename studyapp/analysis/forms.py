@@ -31,8 +31,15 @@ class DashboardFilterForm(forms.Form):
     blinded = forms.BooleanField(required=False, label="Blinded: arms as A, B, C")
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
-    def __init__(self, data=None, *, languages: Sequence[str], **kwargs) -> None:
+    def __init__(
+        self, data=None, *, languages: Sequence[str], always_blinded: bool = False, **kwargs
+    ) -> None:
         super().__init__(data, **kwargs)
+        # A blinded analyst (studies.roles) gets the blinded form whatever they ask for.
+        self.always_blinded = always_blinded
+        if always_blinded:
+            self.fields["blinded"].disabled = True
+            self.fields["blinded"].initial = True
         self.fields["language"].choices = [
             ("", "All languages"),
             *language_choices(list(languages)),
@@ -68,7 +75,7 @@ class DashboardFilterForm(forms.Form):
 
     @property
     def is_blinded(self) -> bool:
-        return bool(self._value("blinded"))
+        return self.always_blinded or bool(self._value("blinded"))
 
     @property
     def page_number(self) -> int:

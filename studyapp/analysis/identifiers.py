@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from studyapp.analysis.models import RawIdentifierDownload, RawIdentifierRelease
+from studyapp.studies import roles
 from studyapp.studies.models import Study
 
 logger = logging.getLogger(__name__)
@@ -53,14 +54,20 @@ def pseudonymizer(*, study_id: int) -> Callable[[str | None], str | None]:
     return pseudonym
 
 
-def study_has_investigator(*, study: Study, user) -> bool:
-    return study.investigators.filter(pk=user.pk).exists()
+def user_may_release(*, study: Study, user) -> bool:
+    """A member of the study whose role may release raw ids (studies.roles: owner,
+    collaborator, analyst). A superuser must hold such a role too: the release is a
+    member's, on the study's record."""
+    return roles.member_role(user, study) in roles.roles_with(roles.RELEASE_IDENTIFIERS)
+
+
+REFUSED = "Only the study's owners, collaborators and analysts can release raw ids."
 
 
 def raw_release_create(*, study: Study, user, reason: str) -> RawIdentifierRelease:
-    """Record an investigator's reason for exporting raw identifiers."""
-    if not study_has_investigator(study=study, user=user):
-        raise RawIdentifiersRefused("Only the study's investigators can release raw ids.")
+    """Record a member's reason for exporting raw identifiers."""
+    if not user_may_release(study=study, user=user):
+        raise RawIdentifiersRefused(REFUSED)
     release = RawIdentifierRelease(study=study, user=user, reason=reason.strip())
     release.full_clean()
     release.save()
@@ -86,6 +93,9 @@ def raw_export_authorise(*, study: Study, user, blinded: bool, what: str) -> Raw
     release by this user."""
     if blinded:
         raise RawIdentifiersRefused("Raw identifiers are never exported blinded.")
+    # A role taken away since the release takes its raw ids away too.
+    if not user_may_release(study=study, user=user):
+        raise RawIdentifiersRefused(REFUSED)
     release = raw_release_current(study=study, user=user)
     if release is None:
         raise RawIdentifiersRefused(

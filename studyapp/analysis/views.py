@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from studyapp.accounts.decorators import login_required_htmx
-from studyapp.accounts.permissions import study_get_for_user_or_404
+from studyapp.accounts.permissions import (
+    study_get_for_user_or_404,
+    study_perms,
+    user_sees_blinded,
+)
 from studyapp.analysis import selectors
 from studyapp.analysis.consort import consort_figure, study_consort
 from studyapp.analysis.selectors_plan import plan_state
 from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
+from studyapp.studies import roles
 from studyapp.studies.links import participant_entry_path
 
 REFRESH_SECONDS = 10
@@ -28,7 +34,11 @@ def study_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_RESULTS)
+    if user_sees_blinded(request.user, study):
+        # The study page names arms and models: a blinded analyst's page is the
+        # dashboard, blinded.
+        return redirect(f"{reverse('analysis:dashboard', args=[study.slug])}?blinded=1")
     consort = study_consort(study=study)
     context = {
         "study": study,
@@ -38,6 +48,7 @@ def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         "consort": consort,
         "consort_figure": consort_figure(consort),
         "plan": plan_state(study=study),
+        "can": study_perms(request.user, study),
     }
     return render(request, "analysis/study_detail.html", context)
 
@@ -46,7 +57,7 @@ def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 @login_required_htmx
 def study_figures(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The figures block alone, polled by the detail page."""
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_UNBLINDED)
     context = {
         "study": study,
         "report": selectors.study_report(study=study),

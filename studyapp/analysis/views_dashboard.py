@@ -1,7 +1,8 @@
 """Analyst pages: the dashboard (htmx filters, plotly figures), transcripts, downloads.
 
-Only investigators of a study reach them (accounts.permissions); a blinded view
-(`?blinded=1`) names arms by letter everywhere and shows nothing that identifies them.
+Members whose role shows results reach them (studies.roles.VIEW_RESULTS); a blinded view
+(`?blinded=1`) names arms by letter everywhere and shows nothing that identifies them, and
+is the only view a blinded analyst gets, whatever they ask for.
 Exports name Prolific participants by pseudonym; `?identifiers=raw` adds the raw ids for
 an investigator who recorded why (analysis.identifiers), and is itself recorded.
 """
@@ -27,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from studyapp.accounts.decorators import login_required_htmx
-from studyapp.accounts.permissions import study_get_for_user_or_404
+from studyapp.accounts.permissions import study_get_for_user_or_404, user_sees_blinded
 from studyapp.analysis import exports, identifiers, plots, selectors, selectors_plan, services
 from studyapp.analysis.forms import (
     DashboardFilterForm,
@@ -38,6 +39,7 @@ from studyapp.analysis.guard import blinding_guard_table
 from studyapp.analysis.information import transcript_facts
 from studyapp.audit import services as audit
 from studyapp.core.http import AuthenticatedHttpRequest
+from studyapp.studies import roles
 
 TASKS_PER_PAGE = 25
 
@@ -71,7 +73,7 @@ def _revealed(request: AuthenticatedHttpRequest, study) -> bool:
 def reveal_inference(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """Record an interim look at a live study's inferential results (who, when, why, the
     plan in force), then show them to this user for the rest of the session."""
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.REVEAL_INFERENCE)
     form = InferenceRevealForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say why you need the interim results (10 characters or more).")
@@ -86,6 +88,19 @@ def reveal_inference(request: AuthenticatedHttpRequest, slug: str) -> HttpRespon
     return redirect("analysis:dashboard", slug=study.slug)
 
 
+def _filter_form(request: AuthenticatedHttpRequest, study) -> DashboardFilterForm:
+    return DashboardFilterForm(
+        request.GET,
+        languages=study.languages,
+        always_blinded=user_sees_blinded(request.user, study),
+    )
+
+
+def _blinded(request: AuthenticatedHttpRequest, study) -> bool:
+    """`?blinded=1`, or always for a blinded analyst."""
+    return request.GET.get("blinded") == "1" or user_sees_blinded(request.user, study)
+
+
 def _blinded_query(blinded: bool) -> str:
     return "blinded=1" if blinded else ""
 
@@ -94,14 +109,17 @@ def _blinded_query(blinded: bool) -> str:
 @login_required_htmx
 @vary_on_headers("HX-Request")
 def dashboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
-    form = DashboardFilterForm(request.GET, languages=study.languages)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_RESULTS)
+    form = _filter_form(request, study)
     filters = form.filters()
     data = selectors.dashboard(study=study, filters=filters, blinded=form.is_blinded)
     if data.transcripts_pending:
         services.conversation_scores_schedule(study_id=study.pk)
     plan = selectors_plan.plan_section(
-        study=study, blinded=form.is_blinded, revealed=_revealed(request, study)
+        study=study,
+        blinded=form.is_blinded,
+        revealed=_revealed(request, study)
+        and request.user.has_perm(roles.REVEAL_INFERENCE, study),
     )
     if plan.models_pending:
         services.plan_models_schedule(study_id=study.pk, version=plan.data_version)
@@ -134,8 +152,8 @@ def dashboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 @login_required_htmx
 def dashboard_tasks(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """One page of the task list (the dashboard's pager swaps it in place)."""
-    study = study_get_for_user_or_404(request.user, slug)
-    form = DashboardFilterForm(request.GET, languages=study.languages)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_RESULTS)
+    form = _filter_form(request, study)
     arms = selectors.study_arm_views(study=study, blinded=form.is_blinded)
     context = {
         "study": study,
@@ -155,8 +173,8 @@ def dashboard_tasks(request: AuthenticatedHttpRequest, slug: str) -> HttpRespons
 @require_GET
 @login_required_htmx
 def transcript(request: AuthenticatedHttpRequest, slug: str, task_id: int) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
-    blinded = request.GET.get("blinded") == "1"
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_RESULTS)
+    blinded = _blinded(request, study)
     view = selectors.transcript(study=study, task_id=task_id, blinded=blinded)
     if view is None:
         raise Http404("No such task")
@@ -220,10 +238,10 @@ def _wants_raw_identifiers(request: AuthenticatedHttpRequest) -> bool:
 @require_GET
 @login_required_htmx
 def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: str):
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_RESULTS)
     if table not in exports.TABLES or fmt not in exports.FORMATS:
         raise Http404("No such export")
-    blinded = request.GET.get("blinded") == "1"
+    blinded = _blinded(request, study)
     raw = _wants_raw_identifiers(request)
     if raw:
         try:
@@ -259,8 +277,8 @@ def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: 
 @require_GET
 @login_required_htmx
 def export_dictionary(request: AuthenticatedHttpRequest, slug: str, fmt: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
-    blinded = request.GET.get("blinded") == "1"
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_RESULTS)
+    blinded = _blinded(request, study)
     raw = _wants_raw_identifiers(request)
     if raw and blinded:
         return HttpResponseForbidden("Raw identifiers are never exported blinded.")
@@ -288,7 +306,7 @@ def export_dictionary(request: AuthenticatedHttpRequest, slug: str, fmt: str) ->
 @login_required_htmx
 def blinding_guard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """The blinding-guard section: how often models said their arm's blinding terms."""
-    study = study_get_for_user_or_404(request.user, slug)
-    form = DashboardFilterForm(request.GET, languages=study.languages)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_RESULTS)
+    form = _filter_form(request, study)
     table = blinding_guard_table(study=study, blinded=form.is_blinded)
     return render(request, "analysis/_blinding_guard.html", {"study": study, "guard": table})

@@ -13,6 +13,7 @@ from studyapp.analysis import exports, identifiers
 from studyapp.analysis.forms import RawIdentifierReleaseForm
 from studyapp.analysis.models import RawIdentifierRelease
 from studyapp.core.http import AuthenticatedHttpRequest
+from studyapp.studies import roles
 
 HISTORY = 50
 
@@ -20,11 +21,11 @@ HISTORY = 50
 @require_http_methods(["GET", "POST"])
 @login_required_htmx
 def raw_identifiers(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.RELEASE_IDENTIFIERS)
     form = RawIdentifierReleaseForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        if not identifiers.study_has_investigator(study=study, user=request.user):
-            return HttpResponseForbidden("Only the study's investigators can release raw ids.")
+        if not identifiers.user_may_release(study=study, user=request.user):
+            return HttpResponseForbidden(identifiers.REFUSED)
         if form.is_valid():
             identifiers.raw_release_create(
                 study=study, user=request.user, reason=form.cleaned_data["reason"]

@@ -11,18 +11,23 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from studyapp.accounts.decorators import login_required_htmx
-from studyapp.accounts.permissions import study_get_for_user_or_404
+from studyapp.accounts.permissions import study_get_for_user_or_404, user_sees_blinded
 from studyapp.analysis.forms import DashboardFilterForm
 from studyapp.analysis.information import information_transfer
 from studyapp.analysis.information_tables import turn_figure
 from studyapp.core.http import AuthenticatedHttpRequest
+from studyapp.studies import roles
 
 
 @require_GET
 @login_required_htmx
 def information(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
-    form = DashboardFilterForm(request.GET, languages=study.languages)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_RESULTS)
+    form = DashboardFilterForm(
+        request.GET,
+        languages=study.languages,
+        always_blinded=user_sees_blinded(request.user, study),
+    )
     tables = information_transfer(study=study, filters=form.filters(), blinded=form.is_blinded)
     context = {
         "study": study,

@@ -1,5 +1,5 @@
 """The analysis plan's page: what the plan says (its canonical JSON and SHA-256, its
-versions, the definitions in words) and, for the study's investigators, the editor. A
+versions, the definitions in words) and, for its owners and collaborators, the editor. A
 draft is edited in place; after the first allocation a change is a new version with a
 reason (studies.services.plan_save)."""
 
@@ -9,7 +9,7 @@ import json
 import logging
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -19,6 +19,7 @@ from studyapp.analysis.forms import AnalysisPlanForm
 from studyapp.analysis.selectors_plan import plan_state
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies import analysis_plan as plans
+from studyapp.studies import roles
 from studyapp.studies.models import AnalysisPlan
 from studyapp.studies.services import plan_save
 
@@ -28,10 +29,13 @@ logger = logging.getLogger(__name__)
 @require_http_methods(["GET", "POST"])
 @login_required_htmx
 def plan(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_DESIGN)
     state = plan_state(study=study)
     status = 200
+    may_change = request.user.has_perm(roles.CHANGE_STUDY, study)
     if request.method == "POST":
+        if not may_change:
+            raise Http404("No such study")
         form = AnalysisPlanForm(request.POST, locked=state.locked is not None)
         if form.is_valid():
             try:
@@ -63,6 +67,7 @@ def plan(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         )
     context = {
         "study": study,
+        "may_change": may_change,
         "state": state,
         "form": form,
         "canonical": plans.canonical_json(state.current.content),

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -15,6 +15,7 @@ from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.analysis.forms_power import PowerForm
 from studyapp.analysis.selectors_plan import plan_state
 from studyapp.core.http import AuthenticatedHttpRequest
+from studyapp.studies import roles
 from studyapp.studies.models import Arm, Study
 from studyapp.studies.quotas import QuotaRefusedError, study_quota_per_arm_set
 
@@ -50,8 +51,11 @@ def power_defaults(study: Study) -> dict:
 @require_http_methods(["GET", "POST"])
 @login_required_htmx
 def power(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_STUDY)
     if request.method == "POST":
+        # Writing the quota changes the study: its owners and collaborators only.
+        if not request.user.has_perm(roles.CHANGE_STUDY, study):
+            raise Http404("No such study")
         return _quota_write(request, study)
     form = PowerForm(request.GET if request.GET else power_defaults(study))
     return _page(request, study, form)
@@ -66,6 +70,7 @@ def _page(
         "form": form,
         "result": form.result if valid else None,
         "is_draft": study.status == Study.Status.DRAFT,
+        "may_change": request.user.has_perm(roles.CHANGE_STUDY, study),
     }
     return render(request, "analysis/power.html", context, status=status)
 

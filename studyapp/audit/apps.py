@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
-from django.db.models.signals import m2m_changed
+from django.db.models.signals import post_delete, post_save, pre_save
 
 
 class AuditConfig(AppConfig):
@@ -15,13 +15,25 @@ class AuditConfig(AppConfig):
         from simple_history.signals import post_create_historical_record
 
         from studyapp.audit import history
-        from studyapp.studies.models import Study
+        from studyapp.studies.models import StudyMembership
 
         post_create_historical_record.connect(
             history.record_historical_change, dispatch_uid="audit-historical-change"
         )
-        m2m_changed.connect(
-            history.record_investigators_change,
-            sender=Study.investigators.through,
-            dispatch_uid="audit-investigators-change",
+        # Roles in a study (studies.members writes them; the admin may too): each grant,
+        # change and revocation is an entry of the study's chain.
+        pre_save.connect(
+            history.membership_before_save,
+            sender=StudyMembership,
+            dispatch_uid="audit-membership-before",
+        )
+        post_save.connect(
+            history.record_membership_saved,
+            sender=StudyMembership,
+            dispatch_uid="audit-membership-saved",
+        )
+        post_delete.connect(
+            history.record_membership_deleted,
+            sender=StudyMembership,
+            dispatch_uid="audit-membership-deleted",
         )

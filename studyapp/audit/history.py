@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from simple_history.models import HistoricalRecords
 
@@ -83,45 +82,58 @@ def _request_user():
     return user if user is not None and user.is_authenticated else None
 
 
-def _usernames(user_ids) -> list[str]:
-    User = get_user_model()
-    return sorted(User.objects.filter(pk__in=user_ids).values_list(User.USERNAME_FIELD, flat=True))
+def _membership_actor(instance):
+    # The service names who granted or revoked (studies.members); an admin form or a
+    # shell save falls back to the request's user, if any.
+    return getattr(instance, "_audit_actor", None) or _request_user()
 
 
-def _investigators_record(study_id: int, before: set[int], after: set[int]) -> None:
-    if before == after:
+def _membership_value(instance, role: str | None) -> dict | None:
+    if role is None:
+        return None
+    return {"member": instance.user.get_username(), "role": role}
+
+
+def membership_before_save(sender, instance, raw=False, **kwargs):
+    """pre_save on StudyMembership: the role it held (None: a new member)."""
+    if raw:
         return
-    services.record(
-        study=study_id,
-        actor=_request_user(),
-        action="change",
-        object_type="studies.study",
-        object_id=study_id,
-        before={"investigators": _usernames(before)},
-        after={"investigators": _usernames(after)},
+    instance._audit_role_before = (
+        sender.objects.filter(pk=instance.pk).values_list("role", flat=True).first()
+        if instance.pk
+        else None
     )
 
 
-def _memberships(through, study_ids) -> dict[int, set[int]]:
-    members: dict[int, set[int]] = {study_id: set() for study_id in study_ids}
-    rows = through.objects.filter(study_id__in=members).values_list("study_id", "user_id")
-    for study_id, user_id in rows:
-        members[study_id].add(user_id)
-    return members
-
-
-def record_investigators_change(sender, instance, action, reverse, pk_set, **kwargs):
-    """m2m_changed on Study.investigators, from either side: who may see and edit a
-    study (today's roles) is configuration too. simple-history's m2m history would
-    snapshot every investigator on every save of a study; this records only a change,
-    comparing the members before (pre_*) and after (post_*)."""
-    if action.startswith("pre_"):
-        if action == "pre_clear":
-            pk_set = instance.studies.values_list("pk", flat=True) if reverse else [instance.pk]
-        study_ids = set(pk_set or ()) if reverse else {instance.pk}
-        instance._audit_before = _memberships(sender, study_ids)
+def record_membership_saved(sender, instance, created, raw=False, **kwargs):
+    """post_save on StudyMembership: a role granted or changed, on the study's chain.
+    Who may see and change a study is configuration, as the investigators list was."""
+    if raw:
         return
-    before_all = getattr(instance, "_audit_before", {})
-    after_all = _memberships(sender, before_all)
-    for study_id in sorted(before_all):
-        _investigators_record(study_id, before_all[study_id], after_all[study_id])
+    before = None if created else getattr(instance, "_audit_role_before", None)
+    if before == instance.role:
+        return
+    services.record(
+        study=instance.study_id,
+        actor=_membership_actor(instance),
+        action="grant" if before is None else "change",
+        object_type="studies.studymembership",
+        object_id=instance.user_id,
+        object_repr=instance.user.get_username(),
+        before=_membership_value(instance, before),
+        after=_membership_value(instance, instance.role),
+    )
+
+
+def record_membership_deleted(sender, instance, **kwargs):
+    """post_delete on StudyMembership: a role revoked (or its study or user deleted)."""
+    services.record(
+        study=instance.study_id,
+        actor=_membership_actor(instance),
+        action="revoke",
+        object_type="studies.studymembership",
+        object_id=instance.user_id,
+        object_repr=instance.user.get_username(),
+        before=_membership_value(instance, instance.role),
+        after=None,
+    )

@@ -16,6 +16,7 @@ from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.audit import selectors, services
 from studyapp.core.http import AuthenticatedHttpRequest
+from studyapp.studies import roles
 
 PAGE_SIZE = 50
 CSV_COLUMNS = (
@@ -37,7 +38,7 @@ CSV_COLUMNS = (
 @require_GET
 @login_required_htmx
 def audit_log(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_AUDIT)
     page = Paginator(selectors.study_entries(study=study), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -79,7 +80,7 @@ def _csv_rows(entries) -> Iterator[str]:
 @require_GET
 @login_required_htmx
 def audit_log_csv(request: AuthenticatedHttpRequest, slug: str) -> StreamingHttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_AUDIT)
     # Exporting the trail is an export too; it is written before the rows are read, so
     # the file ends with its own entry.
     services.record(study=study, actor=request.user, action="export", object_type="audit.trail")

@@ -30,6 +30,7 @@ from studyapp.evaluations.services import (
     evaluation_start,
     model_alone_prompt_save,
 )
+from studyapp.studies import roles
 
 POLL_SECONDS = 2
 
@@ -113,7 +114,7 @@ def _results_context(study, runs: list[EvaluationRun]) -> dict:
 @require_GET
 @login_required
 def evaluations_page(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_DESIGN)
     context = _runs_context(study)
     context |= _results_context(study, context["runs"])
     context["form"] = StartRunForm(study=study, user=request.user)
@@ -124,7 +125,7 @@ def evaluations_page(request: AuthenticatedHttpRequest, slug: str) -> HttpRespon
 @login_required_htmx
 def runs_fragment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The runs table alone, polled while a run is active (the progress bars move)."""
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_DESIGN)
     context = _runs_context(study)
     response = render(request, "evaluations/page.html#runs", context)
     if not context["any_active"]:
@@ -137,7 +138,7 @@ def runs_fragment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 @require_POST
 @login_required
 def run_start(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
     form = StartRunForm(request.POST, request.FILES, study=study, user=request.user)
     if form.is_valid():
         try:
@@ -155,7 +156,7 @@ def run_start(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 @require_POST
 @login_required
 def run_cancel(request: AuthenticatedHttpRequest, slug: str, run_id: int) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
     run = get_object_or_404(EvaluationRun, pk=run_id, study=study)
     evaluation_cancel(run_id=run.pk)
     return redirect("evaluations:page", slug=study.slug)
@@ -166,7 +167,7 @@ def run_cancel(request: AuthenticatedHttpRequest, slug: str, run_id: int) -> Htt
 def run_delete(request: AuthenticatedHttpRequest, slug: str, run_id: int) -> HttpResponse:
     """Delete a finished run with the simulated participants it made (the button asks
     first); a run still going is refused with the service's reason."""
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
     run = get_object_or_404(EvaluationRun, pk=run_id, study=study)
     try:
         evaluation_delete(run_id=run.pk)
@@ -182,7 +183,7 @@ def run_delete(request: AuthenticatedHttpRequest, slug: str, run_id: int) -> Htt
 @require_GET
 @login_required
 def run_detail(request: AuthenticatedHttpRequest, slug: str, run_id: int) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_DESIGN)
     run = get_object_or_404(EvaluationRun.objects.select_related("arm"), pk=run_id, study=study)
     items = run.items.select_related("scenario", "disposition").order_by("pk")[:200]
     context = {
@@ -202,7 +203,7 @@ def prompt_edit(
     """Edit the study's model-alone prompt templates under a key, or add a template
     (`?from=<key>` starts from that one). A template with a placeholder missing or unknown
     is refused with what to change."""
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
     prompts = selectors.model_alone_prompts(study=study)
     if key is not None and key not in prompts:
         raise Http404("no such prompt template")

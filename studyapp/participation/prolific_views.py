@@ -17,6 +17,7 @@ from studyapp.participation import prolific_sync, prolific_webhooks
 from studyapp.participation.models import Participant
 from studyapp.participation.prolific_api import ProlificError, ProlificNotConfiguredError
 from studyapp.participation.prolific_forms import BonusForm, ReviewForm
+from studyapp.studies import roles
 from studyapp.studies.models import Study
 
 
@@ -49,7 +50,7 @@ def _rows(study: Study, submissions) -> list[dict]:
 @require_http_methods(["GET", "POST"])
 @login_required_htmx
 def prolific_page(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
     context: dict = {"study": study, "error": "", "rows": [], "report": None}
     try:
         submissions = prolific_sync.study_submissions(study=study)

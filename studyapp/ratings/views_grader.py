@@ -14,12 +14,13 @@ from studyapp.core.http import HtmxHttpRequest
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.selectors_rubric import rubric_summary
 from studyapp.ratings.grader import grader_agreement, scores_beside_agreement
+from studyapp.studies import roles
 
 
 @require_GET
 @login_required_htmx
 def rubric_results(request: HtmxHttpRequest, slug: str, run_id: int) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_DESIGN)
     run = get_object_or_404(EvaluationRun, pk=run_id, study=study, kind=EvaluationRun.Kind.RUBRIC)
     summary = rubric_summary(run=run)
     agreement = grader_agreement(run=run)

@@ -16,6 +16,7 @@ from studyapp.ratings.forms import RaterAddForm, RaterUpdateForm, RoundForm
 from studyapp.ratings.models import RatingRound, StudyRater
 from studyapp.ratings.services.raters import rater_add, rater_update
 from studyapp.ratings.services.rounds import RoundError, round_create
+from studyapp.studies import roles
 
 
 def _manage_context(study, *, add_form=None, round_form=None) -> dict:
@@ -34,7 +35,7 @@ def _manage_context(study, *, add_form=None, round_form=None) -> dict:
 @login_required
 def manage(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """Raters (add, change roles) and rounds (create); POST adds a rater."""
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
     add_form = RaterAddForm(request.POST or None)
     if request.method == "POST" and add_form.is_valid():
         rater = rater_add(
@@ -57,7 +58,7 @@ def manage(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 @require_POST
 @login_required
 def rater_change(request: AuthenticatedHttpRequest, slug: str, rater_id: int) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
     rater = get_object_or_404(StudyRater, study=study, pk=rater_id)
     form = RaterUpdateForm(request.POST)
     if form.is_valid():
@@ -69,7 +70,7 @@ def rater_change(request: AuthenticatedHttpRequest, slug: str, rater_id: int) ->
 @require_POST
 @login_required
 def round_new(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
     form = RoundForm(request.POST, study=study)
     if form.is_valid():
         data = form.cleaned_data
@@ -102,7 +103,7 @@ def round_new(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 @login_required_htmx
 def summary(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """The study page's Rating section (loaded by htmx)."""
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_RESULTS)
     context = {
         "study": study,
         "raters": selectors.raters_with_progress(study=study),
@@ -115,7 +116,7 @@ def summary(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 @login_required
 def agreement_details(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     """Agreement per gold term and rubric item, and the matcher per scenario and term."""
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_RESULTS)
     context = {
         "study": study,
         "raters": selectors.raters_with_progress(study=study),

@@ -1,4 +1,6 @@
-"""Admin for study configuration. Investigators see only their own studies' objects."""
+"""Admin for study configuration. A member of a study sees its objects here only with a
+role that may change the study (owner, collaborator: studies.roles.CHANGE_STUDY); other
+roles use the study's pages. Superusers see everything and alone grant roles here."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from studyapp.accounts.permissions import endpoints_visible_to
 from studyapp.chat.llm import EndpointConfig
 from studyapp.chat.llm.probe import probe_endpoint
 from studyapp.studies.launch import launch_problems
+from studyapp.studies.members import membership_grant
 from studyapp.studies.models import (
     Arm,
     DispositionLevel,
@@ -23,8 +26,10 @@ from studyapp.studies.models import (
     Scenario,
     ScenarioTranslation,
     Study,
+    StudyMembership,
     StudyTranslation,
 )
+from studyapp.studies.roles import CHANGE_STUDY, Role
 from studyapp.studies.services import scenario_create_new_version, study_condition_labels_set
 from studyapp.studies.translations import translation_status
 
@@ -41,12 +46,12 @@ class StudyScopedAdminMixin:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        visible = Study.objects.visible_to(request.user)
+        visible = Study.objects.visible_to(request.user, CHANGE_STUDY)
         return queryset.filter(**{f"{self.study_path}__in": visible})
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         if db_field.related_model is Study:
-            kwargs["queryset"] = Study.objects.visible_to(request.user)
+            kwargs["queryset"] = Study.objects.visible_to(request.user, CHANGE_STUDY)
         elif db_field.related_model is ModelEndpoint:
             kwargs["queryset"] = endpoints_visible_to(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -136,6 +141,18 @@ class ScenarioTranslationInline(admin.StackedInline):
         return not self._frozen(obj) and super().has_delete_permission(request, obj)
 
 
+class StudyMembershipInline(admin.TabularInline):
+    """Roles in the study, for superusers; saved rows are on the audit trail
+    (audit.history records every membership saved or deleted)."""
+
+    model = StudyMembership
+    fk_name = "study"
+    extra = 0
+    fields = ["user", "role", "granted_by", "granted_at"]
+    readonly_fields = ["granted_by", "granted_at"]
+    autocomplete_fields = ["user"]
+
+
 class StudyAdminForm(forms.ModelForm):
     """Setting a study live runs the launch checklist (studies.launch) and refuses the
     save with its reasons, next to the status."""
@@ -168,7 +185,6 @@ class StudyAdmin(TranslationFormsetMixin, StudyScopedAdminMixin, admin.ModelAdmi
     list_filter = ["status"]
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
-    filter_horizontal = ["investigators"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "public_title", "status", "disposition_scale"]}),
         (
@@ -263,7 +279,6 @@ class StudyAdmin(TranslationFormsetMixin, StudyScopedAdminMixin, admin.ModelAdmi
                 ),
             },
         ),
-        ("Access", {"fields": ["investigators"]}),
     ]
     ALLOCATION_FIELDS = [
         "allocation_method",
@@ -288,14 +303,18 @@ class StudyAdmin(TranslationFormsetMixin, StudyScopedAdminMixin, admin.ModelAdmi
 
     inlines = [StudyTranslationInline]
 
+    def get_inlines(self, request: HttpRequest, obj: Study | None = None):
+        # Only administrators grant roles here (a list of every user is not for
+        # investigators); owners do it on the study's Members page.
+        if request.user.is_superuser:
+            return [*self.inlines, StudyMembershipInline]
+        return self.inlines
+
     def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None) -> list[str]:
         readonly: list[str] = ["analysis_choice_history", "translations_status"]
         # Changing the design after enrolment began would make the sequence irreproducible.
         if obj is not None and obj.participants.exists():
             readonly += ["disposition_scale", *self.ALLOCATION_FIELDS]
-        # Only administrators grant access: a list of every user is not for investigators.
-        if not request.user.is_superuser:
-            readonly.append("investigators")
         return readonly
 
     @admin.display(description="Translations")
@@ -344,11 +363,25 @@ class StudyAdmin(TranslationFormsetMixin, StudyScopedAdminMixin, admin.ModelAdmi
         super().save_model(request, obj, form, change)
         study_condition_labels_set(study=obj, condition_labels=chosen, changed_by=request.user)
 
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        if formset.model is not StudyMembership:
+            super().save_formset(request, form, formset, change)
+            return
+        changed = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            obj._audit_actor = request.user
+            obj.delete()
+        for obj in changed:
+            obj.granted_by = obj._audit_actor = request.user
+            obj.save()
+
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        # An investigator who creates a study must still see it afterwards.
-        if not request.user.is_superuser:
-            form.instance.investigators.add(request.user)
+        # An investigator who creates a study owns it (and must still see it afterwards).
+        if not change and not request.user.is_superuser:
+            membership_grant(
+                study=form.instance, user=request.user, role=Role.OWNER, granted_by=request.user
+            )
 
 
 class ScenarioAdminForm(forms.ModelForm):

@@ -16,6 +16,7 @@ from studyapp.studies.demo_content import (
     DEMO_SYSTEM_PROMPT,
     PROVENANCE,
 )
+from studyapp.studies.members import membership_grant
 from studyapp.studies.models import (
     Arm,
     ModelEndpoint,
@@ -24,6 +25,7 @@ from studyapp.studies.models import (
     Study,
     StudyTranslation,
 )
+from studyapp.studies.roles import Role
 from studyapp.studies.services import disposition_scale_get_or_create_default
 
 DEMO_STUDY_SLUG = "demo"
@@ -290,9 +292,9 @@ def demo_seed(
             user.set_password(investigator_password)
             user.save(update_fields=["password"])
             changes.append(f"set the password of {DEMO_INVESTIGATOR_USERNAME}")
-    if not study.investigators.filter(pk=user.pk).exists():
-        study.investigators.add(user)
-        changes.append(f"added {DEMO_INVESTIGATOR_USERNAME} to the demo's investigators")
+    if not study.memberships.filter(user=user, role=Role.OWNER).exists():
+        membership_grant(study=study, user=user, role=Role.OWNER)
+        changes.append(f"made {DEMO_INVESTIGATOR_USERNAME} an owner of the demo")
 
     return DemoSeedResult(
         study=study, investigator_username=DEMO_INVESTIGATOR_USERNAME, changes=changes

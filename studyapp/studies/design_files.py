@@ -32,7 +32,7 @@ named here, so a field added later cannot be lost silently):
   A new study gets a fresh seed (the model's default): a copy with the same seed would
   let whoever holds the file predict the original's arms, and a replication must not
   repeat the original's sequence either.
-- `Study.investigators`: people, not design; the importing user becomes one.
+- Members (`StudyMembership`): people, not design; the importing user becomes owner.
 - `Study.condition_labels`: a mirror of the analysis plan's `condition_labels`, which
   the file carries; the importer sets it from the plan.
 - `Scenario.version` and `is_active`: only active versions are written; in the new study
@@ -68,6 +68,7 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 
 from studyapp.studies import analysis_plan
+from studyapp.studies.members import membership_grant
 from studyapp.studies.models import (
     AnalysisPlan,
     Arm,
@@ -79,6 +80,7 @@ from studyapp.studies.models import (
     Study,
     StudyTranslation,
 )
+from studyapp.studies.roles import Role
 from studyapp.studies.services import plan_save
 
 FORMAT = "studyapp-design"
@@ -198,7 +200,6 @@ LEFT_OUT: dict[type[models.Model], frozenset[str]] = {
             "updated_at",
             "status",
             "allocation_seed",
-            "investigators",
             "condition_labels",
             "disposition_scale",
         }
@@ -679,7 +680,7 @@ def design_import(
     _raise_if(errors)
     assert study is not None
     if user is not None:
-        study.investigators.add(user)
+        membership_grant(study=study, user=user, role=Role.OWNER, granted_by=user)
 
     for spec in data["arms"]:
         where = f"arms[{spec['key']}]"

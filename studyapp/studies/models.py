@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from studyapp.core.models import TimeStampedModel
 from studyapp.core.validators import validate_http_base_url
+from studyapp.studies import roles
 from studyapp.studies.content import key_facts_errors, rubric_errors
 from studyapp.studies.translation_sources import digest, scenario_source, study_source
 
@@ -56,13 +57,26 @@ def _new_seed() -> int:
 
 
 class StudyQuerySet(models.QuerySet["Study"]):
-    def visible_to(self, user) -> StudyQuerySet:
-        """Studies an investigator may see: their own; every study for superusers."""
+    def visible_to(self, user, perm: str = roles.VIEW_STUDY) -> StudyQuerySet:
+        """Studies in which `user` holds `perm` through a membership (studies.roles);
+        every study for superusers. Raters' studies are the ratings app's to list."""
         if not user.is_authenticated:
             return self.none()
         if user.is_superuser:
             return self
-        return self.filter(investigators=user)
+        return self.filter(
+            pk__in=StudyMembership.objects.filter(
+                user=user, role__in=roles.roles_with(perm)
+            ).values("study_id")
+        )
+
+    def with_member_role(self, user) -> StudyQuerySet:
+        """Each study annotated with `user`'s membership role (None: not a member), which
+        studies.roles reads instead of querying again."""
+        role = StudyMembership.objects.filter(
+            study=models.OuterRef("pk"), user_id=getattr(user, "pk", None)
+        ).values("role")[:1]
+        return self.annotate(_member_role=models.Subquery(role))
 
     def open(self) -> StudyQuerySet:
         return self.filter(status=Study.Status.LIVE)
@@ -211,9 +225,7 @@ class Study(TimeStampedModel):
         ),
     )
 
-    investigators = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="studies", blank=True
-    )
+    # Who may do what: StudyMembership (studies.roles), and ratings.StudyRater for raters.
 
     # --- Analysis choices. They belong to the analysis plan (AnalysisPlan.content
     # "condition_labels"); this field mirrors the current plan's value so that the
@@ -352,6 +364,38 @@ class Study(TimeStampedModel):
                 "save it as a draft, add them, then set it live. Missing: " + "; ".join(missing)
             )
         }
+
+
+class StudyMembership(models.Model):
+    """A user's role in a study (studies.roles says what each role may do). One role per
+    user and study; written only by studies.members, and every change is on the study's
+    audit trail (audit.history)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_memberships"
+    )
+    role = models.CharField(max_length=20, choices=roles.Role.choices)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["study", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], name="membership_one_per_user"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=roles.Role.values), name="membership_role_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.study}: {self.get_role_display()}"
 
 
 class ScenarioQuerySet(models.QuerySet["Scenario"]):

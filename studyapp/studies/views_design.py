@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from studyapp.accounts.permissions import endpoints_visible_to, study_get_for_user_or_404
 from studyapp.core.http import AuthenticatedHttpRequest
+from studyapp.studies import roles
 from studyapp.studies.design_files import (
     DesignFileError,
     design_dumps,
@@ -59,7 +60,7 @@ class DesignImportForm(forms.Form):
 @require_GET
 @login_required
 def design_download(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
-    study = study_get_for_user_or_404(request.user, slug)
+    study = study_get_for_user_or_404(request.user, slug, roles.VIEW_DESIGN)
     response = HttpResponse(
         design_dumps(design_export(study)), content_type="application/json; charset=utf-8"
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from tests.factories import make_study, make_user
+from tests.factories import make_member, make_study, make_user
 
 
 def test_the_login_page_uses_the_sites_layout(client):
@@ -50,7 +50,7 @@ def test_an_investigator_who_also_rates_lands_on_the_study_list(client, db):
 
     root = make_user("root", superuser=True)
     alice = make_user("alice", password="a-long-test-password")
-    make_study("alpha").investigators.add(alice)
+    make_member(make_study("alpha"), alice)
     rater_add(study=make_study("beta"), user=alice, added_by=root)
     response = client.post(
         reverse("account_login"), {"login": "alice", "password": "a-long-test-password"}

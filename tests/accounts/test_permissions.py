@@ -6,18 +6,18 @@ from django.http import Http404
 
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.accounts.services import INVESTIGATORS_GROUP, user_make_investigator
-from tests.factories import make_study, make_user
+from tests.factories import make_member, make_study, make_user
 
 
 def test_it_returns_the_study_to_its_investigator(db):
     alice = make_user("alice")
     study = make_study("alpha")
-    study.investigators.add(alice)
+    make_member(study, alice)
     assert study_get_for_user_or_404(alice, "alpha") == study
 
 
 def test_it_answers_404_to_someone_else(db):
-    make_study("alpha").investigators.add(make_user("alice"))
+    make_member(make_study("alpha"), make_user("alice"))
     with pytest.raises(Http404):
         study_get_for_user_or_404(make_user("bob"), "alpha")
 

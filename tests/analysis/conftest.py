@@ -12,6 +12,7 @@ from tests.factories import (
     make_control_arm,
     make_endpoint,
     make_llm_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -67,7 +68,7 @@ def dataset(alice) -> Dataset:
     1 not allocated; 5 in all.
     """
     study = make_study("alpha", title="Alpha study")
-    study.investigators.add(alice)
+    make_member(study, alice)
     belly = make_scenario(
         study, "belly", level_code="ae", gold_conditions=["appendicitis", "ovarian torsion"]
     )

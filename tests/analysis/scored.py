@@ -19,6 +19,7 @@ from tests.factories import (
     make_control_arm,
     make_endpoint,
     make_llm_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -124,7 +125,7 @@ def scored(alice) -> ScoredStudy:
     1 not allocated.
     """
     study = make_study("beta", title="Beta study")
-    study.investigators.add(alice)
+    make_member(study, alice)
     belly = make_scenario(
         study, "belly", level_code="ae", gold_conditions=["appendicitis", "ovarian torsion"]
     )

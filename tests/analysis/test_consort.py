@@ -26,7 +26,7 @@ from studyapp.participation.services import (
     task_save_sources,
 )
 from studyapp.participation.transitions import participant_record_entry
-from tests.factories import make_control_arm, make_scenario, make_study, make_user
+from tests.factories import make_control_arm, make_member, make_scenario, make_study, make_user
 
 FATES = [
     "in_progress",
@@ -117,7 +117,7 @@ def test_it_counts_the_known_flow_per_arm(flow_study):
 
 def test_the_study_page_shows_the_table_and_the_flow_figure(client, flow_study):
     alice = make_user("alice")
-    flow_study.investigators.add(alice)
+    make_member(flow_study, alice)
     client.force_login(alice)
     response = client.get(reverse("analysis:study_detail", args=[flow_study.slug]))
     html = response.content.decode()

@@ -14,7 +14,7 @@ from studyapp.analysis import services
 from studyapp.analysis.models import ConversationScore
 from studyapp.participation.models import Participant
 from tests.analysis.scored import ARM_SECRETS, add_scored_participants
-from tests.factories import make_study, make_user
+from tests.factories import make_member, make_study, make_user
 
 
 @pytest.fixture
@@ -263,7 +263,7 @@ def test_the_task_list_pages_through_answered_tasks(client, alice, scored, url):
 
 
 def test_it_answers_404_for_another_investigators_study(client, bob, scored, url):
-    make_study("bobs").investigators.add(bob)
+    make_member(make_study("bobs"), bob)
     client.force_login(bob)
     assert client.get(url).status_code == 404
     tasks = reverse("analysis:dashboard_tasks", args=["beta"])

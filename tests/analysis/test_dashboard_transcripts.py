@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from studyapp.participation.models import Participant, Task
 from tests.analysis.scored import ARM_SECRETS, scored_answer
-from tests.factories import make_participant, make_scenario, make_study
+from tests.factories import make_member, make_participant, make_scenario, make_study
 
 
 def task_of(participant: Participant, position: int) -> Task:
@@ -81,7 +81,7 @@ def test_a_control_task_shows_the_sources_instead_of_a_chat(client, alice, score
 
 def test_it_answers_404_for_a_task_of_another_study(client, alice, scored):
     other = make_study("other")
-    other.investigators.add(alice)
+    make_member(other, alice)
     p = make_participant(other)
     task = Task.objects.create(participant=p, scenario=make_scenario(other, "x"), position=1)
     client.force_login(alice)

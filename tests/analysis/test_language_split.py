@@ -23,6 +23,7 @@ from tests.factories import (
     make_control_arm,
     make_endpoint,
     make_llm_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -61,7 +62,7 @@ def bilingual(alice) -> Bilingual:
     Not allocated: one in de. A simulated patient in the de llm arm answers (left out).
     """
     study = make_study("gamma", title="Gamma study", languages=[EN, DE])
-    study.investigators.add(alice)
+    make_member(study, alice)
     belly = make_scenario(
         study, "belly", level_code="ae", gold_conditions=["appendicitis", "ovarian torsion"]
     )

@@ -22,6 +22,7 @@ from tests.analysis.planned import build_planned_study
 from tests.conftest import require
 from tests.factories import (
     make_control_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -71,7 +72,7 @@ def test_saving_the_same_plan_again_records_nothing():
 def planned(db):
     planned = build_planned_study()
     user = make_user("alice")
-    planned.study.investigators.add(user)
+    make_member(planned.study, user)
     return planned, user
 
 

@@ -24,7 +24,7 @@ from studyapp.analysis.models import (
 )
 from tests.analysis.scored import PIDS, SESSIONS
 from tests.conftest import require
-from tests.factories import make_user
+from tests.factories import make_member, make_user
 
 REASON = "Paying the bonuses of the first batch"
 
@@ -33,7 +33,7 @@ REASON = "Paying the bonuses of the first batch"
 def charlie(prolific):
     """A second investigator of the study."""
     user = make_user("charlie")
-    prolific.study.investigators.add(user)
+    make_member(prolific.study, user)
     return user
 
 

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from tests.factories import make_study, make_user
+from tests.factories import make_member, make_study, make_user
 
 URL = reverse("analysis:study_list")
 
 
 def test_it_lists_only_the_users_studies_with_counts(client, alice, bob, dataset):
-    make_study("bobs", title="Bob's study").investigators.add(bob)
+    make_member(make_study("bobs", title="Bob's study"), bob)
     client.force_login(alice)
     response = client.get(URL)
     assert response.status_code == 200
@@ -50,7 +50,7 @@ def test_its_query_count_does_not_depend_on_the_number_of_studies(
     client, alice, django_assert_max_num_queries
 ):
     for i in range(6):
-        make_study(f"s{i}").investigators.add(alice)
+        make_member(make_study(f"s{i}"), alice)
     client.force_login(alice)
     client.get(URL)  # the first request after a login refreshes the session (accounts.sessions)
     with django_assert_max_num_queries(4):

@@ -12,7 +12,7 @@ from django.urls import reverse
 from studyapp.analysis.power import sample_size
 from studyapp.analysis.views_power import power_defaults
 from studyapp.studies.models import Study
-from tests.factories import make_control_arm, make_endpoint, make_llm_arm, make_study
+from tests.factories import make_control_arm, make_endpoint, make_llm_arm, make_member, make_study
 
 # A 4-arm question as the form sends it (the page's own GET parameters).
 FOUR_ARMS_EACH = {
@@ -35,7 +35,7 @@ FOUR_ARMS_EACH = {
 def study(alice) -> Study:
     """A draft study with HELPMed's shape: control and three LLM arms, two scenarios each."""
     study = make_study("beta", title="Beta study", status=Study.Status.DRAFT)
-    study.investigators.add(alice)
+    make_member(study, alice)
     endpoint = make_endpoint()
     make_control_arm(study)
     for key in ("gpt", "llama", "command"):

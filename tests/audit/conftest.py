@@ -8,7 +8,7 @@ from django.db import connection
 
 from tests.analysis.scored import scored  # noqa: F401
 from tests.conftest import require
-from tests.factories import make_study, make_user
+from tests.factories import make_member, make_study, make_user
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def bob(db):
 @pytest.fixture
 def study(alice):
     study = make_study("audited", title="Audited study")
-    study.investigators.add(alice)
+    make_member(study, alice)
     return study
 
 

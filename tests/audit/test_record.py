@@ -13,9 +13,10 @@ from studyapp.audit import chain as hashchain
 from studyapp.audit import selectors, services
 from studyapp.audit.models import AuditEntry, AuditImmutableError, ChainHead, chain_for
 from studyapp.studies.analysis_plan import default_plan
+from studyapp.studies.members import membership_grant, membership_revoke
 from studyapp.studies.models import Arm
 from studyapp.studies.services import plan_save
-from tests.factories import make_endpoint, make_llm_arm, make_scenario
+from tests.factories import make_endpoint, make_llm_arm, make_member, make_scenario
 
 
 def entries_of(study):
@@ -129,26 +130,36 @@ def test_an_endpoint_s_changes_go_to_the_global_chain(db):
     assert last.before == {"timeout_s": 10.0} and last.after == {"timeout_s": 60.0}
 
 
-def test_investigators_added_and_removed_from_either_side_are_kept(study, alice, bob):
-    study.investigators.add(bob)
+def test_roles_granted_changed_and_revoked_are_kept_with_who(study, alice, bob):
+    make_member(study, bob, "analyst", granted_by=alice)
     last = entries_of(study)[-1]
-    assert (last.object_type, last.before, last.after) == (
-        "studies.study",
-        {"investigators": ["alice"]},
-        {"investigators": ["alice", "bob"]},
+    assert (last.action, last.object_type, last.actor_label) == (
+        "grant",
+        "studies.studymembership",
+        "alice",
     )
-    alice.studies.remove(study)
+    assert (last.before, last.after) == (None, {"member": "bob", "role": "analyst"})
+    membership_grant(study=study, user=bob, role="auditor", granted_by=alice)
     last = entries_of(study)[-1]
-    assert (last.before, last.after) == (
-        {"investigators": ["alice", "bob"]},
-        {"investigators": ["bob"]},
+    assert (last.action, last.before, last.after) == (
+        "change",
+        {"member": "bob", "role": "analyst"},
+        {"member": "bob", "role": "auditor"},
     )
-    study.investigators.clear()
-    last = entries_of(study)[-1]
-    assert (last.before, last.after) == ({"investigators": ["bob"]}, {"investigators": []})
     count = len(entries_of(study))
-    study.investigators.remove(alice)  # not one: nothing changes, nothing recorded
+    membership_grant(study=study, user=bob, role="auditor", granted_by=alice)  # the same
     assert len(entries_of(study)) == count
+    membership_revoke(study=study, user=bob, revoked_by=alice)
+    last = entries_of(study)[-1]
+    assert (last.action, last.actor_label, last.before, last.after) == (
+        "revoke",
+        "alice",
+        {"member": "bob", "role": "auditor"},
+        None,
+    )
+    membership_revoke(study=study, user=bob, revoked_by=alice)  # no role: nothing recorded
+    assert len(entries_of(study)) == count + 1
+    assert selectors.chain_verify(chain=chain_for(study.pk)).ok
 
 
 def test_deleting_a_study_keeps_its_trail_and_records_the_deletions(study):

@@ -11,6 +11,7 @@ from studyapp.participation.models import Answer, Task
 from tests.factories import (
     make_endpoint,
     make_llm_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -102,7 +103,7 @@ def test_an_investigator_sees_only_their_studies_participant_data(client, data):
     stranger = make_participant(other, prolific_pid="PID-BETA")
     alice = make_user("alice")
     user_make_investigator(user=alice)
-    data["study"].investigators.add(alice)
+    make_member(data["study"], alice)
     client.force_login(alice)
     response = client.get(reverse("admin:participation_participant_changelist"))
     assert list(response.context["cl"].queryset) == [data["participant"]]

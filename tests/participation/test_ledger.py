@@ -23,6 +23,7 @@ from studyapp.studies.models import Study
 from tests.conftest import require
 from tests.factories import (
     make_control_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -226,7 +227,7 @@ def test_investigators_see_neither_the_seed_nor_the_ledger(client, db):
         from django.contrib.auth.models import Permission
 
         alice.user_permissions.add(Permission.objects.get(codename=codename))
-    study.investigators.add(alice)
+    make_member(study, alice)
     client.force_login(alice)
     page = client.get(reverse("admin:studies_study_change", args=[study.pk]))
     assert page.status_code == 200

@@ -11,6 +11,7 @@ from django.urls import reverse
 from studyapp.participation.models import Participant
 from tests.factories import (
     make_control_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -39,7 +40,7 @@ def study(alice):
     study = make_study("on-prolific", prolific_study_id=PROLIFIC_STUDY)
     make_scenario(study, "s1")
     make_control_arm(study)
-    study.investigators.add(alice)
+    make_member(study, alice)
     return study
 
 

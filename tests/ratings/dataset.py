@@ -23,6 +23,7 @@ from tests.factories import (
     make_control_arm,
     make_endpoint,
     make_llm_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -84,7 +85,7 @@ def make_rated_study(
     *, investigator, rater1, rater2, adjudicator, slug: str = "rated"
 ) -> RatedStudy:
     study = make_study(slug, title="Rated study", public_title="Health scenarios")
-    study.investigators.add(investigator)
+    make_member(study, investigator)
     scenario = make_scenario(
         study,
         "belly",

@@ -31,6 +31,7 @@ from tests.analysis.scored import scored_answer
 from tests.factories import (
     make_endpoint,
     make_llm_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -69,7 +70,7 @@ def labelled(db, scripted, settings):
     settings.EVALUATION_RETRY_BASE_S = 0.01
     alice, dave, erin, frank = (make_user(n) for n in ("alice", "dave", "erin", "frank"))
     study = make_study("graded")
-    study.investigators.add(alice)
+    make_member(study, alice)
     scenario = make_scenario(study, "belly", rubric=RUBRIC)
     arm = make_llm_arm(study, make_endpoint(scripted.base_url, name="grader"), key="llm")
     tasks = {}

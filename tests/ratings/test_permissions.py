@@ -9,7 +9,7 @@ from studyapp.ratings.models import RatingItem
 from studyapp.ratings.services.labels import adjudication_save, label_save
 from studyapp.ratings.services.raters import rater_add
 from studyapp.ratings.services.rounds import round_create
-from tests.factories import make_study
+from tests.factories import make_member, make_study
 from tests.ratings.dataset import ARM_SECRETS, decision
 from tests.ratings.test_labels import assignment
 
@@ -24,7 +24,7 @@ def dealt(rated, alice):
 def other(bob, erin):
     """Study B: bob investigates, erin rates it too; dave does not."""
     study = make_study("other", title="Other study")
-    study.investigators.add(bob)
+    make_member(study, bob)
     rater_add(study=study, user=erin, added_by=bob)
     return study
 

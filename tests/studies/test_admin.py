@@ -12,6 +12,7 @@ from studyapp.studies.models import Scenario, Study
 from tests.factories import (
     make_endpoint,
     make_llm_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -41,14 +42,14 @@ def bob(db):
 @pytest.fixture
 def alpha(alice):
     study = make_study("alpha", title="Alpha study")
-    study.investigators.add(alice)
+    make_member(study, alice)
     return study
 
 
 @pytest.fixture
 def beta(bob):
     study = make_study("beta", title="Beta study")
-    study.investigators.add(bob)
+    make_member(study, bob)
     return study
 
 
@@ -121,7 +122,9 @@ def test_an_investigator_who_creates_a_study_can_see_it(client, alice, alpha):
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
-    assert list(Study.objects.get(slug="new-study").investigators.all()) == [alice]
+    assert list(
+        Study.objects.get(slug="new-study").memberships.values_list("user__username", "role")
+    ) == [("alice", "owner")]
     assert Study.objects.get(slug="new-study").languages == ["en", "de"]
 
 

@@ -12,7 +12,7 @@ from studyapp.accounts.services import user_make_investigator
 from studyapp.studies.models import AnalysisChoiceChange, AnalysisChoiceImmutableError, Study
 from studyapp.studies.services import study_condition_labels_set
 from tests.conftest import require
-from tests.factories import make_study, make_user
+from tests.factories import make_member, make_study, make_user
 
 REFERENCE = Study.ConditionLabels.REFERENCE
 MATCHER = Study.ConditionLabels.MATCHER
@@ -35,7 +35,7 @@ def bob(db):
 @pytest.fixture
 def alpha(alice):
     study = make_study("alpha", title="Alpha study")
-    study.investigators.add(alice)
+    make_member(study, alice)
     return study
 
 

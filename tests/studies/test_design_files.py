@@ -36,6 +36,7 @@ from tests.factories import (
     make_control_arm,
     make_endpoint,
     make_llm_arm,
+    make_member,
     make_scenario,
     make_study,
     make_translation,
@@ -97,7 +98,7 @@ def rich(alice, monkeypatch) -> Study:
         blinding_action=Study.BlindingAction.FLAG,
         blinding_replacement="the helper",
     )
-    study.investigators.add(alice)
+    make_member(study, alice)
     endpoint = make_endpoint(
         "http://gpu-node:8000/v1",
         name="team-vllm",
@@ -185,7 +186,7 @@ def test_a_round_trip_loses_nothing(rich, bob):
     )
     assert copy_study.status == Study.Status.DRAFT
     assert copy_study.allocation_seed != rich.allocation_seed
-    assert list(copy_study.investigators.all()) == [bob]
+    assert list(copy_study.memberships.values_list("user", "role")) == [(bob.pk, "owner")]
     assert copy_study.condition_labels == "reference"
     assert plan_current(study=copy_study).sha256 == plan_current(study=rich).sha256
     assert set(copy_study.scenarios.values_list("version", flat=True)) == {1}
@@ -427,7 +428,7 @@ def test_an_upload_creates_a_draft_study_whose_investigator_is_the_uploader(clie
     assert response["Location"] == reverse("analysis:study_detail", args=["uploaded"])
     study = Study.objects.get(slug="uploaded")
     assert (study.title, study.status) == ("Uploaded", Study.Status.DRAFT)
-    assert list(study.investigators.all()) == [alice]
+    assert list(study.memberships.values_list("user", "role")) == [(alice.pk, "owner")]
     # alice's study uses the endpoint, so she may match it.
     assert study.arms.get(key="llama").endpoint.name == "team-vllm"
 

@@ -32,6 +32,7 @@ from tests.factories import (
     make_control_arm,
     make_endpoint,
     make_llm_arm,
+    make_member,
     make_participant,
     make_scenario,
     make_study,
@@ -223,7 +224,7 @@ def test_an_endpoint_that_goes_down_shows_on_the_study_page_and_in_healthz(clien
     alice = make_user("alice")
     user_make_investigator(user=alice)
     study = make_study("outage", title="Outage study")
-    study.investigators.add(alice)
+    make_member(study, alice)
     scenario = make_scenario(study, "outage-s1")
     arm = make_llm_arm(study, make_endpoint(own_server.base_url, name="triage-model"))
     make_control_arm(study)

@@ -111,7 +111,7 @@ def test_it_creates_an_investigator_superuser_of_the_demo(seeded):
     user = get_user_model().objects.get(username="investigator")
     assert user.is_superuser and user.is_staff
     assert user.check_password("investigator-demo")
-    assert list(seeded.investigators.all()) == [user]
+    assert list(seeded.memberships.values_list("user", "role")) == [(user.pk, "owner")]
 
 
 def test_running_it_twice_changes_nothing(seeded):

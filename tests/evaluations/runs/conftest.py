@@ -13,7 +13,14 @@ from studyapp.devtools.scripted_server import (
     ScriptedServerThread,
     options_fingerprint,
 )
-from tests.factories import make_endpoint, make_llm_arm, make_scenario, make_study, make_user
+from tests.factories import (
+    make_endpoint,
+    make_llm_arm,
+    make_member,
+    make_scenario,
+    make_study,
+    make_user,
+)
 
 LETTERS = "ABCD"
 
@@ -78,7 +85,7 @@ def alice(study_with_arm, client):
     """An investigator of the study, logged in."""
     study, _arm = study_with_arm
     user = make_user("alice")
-    study.investigators.add(user)
+    make_member(study, user)
     client.force_login(user)
     return user
 

@@ -21,7 +21,7 @@ from studyapp.evaluations.services import (
     evaluation_start,
 )
 from studyapp.participation.models import Answer, Participant, ParticipantEvent, Task
-from tests.factories import make_participant, make_study, make_user
+from tests.factories import make_member, make_participant, make_study, make_user
 
 # The chat services write from another thread: rows must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -251,7 +251,7 @@ def test_a_run_of_another_study_is_not_found_under_this_one(
 ):
     first, _second = two_runs
     other = make_study("other-study")
-    other.investigators.add(alice)
+    make_member(other, alice)
     url = reverse("evaluations:delete", args=[other.slug, first.pk])
     assert client.post(url).status_code == 404
     assert EvaluationRun.objects.filter(pk=first.pk).exists()
@@ -331,7 +331,7 @@ def test_an_investigator_cannot_delete_runs_in_the_admin(study_with_arm, two_run
     first, _second = two_runs
     bob = make_user("bob")
     user_make_investigator(user=bob)
-    study.investigators.add(bob)
+    make_member(study, bob)
     client.force_login(bob)
     assert client.post(admin_delete_url(first), {"post": "yes"}).status_code == 403
     assert EvaluationRun.objects.filter(pk=first.pk).exists()

@@ -15,7 +15,7 @@ from studyapp.chat.models import Message
 from studyapp.evaluations.runtime.runner import evaluation_run_inline
 from studyapp.evaluations.selectors import run_summary, run_tokens
 from studyapp.evaluations.services import StartRequest, evaluation_start
-from tests.factories import make_endpoint, make_user
+from tests.factories import make_endpoint, make_member, make_user
 
 FINAL = ["The conversation is over", "1) A&E 2) I think it is appendicitis."]
 
@@ -152,7 +152,7 @@ def test_the_json_report_and_the_page_show_the_cost(
     assert results[unpriced_run.key]["cost"] is None
 
     alice = make_user("alice")
-    study.investigators.add(alice)
+    make_member(study, alice)
     client.force_login(alice)
     html = client.get(reverse("evaluations:page", args=[study.slug])).content.decode()
     assert cost_cell(html, priced_run.key) == f"{cost:.4f}"

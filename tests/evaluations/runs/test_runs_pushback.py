@@ -10,7 +10,7 @@ from studyapp.evaluations.science.proposals import is_pushback, proposals
 from studyapp.evaluations.selectors import human_transcript_proposals
 from studyapp.participation.models import Task
 from studyapp.studies.models import Scenario
-from tests.factories import make_participant, make_user
+from tests.factories import make_member, make_participant, make_user
 
 LEVELS = [Level("ae", "A&E", 3), Level("routine_gp", "Routine GP", 1)]
 CHAT = [
@@ -62,7 +62,7 @@ def test_the_study_summary_reads_every_chat_in_one_query(
     assert row["change_rate_after_pushback"] == 1.0
     assert row["change_rate_otherwise"] == 0.0
     user = make_user("alice")
-    study.investigators.add(user)
+    make_member(study, user)
     client.force_login(user)
     html = client.get(reverse("evaluations:page", args=[study.slug])).content.decode()
     assert 'id="pushback"' in html

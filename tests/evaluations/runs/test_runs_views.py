@@ -11,7 +11,7 @@ from django.urls import reverse
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.services import StartRequest, evaluation_start
 from tests.evaluations.runs.conftest import write_questions
-from tests.factories import make_user
+from tests.factories import make_member, make_user
 
 
 def page(study) -> str:
@@ -184,7 +184,7 @@ def test_a_simulated_run_starts_from_the_form_with_its_patient_model(
     patient = make_endpoint(patient_server.base_url, name="patient-model")
     # An endpoint alice may use: an arm of another of her studies runs on it.
     other = make_study("alice-pilot")
-    other.investigators.add(alice)
+    make_member(other, alice)
     make_llm_arm(other, patient, key="pilot")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
