@@ -15,6 +15,7 @@ urlpatterns = [
     # Design files (before the analysis pages, whose <slug>/ patterns would match first).
     path("studies/", include("studyapp.studies.urls")),
     path("studies/", include("studyapp.audit.urls")),
+    path("studies/", include("studyapp.questionnaires.urls")),
     path("studies/", include("studyapp.analysis.urls")),
     path("studies/", include("studyapp.evaluations.urls")),
     path("", include("studyapp.participation.urls_prolific")),

@@ -1,0 +1,203 @@
+"""The investigators' questionnaire builder: /studies/<slug>/questionnaires/... (htmx
+where the page has it: the items list is swapped in place; plain forms and redirects
+without it)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.forms import Form
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from studyapp.accounts.decorators import login_required_htmx
+from studyapp.accounts.permissions import study_get_for_user_or_404
+from studyapp.core.http import AuthenticatedHttpRequest
+from studyapp.questionnaires import selectors, services
+from studyapp.questionnaires.forms import ItemForm, QuestionnaireForm
+from studyapp.questionnaires.models import Item, Questionnaire
+from studyapp.studies.models import Study
+
+
+def _add_errors(form: Form, exc: ValidationError) -> None:
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _questionnaire(study: Study, pk: int) -> Questionnaire:
+    return get_object_or_404(Questionnaire, pk=pk, study=study)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required_htmx
+def questionnaire_list(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    form = QuestionnaireForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.questionnaire_create(study=study, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Questionnaire “{created.key}” created: add its items.")
+            return redirect("questionnaires:edit", slug=study.slug, pk=created.pk)
+    context = {
+        "study": study,
+        "questionnaires": selectors.study_questionnaires_with_items(study_id=study.pk),
+        "locked": selectors.study_locked_questionnaire_ids(study_id=study.pk),
+        "form": form,
+    }
+    return render(request, "questionnaires/list.html", context, status=400 if form.errors else 200)
+
+
+def _edit_context(study: Study, questionnaire: Questionnaire, **forms) -> dict:
+    return {
+        "study": study,
+        "questionnaire": questionnaire,
+        "items": selectors.questionnaire_items(questionnaire=questionnaire),
+        "locked": selectors.questionnaire_locked(questionnaire=questionnaire),
+        "form": forms.get("form") or QuestionnaireForm.for_questionnaire(questionnaire),
+        "item_form": forms.get("item_form") or ItemForm(questionnaire=questionnaire),
+        "editing": forms.get("editing"),
+    }
+
+
+def _items_response(
+    request: AuthenticatedHttpRequest, study: Study, questionnaire: Questionnaire, **forms
+) -> HttpResponse:
+    """The items section (htmx) or the whole page, with any invalid form in place."""
+    context = _edit_context(study, questionnaire, **forms)
+    status = (
+        400
+        if any(f is not None and f.errors for f in forms.values() if isinstance(f, Form))
+        else 200
+    )
+    template = "questionnaires/edit.html#items" if request.htmx else "questionnaires/edit.html"
+    return render(request, template, context, status=status)
+
+
+def _after_write(request: AuthenticatedHttpRequest, study: Study, questionnaire: Questionnaire):
+    if request.htmx:
+        return _items_response(request, study, questionnaire)
+    return redirect("questionnaires:edit", slug=study.slug, pk=questionnaire.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required_htmx
+def questionnaire_edit(request: AuthenticatedHttpRequest, slug: str, pk: int) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    questionnaire = _questionnaire(study, pk)
+    if request.method == "GET":
+        return render(request, "questionnaires/edit.html", _edit_context(study, questionnaire))
+    form = QuestionnaireForm(request.POST)
+    if form.is_valid():
+        try:
+            services.questionnaire_update(questionnaire_id=questionnaire.pk, **form.cleaned_data)
+        except services.QuestionnaireLockedError as exc:
+            form.add_error(None, str(exc))
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Saved.")
+            return redirect("questionnaires:edit", slug=study.slug, pk=questionnaire.pk)
+    questionnaire.refresh_from_db()
+    context = _edit_context(study, questionnaire, form=form)
+    return render(request, "questionnaires/edit.html", context, status=400)
+
+
+@require_POST
+@login_required_htmx
+def questionnaire_delete(request: AuthenticatedHttpRequest, slug: str, pk: int) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    questionnaire = _questionnaire(study, pk)
+    try:
+        services.questionnaire_delete(questionnaire_id=questionnaire.pk)
+    except services.QuestionnaireLockedError as exc:
+        messages.error(request, str(exc))
+        return redirect("questionnaires:edit", slug=study.slug, pk=questionnaire.pk)
+    messages.success(request, f"Questionnaire “{questionnaire.key}” deleted.")
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("questionnaires:list", args=[study.slug]))
+    return redirect("questionnaires:list", slug=study.slug)
+
+
+@require_POST
+@login_required_htmx
+def item_add(request: AuthenticatedHttpRequest, slug: str, pk: int) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    questionnaire = _questionnaire(study, pk)
+    form = ItemForm(request.POST, questionnaire=questionnaire)
+    if form.is_valid():
+        try:
+            services.item_create(questionnaire_id=questionnaire.pk, data=form.item_data())
+        except services.QuestionnaireLockedError as exc:
+            # The page no longer shows the form (frozen): say it above the items.
+            messages.error(request, str(exc))
+            return _after_write(request, study, questionnaire)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        except IntegrityError:
+            form.add_error("key", "Another item of this questionnaire has this key.")
+        else:
+            return _after_write(request, study, questionnaire)
+    return _items_response(request, study, questionnaire, item_form=form)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required_htmx
+def item_edit(request: AuthenticatedHttpRequest, slug: str, pk: int, item_pk: int) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    questionnaire = _questionnaire(study, pk)
+    item = get_object_or_404(Item, pk=item_pk, questionnaire=questionnaire)
+    if request.method == "GET":
+        editing = (item, ItemForm.for_item(item))
+        return _items_response(request, study, questionnaire, editing=editing)
+    form = ItemForm(request.POST, questionnaire=questionnaire, item=item)
+    if form.is_valid():
+        try:
+            services.item_update(item_id=item.pk, data=form.item_data())
+        except services.QuestionnaireLockedError as exc:
+            messages.error(request, str(exc))
+            return _after_write(request, study, questionnaire)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        except IntegrityError:
+            form.add_error("key", "Another item of this questionnaire has this key.")
+        else:
+            return _after_write(request, study, questionnaire)
+    return _items_response(request, study, questionnaire, editing=(item, form))
+
+
+@require_POST
+@login_required_htmx
+def item_move(request: AuthenticatedHttpRequest, slug: str, pk: int, item_pk: int) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    questionnaire = _questionnaire(study, pk)
+    item = get_object_or_404(Item, pk=item_pk, questionnaire=questionnaire)
+    try:
+        services.item_move(item_id=item.pk, up=request.POST.get("direction") == "up")
+    except (services.QuestionnaireLockedError, services.ItemInUseError) as exc:
+        messages.error(request, str(exc))
+    return _after_write(request, study, questionnaire)
+
+
+@require_POST
+@login_required_htmx
+def item_delete(
+    request: AuthenticatedHttpRequest, slug: str, pk: int, item_pk: int
+) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    questionnaire = _questionnaire(study, pk)
+    item = get_object_or_404(Item, pk=item_pk, questionnaire=questionnaire)
+    try:
+        services.item_delete(item_id=item.pk)
+    except (services.QuestionnaireLockedError, services.ItemInUseError) as exc:
+        messages.error(request, str(exc))
+    return _after_write(request, study, questionnaire)
