@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.analysis.conftest import add_answering_participants
-from tests.factories import make_study, make_user
+from tests.factories import make_member, make_study, make_user
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_it_renders_the_percentages(client, alice, dataset, url):
 
 
 def test_it_answers_404_for_another_investigators_study(client, bob, dataset, url):
-    make_study("bobs").investigators.add(bob)
+    make_member(make_study("bobs"), bob)
     client.force_login(bob)
     assert client.get(url).status_code == 404
     figures = reverse("analysis:study_figures", args=[dataset.study.slug])

@@ -7,7 +7,13 @@ import pytest
 from studyapp.questionnaires.models import Placement
 from studyapp.questionnaires.services import item_create, questionnaire_create
 from studyapp.studies.models import Study
-from tests.factories import make_control_arm, make_scenario, make_study, make_user
+from tests.factories import (
+    make_control_arm,
+    make_member,
+    make_scenario,
+    make_study,
+    make_user,
+)
 
 YES_NO = [{"value": "yes", "label": "Yes"}, {"value": "no", "label": "No"}]
 
@@ -103,13 +109,13 @@ def q_study(control_study: Study) -> Study:
 
 @pytest.fixture
 def alice(control_study: Study):
-    """Investigates the study (the one place that says how: roles may change it)."""
+    """Owns the study."""
     user = make_user("alice")
-    control_study.investigators.add(user)
+    make_member(control_study, user)
     return user
 
 
 @pytest.fixture
 def charlie(db):
-    """Investigates nothing."""
+    """A member of no study."""
     return make_user("charlie")
