@@ -129,6 +129,7 @@ def dashboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         "dashboard": data,
         "plan": plan,
         "reveal_form": InferenceRevealForm(),
+        "may_reveal": request.user.has_perm(roles.REVEAL_INFERENCE, study),
         "figures": plots.dashboard_figures(data) + plots.plan_figures(plan),
         "tasks": selectors.task_page(
             study=study,

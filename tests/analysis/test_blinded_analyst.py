@@ -73,3 +73,13 @@ def test_raw_identifiers_and_interim_looks_are_not_theirs(client, blinded):
     assert client.get(reverse("analysis:raw_identifiers", args=["rated"])).status_code == 404
     reveal = reverse("analysis:reveal_inference", args=["rated"])
     assert client.post(reveal, {"reason": "I want to see it now"}).status_code == 404
+
+
+def test_their_dashboard_offers_neither_the_unblinded_view_nor_an_interim_look(client, blinded):
+    html = client.get(reverse("analysis:dashboard", args=["rated"])).content.decode()
+    assert 'name="blinded" value="1" checked disabled' in html
+    assert "inference-hidden" in html and "reveal-form" not in html
+    client.force_login(blinded.study.memberships.get(role="owner").user)
+    assert (
+        "reveal-form" in client.get(reverse("analysis:dashboard", args=["rated"])).content.decode()
+    )
