@@ -203,7 +203,7 @@ def test_the_command_exports_raw_ids_with_a_recorded_reason(tmp_path, alice, pro
         (["--raw-identifiers", "--user", "alice"], "--reason"),
         (["--raw-identifiers", "--reason", REASON], "--user"),
         (["--raw-identifiers", "--user", "alice", "--reason", "short"], "Invalid reason"),
-        (["--raw-identifiers", "--user", "bob", "--reason", REASON], "investigators"),
+        (["--raw-identifiers", "--user", "bob", "--reason", REASON], "owners, collaborators"),
         (["--raw-identifiers", "--user", "nobody", "--reason", REASON], "No user"),
         (["--raw-identifiers", "--user", "alice", "--reason", REASON, "--blinded"], "blinded"),
         (["--reason", REASON], "go with --raw-identifiers"),

@@ -39,7 +39,9 @@ class Command(BaseCommand):
             "never with --blinded)",
         )
         parser.add_argument(
-            "--user", default="", help="with --raw-identifiers: the investigator releasing them"
+            "--user",
+            default="",
+            help="with --raw-identifiers: the owner, collaborator or analyst releasing them",
         )
         parser.add_argument(
             "--reason", default="", help="with --raw-identifiers: why they are needed"
@@ -116,7 +118,9 @@ class Command(BaseCommand):
         if blinded:
             raise CommandError("Raw identifiers are never exported blinded.")
         if not username or not reason.strip():
-            raise CommandError("--raw-identifiers needs --user (an investigator) and --reason.")
+            raise CommandError(
+                "--raw-identifiers needs --user (a member who may release them) and --reason."
+            )
         investigator = get_user_model().objects.filter(username=username).first()
         if investigator is None:
             raise CommandError(f"No user {username!r}.")
