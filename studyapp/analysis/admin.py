@@ -23,3 +23,10 @@ class RawIdentifierReleaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ["study", "user", "reason", "created_at"]
     readonly_fields = fields
     inlines = [RawIdentifierDownloadInline]
+
+    # Every study's releases: superusers only (a study's members see theirs on its page).
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)

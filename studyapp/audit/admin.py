@@ -17,6 +17,14 @@ class AuditEntryAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
+    # Every study's chain is here: superusers only. A study's own people read theirs at
+    # /studies/<slug>/audit/ (studies.roles.VIEW_AUDIT).
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
     def has_add_permission(self, request) -> bool:
         return False
 
