@@ -49,6 +49,9 @@ from studyapp.chat.models import Message
 from studyapp.evaluations.models import EvaluationItem
 from studyapp.evaluations.selectors_rubric import rubric_score_records
 from studyapp.participation.models import Allocation, Answer, Participant, Task
+from studyapp.questionnaires.coding import item_entry
+from studyapp.questionnaires.models import ItemAnswer
+from studyapp.questionnaires.selectors import study_questionnaires_with_items
 from studyapp.ratings.models import Adjudication, Label
 from studyapp.scoring.facts import FACTS_MATCHER_VERSION
 from studyapp.studies.models import Study
@@ -844,6 +847,58 @@ RUBRIC_SCORES = Table(
     ),
 )
 
+QUESTIONNAIRE_ANSWERS = Table(
+    name="questionnaire_answers",
+    meaning="One row per answer to a questionnaire item (long format): the items, their "
+    "texts, options and coding are in the data dictionary's `questionnaires`. An item "
+    "not shown (its display condition unmet) or left empty (optional) has no row.",
+    queryset=lambda study: ItemAnswer.objects.filter(response__questionnaire__study=study),
+    order_by=("response_id", "item__position", "item_id"),
+    columns=(
+        Column("answer_id", "integer", "Item answer id.", "pk"),
+        Column(
+            "response_id",
+            "integer",
+            "The participant's response to the questionnaire.",
+            "response_id",
+        ),
+        Column("participant_id", "integer", "Participant.", "response__participant_id"),
+        *_arm_columns("response__participant__arm_id"),
+        Column(
+            "questionnaire_key", "string", "Questionnaire key.", "response__questionnaire__key"
+        ),
+        Column(
+            "placement",
+            "string",
+            "after_consent, after_each_scenario or end.",
+            "response__questionnaire__placement",
+        ),
+        Column(
+            "task_id",
+            "integer",
+            "After each scenario: the task it follows (tasks.task_id); else empty.",
+            "response__task_id",
+        ),
+        Column(
+            "scenario_key",
+            "string",
+            "After each scenario: that task's scenario key; else empty.",
+            "response__task__scenario__key",
+        ),
+        Column(
+            "item_key", "string", "Item key (the dictionary's questionnaires.item).", "item__key"
+        ),
+        Column("item_kind", "string", "likert, single, multiple, number or text.", "item__kind"),
+        Column("value_number", "float", "Likert point or number answer.", "number"),
+        Column("value_text", "string", "Single choice option value, or free text.", "text"),
+        Column("value_choices", "list[string]", "Multiple choice option values.", "choices"),
+        Column(
+            "language", "string", "Language the participant answered in.", "response__language"
+        ),
+        Column("created_at", "timestamp", "When the response was stored.", "response__created_at"),
+    ),
+)
+
 RUBRIC_VERDICTS = Table(
     name="rubric_verdicts",
     meaning="One row per rubric item graded by a rubric run: the grader's verdict.",
@@ -902,6 +957,7 @@ TABLES: dict[str, Table] = {
         INFORMATION_TRANSFER,
         RUBRIC_SCORES,
         RUBRIC_VERDICTS,
+        QUESTIONNAIRE_ANSWERS,
     )
 }
 
@@ -1260,6 +1316,12 @@ def data_dictionary(
             for table in TABLES.values()
             if tables is None or table.name in tables
         ],
+        # One entry per questionnaire item: its text, kind, options and coding.
+        "questionnaires": [
+            item_entry(questionnaire, item)
+            for questionnaire in study_questionnaires_with_items(study_id=study.pk)
+            for item in questionnaire.items.all()
+        ],
     }
 
 
@@ -1270,6 +1332,20 @@ def data_dictionary_csv(dictionary: dict) -> bytes:
     for table in dictionary["tables"]:
         for column in table["columns"]:
             writer.writerow([table["name"], column["name"], column["type"], column["meaning"]])
+    # The questionnaire items, as rows of questionnaire_answers: "column" is
+    # questionnaire.item, "type" the kind, "meaning" the text, options and coding.
+    for item in dictionary.get("questionnaires", []):
+        options = "; ".join(f"{o['value']} = {o['label']}" for o in item["options"])
+        meaning = f"{item['text']} [{item['coding']}{'; options: ' + options if options else ''}]"
+        meaning = csv_text(meaning)
+        writer.writerow(
+            [
+                "questionnaire_answers",
+                f"{item['questionnaire']}.{item['item']}",
+                item["kind"],
+                meaning,
+            ]
+        )
     return buffer.getvalue().encode()
 
 

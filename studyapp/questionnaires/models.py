@@ -87,8 +87,10 @@ class Item(TimeStampedModel):
     anchor_low = models.CharField(max_length=80, blank=True, help_text="Label of point 1.")
     anchor_high = models.CharField(max_length=80, blank=True, help_text="Label of the last point.")
     # Shown only when the earlier item's answer is among condition_values.
+    # RESTRICT, not PROTECT: an item others depend on is not deleted alone
+    # (services.item_delete says why), but goes with its questionnaire or study.
     condition_item = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="dependents"
+        "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="dependents"
     )
     condition_values = models.JSONField(default=list, blank=True)
 

@@ -18,7 +18,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
-from django.utils.translation import gettext_lazy as _
 
 from studyapp.participation.models import Participant, Task
 from studyapp.questionnaires.models import Item, ItemAnswer, Questionnaire, Response
@@ -33,10 +32,8 @@ class QuestionnaireLockedError(Exception):
 
     def __init__(self) -> None:
         super().__init__(
-            _(
-                "Participants have answered this questionnaire, so it can no longer be "
-                "changed: add a new questionnaire instead."
-            )
+            "Participants have answered this questionnaire, so it can no longer be "
+            "changed: add a new questionnaire instead."
         )
 
 
@@ -175,7 +172,7 @@ def item_delete(*, item_id: int) -> None:
     _lock(item.questionnaire_id)
     if item.dependents.exists():
         raise ItemInUseError(
-            _("A later item is shown depending on this one: change or delete that item first.")
+            "A later item is shown depending on this one: change or delete that item first."
         )
     item.delete()
 
@@ -197,7 +194,7 @@ def item_move(*, item_id: int, up: bool) -> Item:
     other = items[other_index]
     first, second = (other, item) if up else (item, other)
     if second.condition_item_id == first.pk:
-        raise ItemInUseError(_("An item must stay after the item its condition depends on."))
+        raise ItemInUseError("An item must stay after the item its condition depends on.")
     items[index], items[other_index] = other, item
     for position, it in enumerate(items):
         if it.position != position:

@@ -1,8 +1,8 @@
 """Pure checks of a questionnaire: its items' configuration, and a participant's answers.
 
 No ORM here: the models hand over `ItemSpec`s (Item.spec()), so every rule is testable
-on plain values. Messages are lazy translations, safe to show to the participant (answers)
-or the investigator (configuration).
+on plain values. The answers' messages are lazy translations, shown to participants in
+their language; the configuration's are in English, as the investigators' pages are.
 """
 
 from __future__ import annotations
@@ -58,54 +58,49 @@ class ItemSpec:
 def item_config_errors(spec: ItemSpec, earlier: Sequence[ItemSpec]) -> dict[str, str]:
     """{field: message} for an item that cannot be asked as configured; `earlier`: the
     items before it in its questionnaire (a condition may only look back)."""
-    errors: dict[str, Any] = {}
+    errors: dict[str, str] = {}
     if spec.kind in CHOICE_KINDS:
         values = spec.option_values
         if len(values) < 2:
-            errors["options"] = _("Give at least two options.")
+            errors["options"] = "Give at least two options."
         elif any(not v.strip() for v in values) or any(
             not str(o.get("label", "")).strip() for o in spec.options
         ):
-            errors["options"] = _("Every option needs a value and a label.")
+            errors["options"] = "Every option needs a value and a label."
         elif len(set(values)) != len(values):
-            errors["options"] = _("Option values must differ from each other.")
+            errors["options"] = "Option values must differ from each other."
     elif spec.options:
-        errors["options"] = _("Only single and multiple choice items have options.")
+        errors["options"] = "Only single and multiple choice items have options."
     if spec.kind == Kind.LIKERT:
         points = spec.scale_points
         if points is None or not LIKERT_MIN_POINTS <= points <= LIKERT_MAX_POINTS:
-            errors["scale_points"] = _(
-                "A Likert scale has between %(low)d and %(high)d points."
-            ) % {
-                "low": LIKERT_MIN_POINTS,
-                "high": LIKERT_MAX_POINTS,
-            }
+            errors["scale_points"] = (
+                f"A Likert scale has between {LIKERT_MIN_POINTS} and {LIKERT_MAX_POINTS} points."
+            )
     if spec.kind == Kind.NUMBER:
         if (
             spec.min_value is not None
             and spec.max_value is not None
             and spec.min_value > spec.max_value
         ):
-            errors["max_value"] = _("The maximum must not be below the minimum.")
+            errors["max_value"] = "The maximum must not be below the minimum."
     elif spec.min_value is not None or spec.max_value is not None:
-        errors["min_value"] = _("Only number items have a minimum and maximum.")
+        errors["min_value"] = "Only number items have a minimum and maximum."
     if spec.condition_key:
         source = next((e for e in earlier if e.key == spec.condition_key), None)
         if source is None:
-            errors["condition_key"] = _("A condition can only depend on an earlier item.")
+            errors["condition_key"] = "A condition can only depend on an earlier item."
         elif source.kind not in CONDITION_KINDS:
-            errors["condition_key"] = _("A condition can depend on a Likert or choice item only.")
+            errors["condition_key"] = "A condition can depend on a Likert or choice item only."
         elif not spec.condition_values:
-            errors["condition_values"] = _("Choose the answers that show this item.")
+            errors["condition_values"] = "Choose the answers that show this item."
         else:
             allowed = _answer_values(source)
             unknown = [v for v in spec.condition_values if v not in allowed]
             if unknown:
-                errors["condition_values"] = _("Not an answer of that item: %(values)s") % {
-                    "values": ", ".join(unknown)
-                }
+                errors["condition_values"] = f"Not an answer of that item: {', '.join(unknown)}"
     elif spec.condition_values:
-        errors["condition_values"] = _("Choose the item the condition depends on.")
+        errors["condition_values"] = "Choose the item the condition depends on."
     return errors
 
 

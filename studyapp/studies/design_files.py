@@ -17,7 +17,8 @@ name, so the admin's help texts document the values)::
      "scenarios": [{key, title, sections, "gold_disposition": a level code, ...,
                     "translations": [{language, method, ..., title, sections}]}],
      "translations": [{language, method, ..., consent_text, ...}],  (StudyTranslation)
-     "analysis_plan": {the current plan's content (studies.analysis_plan)}}
+     "analysis_plan": {the current plan's content (studies.analysis_plan)},
+     "questionnaires": [{key, title, ..., "items": [...]}]}   (questionnaires.design)
 
 What is left out, and why (a test checks that every model field is either written or
 named here, so a field added later cannot be lost silently):
@@ -48,6 +49,11 @@ with the same name, base URL and model (which is then used as it is), else creat
 name already taken by another endpoint gets " (<new slug>)" added). The caller chooses
 which endpoints may be matched and whether new ones may be created: only superusers
 create endpoints, because an endpoint's key is sent to its base URL (accounts.permissions).
+
+Questionnaires are written and read by studyapp.questionnaires.design (which says what it
+leaves out); the section is optional, so a file written before questionnaires existed
+still imports. That app sits above this one (its answers belong to participants), so it is
+imported inside the functions that need it.
 
 Translations keep their `source_digest`: a translation that was out of date in the
 original is out of date in the copy. An empty digest in a hand-written file means "made
@@ -249,7 +255,10 @@ TOP_LEVEL = (
     "scenarios",
     "translations",
     "analysis_plan",
+    "questionnaires",
 )
+# Sections a file may lack (older files): an absent one is empty.
+OPTIONAL = frozenset({"questionnaires"})
 IMPORT_REASON = "Imported from a design file"
 
 
@@ -292,6 +301,8 @@ def _current_plan_content(study: Study) -> dict[str, Any]:
 
 def design_export(study: Study) -> dict[str, Any]:
     """The study's design as a JSON-able dict (design_dumps writes it)."""
+    from studyapp.questionnaires.design import questionnaires_export
+
     scale = study.disposition_scale
     levels = list(scale.levels.order_by("-value"))
     by_level_id = {level.pk: level.code for level in levels}
@@ -336,6 +347,7 @@ def design_export(study: Study) -> dict[str, Any]:
             _values(t, STUDY_TRANSLATION_FIELDS) for t in study.translations.order_by("language")
         ],
         "analysis_plan": _current_plan_content(study),
+        "questionnaires": questionnaires_export(study),
     }
 
 
@@ -443,7 +455,7 @@ def design_check(data: Any) -> list[str]:
             f"this studyapp reads version {VERSION}"
         ]
     errors = []
-    missing = [k for k in TOP_LEVEL if k not in data]
+    missing = [k for k in TOP_LEVEL if k not in data and k not in OPTIONAL]
     if missing:
         errors.append(f"missing section(s) {', '.join(missing)}")
     unknown = sorted(set(data) - set(TOP_LEVEL))
@@ -513,6 +525,10 @@ def design_check(data: Any) -> list[str]:
         )
     if not isinstance(data["analysis_plan"], dict):
         errors.append("analysis_plan: an object (studies.analysis_plan)")
+    if "questionnaires" in data:
+        from studyapp.questionnaires.design import questionnaires_check
+
+        errors += questionnaires_check(data["questionnaires"])
     return errors
 
 
@@ -725,6 +741,11 @@ def design_import(
     for t_spec in data["translations"]:
         translation = _translation(StudyTranslation, t_spec, STUDY_TRANSLATION_FIELDS, study=study)
         _clean_and_save(translation, f"translations[{t_spec['language']}]", errors)
+    _raise_if(errors)
+
+    from studyapp.questionnaires.design import questionnaires_import
+
+    questionnaires_import(study=study, section=data.get("questionnaires", []), errors=errors)
     _raise_if(errors)
 
     try:

@@ -311,6 +311,7 @@ def test_it_needs_few_queries(client, alice, scored, url, django_assert_max_num_
     client.get(url)  # the first request after a login refreshes the session (accounts.sessions)
     # session, user, study; arms, scenarios, levels, answer cells, participants,
     # chat mentions, pending chats; task count, page ids, page rows; the analysis plan:
-    # its versions, arms, task cells, the answers' version.
-    with django_assert_max_num_queries(17):
+    # its versions, arms, task cells, the answers' version; the study's questionnaires
+    # (their answers' figures only when it has some).
+    with django_assert_max_num_queries(18):
         client.get(url)

@@ -29,6 +29,7 @@ EXPECTED_ROWS = {
     "information_transfer": 0,  # the scored study's scenarios have no key facts
     "rubric_scores": 0,
     "rubric_verdicts": 0,
+    "questionnaire_answers": 0,
 }
 
 

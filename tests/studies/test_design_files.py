@@ -158,6 +158,11 @@ def rich(alice, monkeypatch) -> Study:
         "bootstrap": {"n_boot": 500, "seed": 11},
     }
     plan_save(study=study, content=plan, changed_by=alice, reason="")
+    # Questionnaires: one with a conditional Likert item, one after each scenario.
+    from tests.questionnaires.conftest import add_baseline, add_per_scenario
+
+    add_baseline(study)
+    add_per_scenario(study)
     return Study.objects.get(pk=study.pk)
 
 
@@ -181,6 +186,13 @@ def test_a_round_trip_loses_nothing(rich, bob):
     assert [t["language"] for t in first["translations"]] == ["de"]
     assert {s["key"]: s["title"] for s in first["scenarios"]}["knee"] == "A knee, edited"
     assert first["analysis_plan"]["multiplicity"] == "bonferroni"
+    assert [q["key"] for q in first["questionnaires"]] == ["baseline", "trust"]
+    assert first["questionnaires"][0]["items"][1]["condition"] == {
+        "item": "uses_llm",
+        "values": ["yes"],
+    }
+    how_often = copy_study.questionnaires.get(key="baseline").items.get(key="how_often")
+    assert how_often.condition_item.key == "uses_llm" and how_often.anchor_high == "Daily"
     assert first["scenarios"][0]["condition_synonyms"]["myocardial infarction"][-1] == (
         "Herzinfarkt"
     )
@@ -469,10 +481,11 @@ def test_the_upload_refuses_anonymous_visitors(client, rich):
 
 def test_the_export_reads_in_a_fixed_number_of_queries(rich, django_assert_num_queries):
     study = Study.objects.get(pk=rich.pk)
-    with django_assert_num_queries(7):
+    # ... and the questionnaires with their items (two).
+    with django_assert_num_queries(9):
         design_export(study)
     for i in range(5):
         make_scenario(rich, f"more-{i}")
     study = Study.objects.get(pk=rich.pk)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(9):
         design_export(study)
