@@ -19,7 +19,13 @@ studyapp runs with production settings (DJANGO_DEBUG off, a throwaway secret key
 
     .venv/bin/python bench/relay.py [--concurrency 1,50] [--repetitions 3] [--tokens 60]
                                    [--ttft 0.3] [--token-delay 0.03] [--long-streams N]
-                                   [--dev] [--out FILE]
+                                   [--cpu-streams N] [--dev] [--out FILE]
+
+--cpu-streams N measures what relaying costs the server process itself: N replies of
+--cpu-tokens tokens stream at once, at the model's pace (one token per frame, the costliest
+case), and the server's CPU time (user + system, from /proc) over the round is divided by
+the tokens relayed; studyapp and the floor alternately, `--repetitions` times. The inverse
+is the tokens per second one process could relay with a whole CPU to itself.
 
 Database: a temporary SQLite file, or DATABASE_URL when set (migrated first). The floor
 writes its own tables (bench_floor_*) in the same database.
@@ -79,6 +85,15 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--long-tokens", type=int, default=250, help="tokens of each long reply (max 256)"
+    )
+    parser.add_argument(
+        "--cpu-streams",
+        type=int,
+        default=0,
+        help="also: the server's CPU time per relayed token over N streams at once (0: skip)",
+    )
+    parser.add_argument(
+        "--cpu-tokens", type=int, default=250, help="tokens of each of those replies (max 256)"
     )
     parser.add_argument(
         "--dev",
@@ -358,6 +373,8 @@ def main() -> int:
     reps = max(args.repetitions, 1)
     if args.long_streams and args.long_tokens > 256:
         raise SystemExit("--long-tokens must be at most 256 (the arm's max_tokens)")
+    if args.cpu_streams and args.cpu_tokens > 256:
+        raise SystemExit("--cpu-tokens must be at most 256 (the arm's max_tokens)")
     started = time.monotonic()
     production_environment(args.dev)
     tmp = Path(tempfile.mkdtemp(prefix="studyapp-bench-"))
@@ -373,7 +390,7 @@ def main() -> int:
     ).start()
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
     long_per_rep = (args.long_streams + 1) if args.long_streams else 0
-    needed = 1 + reps * (sum(levels) + long_per_rep)
+    needed = 1 + reps * (sum(levels) + long_per_rep + args.cpu_streams)
     enrolled = iter(enrol(model.base_url, needed, run_id))
     floor_ids = itertools.count()
 
@@ -393,7 +410,7 @@ def main() -> int:
     servers = {}
     rounds, floor_rounds, ratios = [], [], []
     cold: dict = {}
-    long_result = None
+    long_result = cpu_result = None
     try:
         servers["studyapp"] = start_uvicorn(ports["studyapp"], tmp)
         servers["floor"] = start_uvicorn(
@@ -443,6 +460,8 @@ def main() -> int:
             )
         if args.long_streams:
             long_result = run_long_scenario(args, ports, model, take, reps)
+        if args.cpu_streams:
+            cpu_result = run_cpu_scenario(args, ports, servers, model, take, reps)
     finally:
         for server in servers.values():
             server.terminate()
@@ -503,6 +522,8 @@ def main() -> int:
     }
     if long_result is not None:
         result["long_streams"] = long_result
+    if cpu_result is not None:
+        result["cpu_per_token"] = cpu_result
     out = Path(args.out or ROOT / "bench" / "results" / f"relay-{engine}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -546,10 +567,88 @@ def main() -> int:
             f"studyapp {a.get('median')} ms (max {a.get('max')}) vs floor {f.get('median')} ms "
             f"(max {f.get('max')}), ratio {long_result['median_ratio']}"
         )
+    if cpu_result is not None:
+        a, f = cpu_result["studyapp_cpu_us_per_token"], cpu_result["floor_cpu_us_per_token"]
+        print(
+            f"  CPU per relayed token ({cpu_result['streams']} streams x "
+            f"{cpu_result['tokens_per_reply']} tokens): studyapp {a.get('median')} us "
+            f"({cpu_result['studyapp_tokens_per_cpu_second']} tokens per CPU-second) vs floor "
+            f"{f.get('median')} us ({cpu_result['floor_tokens_per_cpu_second']}), "
+            f"ratio {cpu_result['median_ratio']}"
+        )
     failed = any(r["failed"] for r in rounds + floor_rounds)
     if long_result is not None:
         failed = failed or any(long_result[f"{t}_failed"] for t in TARGETS)
+    if cpu_result is not None:
+        failed = failed or any(cpu_result[f"{t}_failed"] for t in TARGETS)
     return 1 if failed else 0
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command's closing parenthesis: state is field 3, utime 14 and stime 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_cpu_scenario(args, ports: dict, servers: dict, model, take, reps: int) -> dict:
+    """The server process's CPU time per relayed token, `args.cpu_streams` replies of
+    `args.cpu_tokens` tokens at once, per target, alternately, `reps` times. Tokens are
+    counted on the model's side, for replies the client saw complete."""
+    per_token: dict[str, list[float]] = {t: [] for t in TARGETS}
+    tokens_per_s: dict[str, list[float]] = {t: [] for t in TARGETS}
+    failed = dict.fromkeys(TARGETS, 0)
+    for rep in range(reps):
+        order = TARGETS if rep % 2 == 0 else TARGETS[::-1]
+        for target in order:
+            model.reset()
+            pid = servers[target].pid
+            cpu_before, wall_before = process_cpu_s(pid), time.monotonic()
+            records = asyncio.run(
+                run_round(
+                    ports[target],
+                    take(target, args.cpu_streams),
+                    args.cpu_tokens,
+                    f"{target}-cpu-r{rep}",
+                )
+            )
+            cpu_after, wall = process_cpu_s(pid), time.monotonic() - wall_before
+            one = analyse(records, model.requests(), args.cpu_streams, args.cpu_tokens)
+            failed[target] += one["failed"]
+            tokens = one["completed"] * args.cpu_tokens
+            if cpu_before is None or cpu_after is None or not tokens:
+                continue
+            per_token[target].append((cpu_after - cpu_before) / tokens)
+            tokens_per_s[target].append(tokens / wall)
+    app_us = summary(per_token["studyapp"], scale=1e6)
+    floor_us = summary(per_token["floor"], scale=1e6)
+
+    def per_cpu_second(us: dict) -> int | None:
+        return round(1e6 / us["median"]) if us.get("median") else None
+
+    return {
+        "streams": args.cpu_streams,
+        "tokens_per_reply": args.cpu_tokens,
+        "model_token_delay_s": args.token_delay,
+        "repetitions": reps,
+        "definition": (
+            "the server process's user + system CPU time over a round / the tokens of the "
+            "replies completed in it (one token per frame at this pace); tokens per "
+            "CPU-second = 1e6 / the median"
+        ),
+        "studyapp_cpu_us_per_token": app_us,
+        "floor_cpu_us_per_token": floor_us,
+        "median_ratio": ratio(app_us.get("median"), floor_us.get("median")),
+        "studyapp_tokens_per_cpu_second": per_cpu_second(app_us),
+        "floor_tokens_per_cpu_second": per_cpu_second(floor_us),
+        "studyapp_relayed_tokens_per_s": summary(tokens_per_s["studyapp"], scale=1.0),
+        "floor_relayed_tokens_per_s": summary(tokens_per_s["floor"], scale=1.0),
+        "studyapp_failed": failed["studyapp"],
+        "floor_failed": failed["floor"],
+    }
 
 
 def run_long_scenario(args, ports: dict, model, take, reps: int) -> dict:

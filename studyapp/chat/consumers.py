@@ -387,7 +387,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         sequence = 0
 
         async def send_delta(html: str) -> None:
-            await self.send_json({"type": "delta", "seq": sequence, "html": html})
+            # The hot path (a frame per token at a model's pace): a delta holds no lazy
+            # text, so it skips send_json's translation override and Django's encoder,
+            # which together cost about a tenth of the CPU a relayed token takes.
+            await self.send(text_data=json.dumps({"type": "delta", "seq": sequence, "html": html}))
 
         framer = DeltaFramer(send_delta, interval_s=settings.CHAT_FRAME_INTERVAL_S)
         # What the participant sees: the arm's blinding terms replaced, if the study says so

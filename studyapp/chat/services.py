@@ -668,6 +668,7 @@ async def reply_stream(
     error_code = ""
     saver = asyncio.create_task(_save_while_streaming(plan.message_id, parts))
     endpoint_label = str(plan.endpoint.endpoint_id)
+    observe_gap = metrics.reply_token_gap_observer(endpoint_label)
     last_delta_at = started
     try:
         # Inside the try: a consumer that stops at this first yield still gets the row
@@ -686,7 +687,7 @@ async def reply_stream(
                         first_token_at = now
                         metrics.reply_first_token(endpoint_label, now - started)
                     else:
-                        metrics.reply_token_gap(endpoint_label, now - last_delta_at)
+                        observe_gap(now - last_delta_at)
                     last_delta_at = now
                     parts.append(event.delta)
                     yield ReplyEvent("delta", sequence=plan.sequence, text=event.delta)

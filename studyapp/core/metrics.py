@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from prometheus_client import (
@@ -124,6 +124,12 @@ def reply_first_token(endpoint_label: str, seconds: float) -> None:
 def reply_token_gap(endpoint_label: str, seconds: float) -> None:
     """A delta arrived `seconds` after the previous delta of the same reply."""
     _token_gap.labels(endpoint_label).observe(seconds)
+
+
+def reply_token_gap_observer(endpoint_label: str) -> Callable[[float], None]:
+    """reply_token_gap for one endpoint, its label looked up once (a reply observes a gap
+    per token)."""
+    return _token_gap.labels(endpoint_label).observe
 
 
 def reply_finished(endpoint_label: str, status: str, error_code: str = "") -> None:

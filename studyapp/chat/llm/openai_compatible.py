@@ -136,25 +136,51 @@ def map_openai_error(exc: Exception) -> LLMError:
 DONE = object()  # the stream's "data: [DONE]"
 
 
-async def _mapped_lines(response: Any) -> AsyncIterator[str]:
-    """The response's lines; a broken or timed-out transport as the SDK's own errors
-    would say it (as its typed stream did)."""
+async def _mapped_chunks(response: Any) -> AsyncIterator[bytes]:
+    """The response's body as it arrives; a broken or timed-out transport as the SDK's own
+    errors would say it (as its typed stream did)."""
     try:
-        async for line in response.iter_lines():
-            yield line
+        async for chunk in response.http_response.aiter_bytes():
+            yield chunk
     except httpx2.TimeoutException as exc:
         raise LLMError("timeout", "the stream stalled") from exc
     except (httpx2.RequestError, ssl.SSLError) as exc:
         raise LLMError("connection", "connection failed or broke") from exc
 
 
-def sse_data(line: str) -> dict | object | None:
+class SSELines:
+    """A server-sent event stream's lines (ending in LF, CRLF or CR), from chunks that
+    may end anywhere, even inside a line.
+
+    Split here rather than by httpx's iter_lines, which decodes text and re-buffers per
+    line: a token is about one chunk, so the whole-reply deadline is awaited once per
+    network read instead of once per line (each timeout scope costs about 10 us).
+    """
+
+    def __init__(self) -> None:
+        self._rest = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        data = self._rest + chunk if self._rest else chunk
+        lines = data.splitlines()
+        # An unterminated last line waits for its end (a CR whose LF comes in the next
+        # chunk gives one extra blank line, which is only an event boundary).
+        self._rest = b"" if data.endswith((b"\n", b"\r")) or not lines else lines.pop()
+        return lines
+
+    def close(self) -> list[bytes]:
+        """The last line, when the stream ended without a line ending."""
+        rest, self._rest = self._rest, b""
+        return [rest] if rest else []
+
+
+def sse_data(line: bytes) -> dict | object | None:
     """One line of a server-sent event stream: a chunk's JSON, DONE, or None (a blank
     line, a comment, an event name). Chat completions send one-line data fields."""
-    if not line.startswith("data:"):
+    if not line.startswith(b"data:"):
         return None
     payload = line[5:].strip()
-    if payload == "[DONE]":
+    if payload == b"[DONE]":
         return DONE
     if not payload:
         return None
@@ -260,19 +286,23 @@ class OpenAICompatibleClient:
                     **sampling_kwargs(params),
                 )
                 response = await _before(deadline, request.__aenter__())
-                lines = aiter(_mapped_lines(response))
-                while True:
+                chunks = aiter(_mapped_chunks(response))
+                splitter = SSELines()
+                ended = False
+                while not ended:
                     try:
-                        line = await _before(deadline, anext(lines))
+                        lines = splitter.feed(await _before(deadline, anext(chunks)))
                     except StopAsyncIteration:
-                        break
-                    data = sse_data(line)
-                    if data is None:
-                        continue
-                    if data is DONE:
-                        break
-                    for event in chunk_events(data):
-                        yield event
+                        lines, ended = splitter.close(), True
+                    for line in lines:
+                        data = sse_data(line)
+                        if data is None:
+                            continue
+                        if data is DONE:
+                            ended = True
+                            break
+                        for event in chunk_events(data):
+                            yield event
             except (openai.OpenAIError, TimeoutError, LLMError) as exc:
                 error = exc if isinstance(exc, LLMError) else map_openai_error(exc)
                 # Code and status only: a server's message may quote the prompt.
