@@ -8,7 +8,9 @@ withdrawn participant is still counted, anonymously.
 Every allocated participant is in exactly one of: in progress, analysed (completed and
 still in the study), timed out (or returned), left after a technical problem (the model
 kept failing; their data is kept), excluded (failed the attention check), withdrawn.
-`consort_from_counts` keeps that identity, and the tests check it.
+`consort_from_counts` keeps that identity, and the tests check it. The words (and the
+page's definitions) are participation.states': the columns are milestones ever reached,
+except "in progress" and "analysed", which are states now.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import plotly.graph_objects as go
 
 from studyapp.participation.models import ParticipantEvent
 from studyapp.participation.selectors import FlowCounts, study_flow_counts
+from studyapp.participation.states import MILESTONE_TERMS, STATE_TERMS, Milestone, State
 from studyapp.studies.models import Arm, Study
 
 K = ParticipantEvent.Kind
@@ -38,7 +41,7 @@ class ArmFlow:
     key: str
     label: str
     allocated: int
-    started: int  # reached the first task (received the allocated intervention)
+    started: int  # reached scenario 1 (Milestone.BEGAN: received the allocated intervention)
     completed: int  # ever completed (also those who withdrew afterwards)
     timed_out: int  # lost to follow-up: inactive past the limit, or returned
     technical_problem: int  # left through the chat's technical exit (the model kept failing)
@@ -51,7 +54,7 @@ class ArmFlow:
 
 @dataclass(frozen=True)
 class Consort:
-    assessed: int  # entered the study (assessed for eligibility)
+    assessed: int  # opened the link (Milestone.OPENED: assessed for eligibility)
     consented: int
     declined: int  # declined consent
     screened_out: int  # not eligible at screening
@@ -128,13 +131,14 @@ def study_consort(*, study: Study) -> Consort:
 # --- The flow figure ---------------------------------------------------------------------
 
 _GREY = "#9aa3ad"
+# The words of participation.states, so the figure, the table and the study page agree.
 _OUTCOMES = (
-    ("in_progress", "In progress", "#56B4E9"),
-    ("analysed", "Analysed", "#009E73"),
-    ("timed_out", "Timed out", "#E69F00"),
-    ("technical_problem", "Technical problem", "#F0E442"),
-    ("excluded", "Excluded (check)", "#D55E00"),
-    ("withdrawn", "Withdrawn", "#CC79A7"),
+    ("in_progress", MILESTONE_TERMS[Milestone.IN_PROGRESS].label, "#56B4E9"),
+    ("analysed", MILESTONE_TERMS[Milestone.ANALYSED].label, "#009E73"),
+    ("timed_out", "Timed out or returned", "#E69F00"),
+    ("technical_problem", STATE_TERMS[State.TECHNICAL_PROBLEM].label, "#F0E442"),
+    ("excluded", STATE_TERMS[State.EXCLUDED_CHECK].label, "#D55E00"),
+    ("withdrawn", STATE_TERMS[State.WITHDRAWN].label, "#CC79A7"),
 )
 
 
@@ -157,7 +161,7 @@ def consort_figure(consort: Consort) -> dict:
             targets.append(b)
             values.append(n)
 
-    root = node("Assessed", consort.assessed, "#0072B2")
+    root = node("Opened the link (assessed)", consort.assessed, "#0072B2")
     for label, n in (
         ("Declined consent", consort.declined),
         ("Screened out", consort.screened_out),

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from studyapp.analysis.statistics import wilson
+from studyapp.participation.states import STATES, Term
 from studyapp.scoring.conditions import names_any_condition
 from studyapp.scoring.dispositions import disposition_outcome
 
@@ -199,6 +200,20 @@ class EvaluationReport:
 
 
 @dataclass(frozen=True)
+class StateRow:
+    """One row of the study page's "where participants are now" table: an arm (key "" for
+    those without one) and its participants in every state (participation.states), zero
+    where none."""
+
+    key: str
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
 class StudyReport:
     slug: str
     title: str
@@ -210,6 +225,32 @@ class StudyReport:
     unallocated: dict[str, int] = field(default_factory=dict)
     evaluations: list[EvaluationReport] = field(default_factory=list)
     condition_labels: ConditionLabelling | None = None
+    # Everyone who opened the link by state (participation.states): the arms, then those
+    # without an arm; withdrawn participants included.
+    state_rows: list[StateRow] = field(default_factory=list)
+
+    @property
+    def state_totals(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for row in self.state_rows:
+            for state, n in row.counts.items():
+                totals[state] = totals.get(state, 0) + n
+        return totals
+
+    @property
+    def state_lines(self) -> list[tuple[Term, list[int], int]]:
+        """The state table transposed for the page: per state (in the flow's order), its
+        term, its count in each row of `state_rows`, and its total."""
+        lines = []
+        for term in STATES:
+            counts = [row.counts.get(term.code, 0) for row in self.state_rows]
+            lines.append((term, counts, sum(counts)))
+        return lines
+
+    @property
+    def opened_total(self) -> int:
+        """Everyone who opened the link (the states' sum; CONSORT's assessed)."""
+        return sum(row.total for row in self.state_rows)
 
     @property
     def participants_total(self) -> int:
@@ -227,5 +268,7 @@ class StudyReport:
             "participants_total": self.participants_total,
             "participants_unallocated": self.participants_unallocated,
             "condition_labels": self.condition_labels.as_dict() if self.condition_labels else None,
+            # participation.states: {arm key, or "" without an arm: {state: n}}.
+            "states": {row.key: dict(row.counts) for row in self.state_rows},
             "evaluations": [evaluation.as_dict() for evaluation in self.evaluations],
         }

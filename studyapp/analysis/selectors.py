@@ -43,6 +43,7 @@ from studyapp.analysis.metrics import (
     ConditionLabelling,
     EvaluationReport,
     Proportion,
+    StateRow,
     StudyReport,
     answer_figures,
     answer_figures_by_arm,
@@ -53,7 +54,15 @@ from studyapp.chat.models import Conversation, Message
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.selectors import evaluation_results_by_key
 from studyapp.participation.language import language_choices
-from studyapp.participation.models import Answer, Participant, Task, humans_q
+from studyapp.participation.models import (
+    Answer,
+    Participant,
+    ParticipantEvent,
+    Task,
+    humans_q,
+)
+from studyapp.participation.selectors import StateCounts, study_state_counts
+from studyapp.participation.states import State
 from studyapp.ratings.grader import grader_agreement
 from studyapp.scoring.conditions import SCORER_VERSION
 from studyapp.scoring.transcripts import model_named_but_answer_omitted, score_transcript
@@ -101,7 +110,12 @@ def reference_source(study: Study, prefix: str = ""):
 
 
 def study_list_for_user(*, user) -> QuerySet[Study]:
-    """The studies `user` may see, each with arm, participant and answer counts."""
+    """The studies `user` may see, each with arm, participant and answer counts in the
+    words of participation.states, counted as the study page's state table counts them
+    (participants, plus the withdrawn from the event log), so the two agree: opened the
+    link (CONSORT's assessed), allocated (CONSORT's allocated) and finished (the state:
+    CONSORT's analysed)."""
+    withdrawn = ParticipantEvent.objects.of_humans().filter(kind=ParticipantEvent.Kind.WITHDRAWN)
     answers = (
         Answer.objects.of_humans()
         .filter(task__participant__study=OuterRef("pk"))
@@ -114,8 +128,10 @@ def study_list_for_user(*, user) -> QuerySet[Study]:
         Study.objects.visible_to(user)
         .annotate(
             n_arms=_count_subquery(Arm.objects.all()),
-            n_participants=_count_subquery(Participant.objects.humans()),
-            n_completed=_count_subquery(
+            n_opened=_count_subquery(Participant.objects.humans()) + _count_subquery(withdrawn),
+            n_allocated=_count_subquery(Participant.objects.humans().filter(arm__isnull=False))
+            + _count_subquery(withdrawn.filter(arm__isnull=False)),
+            n_finished=_count_subquery(
                 Participant.objects.humans().filter(status=Participant.Status.COMPLETED)
             ),
             n_answers=Coalesce(Subquery(answers, output_field=IntegerField()), Value(0)),
@@ -245,7 +261,8 @@ def study_report(*, study: Study) -> StudyReport:
     """Per-arm participants and answer figures: the page and `study_report` share it."""
     statuses = _participant_statuses()
     arms = arm_infos(study=study)
-    counts = participant_counts_for_study(study=study)
+    states = study_state_counts(study=study)
+    counts = states.by_status
     rows = answer_rows_for_study(study=study)
     rater_labelled = sum(row.rater_labelled for row in rows)
     return StudyReport(
@@ -261,7 +278,21 @@ def study_report(*, study: Study) -> StudyReport:
             rater_labelled=rater_labelled,
             matcher=len(rows) - rater_labelled,
         ),
+        state_rows=state_rows(arms=arms, counts=states),
     )
+
+
+def state_rows(*, arms: Sequence[ArmInfo], counts: StateCounts) -> list[StateRow]:
+    """The arms' rows in the page's order, then one for those without an arm (only when
+    there are some); every state in participation.states' order."""
+    codes = [str(state) for state in State]
+    rows = [
+        StateRow(key=arm.key, counts=status_counts(counts.by_arm.get(arm.id, {}), codes))
+        for arm in arms
+    ]
+    if counts.by_arm.get(None):
+        rows.append(StateRow(key="", counts=status_counts(counts.by_arm[None], codes)))
+    return rows
 
 
 def study_report_data(*, study: Study) -> dict[str, Any]:

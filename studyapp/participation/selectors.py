@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
-from django.db.models import Count
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, OuterRef, Subquery
 
-from studyapp.participation.models import Allocation, Participant, ParticipantEvent, Task
+from studyapp.participation.models import (
+    Allocation,
+    Participant,
+    ParticipantEvent,
+    Task,
+    began_q,
+)
+from studyapp.participation.states import State, state_of
 from studyapp.questionnaires.flow import pending_after_tasks, pending_before_instructions
 from studyapp.questionnaires.selectors import participant_answered, study_questionnaires
 from studyapp.studies.models import DispositionLevel, Study
@@ -200,3 +208,132 @@ def study_flow_counts(*, study: Study) -> FlowCounts:
     for arm_id, status, n in current:
         counts.current.setdefault(arm_id, {})[status] = n
     return counts
+
+
+# --- Where participants are now (participation.states) ----------------------------------
+
+
+def _state_annotations(study: Study) -> dict:
+    """What state_of needs beyond the row: whether the tasks began, and the current task's
+    status and position (the first not done)."""
+    current = Task.objects.filter(participant=OuterRef("pk")).exclude(status=Task.Status.DONE)
+    return {
+        "began": ExpressionWrapper(
+            began_q(study_has_check=study.has_check), output_field=BooleanField()
+        ),
+        "task_status": Subquery(current.order_by("position").values("status")[:1]),
+        "position": Subquery(current.order_by("position").values("position")[:1]),
+    }
+
+
+def _row_state(*, status: str, arm_id: int | None, began: bool, task_status: str | None) -> State:
+    return state_of(
+        status=status,
+        allocated=arm_id is not None,
+        began=bool(began),
+        answering=task_status == Task.Status.ANSWERING,
+    )
+
+
+@dataclass
+class StateCounts:
+    """Participants per state (participation.states), per arm (None: no arm)."""
+
+    # {arm id or None: {state: n}}; withdrawn ones from the event log, under the arm they
+    # had when they withdrew.
+    by_arm: dict[int | None, dict[State, int]] = field(default_factory=dict)
+    # {k: n} of those at scenario k or answering it (the position of their current task).
+    at_position: dict[int, int] = field(default_factory=dict)
+    # {arm id or None: {Participant.status: n}} of the participants there are (withdrawn
+    # ones have none), read by the same query for the pages that show stored statuses.
+    by_status: dict[int | None, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, arm_id: int | None, state: State, n: int) -> None:
+        per_arm = self.by_arm.setdefault(arm_id, {})
+        per_arm[state] = per_arm.get(state, 0) + n
+
+    def total(self, state: State | None = None) -> int:
+        return sum(
+            n
+            for per_arm in self.by_arm.values()
+            for s, n in per_arm.items()
+            if state is None or s == state
+        )
+
+
+def study_state_counts(*, study: Study) -> StateCounts:
+    """Every human participant who ever opened the link, by state and arm: two aggregate
+    queries whatever the number of participants (the current task's status and position
+    are correlated subqueries on the (participant, position) index)."""
+    counts = StateCounts()
+    rows = (
+        Participant.objects.humans()
+        .filter(study=study)
+        .annotate(**_state_annotations(study))
+        .order_by()
+        .values_list("arm_id", "status", "began", "task_status", "position")
+        .annotate(n=Count("pk"))
+    )
+    for arm_id, status, began, task_status, position, n in rows:
+        state = _row_state(status=status, arm_id=arm_id, began=began, task_status=task_status)
+        counts.add(arm_id, state, n)
+        per_status = counts.by_status.setdefault(arm_id, {})
+        per_status[status] = per_status.get(status, 0) + n
+        if state in (State.AT_SCENARIO, State.ANSWERING) and position is not None:
+            counts.at_position[position] = counts.at_position.get(position, 0) + n
+    withdrawn = (
+        ParticipantEvent.objects.of_humans()
+        .filter(study=study, kind=ParticipantEvent.Kind.WITHDRAWN)
+        .order_by()
+        .values_list("arm_id")
+        .annotate(n=Count("pk"))
+    )
+    for arm_id, n in withdrawn:
+        counts.add(arm_id, State.WITHDRAWN, n)
+    return counts
+
+
+@dataclass(frozen=True)
+class ActiveParticipant:
+    """A participant still in the flow, as the live monitor lists them: ids, arm, state
+    and times only (never anything they wrote)."""
+
+    id: int
+    arm_key: str | None
+    state: State
+    position: int | None  # the scenario they are at (AT_SCENARIO / ANSWERING)
+    entered_at: datetime
+    last_seen_at: datetime | None
+
+
+def participants_active_recent(*, study: Study, limit: int = 20) -> list[ActiveParticipant]:
+    """The `limit` participants still in the flow (participation.states.ACTIVE_STATES)
+    seen most recently, newest first: one query."""
+    rows = (
+        Participant.objects.humans()
+        .filter(study=study, status__in=(Participant.Status.STARTED, Participant.Status.CONSENTED))
+        .annotate(**_state_annotations(study))
+        .order_by(F("last_seen_at").desc(nulls_last=True), "-pk")
+        .values_list(
+            "pk",
+            "arm__key",
+            "arm_id",
+            "status",
+            "began",
+            "task_status",
+            "position",
+            "created_at",
+            "last_seen_at",
+        )[:limit]
+    )
+    return [
+        ActiveParticipant(
+            id=pk,
+            arm_key=arm_key,
+            state=_row_state(status=status, arm_id=arm_id, began=began, task_status=task_status),
+            position=position,
+            entered_at=created_at,
+            last_seen_at=last_seen_at,
+        )
+        for pk, arm_key, arm_id, status, began, task_status, position, created_at, last_seen_at in rows
+    ]

@@ -259,7 +259,13 @@ def _study_list(study: Study) -> Any:
     root = get_user_model().objects.filter(username="root").first()
     root = root or make_user("root", superuser=True)
     listed = study_list_for_user(user=root).get(pk=study.pk)
-    return (listed.n_arms, listed.n_participants, listed.n_completed, listed.n_answers)
+    return (
+        listed.n_arms,
+        listed.n_opened,
+        listed.n_allocated,
+        listed.n_finished,
+        listed.n_answers,
+    )
 
 
 def _quotas(study: Study) -> Any:

@@ -124,10 +124,10 @@ def test_it_needs_few_queries(client, alice, dataset, url, django_assert_max_num
     add_answering_participants(dataset, 10)
     client.force_login(alice)
     client.get(url)  # the first request after a login refreshes the session (accounts.sessions)
-    # session, user, study, arms, participant counts, answer rows (+ savepoints);
-    # CONSORT: arms, event counts, ledger counts, current statuses; the model endpoints'
-    # recent replies (chat.health: one query).
-    with django_assert_max_num_queries(13):
+    # session, user, study, arms, participants by state and status, withdrawn by arm,
+    # answer rows (+ savepoints); CONSORT: arms, event counts, ledger counts, current
+    # statuses; the model endpoints' recent replies (chat.health: one query).
+    with django_assert_max_num_queries(14):
         client.get(url)
 
 

@@ -15,12 +15,9 @@ def test_it_lists_only_the_users_studies_with_counts(client, alice, bob, dataset
     studies = list(response.context["studies"])
     assert [s.slug for s in studies] == ["alpha"]
     alpha = studies[0]
-    assert (alpha.n_arms, alpha.n_participants, alpha.n_completed, alpha.n_answers) == (
-        2,
-        5,
-        2,
-        5,
-    )
+    # Opened the link 5, allocated 4 (one has no arm), finished 2 (participation.states).
+    counts = (alpha.n_arms, alpha.n_opened, alpha.n_allocated, alpha.n_finished, alpha.n_answers)
+    assert counts == (2, 5, 4, 2, 5)
     html = response.content.decode()
     assert "Alpha study" in html
     assert "Bob&#x27;s study" not in html

@@ -24,6 +24,7 @@ def test_its_json_has_the_documented_shape_and_figures(dataset):
         "participants_total",
         "participants_unallocated",
         "condition_labels",
+        "states",
         "consort",
         "evaluations",
         "plan",
@@ -38,6 +39,10 @@ def test_its_json_has_the_documented_shape_and_figures(dataset):
     }
     assert data["participants_total"] == 5
     assert data["participants_unallocated"] == 1
+    # participation.states by arm key ("" for no arm), adding up to everyone.
+    assert data["states"][""]["opened"] == 1
+    assert data["states"]["llm"]["finished"] == 1
+    assert sum(sum(row.values()) for row in data["states"].values()) == 5
     assert [arm["key"] for arm in data["arms"]] == ["control", "llm"]  # by key
     control, llm = data["arms"]
     assert set(llm) == {

@@ -172,7 +172,7 @@ def test_simulated_participants_stay_out_of_every_human_figure(
     assert board.participants == board.answers == board.transcripts_pending == 0
     assert cell_counts(study=study) == {}
     listed = study_list_for_user(user=make_user("admin", superuser=True)).get(pk=study.pk)
-    assert (listed.n_participants, listed.n_answers) == (0, 0)
+    assert (listed.n_opened, listed.n_allocated, listed.n_answers) == (0, 0, 0)
     assert {row["source"] for row in comparison_rows(study=study)} == {"simulated"}
 
     # A simulated patient left mid-chat is never timed out like a person.
