@@ -62,6 +62,11 @@ class StudyNotOpenError(Exception):
     """A new participant tried to join a study that is not enrolling."""
 
 
+class StudyPausedError(StudyNotOpenError):
+    """The study is paused (studies.pausing): a new participant is held at the door, to
+    come back later; nobody is created and no allocation slot is used."""
+
+
 class StudyFullError(Exception):
     """A new participant arrived after the study's quotas were met."""
 
@@ -101,8 +106,10 @@ def participant_resume_for_entry(
 
 def participant_check_new_entry(*, study: Study, params: ProlificParams) -> None:
     """Raise the reason a new participant with these parameters could not enter now
-    (StudyNotOpenError, AlreadyWithdrawnError, StudyFullError); reads only, so the entry
-    page can say it before anyone presses Start."""
+    (StudyPausedError, StudyNotOpenError, AlreadyWithdrawnError, StudyFullError); reads
+    only, so the entry page can say it before anyone presses Start."""
+    if study.status == Study.Status.PAUSED:
+        raise StudyPausedError(study.slug)
     if not study.is_enrolling:
         raise StudyNotOpenError(study.slug)
     if pid_has_withdrawn(study=study, prolific_pid=params.pid):

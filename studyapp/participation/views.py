@@ -71,6 +71,7 @@ from studyapp.participation.services import (
     ResumeRefusedError,
     StudyFullError,
     StudyNotOpenError,
+    StudyPausedError,
     answer_submit,
     participant_answer_check,
     participant_answer_screening,
@@ -165,6 +166,9 @@ def _entry(request: HttpRequest, study: Study, query: QueryDict, language: str) 
     except ResumeRefusedError:
         context = {"study": study}
         return _render(request, "participation/resume_elsewhere.html", context, status=403)
+    except StudyPausedError:
+        # A holding page, not an error: the study will take them later.
+        return _render(request, "participation/paused.html", {"study": study})
     except StudyNotOpenError:
         return _render(request, "participation/not_open.html", {"study": study})
     except StudyFullError:

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from studyapp.studies import views_design, views_members
+from studyapp.studies import views_design, views_members, views_status
 
 app_name = "studies"
 urlpatterns = [
     path("<slug:slug>/design/", views_design.design_download, name="design_download"),
+    path("<slug:slug>/pause/", views_status.pause, name="pause"),
+    path("<slug:slug>/resume/", views_status.resume, name="resume"),
     path("<slug:slug>/members/", views_members.members, name="members"),
     path(
         "<slug:slug>/members/<int:user_id>/",

@@ -159,7 +159,8 @@ def test_it_404s_for_an_unknown_study(db, client):
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize("status", [Study.Status.PAUSED, Study.Status.CLOSED, Study.Status.DRAFT])
+# A paused study has its own holding page (tests/participation/test_paused.py).
+@pytest.mark.parametrize("status", [Study.Status.CLOSED, Study.Status.DRAFT])
 def test_it_says_politely_that_a_study_is_not_open(db, client, status):
     study = make_study("not-live", status=status)
     # Before anyone presses Start, and if they press it all the same (the page was open).

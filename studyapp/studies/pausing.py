@@ -1,0 +1,71 @@
+"""Pausing and resuming a live study: the only writers of the live <-> paused transition
+outside the admin, each recorded in the study's audit trail.
+
+A paused study holds new participants at the door (participation.services raises
+StudyPausedError, and the entry link shows a holding page) while everyone already inside
+goes on to the end; resuming lets new participants in again. Resuming does not run the
+launch checklist again (studies.launch): the study passed it when it went live, and the
+live monitor and the study page show the endpoints' health as they are now.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from studyapp.audit import services as audit
+from studyapp.studies.models import Study
+
+logger = logging.getLogger(__name__)
+
+
+class PauseRefusedError(Exception):
+    """The study is not in the status the change starts from; the message says why."""
+
+
+def _transition(*, study_id: int, user, origin: str, to: str, action: str) -> Study:
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study_id)
+        if study.status != origin:
+            raise PauseRefusedError(
+                f"The study is {study.get_status_display().lower()}, not "
+                f"{Study.Status(origin).label.lower()}: nothing was changed."
+            )
+        Study.objects.filter(pk=study.pk).update(status=to, updated_at=timezone.now())
+        audit.record(
+            study=study,
+            actor=user,
+            action=action,
+            object_type="studies.study",
+            object_id=study.pk,
+            object_repr=study.slug,
+            before={"status": origin},
+            after={"status": to},
+        )
+    study.status = to
+    logger.info("study %s: %s by user %s", study.pk, action, getattr(user, "pk", None))
+    return study
+
+
+def study_pause(*, study_id: int, user) -> Study:
+    """Live -> paused: new participants are held at the entry link; those inside go on."""
+    return _transition(
+        study_id=study_id,
+        user=user,
+        origin=Study.Status.LIVE,
+        to=Study.Status.PAUSED,
+        action="pause",
+    )
+
+
+def study_resume(*, study_id: int, user) -> Study:
+    """Paused -> live: the entry link enrols new participants again."""
+    return _transition(
+        study_id=study_id,
+        user=user,
+        origin=Study.Status.PAUSED,
+        to=Study.Status.LIVE,
+        action="resume",
+    )
