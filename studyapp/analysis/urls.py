@@ -7,6 +7,7 @@ from studyapp.analysis import (
     views_dashboard,
     views_identifiers,
     views_information,
+    views_monitor,
     views_plan,
     views_power,
 )
@@ -16,6 +17,8 @@ urlpatterns = [
     path("", views.study_list, name="study_list"),
     path("<slug:slug>/", views.study_detail, name="study_detail"),
     path("<slug:slug>/figures/", views.study_figures, name="study_figures"),
+    path("<slug:slug>/monitor/", views_monitor.monitor, name="monitor"),
+    path("<slug:slug>/monitor/live/", views_monitor.monitor_live, name="monitor_live"),
     path("<slug:slug>/analysis/", views_dashboard.dashboard, name="dashboard"),
     path("<slug:slug>/analysis/tasks/", views_dashboard.dashboard_tasks, name="dashboard_tasks"),
     path(
