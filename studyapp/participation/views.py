@@ -88,7 +88,9 @@ from studyapp.participation.services import (
 from studyapp.questionnaires.models import Questionnaire
 from studyapp.questionnaires.pages import item_fields, raw_from_post
 from studyapp.questionnaires.selectors import questionnaire_items
-from studyapp.questionnaires.validation import answers_clean
+from studyapp.questionnaires.models import Questionnaire
+from studyapp.questionnaires.pages import item_fields, raw_from_post
+from studyapp.questionnaires.selectors import questionnaire_items
 from studyapp.studies.models import Study
 from studyapp.studies.translations import LevelText, StudyTexts, scenario_text, study_texts
 
@@ -597,17 +599,17 @@ def _render_questionnaire(
     raw: dict[str, list[str]] | None = None,
     errors: dict | None = None,
 ) -> HttpResponse:
-    """A questionnaire page; sent back with `raw` and `errors` when answers were refused
-    (items hidden by those answers stay hidden without JavaScript too)."""
+    """A questionnaire page; sent back with `raw` and `errors` when answers were refused.
+    Every item is rendered visible: questionnaire.js hides those whose condition is unmet,
+    and without it the participant sees them all (the server ignores their answers)."""
     questionnaire = get_object_or_404(Questionnaire, pk=step.questionnaire_id)
     items = questionnaire_items(questionnaire=questionnaire)
-    hidden = answers_clean([item.spec() for item in items], raw or {}).hidden
     context = {
         "participant": participant,
         "study": participant.study,
         "step": step,
         "questionnaire": questionnaire,
-        "fields": item_fields(items, raw=raw, errors=errors, hidden=hidden),
+        "fields": item_fields(items, raw=raw, errors=errors),
         "has_errors": bool(errors),
     }
     return _render(request, "participation/questionnaire.html", context)

@@ -32,7 +32,6 @@ class ItemField:
     choices: list[tuple[str, str]]
     condition_name: str
     condition_values_json: str
-    hidden: bool
 
     @property
     def value(self) -> str:
@@ -48,7 +47,6 @@ def item_fields(
     *,
     raw: Mapping[str, Sequence[str]] | None = None,
     errors: Mapping[str, Sequence[str]] | None = None,
-    hidden: set[str] | frozenset[str] = frozenset(),
 ) -> list[ItemField]:
     raw, errors = raw or {}, errors or {}
     by_pk = {item.pk: item for item in items}
@@ -71,7 +69,6 @@ def item_fields(
                 condition_values_json=json.dumps([str(v) for v in item.condition_values])
                 if source
                 else "",
-                hidden=item.key in hidden,
             )
         )
     return fields

@@ -176,3 +176,15 @@ def test_an_end_questionnaire_alone_delays_completion(control_study, client):
     assert step.kind == StepKind.QUESTIONNAIRE
     _submit(flow, step, {})
     assert flow.refresh().status == Participant.Status.COMPLETED
+
+
+def test_every_item_is_rendered_and_the_script_is_told_the_condition(q_study, client):
+    flow = enter(client, q_study)
+    flow.post("consent", {"agree": "1"})
+    html = flow.home().content.decode()
+    # Visible without JavaScript; questionnaire.js hides it until "yes" is chosen.
+    assert (
+        '<div class="q-item" id="item-how_often" data-condition-name="q-uses_llm" '
+        'data-condition-values="[&quot;yes&quot;]">'
+    ) in html
+    assert "js/questionnaire.js" in html
