@@ -88,9 +88,6 @@ from studyapp.participation.services import (
 from studyapp.questionnaires.models import Questionnaire
 from studyapp.questionnaires.pages import item_fields, raw_from_post
 from studyapp.questionnaires.selectors import questionnaire_items
-from studyapp.questionnaires.models import Questionnaire
-from studyapp.questionnaires.pages import item_fields, raw_from_post
-from studyapp.questionnaires.selectors import questionnaire_items
 from studyapp.studies.models import Study
 from studyapp.studies.translations import LevelText, StudyTexts, scenario_text, study_texts
 
