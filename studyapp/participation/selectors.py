@@ -330,10 +330,10 @@ def participants_active_recent(*, study: Study, limit: int = 20) -> list[ActiveP
         ActiveParticipant(
             id=pk,
             arm_key=arm_key,
-            state=_row_state(status=status, arm_id=arm_id, began=began, task_status=task_status),
+            state=_row_state(status=status, arm_id=arm_id, began=began, task_status=task),
             position=position,
-            entered_at=created_at,
-            last_seen_at=last_seen_at,
+            entered_at=entered,
+            last_seen_at=seen,
         )
-        for pk, arm_key, arm_id, status, began, task_status, position, created_at, last_seen_at in rows
+        for pk, arm_key, arm_id, status, began, task, position, entered, seen in rows
     ]
