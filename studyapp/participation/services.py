@@ -457,7 +457,10 @@ def answer_submit(
         .order_by("position")
         .first()
     )
-    questionnaires = study_questionnaires(study_id=participant.study_id)
+    # Simulated patients (evaluations) answer no questionnaires: they complete as before.
+    questionnaires = (
+        [] if participant.is_simulated else study_questionnaires(study_id=participant.study_id)
+    )
     if waits_after_answer(questionnaires, last_task=following is None):
         # A questionnaire comes first; questionnaire_submit moves them on after it.
         pass

@@ -188,3 +188,35 @@ def test_every_item_is_rendered_and_the_script_is_told_the_condition(q_study, cl
         'data-condition-values="[&quot;yes&quot;]">'
     ) in html
     assert "js/questionnaire.js" in html
+
+
+def test_a_simulated_patient_answers_no_questionnaire_and_completes(q_study):
+    from django.utils import timezone
+
+    from studyapp.participation.services import answer_submit, task_start_answering
+
+    now = timezone.now()
+    patient = Participant.objects.create(
+        study=q_study,
+        prolific_pid="evalsim-1-1",
+        is_simulated=True,
+        arm=q_study.arms.get(),
+        status=Participant.Status.CONSENTED,
+        consented_at=now,
+        instructions_read_at=now,
+    )
+    task = Task.objects.create(
+        participant=patient, scenario=q_study.scenarios.first(), position=1, status="active"
+    )
+    task_start_answering(task_id=task.pk)
+    level = q_study.disposition_scale.levels.get(code="ae")
+    answer_submit(
+        participant_id=patient.pk,
+        position=1,
+        disposition_id=level.pk,
+        conditions_text="appendicitis",
+        confidence=None,
+    )
+    patient.refresh_from_db()
+    assert patient.status == Participant.Status.COMPLETED
+    assert not Response.objects.exists()
