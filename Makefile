@@ -99,7 +99,7 @@ test: lint migrations-check check-deploy
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install-dev
-	$(PY) bench/relay.py
+	$(PY) bench/relay.py --repetitions 5 --long-streams 50 --cpu-streams 50
 	$(PY) bench/enrolment.py
 	$(PY) bench/analysis.py
 	$(PY) bench/evaluations.py

@@ -23,9 +23,11 @@ studyapp runs with production settings (DJANGO_DEBUG off, a throwaway secret key
 
 --cpu-streams N measures what relaying costs the server process itself: N replies of
 --cpu-tokens tokens stream at once, at the model's pace (one token per frame, the costliest
-case), and the server's CPU time (user + system, from /proc) over the round is divided by
-the tokens relayed; studyapp and the floor alternately, `--repetitions` times. The inverse
-is the tokens per second one process could relay with a whole CPU to itself.
+case), then N of a fifth of that length, and the server's CPU time (user + system, from
+/proc) over each round is divided by its turns; studyapp and the floor alternately,
+`--repetitions` times. Per token: the long round's CPU over its tokens; marginal: the slope
+between the two lengths (the inverse is the tokens per second one process could relay
+with a whole CPU to itself); fixed: what a turn costs besides its tokens.
 
 Database: a temporary SQLite file, or DATABASE_URL when set (migrated first). The floor
 writes its own tables (bench_floor_*) in the same database.
@@ -390,7 +392,7 @@ def main() -> int:
     ).start()
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
     long_per_rep = (args.long_streams + 1) if args.long_streams else 0
-    needed = 1 + reps * (sum(levels) + long_per_rep + args.cpu_streams)
+    needed = 1 + reps * (sum(levels) + long_per_rep + 2 * args.cpu_streams)
     enrolled = iter(enrol(model.base_url, needed, run_id))
     floor_ids = itertools.count()
 
@@ -568,13 +570,15 @@ def main() -> int:
             f"(max {f.get('max')}), ratio {long_result['median_ratio']}"
         )
     if cpu_result is not None:
-        a, f = cpu_result["studyapp_cpu_us_per_token"], cpu_result["floor_cpu_us_per_token"]
+        c = cpu_result
+        a, f = c["studyapp_cpu_us_per_token"], c["floor_cpu_us_per_token"]
         print(
-            f"  CPU per relayed token ({cpu_result['streams']} streams x "
-            f"{cpu_result['tokens_per_reply']} tokens): studyapp {a.get('median')} us "
-            f"({cpu_result['studyapp_tokens_per_cpu_second']} tokens per CPU-second) vs floor "
-            f"{f.get('median')} us ({cpu_result['floor_tokens_per_cpu_second']}), "
-            f"ratio {cpu_result['median_ratio']}"
+            f"  CPU per relayed token ({c['streams']} streams x {c['tokens_per_reply']} "
+            f"tokens): studyapp {a.get('median')} us vs floor {f.get('median')} us, ratio "
+            f"{c['median_ratio']}; marginal studyapp {c['studyapp_marginal_us_per_token']} us "
+            f"({c['studyapp_tokens_per_cpu_second']} tokens per CPU-second) vs floor "
+            f"{c['floor_marginal_us_per_token']} us, ratio {c['marginal_ratio']}; fixed per "
+            f"turn {c['studyapp_fixed_ms_per_turn']} ms vs {c['floor_fixed_ms_per_turn']} ms"
         )
     failed = any(r["failed"] for r in rounds + floor_rounds)
     if long_result is not None:
@@ -595,55 +599,90 @@ def process_cpu_s(pid: int) -> float | None:
 
 
 def run_cpu_scenario(args, ports: dict, servers: dict, model, take, reps: int) -> dict:
-    """The server process's CPU time per relayed token, `args.cpu_streams` replies of
-    `args.cpu_tokens` tokens at once, per target, alternately, `reps` times. Tokens are
-    counted on the model's side, for replies the client saw complete."""
-    per_token: dict[str, list[float]] = {t: [] for t in TARGETS}
+    """The server process's CPU time per relayed token, `args.cpu_streams` replies at once,
+    per target, alternately, `reps` times, at two reply lengths (`args.cpu_tokens` and a
+    fifth of it): per token over the long round, and split into a marginal cost per token
+    (the slope between the two lengths) and a fixed cost per turn (opening the socket, the
+    history, the turn's transaction, storing the reply). Tokens are counted for replies
+    the client saw complete."""
+    lengths = {"long": args.cpu_tokens, "short": max(args.cpu_tokens // 5, 1)}
+    cpu: dict[tuple[str, str], list[float]] = {}
     tokens_per_s: dict[str, list[float]] = {t: [] for t in TARGETS}
     failed = dict.fromkeys(TARGETS, 0)
     for rep in range(reps):
         order = TARGETS if rep % 2 == 0 else TARGETS[::-1]
         for target in order:
-            model.reset()
-            pid = servers[target].pid
-            cpu_before, wall_before = process_cpu_s(pid), time.monotonic()
-            records = asyncio.run(
-                run_round(
-                    ports[target],
-                    take(target, args.cpu_streams),
-                    args.cpu_tokens,
-                    f"{target}-cpu-r{rep}",
+            for name, length in lengths.items():
+                model.reset()
+                pid = servers[target].pid
+                cpu_before, wall_before = process_cpu_s(pid), time.monotonic()
+                records = asyncio.run(
+                    run_round(
+                        ports[target],
+                        take(target, args.cpu_streams),
+                        length,
+                        f"{target}-cpu-{name}-r{rep}",
+                    )
                 )
-            )
-            cpu_after, wall = process_cpu_s(pid), time.monotonic() - wall_before
-            one = analyse(records, model.requests(), args.cpu_streams, args.cpu_tokens)
-            failed[target] += one["failed"]
-            tokens = one["completed"] * args.cpu_tokens
-            if cpu_before is None or cpu_after is None or not tokens:
-                continue
-            per_token[target].append((cpu_after - cpu_before) / tokens)
-            tokens_per_s[target].append(tokens / wall)
-    app_us = summary(per_token["studyapp"], scale=1e6)
-    floor_us = summary(per_token["floor"], scale=1e6)
+                cpu_after, wall = process_cpu_s(pid), time.monotonic() - wall_before
+                one = analyse(records, model.requests(), args.cpu_streams, length)
+                failed[target] += one["failed"]
+                if cpu_before is None or cpu_after is None or not one["completed"]:
+                    continue
+                # CPU seconds per turn of this round.
+                cpu.setdefault((target, name), []).append(
+                    (cpu_after - cpu_before) / one["completed"]
+                )
+                if name == "long":
+                    tokens_per_s[target].append(one["completed"] * length / wall)
 
-    def per_cpu_second(us: dict) -> int | None:
-        return round(1e6 / us["median"]) if us.get("median") else None
+    def figures(target: str) -> dict:
+        long_turn = cpu.get((target, "long"), [])
+        short_turn = cpu.get((target, "short"), [])
+        if not long_turn or not short_turn:
+            return {"per_token_us": {"n": 0}, "marginal_us": None, "fixed_ms": None}
+        per_token = summary([c / lengths["long"] for c in long_turn], scale=1e6)
+        long_m, short_m = statistics.median(long_turn), statistics.median(short_turn)
+        marginal = (long_m - short_m) / (lengths["long"] - lengths["short"])
+        return {
+            "per_token_us": per_token,
+            "marginal_us": round(marginal * 1e6, 1),
+            "fixed_ms": round((short_m - marginal * lengths["short"]) * 1e3, 2),
+            "cpu_ms_per_turn": {name: summary(cpu[(target, name)], scale=1e3) for name in lengths},
+        }
+
+    app, floor = figures("studyapp"), figures("floor")
+
+    def per_cpu_second(us: float | None) -> int | None:
+        return round(1e6 / us) if us else None
 
     return {
         "streams": args.cpu_streams,
-        "tokens_per_reply": args.cpu_tokens,
+        "tokens_per_reply": lengths["long"],
+        "short_tokens_per_reply": lengths["short"],
         "model_token_delay_s": args.token_delay,
         "repetitions": reps,
         "definition": (
-            "the server process's user + system CPU time over a round / the tokens of the "
-            "replies completed in it (one token per frame at this pace); tokens per "
-            "CPU-second = 1e6 / the median"
+            "the server process's user + system CPU time over a round of N replies at once, "
+            "per turn; per token = a long round's / its tokens; marginal = the slope between "
+            "the long and the short rounds' medians (what one more relayed token costs, one "
+            "frame per token at this pace); fixed = what a turn costs besides its tokens; "
+            "tokens per CPU-second = 1e6 / marginal"
         ),
-        "studyapp_cpu_us_per_token": app_us,
-        "floor_cpu_us_per_token": floor_us,
-        "median_ratio": ratio(app_us.get("median"), floor_us.get("median")),
-        "studyapp_tokens_per_cpu_second": per_cpu_second(app_us),
-        "floor_tokens_per_cpu_second": per_cpu_second(floor_us),
+        "studyapp_cpu_us_per_token": app["per_token_us"],
+        "floor_cpu_us_per_token": floor["per_token_us"],
+        "median_ratio": ratio(
+            app["per_token_us"].get("median"), floor["per_token_us"].get("median")
+        ),
+        "studyapp_marginal_us_per_token": app["marginal_us"],
+        "floor_marginal_us_per_token": floor["marginal_us"],
+        "marginal_ratio": ratio(app["marginal_us"], floor["marginal_us"]),
+        "studyapp_fixed_ms_per_turn": app["fixed_ms"],
+        "floor_fixed_ms_per_turn": floor["fixed_ms"],
+        "studyapp_cpu_ms_per_turn": app.get("cpu_ms_per_turn"),
+        "floor_cpu_ms_per_turn": floor.get("cpu_ms_per_turn"),
+        "studyapp_tokens_per_cpu_second": per_cpu_second(app["marginal_us"]),
+        "floor_tokens_per_cpu_second": per_cpu_second(floor["marginal_us"]),
         "studyapp_relayed_tokens_per_s": summary(tokens_per_s["studyapp"], scale=1.0),
         "floor_relayed_tokens_per_s": summary(tokens_per_s["floor"], scale=1.0),
         "studyapp_failed": failed["studyapp"],

@@ -33,7 +33,8 @@ def run_bench(script: str, *args: str, out: Path) -> dict:
 def test_the_relay_benchmark_streams_every_reply(tmp_path):
     result = run_bench(
         "relay.py", "--concurrency", "1,3", "--tokens", "5", "--ttft", "0.05",
-        "--token-delay", "0.01", "--repetitions", "2", out=tmp_path / "relay.json",
+        "--token-delay", "0.01", "--repetitions", "2", "--cpu-streams", "2",
+        "--cpu-tokens", "10", out=tmp_path / "relay.json",
     )  # fmt: skip
     # Every repetition's turns, pooled: 2 x 1 and 2 x 3, for studyapp and for the floor.
     rounds = {r["concurrency"]: r for r in result["rounds"]}
@@ -44,6 +45,14 @@ def test_the_relay_benchmark_streams_every_reply(tmp_path):
     assert ratios[3]["floor_added_ttft_ms"]["n"] == 6
     assert ratios[3]["studyapp_added_ttft_ms"]["n"] == 6
     assert ratios[3]["median_ratio"] > 0
+    # The server's CPU per relayed token, both apps, both reply lengths, every turn complete.
+    cpu = result["cpu_per_token"]
+    assert (cpu["tokens_per_reply"], cpu["short_tokens_per_reply"]) == (10, 2)
+    assert cpu["studyapp_failed"] == cpu["floor_failed"] == 0
+    for target in ("studyapp", "floor"):
+        assert cpu[f"{target}_cpu_us_per_token"]["n"] == 2
+        assert cpu[f"{target}_cpu_us_per_token"]["median"] > 0
+        assert cpu[f"{target}_cpu_ms_per_turn"]["short"]["n"] == 2
 
 
 @pytest.mark.timeout(180)
