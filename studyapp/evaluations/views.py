@@ -44,11 +44,13 @@ def _leaderboard() -> list[dict]:
     return read_leaderboard(path) if path.is_file() else []
 
 
-def _runs_context(study) -> dict:
+def _runs_context(study, *, may_change: bool) -> dict:
     runs = selectors.study_runs(study=study)
     return {
         "study": study,
         "runs": runs,
+        # Start, edit, cancel and delete: owners and collaborators (studies.roles).
+        "may_change": may_change,
         "poll_seconds": POLL_SECONDS,
         # Polling goes on until a cancelled run's last requests in flight are stored.
         "any_active": any(not run.is_finished for run in runs)
@@ -115,7 +117,7 @@ def _results_context(study, runs: list[EvaluationRun]) -> dict:
 @login_required
 def evaluations_page(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     study = study_get_for_user_or_404(request.user, slug, roles.VIEW_DESIGN)
-    context = _runs_context(study)
+    context = _runs_context(study, may_change=request.user.has_perm(roles.CHANGE_STUDY, study))
     context |= _results_context(study, context["runs"])
     context["form"] = StartRunForm(study=study, user=request.user)
     return render(request, "evaluations/page.html", context)
@@ -126,7 +128,7 @@ def evaluations_page(request: AuthenticatedHttpRequest, slug: str) -> HttpRespon
 def runs_fragment(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The runs table alone, polled while a run is active (the progress bars move)."""
     study = study_get_for_user_or_404(request.user, slug, roles.VIEW_DESIGN)
-    context = _runs_context(study)
+    context = _runs_context(study, may_change=request.user.has_perm(roles.CHANGE_STUDY, study))
     response = render(request, "evaluations/page.html#runs", context)
     if not context["any_active"]:
         # Nothing runs any more: the evaluations page's results reload themselves, so the
@@ -147,7 +149,7 @@ def run_start(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             return redirect("evaluations:page", slug=study.slug)
-    context = _runs_context(study)
+    context = _runs_context(study, may_change=request.user.has_perm(roles.CHANGE_STUDY, study))
     context |= _results_context(study, context["runs"])
     context["form"] = form
     return render(request, "evaluations/page.html", context, status=400)

@@ -207,3 +207,13 @@ def test_the_anonymous_user_is_refused_by_the_permission_itself(walk):
     study = Study.objects.get(slug="walk")
     for perm in roles.ROLES:
         assert not AnonymousUser().has_perm(perm, study)
+
+
+def test_read_only_roles_see_the_evaluations_without_their_controls(client, walk):
+    users, _ = walk
+    url = reverse("evaluations:page", args=["walk"])
+    for who, controls in (("owner", True), (Role.ANALYST, False), (Role.AUDITOR, False)):
+        client.force_login(users[who])
+        html = client.get(url).content.decode()
+        assert ('id="start-run"' in html) == controls, who
+        assert ("/evaluations/prompts/" in html) == controls, who
