@@ -141,6 +141,7 @@ URL_ACCESS: dict[str, str] = {
     "chat:*": PUBLIC,
     "analysis:study_list": SIGNED_IN,
     "studies:design_upload": SIGNED_IN,  # a new study, whose owner the uploader becomes
+    "studies:study_new": SIGNED_IN,  # likewise (a copy: of a study whose design they see)
     "ratings:home": SIGNED_IN,
     "analysis:study_detail": VIEW_RESULTS,  # blinded analysts: sent to the blinded dashboard
     "analysis:study_figures": VIEW_UNBLINDED,
@@ -158,6 +159,11 @@ URL_ACCESS: dict[str, str] = {
     "studies:design_download": VIEW_DESIGN,
     "studies:members": MANAGE_MEMBERS,
     "studies:member_change": MANAGE_MEMBERS,
+    "studies:settings": CHANGE_STUDY,  # the study builder (studies.views_builder)
+    "studies:scenarios": CHANGE_STUDY,
+    "studies:scenario_new": CHANGE_STUDY,
+    "studies:scenario_edit": CHANGE_STUDY,
+    "studies:scenario_delete": CHANGE_STUDY,
     "audit:audit_log": VIEW_AUDIT,
     "audit:audit_log_csv": VIEW_AUDIT,
     "evaluations:page": VIEW_DESIGN,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from studyapp.studies import views_design, views_members, views_status
+from studyapp.studies import views_builder, views_design, views_members, views_status
 
 app_name = "studies"
 urlpatterns = [
@@ -15,6 +15,20 @@ urlpatterns = [
         views_members.member_change,
         name="member_change",
     ),
+    path("<slug:slug>/settings/", views_builder.study_settings, name="settings"),
+    path("<slug:slug>/scenarios/", views_builder.scenario_list, name="scenarios"),
+    path("<slug:slug>/scenarios/new/", views_builder.scenario_new, name="scenario_new"),
+    path(
+        "<slug:slug>/scenarios/<int:scenario_id>/",
+        views_builder.scenario_edit,
+        name="scenario_edit",
+    ),
+    path(
+        "<slug:slug>/scenarios/<int:scenario_id>/delete/",
+        views_builder.scenario_delete,
+        name="scenario_delete",
+    ),
     # Two segments, so no study's slug shadows it (or is shadowed by it).
     path("design-files/new/", views_design.design_upload, name="design_upload"),
+    path("builder/new/", views_builder.study_new, name="study_new"),
 ]

@@ -1,0 +1,270 @@
+"""Forms of the study builder (studies.views_builder). Lists are typed one entry per line;
+a scenario's synonyms one gold term per line, `term = other name, other name`. The
+model's own checks run in the services and the view puts each message beside its field."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from studyapp.studies import roles
+from studyapp.studies.models import DispositionLevel, DispositionScale, Scenario, Study
+
+LINES_HELP = "One per line."
+
+
+def _language_choices() -> list[tuple[str, str]]:
+    return list(settings.LANGUAGES)
+
+
+def lines_parse(text: str) -> list[str]:
+    """The non-empty lines, stripped, each once (the first spelling kept)."""
+    seen: set[str] = set()
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and line.casefold() not in seen:
+            seen.add(line.casefold())
+            out.append(line)
+    return out
+
+
+def synonyms_format(synonyms: dict[str, list[str]]) -> str:
+    return "\n".join(f"{term} = {', '.join(names)}" for term, names in synonyms.items())
+
+
+class _SlugField(forms.SlugField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_length=50,
+            help_text="In the study's addresses: letters, digits, - and _.",
+            **kwargs,
+        )
+
+
+def _slug_free(slug: str) -> str:
+    if Study.objects.filter(slug=slug).exists():
+        raise forms.ValidationError("A study with this slug exists: choose another.")
+    return slug
+
+
+class StudyNewForm(forms.Form):
+    title = forms.CharField(
+        max_length=200, help_text="For investigators; participants see the public title."
+    )
+    slug = _SlugField()
+    first_language = forms.ChoiceField(
+        choices=_language_choices, initial="en", help_text="The language the study is written in."
+    )
+    other_languages = forms.MultipleChoiceField(
+        choices=_language_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Offered too, once translated.",
+    )
+    disposition_scale = forms.ModelChoiceField(
+        queryset=DispositionScale.objects.order_by("name"),
+        help_text="The care levels participants choose from; fixed once the study starts.",
+    )
+    consent_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+    instructions_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+
+    def clean_slug(self) -> str:
+        return _slug_free(self.cleaned_data["slug"])
+
+    def languages(self) -> list[str]:
+        first = self.cleaned_data["first_language"]
+        return [first, *(c for c in self.cleaned_data["other_languages"] if c != first)]
+
+
+class StudyCopyForm(forms.Form):
+    source = forms.ModelChoiceField(
+        queryset=Study.objects.none(),
+        label="Study to copy",
+        help_text=(
+            "Its settings, arms, scenarios, translations, questionnaires and analysis plan; "
+            "not its participants, members or allocation seed."
+        ),
+    )
+    slug = _SlugField(label="Slug of the copy")
+    title = forms.CharField(max_length=200, label="Title of the copy")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A copy carries the arms' models: only studies whose design the user may see.
+        self.fields["source"].queryset = Study.objects.visible_to(
+            user, roles.VIEW_DESIGN
+        ).order_by("title")
+
+    def clean_slug(self) -> str:
+        return _slug_free(self.cleaned_data["slug"])
+
+
+class StudySettingsForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    public_title = forms.CharField(max_length=200, help_text="Shown to participants.")
+    consent_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
+    instructions_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
+    disposition_question = forms.CharField(max_length=300)
+    conditions_question = forms.CharField(max_length=300)
+    disposition_scale = forms.ModelChoiceField(queryset=DispositionScale.objects.order_by("name"))
+    languages = forms.CharField(
+        max_length=100,
+        help_text="Language codes separated by commas, the first the default, e.g. en, de.",
+    )
+
+    def __init__(self, *args, study: Study, locked: bool, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                **{name: getattr(study, name) for name in self.base_fields},
+                "languages": ", ".join(study.languages),
+            },
+        )
+        super().__init__(*args, **kwargs)
+        if locked:
+            for name in ("disposition_scale", "languages"):
+                self.fields[name].disabled = True
+                self.fields[name].help_text = "Fixed: the study is live or has participants."
+
+    def clean_languages(self):
+        value = self.cleaned_data["languages"]
+        if isinstance(value, list):  # a disabled field's initial
+            return value
+        return [c.strip() for c in value.split(",") if c.strip()]
+
+
+class ScenarioForm(forms.Form):
+    key = forms.SlugField(max_length=80, help_text="Names the scenario in data and exports.")
+    title = forms.CharField(max_length=200)
+    gold_disposition = forms.ModelChoiceField(
+        queryset=DispositionLevel.objects.none(), label="Gold disposition"
+    )
+    gold_conditions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text=LINES_HELP + " At least one."
+    )
+    red_flags = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=LINES_HELP
+    )
+    condition_synonyms = forms.CharField(
+        required=False,
+        label="Condition synonyms",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=(
+            "One gold condition or red flag per line: “term = other name, other name”. "
+            "The scorer counts another name as the term."
+        ),
+    )
+    provenance = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Where the scenario comes from.",
+    )
+
+    def __init__(self, *args, study: Study, scenario: Scenario | None = None, **kwargs):
+        if scenario is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "key": scenario.key,
+                    "title": scenario.title,
+                    "gold_disposition": scenario.gold_disposition_id,
+                    "gold_conditions": "\n".join(scenario.gold_conditions),
+                    "red_flags": "\n".join(scenario.red_flags),
+                    "condition_synonyms": synonyms_format(scenario.condition_synonyms),
+                    "provenance": scenario.provenance,
+                },
+            )
+        super().__init__(*args, **kwargs)
+        self.study, self.scenario = study, scenario
+        self.fields["gold_disposition"].queryset = study.disposition_scale.levels.order_by(
+            "-value"
+        )
+        if scenario is not None:
+            self.fields["key"].disabled = True
+            self.fields["key"].help_text = "The key names every version: it does not change."
+
+    def clean_key(self) -> str:
+        key = self.cleaned_data["key"]
+        if self.scenario is None and Scenario.objects.filter(study=self.study, key=key).exists():
+            raise forms.ValidationError("Another scenario of this study has this key.")
+        return key
+
+    def clean_gold_conditions(self) -> list[str]:
+        terms = lines_parse(self.cleaned_data["gold_conditions"])
+        if not terms:
+            raise forms.ValidationError("At least one gold condition is needed.")
+        return terms
+
+    def clean_red_flags(self) -> list[str]:
+        return lines_parse(self.cleaned_data["red_flags"])
+
+    def clean(self):
+        data = super().clean()
+        text = data.get("condition_synonyms", "")
+        if "gold_conditions" not in data or not text:
+            data["condition_synonyms"] = {}
+            return data
+        terms = {t.casefold(): t for t in [*data["gold_conditions"], *data.get("red_flags", [])]}
+        synonyms: dict[str, list[str]] = {}
+        problems = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            term, sep, names = line.partition("=")
+            term = term.strip()
+            if not sep or not term:
+                problems.append(f"Line {number}: write “term = other name, other name”.")
+                continue
+            if term.casefold() not in terms:
+                problems.append(
+                    f"Line {number}: “{term}” is not one of the gold conditions or red flags."
+                )
+                continue
+            names = [n.strip() for n in names.split(",") if n.strip()]
+            if not names:
+                problems.append(f"Line {number}: give at least one other name for “{term}”.")
+                continue
+            synonyms.setdefault(terms[term.casefold()], [])
+            synonyms[terms[term.casefold()]] += [
+                n for n in names if n not in synonyms[terms[term.casefold()]]
+            ]
+        if problems:
+            self.add_error("condition_synonyms", problems)
+        else:
+            data["condition_synonyms"] = synonyms
+        return data
+
+
+def sections_from_post(data) -> list[dict[str, str]]:
+    """The sections as posted: parallel lists of headings and texts, in page order."""
+    headings = data.getlist("section_heading")
+    texts = data.getlist("section_text")
+    return [
+        {"heading": heading.strip(), "text": text.strip()}
+        for heading, text in zip(headings, texts, strict=False)
+    ]
+
+
+def sections_apply(sections: list[dict[str, str]], action: str) -> list[dict[str, str]]:
+    """Add, remove or move a section (the page's buttons: "add", "remove-2", "up-2",
+    "down-2"); anything else leaves them as they are."""
+    sections = list(sections)
+    verb, _, index_text = action.partition("-")
+    if verb == "add":
+        return [*sections, {"heading": "", "text": ""}]
+    if not index_text.isdigit() or int(index_text) >= len(sections):
+        return sections
+    i = int(index_text)
+    if verb == "remove":
+        del sections[i]
+    elif verb == "up" and i > 0:
+        sections[i - 1], sections[i] = sections[i], sections[i - 1]
+    elif verb == "down" and i < len(sections) - 1:
+        sections[i + 1], sections[i] = sections[i], sections[i + 1]
+    return sections
+
+
+def sections_errors(sections: list[dict[str, str]]) -> dict[int, str]:
+    """A message per section at fault (by index): each needs its text."""
+    return {i: "Write the section's text." for i, s in enumerate(sections) if not s["text"]}
