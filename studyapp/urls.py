@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     # Design files (before the analysis pages, whose <slug>/ patterns would match first).
     path("studies/", include("studyapp.studies.urls")),
+    path("endpoints/", include("studyapp.studies.urls_endpoints")),
     path("studies/", include("studyapp.audit.urls")),
     path("studies/", include("studyapp.questionnaires.urls")),
     path("studies/", include("studyapp.analysis.urls")),

@@ -3,7 +3,7 @@ may do is studyapp.studies.roles (django-rules predicates)."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from studyapp.studies import roles
@@ -40,8 +40,9 @@ def user_sees_blinded(user, study: Study) -> bool:
 
 
 def endpoints_visible_to(user) -> QuerySet[ModelEndpoint]:
-    """Model endpoints a user may see and choose: those the arms of the studies they may
-    change use; every endpoint for superusers, who alone create them.
+    """Model endpoints a user may see and choose: those they own (made on the endpoints
+    page) and those the arms of the studies they may change use; every endpoint for
+    superusers.
 
     An endpoint holds another team's server address and names its key: an investigator
     picking it would spend that team's quota (and see its model) from their own study.
@@ -53,7 +54,22 @@ def endpoints_visible_to(user) -> QuerySet[ModelEndpoint]:
     used = ModelEndpoint.objects.filter(
         arms__study__in=Study.objects.visible_to(user, roles.CHANGE_STUDY)
     )
-    return ModelEndpoint.objects.filter(pk__in=used.values("pk"))
+    return ModelEndpoint.objects.filter(Q(owner=user) | Q(pk__in=used.values("pk")))
+
+
+def endpoint_may_edit(user, endpoint: ModelEndpoint) -> bool:
+    """Its owner and superusers: an endpoint a study uses is seen by that study's team, but
+    changing its URL or key variable would redirect another team's key and chats."""
+    return user.is_authenticated and (user.is_superuser or endpoint.owner_id == user.pk)
+
+
+def endpoint_get_for_user_or_404(user, endpoint_id: int) -> ModelEndpoint:
+    """The endpoint if `user` may see it (endpoints_visible_to); 404 otherwise, exactly as
+    for one that does not exist."""
+    endpoint = endpoints_visible_to(user).filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise Http404("No such endpoint")
+    return endpoint
 
 
 # --- Raters (studyapp.ratings): a per-study role kept by the ratings app; studies.roles

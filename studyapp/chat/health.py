@@ -224,3 +224,17 @@ def live_endpoint_health(*, now: datetime | None = None) -> list[EndpointHealth]
         now=now or timezone.now(),
     )
     return summarize(rows)
+
+
+def endpoints_health(
+    *, endpoint_ids: Iterable[int], now: datetime | None = None
+) -> dict[int, EndpointHealth]:
+    """The health of these endpoints that had replies in the window, by endpoint id (an
+    endpoint without any is absent). One query; for the endpoints page."""
+    ids = list(endpoint_ids)
+    if not ids:
+        return {}
+    rows = _recent_rows(
+        endpoint_filter={"conversation__endpoint_id__in": ids}, now=now or timezone.now()
+    )
+    return {h.endpoint_id: h for h in summarize(rows) if h.endpoint_id is not None}

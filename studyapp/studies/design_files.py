@@ -34,6 +34,7 @@ named here, so a field added later cannot be lost silently):
   let whoever holds the file predict the original's arms, and a replication must not
   repeat the original's sequence either.
 - Members (`StudyMembership`): people, not design; the importing user becomes owner.
+- `ModelEndpoint.owner`: who made the endpoint on this server, not design.
 - `Study.condition_labels`: a mirror of the analysis plan's `condition_labels`, which
   the file carries; the importer sets it from the plan.
 - `Scenario.version` and `is_active`: only active versions are written; in the new study
@@ -212,7 +213,7 @@ LEFT_OUT: dict[type[models.Model], frozenset[str]] = {
     ),
     DispositionScale: frozenset({"id", "created_at", "updated_at"}),
     DispositionLevel: frozenset({"id", "scale"}),
-    ModelEndpoint: frozenset({"id", "created_at", "updated_at"}),
+    ModelEndpoint: frozenset({"id", "created_at", "updated_at", "owner"}),
     Arm: frozenset({"id", "created_at", "updated_at", "study"}),
     Scenario: frozenset({"id", "created_at", "updated_at", "study", "version", "is_active"}),
     StudyTranslation: frozenset({"id", "created_at", "updated_at", "study"}),

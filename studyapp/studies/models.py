@@ -599,6 +599,15 @@ class ModelEndpoint(TimeStampedModel):
     """
 
     name = models.CharField(max_length=100, unique=True)
+    # Who created it on the endpoints page: they (and superusers) may edit it. Empty for
+    # endpoints made in the admin, by the command line or by a design file's import.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="model_endpoints",
+    )
     # Not a URLField: Django's URL validator refuses single-label hosts such as "gpu-node",
     # which is how model servers on a cluster are usually reached.
     base_url = models.CharField(

@@ -143,6 +143,9 @@ URL_ACCESS: dict[str, str] = {
     "studies:design_upload": SIGNED_IN,  # a new study, whose owner the uploader becomes
     "studies:study_new": SIGNED_IN,  # likewise (a copy: of a study whose design they see)
     "ratings:home": SIGNED_IN,
+    # Model endpoints: each view answers 404 for an endpoint the user may not see
+    # (accounts.permissions.endpoints_visible_to) and 403 for a change by a non-owner.
+    "endpoints:*": SIGNED_IN,
     "analysis:study_detail": VIEW_RESULTS,  # blinded analysts: sent to the blinded dashboard
     "analysis:study_figures": VIEW_UNBLINDED,
     "analysis:dashboard": VIEW_RESULTS,

@@ -248,6 +248,16 @@ class OpenAICompatibleClient:
             )
         return client
 
+    async def list_models(self) -> list[str]:
+        """The model ids the server lists (GET {base_url}/models), within the endpoint's
+        timeout; an LLMError as for a chat otherwise."""
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                page = await self._sdk_client().models.list()
+        except Exception as exc:  # the SDK's errors, a timeout, a body that is not a list
+            raise map_openai_error(exc) from exc
+        return [model.id for model in page.data]
+
     async def _acquire(self) -> asyncio.Semaphore:
         semaphore = _endpoint_semaphore(self.config)
         try:

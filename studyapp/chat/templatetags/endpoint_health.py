@@ -12,6 +12,7 @@ from studyapp.chat.health import (
     FAILED_IN_A_ROW,
     MIN_REPLIES_FOR_RATE,
     WINDOW_MINUTES,
+    endpoints_health,
     study_endpoint_health,
 )
 from studyapp.studies.models import Study
@@ -31,3 +32,13 @@ def endpoint_health_card(study: Study, arms: Iterable | None = None) -> dict:
         "min_replies": MIN_REPLIES_FOR_RATE,
         "error_rate_pct": round(ERROR_RATE_DEGRADED * 100),
     }
+
+
+@register.simple_tag
+def endpoints_with_health(rows: Iterable[dict]) -> list[dict]:
+    """The endpoints page's rows (dicts with an "endpoint"), each with "health" added: its
+    EndpointHealth, or None without replies in the window. One query; a tag because the
+    page lives in studies, which does not import chat."""
+    rows = list(rows)
+    health = endpoints_health(endpoint_ids=[row["endpoint"].pk for row in rows])
+    return [{**row, "health": health.get(row["endpoint"].pk)} for row in rows]
