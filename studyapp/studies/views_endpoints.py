@@ -144,7 +144,7 @@ def endpoint_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def endpoint_new(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form = EndpointForm(request.POST or None)
+    form = EndpointForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         endpoint = endpoint_create(owner=request.user, **form.cleaned_data)
         return redirect("endpoints:edit", endpoint_id=endpoint.pk)
@@ -163,7 +163,8 @@ def endpoint_edit(request: AuthenticatedHttpRequest, endpoint_id: int) -> HttpRe
     may_edit = endpoint_may_edit(request.user, endpoint)
     if request.method == "POST" and not may_edit:
         raise PermissionDenied("Only the endpoint's owner may change it.")
-    form = EndpointForm(request.POST or None, instance=endpoint) if may_edit else None
+    data = request.POST if request.method == "POST" else None
+    form = EndpointForm(data, instance=endpoint) if may_edit else None
     saved = False
     status = 200
     if request.method == "POST":

@@ -245,3 +245,24 @@ def test_anonymous_users_are_sent_to_sign_in():
         assert response.status_code == 302 and "/login/" in response["Location"]
     response = Client().post(reverse("endpoints:test", args=[endpoint.pk]))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_an_empty_post_shows_which_fields_are_required():
+    response = client_for(make_user("alice")).post(reverse("endpoints:new"), {})
+    assert response.status_code == 400
+    html = response.content.decode()
+    field = html[html.index('id="field-name"') :]
+    assert "This field is required." in field[: field.index("</p>")]
+
+
+def test_the_list_costs_the_same_queries_for_one_endpoint_or_many(django_assert_num_queries):
+    alice = make_user("alice")
+    study = make_study("shared")
+    make_member(study, alice, "owner")
+    for n in range(5):
+        make_llm_arm(study, make_endpoint(name=f"e{n}", owner=alice), key=f"arm{n}")
+    client = client_for(alice)
+    client.get(reverse("endpoints:list"))  # the session, warmed
+    with django_assert_num_queries(5):  # session, user, endpoints, studies, health
+        html = client.get(reverse("endpoints:list")).content.decode()
+    assert html.count('data-endpoint="e') == 5
