@@ -141,7 +141,9 @@ class ScenarioForm(forms.Form):
         queryset=DispositionLevel.objects.none(), label="Gold disposition"
     )
     gold_conditions = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), help_text=LINES_HELP + " At least one."
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=LINES_HELP + " At least one.",
+        error_messages={"required": "At least one gold condition is needed."},
     )
     red_flags = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=LINES_HELP

@@ -164,6 +164,9 @@ def _scenario_page(
     template = "studies/scenario_edit.html"
     if request.htmx:
         template += "#scenario-form"
+        # htmx swaps no 4xx response by default (its responseHandling): the refused form,
+        # with its messages, must come back as a 200 to be shown.
+        status = 200
     return render(request, template, context, status=status)
 
 

@@ -272,6 +272,19 @@ def test_the_htmx_row_button_returns_the_form_alone(client, alice, draft):
     assert "<h1>" not in html
 
 
+def test_an_htmx_save_refused_returns_the_form_with_its_messages_as_200(client, alice, draft):
+    # htmx does not swap a 400: the messages would never be shown.
+    client.force_login(alice)
+    response = client.post(
+        reverse("studies:scenario_new", args=[draft.slug]),
+        scenario_data(draft, gold_conditions=""),
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert 'id="id_gold_conditions-error"' in response.content.decode()
+    assert not Scenario.objects.filter(study=draft, key="s3").exists()
+
+
 def test_each_invalid_field_has_its_message(client, alice, draft):
     client.force_login(alice)
     response = client.post(
