@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 
 from studyapp.studies.design_files import design_export, design_import
 from studyapp.studies.members import membership_grant
-from studyapp.studies.models import DispositionScale, ModelEndpoint, Scenario, Study
+from studyapp.studies.models import Arm, DispositionScale, ModelEndpoint, Scenario, Study
 from studyapp.studies.roles import Role
 
 # What the settings page edits; the first two are the design's frame and stay as they are
@@ -209,3 +209,70 @@ def scenario_delete(*, study: Study, scenario_id: int) -> None:
             "Edit it to make a new version instead."
         )
     scenario.delete()
+
+
+# --- Arms ------------------------------------------------------------------------------
+
+ARM_FIELDS = (
+    "key",
+    "kind",
+    "participant_label",
+    "endpoint",
+    "system_prompt",
+    "sampling_params",
+    "min_turns",
+    "max_turns",
+    "weight",
+    "reply_timeout_s",
+    "control_instructions",
+    "blinding_terms",
+)
+# An arm's identity and weight are part of the allocation design once anyone is allocated
+# (the admin makes them read-only then too).
+ARM_FIXED_ONCE_ALLOCATED = ("key", "kind", "weight")
+
+
+def arm_is_allocated(arm: Arm) -> bool:
+    return arm.participants.exists() or arm.allocations.exists()
+
+
+@transaction.atomic
+def arm_save(*, study: Study, arm_id: int | None, values: dict[str, Any]) -> Arm:
+    """Create an arm (arm_id None) or change one; BuilderError for a change the
+    allocation forbids, ValidationError naming the field for the model's checks."""
+    values = {k: v for k, v in values.items() if k in ARM_FIELDS}
+    if arm_id is None:
+        if study.allocations.exists():
+            raise BuilderError(
+                "Participants have been allocated: the study's arms are fixed. Copy the "
+                "study to try other arms."
+            )
+        if Arm.objects.filter(study=study, key=values.get("key")).exists():
+            raise ValidationError({"key": "Another arm of this study has this key."})
+        arm = Arm(study=study, **values)
+    else:
+        arm = Arm.objects.select_for_update().get(pk=arm_id, study=study)
+        changed = [
+            n for n in ARM_FIXED_ONCE_ALLOCATED if n in values and values[n] != getattr(arm, n)
+        ]
+        if changed and arm_is_allocated(arm):
+            raise BuilderError(
+                f"Participants were allocated to this arm: its {', '.join(changed)} cannot change."
+            )
+        for name, value in values.items():
+            setattr(arm, name, value)
+    if arm.kind == Arm.Kind.CONTROL:
+        arm.endpoint = None
+    arm.full_clean()
+    arm.save()
+    return arm
+
+
+@transaction.atomic
+def arm_delete(*, study: Study, arm_id: int) -> None:
+    arm = Arm.objects.select_for_update().get(pk=arm_id, study=study)
+    if study.allocations.exists():
+        raise BuilderError(
+            "Participants have been allocated: every arm of the allocation design stays."
+        )
+    arm.delete()

@@ -6,9 +6,17 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.db import models
 
 from studyapp.studies import roles
-from studyapp.studies.models import DispositionLevel, DispositionScale, Scenario, Study
+from studyapp.studies.models import (
+    Arm,
+    DispositionLevel,
+    DispositionScale,
+    ModelEndpoint,
+    Scenario,
+    Study,
+)
 
 LINES_HELP = "One per line."
 
@@ -270,3 +278,83 @@ def sections_apply(sections: list[dict[str, str]], action: str) -> list[dict[str
 def sections_errors(sections: list[dict[str, str]]) -> dict[int, str]:
     """A message per section at fault (by index): each needs its text."""
     return {i: "Write the section's text." for i, s in enumerate(sections) if not s["text"]}
+
+
+class ArmForm(forms.Form):
+    key = forms.SlugField(max_length=50, help_text="Names the arm in data, exports and the plan.")
+    kind = forms.ChoiceField(choices=Arm.Kind.choices)
+    participant_label = forms.CharField(
+        max_length=100,
+        initial="AI assistant",
+        help_text="All participants ever see of the arm: never the model's name.",
+    )
+    endpoint = forms.ModelChoiceField(
+        queryset=ModelEndpoint.objects.none(),
+        required=False,
+        help_text="LLM arms: the model server (those your studies use; /endpoints/ lists them).",
+    )
+    system_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}))
+    temperature = forms.FloatField(required=False, min_value=0, max_value=2, initial=0.8)
+    top_p = forms.FloatField(required=False, min_value=0, max_value=1, initial=0.9)
+    max_tokens = forms.IntegerField(required=False, min_value=1, initial=256)
+    min_turns = forms.IntegerField(min_value=0, initial=1)
+    max_turns = forms.IntegerField(min_value=1, max_value=100, initial=10)
+    weight = forms.IntegerField(
+        min_value=1, initial=1, help_text="Relative share of participants allocated to it."
+    )
+    reply_timeout_s = forms.FloatField(
+        required=False,
+        min_value=1,
+        label="Reply timeout (s)",
+        help_text="Longest a whole reply may take; empty: the endpoint's timeout.",
+    )
+    control_instructions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        initial=Arm._meta.get_field("control_instructions").default,
+        help_text="Control arms: what participants are told instead of a chat.",
+    )
+    blinding_terms = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=LINES_HELP + " Words the model must not say about itself (its name, its maker).",
+    )
+
+    SAMPLING = ("temperature", "top_p", "max_tokens")
+
+    def __init__(self, *args, endpoints, arm: Arm | None = None, locked: bool = False, **kwargs):
+        if arm is not None:
+            initial = {name: getattr(arm, name) for name in self.base_fields if hasattr(arm, name)}
+            initial |= {k: arm.sampling_params.get(k) for k in self.SAMPLING}
+            initial["endpoint"] = arm.endpoint_id
+            initial["blinding_terms"] = "\n".join(arm.blinding_terms)
+            kwargs.setdefault("initial", initial)
+        super().__init__(*args, **kwargs)
+        self.arm = arm
+        queryset = endpoints
+        if arm is not None and arm.endpoint_id:
+            # The arm's own endpoint stays choosable whoever edits it.
+            queryset = ModelEndpoint.objects.filter(
+                models.Q(pk__in=endpoints.values("pk")) | models.Q(pk=arm.endpoint_id)
+            )
+        self.fields["endpoint"].queryset = queryset.order_by("name")
+        if locked:
+            for name in ("key", "kind", "weight"):
+                self.fields[name].disabled = True
+                self.fields[name].help_text = "Fixed: participants were allocated to this arm."
+
+    def clean_blinding_terms(self) -> list[str]:
+        return lines_parse(self.cleaned_data["blinding_terms"])
+
+    def arm_values(self) -> dict:
+        data = dict(self.cleaned_data)
+        # Other sampling parameters the arm has (seed, stop, …) are kept as they are.
+        sampling = dict(self.arm.sampling_params) if self.arm is not None else {}
+        for name in self.SAMPLING:
+            value = data.pop(name)
+            if value is None:
+                sampling.pop(name, None)
+            else:
+                sampling[name] = value
+        data["sampling_params"] = sampling
+        return data

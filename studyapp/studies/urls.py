@@ -2,7 +2,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from studyapp.studies import views_builder, views_design, views_members, views_status
+from studyapp.studies import (
+    views_arms,
+    views_builder,
+    views_design,
+    views_members,
+    views_status,
+)
 
 app_name = "studies"
 urlpatterns = [
@@ -28,6 +34,10 @@ urlpatterns = [
         views_builder.scenario_delete,
         name="scenario_delete",
     ),
+    path("<slug:slug>/arms/", views_arms.arm_list, name="arms"),
+    path("<slug:slug>/arms/new/", views_arms.arm_new, name="arm_new"),
+    path("<slug:slug>/arms/<int:arm_id>/", views_arms.arm_edit, name="arm_edit"),
+    path("<slug:slug>/arms/<int:arm_id>/delete/", views_arms.arm_delete, name="arm_delete"),
     # Two segments, so no study's slug shadows it (or is shadowed by it).
     path("design-files/new/", views_design.design_upload, name="design_upload"),
     path("builder/new/", views_builder.study_new, name="study_new"),

@@ -404,3 +404,95 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, draft):
     for url in [reverse("studies:study_new"), *builder_urls(draft)]:
         response = client.get(url)
         assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+# --- Arms ----------------------------------------------------------------------------
+
+
+def arm_data(**overrides):
+    data = {
+        "key": "gpt",
+        "kind": "llm",
+        "participant_label": "AI assistant",
+        "system_prompt": "Be helpful.",
+        "temperature": "0.5",
+        "top_p": "0.9",
+        "max_tokens": "300",
+        "min_turns": "1",
+        "max_turns": "10",
+        "weight": "2",
+        "reply_timeout_s": "",
+        "control_instructions": "",
+        "blinding_terms": "GPT\nOpenAI\n",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_it_adds_an_llm_arm_with_an_endpoint_the_user_may_use(client, alice, draft):
+    endpoint = draft.arms.get(key="llama").endpoint
+    client.force_login(alice)
+    url = reverse("studies:arm_new", args=[draft.slug])
+    response = client.post(url, arm_data(endpoint=endpoint.pk))
+    assert response.status_code == 302
+    arm = draft.arms.get(key="gpt")
+    assert (arm.endpoint, arm.weight, arm.blinding_terms) == (endpoint, 2, ["GPT", "OpenAI"])
+    assert arm.sampling_params == {"temperature": 0.5, "top_p": 0.9, "max_tokens": 300}
+    assert AuditEntry.objects.filter(object_type="studies.arm", actor=alice).exists()
+
+
+def test_an_arm_shows_each_error_beside_its_field(client, alice, draft):
+    other = make_endpoint(name="someone-elses")
+    client.force_login(alice)
+    url = reverse("studies:arm_new", args=[draft.slug])
+    response = client.post(url, arm_data(key="llama", endpoint=other.pk))
+    assert response.status_code == 400
+    html = response.content.decode()
+    # Another team's endpoint is not offered, and an LLM arm needs one.
+    assert "someone-elses" not in html and 'id="id_endpoint-error"' in html
+    endpoint = draft.arms.get(key="llama").endpoint
+    response = client.post(url, arm_data(key="llama", endpoint=endpoint.pk))
+    assert "Another arm of this study has this key." in response.content.decode()
+    response = client.post(url, arm_data(endpoint=endpoint.pk, min_turns="5", max_turns="2"))
+    html = response.content.decode()
+    assert 'id="id_min_turns-error"' in html and "Minimum turns exceed the maximum." in html
+    assert not draft.arms.filter(key="gpt").exists()
+
+
+def test_an_allocated_arm_keeps_its_key_kind_and_weight(client, alice, draft):
+    arm = draft.arms.get(key="control")
+    make_participant(draft, arm=arm)
+    client.force_login(alice)
+    url = reverse("studies:arm_edit", args=[draft.slug, arm.pk])
+    assert 'id="arm-locked"' in client.get(url).content.decode()
+    response = client.post(
+        url,
+        arm_data(key="renamed", kind="control", weight="5", participant_label="Your own search"),
+    )
+    assert response.status_code == 302
+    arm.refresh_from_db()
+    assert (arm.key, arm.weight, arm.participant_label) == ("control", 1, "Your own search")
+
+
+@pytest.mark.parametrize("role", [None, Role.BLINDED_ANALYST, Role.AUDITOR])
+def test_the_arms_pages_are_404_for_others(client, bob, draft, role):
+    if role is not None:
+        make_member(draft, bob, role)
+    client.force_login(bob)
+    arm = draft.arms.get(key="llama")
+    for url in (
+        reverse("studies:arms", args=[draft.slug]),
+        reverse("studies:arm_new", args=[draft.slug]),
+        reverse("studies:arm_edit", args=[draft.slug, arm.pk]),
+    ):
+        assert client.get(url).status_code == 404, url
+    assert client.post(reverse("studies:arm_delete", args=[draft.slug, arm.pk])).status_code == 404
+    assert draft.arms.filter(pk=arm.pk).exists()
+
+
+def test_an_unallocated_arm_can_be_deleted(client, alice, draft):
+    arm = draft.arms.get(key="control")
+    client.force_login(alice)
+    response = client.post(reverse("studies:arm_delete", args=[draft.slug, arm.pk]))
+    assert response.status_code == 302
+    assert not draft.arms.filter(pk=arm.pk).exists()
