@@ -376,16 +376,19 @@ def _gee_fit(data, reference: str, note: str) -> GeeFit:
                 family=sm.families.Binomial(),
                 cov_struct=sm.cov_struct.Exchangeable(),
             ).fit()
+            # Read while RuntimeWarning is ignored too: a negative robust variance (few
+            # clusters) gives a NaN standard error with a warning, and a NaN is caught below.
+            conf, params, pvalues = fit.conf_int(), fit.params, fit.pvalues
     except (ConvergenceWarning, IterationLimitWarning):
         return fallback
     except (np.linalg.LinAlgError, ValueError) as exc:
         return _gee_fallback(data, reference, f"the fit failed: {type(exc).__name__}", note)
     if not getattr(fit, "converged", True):
         return fallback
-    conf, effects = fit.conf_int(), []
+    effects = []
     for level in sorted(set(data["arm"]) - {reference}):
         name = f"{arm_term}[T.{level}]"
-        values = (fit.params[name], *conf.loc[name], fit.pvalues[name])
+        values = (params[name], *conf.loc[name], pvalues[name])
         if not all(math.isfinite(v) for v in values) or abs(values[0]) > _DIVERGED_LOG_ODDS:
             return _gee_fallback(data, reference, "perfect separation (estimates diverge)", note)
         effects.append(
