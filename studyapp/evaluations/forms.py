@@ -15,7 +15,7 @@ from studyapp.evaluations.kinds import KINDS, STARTABLE_KINDS
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.science.prompts import DEFAULT_MODEL_ALONE_PRESET, MODEL_ALONE_PARTS
 from studyapp.evaluations.selectors import model_alone_prompts
-from studyapp.evaluations.services import StartRequest
+from studyapp.evaluations.services import StartRequest, run_name_taken
 from studyapp.studies.models import Arm
 
 
@@ -78,6 +78,16 @@ class StartRunForm(forms.Form):
         label="…and grade these runs' outputs",
         required=False,
         widget=forms.CheckboxSelectMultiple,
+    )
+
+    name = forms.SlugField(
+        label="Run name (optional)",
+        max_length=100,
+        required=False,
+        help_text=(
+            "Letters, digits and hyphens, unique in the study. Left empty, the run is named "
+            "by kind, arm and day: mcq-llm-2026-11-28-1."
+        ),
     )
 
     def __init__(self, *args, study, user, **kwargs) -> None:
@@ -157,6 +167,8 @@ class StartRunForm(forms.Form):
             problem = KINDS[kind].templates_problem(templates_path) if kind in KINDS else None
             if problem:
                 self.add_error("templates_upload", problem)
+        if data.get("name") and run_name_taken(self.study, data["name"]):
+            self.add_error("name", "This study already has a run with this name.")
         data["items_path"] = items_path
         data["templates_path"] = templates_path
         return data
@@ -176,6 +188,7 @@ class StartRunForm(forms.Form):
             humans=bool(data.get("grade_humans")),
             human_arm=data.get("human_arm") or None,
             source_runs=tuple(data.get("source_runs") or ()),
+            name=data.get("name") or None,
         )
 
 

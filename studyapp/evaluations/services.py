@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from itertools import groupby
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -61,8 +61,26 @@ def _arm(study: Study, arm_key: str | None) -> Arm:
     return arm
 
 
-def _run_key(kind: str, name: str, now) -> str:
-    return slugify(f"{kind}-{name}-{now:%Y%m%d-%H%M%S-%f}")[:100]
+RUN_NAME_MAX = 100  # EvaluationRun.key
+
+
+def run_name_taken(study: Study, name: str) -> bool:
+    return EvaluationRun.objects.filter(study=study, key=name).exists()
+
+
+def default_run_name(study: Study, kind: str, subject: str, now) -> str:
+    """A readable name, unique in the study: kind, arm (or model) and day, numbered
+    ("mcq-llm-2026-11-28-2" is the day's second MCQ run of arm llm)."""
+    stem = slugify(f"{kind}-{subject}-{now:%Y-%m-%d}")[: RUN_NAME_MAX - 6]
+    taken = set(
+        EvaluationRun.objects.filter(study=study, key__startswith=f"{stem}-").values_list(
+            "key", flat=True
+        )
+    )
+    number = 1
+    while f"{stem}-{number}" in taken:
+        number += 1
+    return f"{stem}-{number}"
 
 
 def evaluation_start(
@@ -85,10 +103,14 @@ def evaluation_start(
     configured = kind.configure(study=study, arm=arm, request=request, base=base)
     config = configured.config
     now = timezone.now()
+    if request.name and run_name_taken(study, request.name):
+        raise EvaluationError(f"this study already has a run named {request.name!r}")
     with transaction.atomic():
-        run = EvaluationRun.objects.create(
+        run = _run_create(
             study=study,
-            key=_run_key(request.kind, arm.key if arm else endpoint.name, now),
+            name=request.name,
+            subject=arm.key if arm else endpoint.name,
+            now=now,
             kind=request.kind,
             model_label=endpoint.model,
             endpoint=endpoint,
@@ -112,6 +134,21 @@ def evaluation_start(
             transaction.on_commit(lambda: chunks_enqueue(run.pk, chunks))
     logger.info("evaluations: run %s (%s) started with %s items", run.pk, run.kind, len(created))
     return run
+
+
+def _run_create(*, study: Study, name: str | None, subject: str, now, **fields) -> EvaluationRun:
+    """The run under its chosen name, or the day's next default one. Two runs started at
+    the same moment may compute the same default: the loser of the unique key takes the
+    next number (a savepoint, so the caller's transaction goes on)."""
+    for _ in range(5):
+        key = name or default_run_name(study, fields["kind"], subject, now)
+        try:
+            with transaction.atomic():
+                return EvaluationRun.objects.create(study=study, key=key, **fields)
+        except IntegrityError:
+            if name:
+                raise EvaluationError(f"this study already has a run named {name!r}") from None
+    raise EvaluationError("could not name the run: too many runs starting at once")
 
 
 def _chunks(kind: Kind, items: Sequence[EvaluationItem], chunk_units: int) -> list[list[int]]:

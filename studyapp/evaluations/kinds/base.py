@@ -70,6 +70,8 @@ class StartRequest:
     source_runs: Sequence[str] = ()
     # Model-alone runs: the study's prompt template by key (None: the default, "helpmed").
     prompt_template: str | None = None
+    # The run's name (its key in the study); None: named by kind, arm and date.
+    name: str | None = None
 
 
 @dataclass(frozen=True)

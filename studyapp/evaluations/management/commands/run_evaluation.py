@@ -8,7 +8,9 @@ succeeds.
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -35,6 +37,12 @@ def progress_bar(run: EvaluationRun, width: int = 30) -> str:
 
 def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _run_name(value: str) -> str:
+    if not re.fullmatch(r"[-a-zA-Z0-9_]{1,100}", value):
+        raise argparse.ArgumentTypeError("letters, digits, hyphens and underscores, 1-100")
+    return value
 
 
 class Command(BaseCommand):
@@ -82,6 +90,11 @@ class Command(BaseCommand):
             type=float,
             help="per million completion tokens (default: the endpoint's)",
         )
+        parser.add_argument(
+            "--name",
+            type=_run_name,
+            help="the run's name in the study (default: kind, arm and day, numbered)",
+        )
         parser.add_argument("--inline", action="store_true", help="run here, not on a worker")
         parser.add_argument("--no-wait", action="store_true", help="queue it and exit")
         parser.add_argument("--timeout", type=float, default=24 * 3600, help="seconds")
@@ -109,6 +122,7 @@ class Command(BaseCommand):
             concurrency=options["concurrency"],
             chunk_units=options["chunk_units"],
             seed=options["seed"],
+            name=options["name"],
             price_per_million={
                 k: v
                 for k, v in (
