@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
-from studyapp.studies.design_files import design_export, design_import
+from studyapp.studies.design_files import ARM_FIELDS, design_export, design_import
 from studyapp.studies.members import membership_grant
 from studyapp.studies.models import Arm, DispositionScale, ModelEndpoint, Scenario, Study
 from studyapp.studies.roles import Role
@@ -213,20 +213,7 @@ def scenario_delete(*, study: Study, scenario_id: int) -> None:
 
 # --- Arms ------------------------------------------------------------------------------
 
-ARM_FIELDS = (
-    "key",
-    "kind",
-    "participant_label",
-    "endpoint",
-    "system_prompt",
-    "sampling_params",
-    "min_turns",
-    "max_turns",
-    "weight",
-    "reply_timeout_s",
-    "control_instructions",
-    "blinding_terms",
-)
+# The arm's editable fields are those a design file carries (design_files.ARM_FIELDS).
 # An arm's identity and weight are part of the allocation design once anyone is allocated
 # (the admin makes them read-only then too).
 ARM_FIXED_ONCE_ALLOCATED = ("key", "kind", "weight")
