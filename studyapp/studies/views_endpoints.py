@@ -28,6 +28,7 @@ from studyapp.chat.llm import EndpointConfig
 from studyapp.chat.llm.probe import connection_test
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies import roles
+from studyapp.studies.design_files import ENDPOINT_FIELDS
 from studyapp.studies.endpoints import endpoint_create, endpoint_key_state, endpoint_update
 from studyapp.studies.models import Arm, ModelEndpoint, Study
 
@@ -39,19 +40,7 @@ STREAMS_RANGE = (1, 10_000)
 class EndpointForm(forms.ModelForm):
     class Meta:
         model = ModelEndpoint
-        fields = [
-            "name",
-            "base_url",
-            "model",
-            "api_key_env",
-            "is_scripted",
-            "is_test_model",
-            "timeout_s",
-            "max_concurrent_streams",
-            "evaluation_concurrency",
-            "price_prompt_per_million",
-            "price_completion_per_million",
-        ]
+        fields = list(ENDPOINT_FIELDS)  # what a design file carries of an endpoint
         labels = {
             "base_url": "Base URL",
             "api_key_env": "API key variable",
