@@ -4,6 +4,8 @@ without it)."""
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
@@ -134,20 +136,29 @@ def item_add(request: AuthenticatedHttpRequest, slug: str, pk: int) -> HttpRespo
     study = study_get_for_user_or_404(request.user, slug)
     questionnaire = _questionnaire(study, pk)
     form = ItemForm(request.POST, questionnaire=questionnaire)
-    if form.is_valid():
-        try:
-            services.item_create(questionnaire_id=questionnaire.pk, data=form.item_data())
-        except services.QuestionnaireLockedError as exc:
-            # The page no longer shows the form (frozen): say it above the items.
-            messages.error(request, str(exc))
-            return _after_write(request, study, questionnaire)
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        except IntegrityError:
-            form.add_error("key", "Another item of this questionnaire has this key.")
-        else:
-            return _after_write(request, study, questionnaire)
+    write = functools.partial(services.item_create, questionnaire_id=questionnaire.pk)
+    if (done := _item_save(request, study, questionnaire, form, write)) is not None:
+        return done
     return _items_response(request, study, questionnaire, item_form=form)
+
+
+def _item_save(request, study: Study, questionnaire: Questionnaire, form, write):
+    """Write a valid item form (`write(data=...)`): the items' response once written, or
+    None with the form's errors set for the caller to show."""
+    if not form.is_valid():
+        return None
+    try:
+        write(data=form.item_data())
+    except services.QuestionnaireLockedError as exc:
+        # The page no longer shows the form (frozen): say it above the items.
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        _add_errors(form, exc)
+        return None
+    except IntegrityError:
+        form.add_error("key", "Another item of this questionnaire has this key.")
+        return None
+    return _after_write(request, study, questionnaire)
 
 
 @require_http_methods(["GET", "POST"])
@@ -160,18 +171,9 @@ def item_edit(request: AuthenticatedHttpRequest, slug: str, pk: int, item_pk: in
         editing = (item, ItemForm.for_item(item))
         return _items_response(request, study, questionnaire, editing=editing)
     form = ItemForm(request.POST, questionnaire=questionnaire, item=item)
-    if form.is_valid():
-        try:
-            services.item_update(item_id=item.pk, data=form.item_data())
-        except services.QuestionnaireLockedError as exc:
-            messages.error(request, str(exc))
-            return _after_write(request, study, questionnaire)
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        except IntegrityError:
-            form.add_error("key", "Another item of this questionnaire has this key.")
-        else:
-            return _after_write(request, study, questionnaire)
+    write = functools.partial(services.item_update, item_id=item.pk)
+    if (done := _item_save(request, study, questionnaire, form, write)) is not None:
+        return done
     return _items_response(request, study, questionnaire, editing=(item, form))
 
 
