@@ -48,7 +48,7 @@ from studyapp.analysis.information import information_transfer_records
 from studyapp.chat.models import Message
 from studyapp.evaluations.models import EvaluationItem
 from studyapp.evaluations.selectors_rubric import rubric_score_records
-from studyapp.participation.models import Allocation, Answer, Participant, Task
+from studyapp.participation.models import Allocation, Answer, Participant, Task, not_preview_q
 from studyapp.questionnaires.coding import item_entry
 from studyapp.questionnaires.models import ItemAnswer
 from studyapp.questionnaires.selectors import study_questionnaires_with_items
@@ -138,7 +138,7 @@ class Table:
 PARTICIPANTS = Table(
     name="participants",
     meaning="One row per participant who opened the study link.",
-    queryset=lambda study: Participant.objects.filter(study=study),
+    queryset=lambda study: Participant.objects.filter(not_preview_q(), study=study),
     columns=(
         Column(
             "participant_id",
@@ -222,7 +222,9 @@ PARTICIPANTS = Table(
 TASKS = Table(
     name="tasks",
     meaning="One row per scenario assigned to a participant (participant x scenario).",
-    queryset=lambda study: Task.objects.filter(participant__study=study),
+    queryset=lambda study: Task.objects.filter(
+        not_preview_q("participant__"), participant__study=study
+    ),
     columns=(
         Column("task_id", "integer", "Task id.", "pk"),
         Column(
@@ -324,7 +326,9 @@ TASKS = Table(
 ANSWERS = Table(
     name="answers",
     meaning="One row per submitted answer (one per task at most), with its scores.",
-    queryset=lambda study: Answer.objects.filter(task__participant__study=study),
+    queryset=lambda study: Answer.objects.filter(
+        not_preview_q("task__participant__"), task__participant__study=study
+    ),
     columns=(
         Column("answer_id", "integer", "Answer id.", "pk"),
         Column("task_id", "integer", "Task (tasks.task_id).", "task_id"),
@@ -436,7 +440,10 @@ ANSWERS = Table(
 MESSAGES = Table(
     name="messages",
     meaning="One row per chat message (participant or model), in order within each chat.",
-    queryset=lambda study: Message.objects.filter(conversation__task__participant__study=study),
+    queryset=lambda study: Message.objects.filter(
+        not_preview_q("conversation__task__participant__"),
+        conversation__task__participant__study=study,
+    ),
     columns=(
         Column("message_id", "integer", "Message id.", "pk"),
         Column("conversation_id", "integer", "Chat (tasks.conversation_id).", "conversation_id"),
@@ -852,7 +859,9 @@ QUESTIONNAIRE_ANSWERS = Table(
     meaning="One row per answer to a questionnaire item (long format): the items, their "
     "texts, options and coding are in the data dictionary's `questionnaires`. An item "
     "not shown (its display condition unmet) or left empty (optional) has no row.",
-    queryset=lambda study: ItemAnswer.objects.filter(response__questionnaire__study=study),
+    queryset=lambda study: ItemAnswer.objects.filter(
+        not_preview_q("response__participant__"), response__questionnaire__study=study
+    ),
     order_by=("response_id", "item__position", "item_id"),
     columns=(
         Column("answer_id", "integer", "Item answer id.", "pk"),

@@ -137,3 +137,25 @@ class AnalysisPlanForm(forms.Form):
             raise forms.ValidationError(
                 f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})."
             ) from error
+
+
+class ScoreCorrectionForm(forms.Form):
+    """A person's correction of an answer's "names a gold condition" score (the transcript
+    page; analysis.corrections)."""
+
+    value = forms.TypedChoiceField(
+        label="Names a gold condition",
+        choices=[("yes", "yes"), ("no", "no")],
+        coerce=lambda v: v == "yes",
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        label="Why the automatic score is wrong",
+        min_length=REASON_MIN_CHARS,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={
+            "required": f"Say why the score is wrong ({REASON_MIN_CHARS} characters or more).",
+            "min_length": f"Say why the score is wrong ({REASON_MIN_CHARS} characters or more).",
+        },
+    )

@@ -1,6 +1,7 @@
 """The analysis app's records: derived data the pages read (ConversationScore: never a
 source of truth, always re-computable), and the audit trail of raw identifier exports
-(RawIdentifierRelease, RawIdentifierDownload: append-only, see analysis.identifiers)."""
+(RawIdentifierRelease, RawIdentifierDownload: append-only, see analysis.identifiers), and
+people's corrections of answers' scores (ScoreCorrection: append-only, analysis.corrections)."""
 
 from __future__ import annotations
 
@@ -127,3 +128,52 @@ class InferenceReveal(_AppendOnly):
 
     def __str__(self) -> str:
         return f"inference reveal {self.pk} of study {self.study_id}"
+
+
+class ScoreCorrection(_AppendOnly):
+    """A person's correction of one automatic score of an answer, with the reason; never
+    changed (also refused by a PostgreSQL trigger), gone only with its answer (a
+    participant who withdraws takes their data with them; the audit trail keeps the
+    record). analysis.corrections.score_correct is its only writer: it sets the answer's
+    field to `corrected_value` in the same transaction, so every figure and export that
+    reads the field reads the correction, and participation.services.answers_rescore puts
+    the latest correction back after scoring again. A correction of a correction is a new
+    row: the chain is the history.
+
+    Only `conditions_correct` is correctable: it is a fuzzy match of free text, where a
+    person may judge better. The disposition scores are exact (the chosen level against
+    the gold level); a disposition thought wrong is the scenario's gold to fix, not one
+    answer's score."""
+
+    class Field(models.TextChoices):
+        CONDITIONS_CORRECT = "conditions_correct", "Names a gold condition"
+
+    answer = models.ForeignKey(
+        "participation.Answer", on_delete=models.CASCADE, related_name="score_corrections"
+    )
+    field = models.CharField(max_length=40, choices=Field.choices)
+    # What the answer held just before: the automatic score for the first correction,
+    # the previous correction's value for a later one.
+    original_value = models.BooleanField(null=True)
+    corrected_value = models.BooleanField()
+    # The scorer's own value and rules when the correction was made (the first row's
+    # original_value; carried along the chain): what the answer would hold uncorrected.
+    automatic_value = models.BooleanField(null=True)
+    automatic_scorer_version = models.CharField(max_length=40, blank=True)
+    reason = models.TextField(
+        max_length=1000,
+        validators=[MinLengthValidator(REASON_MIN_CHARS)],
+        help_text="Why the automatic score is wrong (e.g. 'names appendicitis as "
+        '"appendix inflammation"\').',
+    )
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["answer", "field", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"score correction {self.pk} of answer {self.answer_id} ({self.field})"

@@ -4,6 +4,7 @@ from django.urls import path
 
 from studyapp.analysis import (
     views,
+    views_corrections,
     views_dashboard,
     views_identifiers,
     views_information,
@@ -54,4 +55,9 @@ urlpatterns = [
         name="raw_identifiers",
     ),
     path("<slug:slug>/tasks/<int:task_id>/", views_dashboard.transcript, name="transcript"),
+    path(
+        "<slug:slug>/tasks/<int:task_id>/correct-score/",
+        views_corrections.score_correct,
+        name="score_correct",
+    ),
 ]

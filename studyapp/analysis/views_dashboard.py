@@ -37,6 +37,7 @@ from studyapp.analysis.forms import (
 )
 from studyapp.analysis.guard import blinding_guard_table
 from studyapp.analysis.information import transcript_facts
+from studyapp.analysis.views_corrections import score_corrections_context
 from studyapp.audit import services as audit
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies import roles
@@ -196,6 +197,7 @@ def transcript(request: AuthenticatedHttpRequest, slug: str, task_id: int) -> Ht
             key_facts=view.scenario.key_facts,
             messages=[(turn.sequence, turn.role, turn.text) for turn in view.turns],
         ),
+        **score_corrections_context(request.user, study, view.answer),
     }
     return render(request, "analysis/transcript.html", context)
 

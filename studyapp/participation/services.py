@@ -94,7 +94,9 @@ def participant_resume_for_entry(
     existing = participant_find_for_entry(
         study=study, prolific_pid=params.pid, held_link_ids=held_link_ids
     )
-    if existing is None:
+    if existing is None or existing.is_preview:
+        # An investigator's preview held by this browser is never what the study's link
+        # resumes: the link enrols them as anyone else.
         return None
     if not participant_may_resume(
         existing, held_link_ids=held_link_ids, session_id=params.session_id

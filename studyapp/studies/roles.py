@@ -38,6 +38,7 @@ VIEW_DESIGN = "studies.view_design"  # what names the arms' models: design file,
 RELEASE_IDENTIFIERS = "studies.release_identifiers"  # raw Prolific ids in exports
 REVEAL_INFERENCE = "studies.reveal_inference"  # an interim look at a live study's tests
 VIEW_AUDIT = "studies.view_audit"  # the audit trail
+CORRECT_SCORES = "studies.correct_scores"  # correct an answer's score, with a reason
 RATE = "ratings.rate"  # the items dealt to the rater, blinded to arm
 ADJUDICATE = "ratings.adjudicate"  # settle raters' disagreements
 
@@ -61,6 +62,9 @@ ROLES: dict[str, frozenset[str]] = {
     RELEASE_IDENTIFIERS: frozenset({_OWN, _COL, _ANA}),
     REVEAL_INFERENCE: frozenset({_OWN, _COL, _ANA}),
     VIEW_AUDIT: frozenset({_OWN, _COL, _AUD}),
+    # Blinded analysts too: the transcript they correct from shows no arm (they judge the
+    # answer, not the arm); auditors change nothing. Raters label in the ratings app.
+    CORRECT_SCORES: frozenset({_OWN, _COL, _ANA, _BLI}),
     RATE: frozenset(),  # raters are ratings.StudyRater, not members
     ADJUDICATE: frozenset({_OWN, _COL}),  # and raters who may adjudicate
 }
@@ -152,6 +156,7 @@ URL_ACCESS: dict[str, str] = {
     "analysis:dashboard_tasks": VIEW_RESULTS,
     "analysis:blinding_guard": VIEW_RESULTS,
     "analysis:transcript": VIEW_RESULTS,
+    "analysis:score_correct": CORRECT_SCORES,  # POST (analysis.corrections)
     "analysis:export_table": VIEW_RESULTS,
     "analysis:export_dictionary": VIEW_RESULTS,
     "analysis:information": VIEW_RESULTS,
