@@ -42,7 +42,7 @@ from studyapp.analysis.information_tables import (
 )
 from studyapp.analysis.selectors import AnswerFilters, participant_q, study_arm_views
 from studyapp.chat.models import Conversation, Message
-from studyapp.participation.models import humans_q
+from studyapp.participation.models import humans_q, not_preview_q
 from studyapp.scoring.conditions import SCORER_VERSION
 from studyapp.scoring.facts import (
     FACTS_MATCHER_VERSION,
@@ -271,7 +271,9 @@ def information_transfer_records(study: Study) -> Iterator[dict]:
     facts = study_facts(study=study)
     chats = (
         Conversation.objects.filter(
-            task__participant__study=study, task__scenario_id__in=list(facts.key_facts)
+            not_preview_q("task__participant__"),
+            task__participant__study=study,
+            task__scenario_id__in=list(facts.key_facts),
         )
         .order_by("pk")
         .values_list(
@@ -287,7 +289,9 @@ def information_transfer_records(study: Study) -> Iterator[dict]:
     )
     messages = _participant_messages(
         Conversation.objects.filter(
-            task__participant__study=study, task__scenario_id__in=list(facts.key_facts)
+            not_preview_q("task__participant__"),
+            task__participant__study=study,
+            task__scenario_id__in=list(facts.key_facts),
         )
     )
     compiled = {scenario_id: compile_facts(kf) for scenario_id, kf in facts.key_facts.items()}

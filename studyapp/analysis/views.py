@@ -18,6 +18,8 @@ from studyapp.analysis import selectors
 from studyapp.analysis.consort import consort_figure, study_consort
 from studyapp.analysis.selectors_plan import plan_state
 from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
+from studyapp.participation.language import language_choices
+from studyapp.participation.preview import preview_arms, preview_scenarios
 from studyapp.studies import roles
 from studyapp.studies.links import participant_entry_path
 
@@ -50,6 +52,10 @@ def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         "plan": plan_state(study=study),
         "can": study_perms(request.user, study),
     }
+    if context["can"]["change_study"]:
+        context["preview_arms"] = preview_arms(study=study)
+        context["preview_scenarios"] = preview_scenarios(study=study)
+        context["preview_languages"] = language_choices(study.languages)
     return render(request, "analysis/study_detail.html", context)
 
 

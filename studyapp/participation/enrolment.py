@@ -386,6 +386,12 @@ def participant_withdraw(*, participant_id: int) -> None:
     sequence remains verifiable and CONSORT still counts the withdrawal.
     """
     participant = Participant.objects.select_for_update(of=("self",)).get(pk=participant_id)
+    if participant.is_preview:
+        # An investigator's preview: no withdrawal event (an anonymous one would count in
+        # CONSORT), and its other events go with it rather than staying unlinked.
+        ParticipantEvent.objects.filter(participant=participant).delete()
+        participant.delete()
+        return
     digest = (
         pid_digest(study_id=participant.study_id, prolific_pid=participant.prolific_pid)
         if participant.prolific_pid

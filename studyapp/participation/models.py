@@ -16,6 +16,10 @@ class ParticipantQuerySet(models.QuerySet):
         """Real participants: everything about people (CONSORT, quotas, figures) uses this."""
         return self.filter(humans_q())
 
+    def previews(self) -> ParticipantQuerySet:
+        """Investigators' previews of the participant's path (participation.preview)."""
+        return self.filter(is_preview=True)
+
     def simulated(self) -> ParticipantQuerySet:
         """Simulated patients of evaluation runs (an LLM plays the patient)."""
         return self.filter(is_simulated=True)
@@ -26,12 +30,19 @@ class ParticipantQuerySet(models.QuerySet):
 
 
 def humans_q(prefix: str = "") -> models.Q:
-    """Real people, not simulated patients of evaluation runs, as a condition on
+    """Real people, not simulated patients of evaluation runs nor investigators'
+    previews (participation.preview), as a condition on
     Participant reached through `prefix` ("task__participant__" from an Answer,
     "conversation__task__participant__" from a chat Message...): every human figure
     (quotas, timeouts, CONSORT, study pages and reports, the dashboard, the "human"
     comparison) uses it, through a queryset's `humans()` / `of_humans()` where one exists."""
-    return models.Q(**{f"{prefix}is_simulated": False})
+    return models.Q(**{f"{prefix}is_simulated": False, f"{prefix}is_preview": False})
+
+
+def not_preview_q(prefix: str = "") -> models.Q:
+    """Anything but an investigator's preview: for what shows simulated patients beside
+    people (the exports) but never a preview."""
+    return models.Q(**{f"{prefix}is_preview": False})
 
 
 def began_q(*, study_has_check: bool, prefix: str = "") -> models.Q:
@@ -87,6 +98,10 @@ class Participant(TimeStampedModel):
     # chats through the participants' chat services but is never allocated through the
     # ledger and never counts in quotas, CONSORT, timeouts or the human figures.
     is_simulated = models.BooleanField(default=False, db_index=True)
+    # An investigator walking the participant's path (participation.preview): made on the
+    # chosen arm and scenario without the ledger, so it takes no slot, and left out of
+    # every figure, export, count and CONSORT (humans_q); its pages carry a banner.
+    is_preview = models.BooleanField(default=False, db_index=True)
 
     objects = ParticipantQuerySet.as_manager()
 

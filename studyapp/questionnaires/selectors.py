@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Avg, Count, Prefetch
 
+from studyapp.participation.models import humans_q
 from studyapp.questionnaires.models import Item, ItemAnswer, Placement, Questionnaire, Response
 
 PLACEMENT_ORDER = [Placement.AFTER_CONSENT, Placement.AFTER_EACH_SCENARIO, Placement.END]
@@ -73,7 +74,7 @@ def study_answer_summary(*, study_id: int) -> dict:
     value), and multiple choices (their lists, counted here).
     """
     answers = ItemAnswer.objects.filter(
-        response__questionnaire__study_id=study_id, response__participant__is_simulated=False
+        humans_q("response__participant__"), response__questionnaire__study_id=study_id
     ).order_by()
     summary: dict[int, dict[int | None, dict]] = {}
 

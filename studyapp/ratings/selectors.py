@@ -63,9 +63,8 @@ def round_candidates(
     kind = RatingItem.Kind
     if humans and answers:
         rows = (
-            Answer.objects.filter(
-                task__participant__study=study, task__participant__is_simulated=False
-            )
+            Answer.objects.of_humans()
+            .filter(task__participant__study=study)
             .exclude(pk__in=in_rounds.filter(answer__isnull=False).values("answer_id"))
             .order_by("pk")
             .values_list("pk", "task__scenario_id")
@@ -73,9 +72,9 @@ def round_candidates(
         out += [{"kind": kind.ANSWER, "answer_id": pk, "scenario_id": s} for pk, s in rows]
     if humans and transcripts:
         rows = (
-            Task.objects.filter(
+            Task.objects.of_humans()
+            .filter(
                 participant__study=study,
-                participant__is_simulated=False,
                 status=Task.Status.DONE,
                 conversation__isnull=False,
             )

@@ -167,6 +167,7 @@ URL_ACCESS: dict[str, str] = {
     "studies:design_download": VIEW_DESIGN,
     "studies:members": MANAGE_MEMBERS,
     "studies:member_change": MANAGE_MEMBERS,
+    "studies:preview": CHANGE_STUDY,  # POST: a preview participant (participation.preview)
     "studies:settings": CHANGE_STUDY,  # the study builder (studies.views_builder)
     "studies:scenarios": CHANGE_STUDY,
     "studies:scenario_new": CHANGE_STUDY,

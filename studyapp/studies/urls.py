@@ -7,6 +7,7 @@ from studyapp.studies import (
     views_builder,
     views_design,
     views_members,
+    views_preview,
     views_status,
 )
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("<slug:slug>/design/", views_design.design_download, name="design_download"),
     path("<slug:slug>/pause/", views_status.pause, name="pause"),
     path("<slug:slug>/resume/", views_status.resume, name="resume"),
+    path("<slug:slug>/preview/", views_preview.preview, name="preview"),
     path("<slug:slug>/members/", views_members.members, name="members"),
     path(
         "<slug:slug>/members/<int:user_id>/",

@@ -126,8 +126,9 @@ def test_it_needs_few_queries(client, alice, dataset, url, django_assert_max_num
     client.get(url)  # the first request after a login refreshes the session (accounts.sessions)
     # session, user, study, arms, participants by state and status, withdrawn by arm,
     # answer rows (+ savepoints); CONSORT: arms, event counts, ledger counts, current
-    # statuses; the model endpoints' recent replies (chat.health: one query).
-    with django_assert_max_num_queries(14):
+    # statuses; the model endpoints' recent replies (chat.health: one query); the
+    # preview form's arms and scenarios (participation.preview).
+    with django_assert_max_num_queries(16):
         client.get(url)
 
 
