@@ -98,6 +98,8 @@ INSTALLED_APPS = [
     # The audit trail (append-only, hash-chained) and the configuration's history.
     "simple_history",
     "studyapp.audit",
+    # The REST API (django-ninja) and its personal tokens.
+    "studyapp.api",
     # Development and test tools, not the product: the scripted model server (its
     # management command, scripted_model_server, is why this is an app).
     "studyapp.devtools",
@@ -270,6 +272,14 @@ try:
         ipaddress.ip_network(_proxy, strict=False)
 except ValueError as exc:
     raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
+
+# --- REST API rate limit (studyapp.api.limits) -----------------------------------------
+# Requests per token per window, counted in the cache above (shared by every process with
+# Redis); over it, 429 with Retry-After. 0 turns it off.
+API_RATE_LIMIT = envint("API_RATE_LIMIT", 120)
+API_RATE_WINDOW_S = envint("API_RATE_WINDOW_S", 60)
+if API_RATE_LIMIT < 0 or API_RATE_WINDOW_S < 1:
+    raise ImproperlyConfigured("API_RATE_LIMIT must not be negative, API_RATE_WINDOW_S >= 1")
 
 # --- Celery ---------------------------------------------------------------------------
 if REDIS_URL:

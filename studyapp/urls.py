@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from studyapp.api.routes import api
 from studyapp.core import views as core_views
 
 urlpatterns = [
@@ -12,6 +13,9 @@ urlpatterns = [
     path("metrics", core_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    # The REST API (token-authenticated; schema at /api/openapi.json) and its tokens page.
+    path("api/tokens/", include("studyapp.api.urls")),
+    path("api/", api.urls),
     # Design files (before the analysis pages, whose <slug>/ patterns would match first).
     path("studies/", include("studyapp.studies.urls")),
     path("endpoints/", include("studyapp.studies.urls_endpoints")),

@@ -9,18 +9,13 @@ an investigator who recorded why (analysis.identifiers), and is itself recorded.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
-from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.handlers.asgi import ASGIRequest
 from django.http import (
     Http404,
     HttpResponse,
     HttpResponseForbidden,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.utils.http import urlencode
@@ -40,6 +35,7 @@ from studyapp.analysis.information import transcript_facts
 from studyapp.analysis.views_corrections import score_corrections_context
 from studyapp.audit import services as audit
 from studyapp.core.http import AuthenticatedHttpRequest
+from studyapp.core.streaming import streaming_attachment
 from studyapp.studies import roles
 
 TASKS_PER_PAGE = 25
@@ -202,38 +198,6 @@ def transcript(request: AuthenticatedHttpRequest, slug: str, task_id: int) -> Ht
     return render(request, "analysis/transcript.html", context)
 
 
-_END = object()
-
-
-def _next_part(parts: Iterator[bytes]):
-    return next(parts, _END)
-
-
-async def _parts_async(parts: Iterator[bytes]) -> AsyncIterator[bytes]:
-    # Under ASGI, Django reads a synchronous streaming iterator into a list before sending
-    # it, which would hold a whole export in memory. Pulling one part at a time through
-    # sync_to_async keeps it streamed; thread_sensitive keeps every pull on the request's
-    # thread, so the database cursor stays on its connection.
-    try:
-        while True:
-            part = await sync_to_async(_next_part, thread_sensitive=True)(parts)
-            if part is _END:
-                return
-            yield part
-    finally:
-        close = getattr(parts, "close", None)
-        if close is not None:
-            await sync_to_async(close, thread_sensitive=True)()
-
-
-def _streaming(request, parts: Iterator[bytes], *, content_type: str, filename: str):
-    content = _parts_async(parts) if isinstance(request, ASGIRequest) else parts
-    response = StreamingHttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 def _wants_raw_identifiers(request: AuthenticatedHttpRequest) -> bool:
     return request.GET.get("identifiers") == "raw"
 
@@ -269,7 +233,7 @@ def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: 
         raw_identifiers=raw,
     )
     suffix = "-blinded" if blinded else "-raw-ids" if raw else ""
-    return _streaming(
+    return streaming_attachment(
         request,
         parts,
         content_type=exports.FORMATS[fmt],

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, OuterRef, Subquery
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
 
 from studyapp.participation.models import (
     Allocation,
@@ -337,3 +345,23 @@ def participants_active_recent(*, study: Study, limit: int = 20) -> list[ActiveP
         )
         for pk, arm_key, arm_id, status, began, task, position, entered, seen in rows
     ]
+
+
+def study_participants_with_state(*, study: Study) -> QuerySet[Participant]:
+    """The study's participants (simulated ones too), oldest first, with what state_of
+    needs annotated; `participant_state` reads a row's state (the REST API's pages)."""
+    return (
+        Participant.objects.filter(study=study)
+        .annotate(**_state_annotations(study))
+        .order_by("pk")
+    )
+
+
+def participant_state(participant: Participant) -> State:
+    """The state of a participant from study_participants_with_state."""
+    return _row_state(
+        status=participant.status,
+        arm_id=participant.arm_id,
+        began=participant.began,
+        task_status=participant.task_status,
+    )

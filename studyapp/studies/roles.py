@@ -205,7 +205,30 @@ URL_ACCESS: dict[str, str] = {
     "questionnaires:*": CHANGE_STUDY,
     "ratings:summary": VIEW_RESULTS,  # agreement between raters: no arm in it
     "ratings:agreement": VIEW_RESULTS,
+    # The REST API (studyapp.api): each route the permission of the page it mirrors,
+    # checked for the token's user (see BEARER_URL_PATTERN); the schema and docs are public.
+    "api:api-root": PUBLIC,
+    "api:openapi-json": PUBLIC,
+    "api:openapi-view": PUBLIC,
+    "api:studies": SIGNED_IN,  # the studies the token's user holds a role in
+    "api:study": VIEW_STUDY,
+    "api:participants": VIEW_RESULTS,  # blinded analysts: arms by letter only
+    "api:report": VIEW_UNBLINDED,  # as analysis:study_figures
+    "api:export": VIEW_RESULTS,
+    "api:evaluations": VIEW_DESIGN,
+    "api:evaluation": VIEW_DESIGN,
+    "api:evaluation_cancel": CHANGE_STUDY,
+    "api_tokens:*": SIGNED_IN,  # a user's own tokens (another's answers 404)
 }
+
+# URLs authenticated by an API token (Authorization: Bearer), never by the session: a
+# request without a usable token answers 401, and the rule above is checked for the
+# token's user.
+BEARER_URL_PATTERN = "api:*"
+
+
+def url_uses_token(name: str) -> bool:
+    return fnmatchcase(name, BEARER_URL_PATTERN) and url_rule(name) != PUBLIC
 
 
 def url_rule(name: str) -> str | None:

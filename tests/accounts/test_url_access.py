@@ -3,8 +3,10 @@ stranger and a superuser, against the rule studies.roles.URL_ACCESS declares for
 
 The URLs come from walking the resolver, so a new URL without a declared rule fails
 here by name. Study pages deny with 404 (a slug cannot be probed), anonymous users are
-sent to sign in. Each request runs in a savepoint that is rolled back, so a POST
-(delete a run, revoke a role) does not change what the next user meets.
+sent to sign in. API routes (roles.url_uses_token) are requested with each user's API
+token instead of a session, and without one answer 401. Each request runs in a savepoint
+that is rolled back, so a POST (delete a run, revoke a role) does not change what the
+next user meets.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from studyapp.api.models import Scope
+from studyapp.api.services import token_create
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.science.prompts import DEFAULT_MODEL_ALONE_PRESET
 from studyapp.ratings.models import RatingItem
@@ -125,6 +129,10 @@ def walk(db):
         decision=decision({"ovarian torsion"}, set()),
     )
     run = EvaluationRun.objects.create(study=rated.study, key="rubric", kind="rubric")
+    for who in list(users):
+        users[f"{who}-token"] = token_create(
+            user=users[who], name="walk", scopes=list(Scope.values)
+        ).secret
     kwargs = {
         "slug": "walk",
         "task_id": rated.answers["A1"].task_id,
@@ -150,20 +158,23 @@ def _url(name: str, kwargs: dict) -> tuple[str, bool]:
     return reverse(name, kwargs={k: kwargs.get(k, 0) for k in needed}), complete
 
 
-def _request(client, url: str):
-    response = client.get(url)
+def _request(client, url: str, headers: dict):
+    response = client.get(url, headers=headers)
     if response.status_code == 405:
-        response = client.post(url, {})
+        response = client.post(url, {}, headers=headers)
     return response
 
 
-def _outcome(client, who, users, url):
+def _outcome(client, who, users, url, *, token: bool = False):
     sid = transaction.savepoint_create()
     try:
         client.logout()
-        if who != "anonymous":
+        headers = {}
+        if who != "anonymous" and token:
+            headers = {"Authorization": f"Bearer {users[f'{who}-token']}"}
+        elif who != "anonymous":
             client.force_login(users[who])
-        return _request(client, url)
+        return _request(client, url, headers)
     finally:
         transaction.savepoint_rollback(sid)
 
@@ -179,9 +190,12 @@ def test_each_role_gets_what_the_table_says(client, walk, name):
     url, complete = _url(name, kwargs)
     wrong = []
     for who in CAST:
-        response = _outcome(client, who, users, url)
+        token = roles.url_uses_token(name)
+        response = _outcome(client, who, users, url, token=token)
         status = response.status_code
-        if who == "anonymous":
+        if who == "anonymous" and token:
+            ok = status == 401
+        elif who == "anonymous":
             ok = status == 302 and "/login/" in response["Location"]
         elif allowed(rule, who):
             ok = status not in (403, 404) if complete else status != 403

@@ -1,0 +1,238 @@
+"""The REST API (django-ninja): its routes, each a thin wrapper over the selectors and
+services the pages use, with the pages' role checks (study_get_for_user_or_404 with the
+same permission as the matching page: 404 for a study the user may not see). Blinded
+analysts get the blinded form wherever the pages give it. The schema is served at
+/api/openapi.json, the interactive docs at /api/docs."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import NinjaAPI
+from ninja.pagination import PageNumberPagination, paginate
+
+from studyapp.accounts.permissions import study_get_for_user_or_404, user_sees_blinded
+from studyapp.analysis import exports
+from studyapp.analysis import selectors as analysis_selectors
+from studyapp.api.auth import RateLimited, ScopeMissing, TokenAuth, require_scope
+from studyapp.api.models import Scope
+from studyapp.api.schemas import (
+    ArmOut,
+    CancelOut,
+    ErrorOut,
+    EvaluationRunOut,
+    ParticipantOut,
+    ScenarioOut,
+    StudyDetailOut,
+    StudyOut,
+)
+from studyapp.audit import services as audit
+from studyapp.core.streaming import streaming_attachment
+from studyapp.evaluations.models import EvaluationRun
+from studyapp.evaluations.services import evaluation_cancel
+from studyapp.participation.selectors import participant_state, study_participants_with_state
+from studyapp.studies import roles
+from studyapp.studies.models import Scenario, Study
+
+PAGE_SIZE = 100
+
+api = NinjaAPI(
+    title="studyapp API",
+    version="1",
+    description=(
+        "Studies, participants' states, reports, exports and evaluation runs. "
+        "Authenticate with `Authorization: Bearer <token>` (a personal token made at "
+        "/api/tokens/); each route needs a scope of the token and the study role its page "
+        "needs."
+    ),
+    auth=TokenAuth(),
+    urls_namespace="api",
+)
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut}
+
+
+@api.exception_handler(RateLimited)
+def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = api.create_response(request, {"detail": str(exc)}, status=429)
+    response["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
+@api.exception_handler(ScopeMissing)
+def _scope_missing(request: HttpRequest, exc: ScopeMissing) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=403)
+
+
+def _study(request: HttpRequest, slug: str, perm: str, scope: Scope) -> Study:
+    require_scope(request, scope)
+    return study_get_for_user_or_404(request.user, slug, perm)
+
+
+@api.get("/studies", response={200: list[StudyOut], **ERRORS}, url_name="studies")
+def studies(request: HttpRequest):
+    """The studies the token's user may see (any role), by slug."""
+    require_scope(request, Scope.READ)
+    rows = Study.objects.visible_to(request.user).with_member_role(request.user).order_by("slug")
+    return [
+        StudyOut(slug=s.slug, title=s.title, status=s.status, role=s._member_role) for s in rows
+    ]
+
+
+@api.get("/studies/{slug}", response={200: StudyDetailOut, **ERRORS}, url_name="study")
+def study(request: HttpRequest, slug: str):
+    """The study's design in summary: arms (by letter only for a blinded analyst; never an
+    endpoint's address or key) and scenarios (no gold answers)."""
+    study = _study(request, slug, roles.VIEW_STUDY, Scope.READ)
+    blinded = user_sees_blinded(request.user, study)
+    arms = [
+        ArmOut(letter=v.letter)
+        if blinded
+        else ArmOut(letter=v.letter, key=v.key, kind=v.kind, label=v.label, model=v.model)
+        for v in analysis_selectors.study_arm_views(study=study, blinded=blinded)
+    ]
+    scenarios = Scenario.objects.filter(study=study).order_by("key", "version")
+    return StudyDetailOut(
+        slug=study.slug,
+        title=study.title,
+        status=study.status,
+        role=study._member_role,
+        blinded=blinded,
+        scenarios_per_participant=study.scenarios_per_participant,
+        languages=list(study.languages or []),
+        arms=arms,
+        scenarios=[
+            ScenarioOut(key=s.key, version=s.version, title=s.title, is_active=s.is_active)
+            for s in scenarios
+        ],
+    )
+
+
+@api.get(
+    "/studies/{slug}/participants",
+    response={200: list[ParticipantOut], **ERRORS},
+    url_name="participants",
+)
+@paginate(PageNumberPagination, page_size=PAGE_SIZE)
+def participants(request: HttpRequest, slug: str):
+    """Participants' states (participation.states), oldest first, PAGE_SIZE a page: ids,
+    arm and times only, never anything they wrote. The arm's key only unblinded."""
+    study = _study(request, slug, roles.VIEW_RESULTS, Scope.READ)
+    blinded = user_sees_blinded(request.user, study)
+    names = exports.arm_names_for(study=study)
+    return _ParticipantPage(study_participants_with_state(study=study), names, blinded)
+
+
+class _ParticipantPage:
+    """The participants' queryset, converted to ParticipantOut only for the page read."""
+
+    def __init__(self, queryset, names: exports.ArmNames, blinded: bool) -> None:
+        self.queryset, self.names, self.blinded = queryset, names, blinded
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, page: slice) -> list[ParticipantOut]:
+        return [
+            ParticipantOut(
+                id=p.pk,
+                state=participant_state(p),
+                arm=None if self.blinded else self.names.key.get(p.arm_id),
+                arm_letter=self.names.letter.get(p.arm_id),
+                language=p.language,
+                is_simulated=p.is_simulated,
+                created_at=p.created_at,
+                completed_at=p.completed_at,
+            )
+            for p in self.queryset[page]
+        ]
+
+
+@api.get("/studies/{slug}/report", response={200: dict, **ERRORS}, url_name="report")
+def report(request: HttpRequest, slug: str):
+    """What `study_report --format json` prints. It names arms and models, so it is for the
+    roles that see results unblinded (a blinded analyst meets 404, as on the figures page)."""
+    study = _study(request, slug, roles.VIEW_UNBLINDED, Scope.READ)
+    return analysis_selectors.study_report_data(study=study)
+
+
+@api.get(
+    "/studies/{slug}/exports/{table}",
+    response={200: None, **ERRORS},
+    url_name="export",
+    openapi_extra={"responses": {200: {"description": "The table as CSV, streamed."}}},
+)
+def export(request: HttpRequest, slug: str, table: str, blinded: bool = False):
+    """One export table as CSV, streamed, recorded in the audit trail as the page's
+    downloads are. Blinded when asked (`?blinded=true`) and always for a blinded analyst;
+    pseudonyms only (raw identifiers stay with the page, which records why)."""
+    study = _study(request, slug, roles.VIEW_RESULTS, Scope.EXPORT)
+    if table not in exports.TABLES:
+        raise Http404("No such export")
+    blinded = blinded or user_sees_blinded(request.user, study)
+    audit.record(
+        study=study,
+        actor=request.user,
+        action="export",
+        object_type="analysis.export",
+        object_id=f"{table}.csv",
+        detail={"blinded": blinded, "raw_identifiers": False, "via": "api"},
+    )
+    parts = exports.WRITERS["csv"](
+        exports.TABLES[table],
+        study=study,
+        arms=exports.arm_names_for(study=study),
+        blinded=blinded,
+        raw_identifiers=False,
+    )
+    suffix = "-blinded" if blinded else ""
+    return streaming_attachment(
+        request,
+        parts,
+        content_type=exports.FORMATS["csv"],
+        filename=f"{study.slug}-{table}{suffix}.csv",
+    )
+
+
+def _run_out(run: EvaluationRun) -> EvaluationRunOut:
+    return EvaluationRunOut.model_validate(run, from_attributes=True)
+
+
+@api.get(
+    "/studies/{slug}/evaluations",
+    response={200: list[EvaluationRunOut], **ERRORS},
+    url_name="evaluations",
+)
+def evaluations(request: HttpRequest, slug: str):
+    """The study's evaluation runs, newest first, with their progress."""
+    study = _study(request, slug, roles.VIEW_DESIGN, Scope.READ)
+    runs = EvaluationRun.objects.filter(study=study).order_by("-created_at", "-pk")
+    return [_run_out(run) for run in runs]
+
+
+@api.get(
+    "/studies/{slug}/evaluations/{run_id}",
+    response={200: EvaluationRunOut, **ERRORS},
+    url_name="evaluation",
+)
+def evaluation(request: HttpRequest, slug: str, run_id: int):
+    """One run, to follow its progress (poll it)."""
+    study = _study(request, slug, roles.VIEW_DESIGN, Scope.READ)
+    return _run_out(get_object_or_404(EvaluationRun, pk=run_id, study=study))
+
+
+@api.post(
+    "/studies/{slug}/evaluations/{run_id}/cancel",
+    response={200: CancelOut, **ERRORS},
+    url_name="evaluation_cancel",
+)
+def evaluation_cancel_route(request: HttpRequest, slug: str, run_id: int):
+    """Stop a queued or running run (the items done stay), as the page's Cancel does."""
+    study = _study(request, slug, roles.CHANGE_STUDY, Scope.EVALUATIONS)
+    run = get_object_or_404(EvaluationRun, pk=run_id, study=study)
+    cancelled = evaluation_cancel(run_id=run.pk)
+    run.refresh_from_db()
+    return CancelOut(cancelled=cancelled, run=_run_out(run))

@@ -1,0 +1,70 @@
+"""The API's response shapes (OpenAPI components)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Schema
+
+
+class StudyOut(Schema):
+    slug: str
+    title: str
+    status: str
+    role: str | None  # the user's membership role; None for a superuser who is no member
+
+
+class ArmOut(Schema):
+    letter: str  # the blinded letter, the same on every page and export
+    key: str | None = None  # the rest: only for users who see arms unblinded
+    kind: str | None = None
+    label: str | None = None
+    model: str | None = None
+
+
+class ScenarioOut(Schema):
+    key: str
+    version: int
+    title: str
+    is_active: bool
+
+
+class StudyDetailOut(StudyOut):
+    blinded: bool
+    scenarios_per_participant: int
+    languages: list[str]
+    arms: list[ArmOut]
+    scenarios: list[ScenarioOut]
+
+
+class ParticipantOut(Schema):
+    id: int  # participant_id in the exports
+    state: str  # participation.states.State
+    arm: str | None = None  # the arm's key: only unblinded
+    arm_letter: str | None = None
+    language: str
+    is_simulated: bool
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class EvaluationRunOut(Schema):
+    id: int
+    key: str
+    kind: str
+    status: str
+    items_total: int
+    items_done: int
+    items_failed: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class CancelOut(Schema):
+    cancelled: bool  # False: the run had already ended
+    run: EvaluationRunOut
+
+
+class ErrorOut(Schema):
+    detail: str

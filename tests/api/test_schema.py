@@ -1,0 +1,60 @@
+"""The OpenAPI schema the app serves validates, and every route in it has a test."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from openapi_spec_validator import validate
+
+# Each route of the schema -> the test (module.function in tests/api) that calls it over
+# HTTP. A new route fails test_every_route_has_a_test until it has one here.
+ROUTE_TESTS = {
+    ("get", "/api/studies"): "test_routes.test_studies_lists_the_users_studies_with_their_role",
+    ("get", "/api/studies/{slug}"): (
+        "test_routes.test_study_shows_arms_and_scenarios_unblinded_to_the_owner"
+    ),
+    ("get", "/api/studies/{slug}/participants"): (
+        "test_routes.test_participants_are_paged_with_states_and_arms"
+    ),
+    ("get", "/api/studies/{slug}/report"): (
+        "test_routes.test_report_is_the_study_report_json_for_unblinded_roles"
+    ),
+    ("get", "/api/studies/{slug}/exports/{table}"): (
+        "test_routes.test_export_streams_csv_and_is_audited"
+    ),
+    ("get", "/api/studies/{slug}/evaluations"): (
+        "test_routes.test_evaluations_lists_runs_to_roles_that_see_the_design"
+    ),
+    ("get", "/api/studies/{slug}/evaluations/{run_id}"): (
+        "test_routes.test_evaluation_follows_one_run"
+    ),
+    ("post", "/api/studies/{slug}/evaluations/{run_id}/cancel"): (
+        "test_routes.test_evaluation_cancel_stops_the_run_for_those_who_may_change_the_study"
+    ),
+}
+
+
+@pytest.fixture
+def schema(client, db) -> dict:
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_the_schema_is_valid_openapi(schema):
+    validate(schema)
+    assert schema["openapi"].startswith("3.")
+
+
+def test_the_schema_says_how_to_authenticate(schema):
+    schemes = schema["components"]["securitySchemes"]
+    assert [s["scheme"] for s in schemes.values()] == ["bearer"]
+
+
+def test_every_route_has_a_test(schema):
+    routes = {(method, path) for path, ops in schema["paths"].items() for method in ops}
+    assert routes == set(ROUTE_TESTS)
+    for target in ROUTE_TESTS.values():
+        module, name = target.split(".")
+        assert callable(getattr(importlib.import_module(f"tests.api.{module}"), name)), target
