@@ -7,16 +7,19 @@ import csv
 import io
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
 from studyapp.analysis import selectors
 from studyapp.analysis.corrections import ScoreCorrectionRefused, score_correct
 from studyapp.analysis.models import AuditRecordImmutableError, ScoreCorrection
 from studyapp.audit.models import AuditEntry
+from studyapp.participation.enrolment import participant_withdraw
 from studyapp.participation.models import Answer
 from studyapp.participation.services import answers_rescore
 from studyapp.studies.roles import Role
 from tests.analysis.scored import ARM_SECRETS
+from tests.conftest import require
 from tests.factories import make_member, make_user
 
 FIELD = ScoreCorrection.Field.CONDITIONS_CORRECT
@@ -175,3 +178,24 @@ def test_others_are_refused_with_a_404(client, scored, wrong, role):
     if role:  # the auditor reads the transcript, without the form
         transcript = reverse("analysis:transcript", args=["beta", wrong.task_id])
         assert "Correct this score" not in client.get(transcript).content.decode()
+
+
+def test_the_database_refuses_to_change_a_correction(scored, alice, wrong):
+    require(connection.vendor == "postgresql", "the trigger needs PostgreSQL")
+    correction = score_correct(answer=wrong, field=FIELD, value=True, reason=REASON, user=alice)
+    with (
+        pytest.raises(DatabaseError, match="never changed"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE analysis_scorecorrection SET corrected_value = false WHERE id = %s",
+            [correction.pk],
+        )
+
+
+def test_a_withdrawal_takes_the_answers_corrections_with_it(scored, alice, wrong):
+    score_correct(answer=wrong, field=FIELD, value=True, reason=REASON, user=alice)
+    participant_withdraw(participant_id=scored.p1.pk)
+    assert not ScoreCorrection.objects.exists()
+    assert AuditEntry.objects.filter(action="correct_score").count() == 1  # the record stays
