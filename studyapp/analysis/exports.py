@@ -37,7 +37,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -45,6 +45,7 @@ from studyapp.analysis import selectors
 from studyapp.analysis.blinding import arm_views
 from studyapp.analysis.identifiers import PSEUDONYM_HEX, pseudonymizer
 from studyapp.analysis.information import information_transfer_records
+from studyapp.analysis.models import ScoreCorrection
 from studyapp.chat.models import Message
 from studyapp.evaluations.models import EvaluationItem
 from studyapp.evaluations.selectors_rubric import rubric_score_records
@@ -323,12 +324,29 @@ TASKS = Table(
     ),
 )
 
+
+def _correction_annotations() -> dict:
+    """Whether a person corrected the answer's conditions_correct (analysis.corrections),
+    and the scorer's own value: the answer's field holds the corrected one."""
+    corrections = ScoreCorrection.objects.filter(
+        answer=OuterRef("pk"), field=ScoreCorrection.Field.CONDITIONS_CORRECT
+    )
+    return {
+        "conditions_correct_corrected": Exists(corrections),
+        "conditions_correct_automatic": Coalesce(
+            Subquery(corrections.order_by("-created_at", "-pk").values("automatic_value")[:1]),
+            "conditions_correct",
+            output_field=BooleanField(),
+        ),
+    }
+
+
 ANSWERS = Table(
     name="answers",
     meaning="One row per submitted answer (one per task at most), with its scores.",
     queryset=lambda study: Answer.objects.filter(
         not_preview_q("task__participant__"), task__participant__study=study
-    ),
+    ).annotate(**_correction_annotations()),
     columns=(
         Column("answer_id", "integer", "Answer id.", "pk"),
         Column("task_id", "integer", "Task (tasks.task_id).", "task_id"),
@@ -378,8 +396,24 @@ ANSWERS = Table(
         Column(
             "conditions_correct",
             "boolean",
-            "Names at least one gold condition (empty: not scored yet).",
+            "Names at least one gold condition (empty: not scored yet); a person's "
+            "correction where conditions_correct_corrected is true.",
             "conditions_correct",
+        ),
+        Column(
+            "conditions_correct_corrected",
+            "boolean",
+            "True: a person corrected conditions_correct, with a recorded reason (the "
+            "transcript page; every correction is in the audit trail).",
+            "conditions_correct_corrected",
+        ),
+        Column(
+            "conditions_correct_automatic",
+            "boolean",
+            "conditions_correct as the scorer gave it, before any correction (the same as "
+            "conditions_correct where none was made; for a corrected answer, as scored when "
+            "it was first corrected).",
+            "conditions_correct_automatic",
         ),
         # The answer's rater reference label (ratings.ReferenceLabel) beside the matcher's.
         Column(

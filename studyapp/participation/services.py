@@ -567,7 +567,8 @@ def answers_rescore(*, study: Study, force: bool = False) -> int:
     """Score again the study's answers scored by another scorer version (or all: force).
 
     For after a change of the scoring rules or of a scenario's synonyms. Chunked, one
-    transaction per chunk; answer text and choices are never touched, only scores.
+    transaction per chunk; answer text and choices are never touched, only scores, and
+    a score a person corrected (analysis.corrections) keeps its latest correction.
     """
     answers = Answer.objects.filter(task__participant__study=study)
     if not force:
@@ -583,6 +584,11 @@ def answers_rescore(*, study: Study, force: bool = False) -> int:
             now = timezone.now()
             for answer in chunk:
                 answer_apply_score(answer=answer, scenario=answer.task.scenario, now=now)
+            # A person's correction of a score outlives the scorer's new value (the
+            # automatic one stays re-derivable by scoring again).
+            from studyapp.analysis.corrections import corrections_reapply
+
+            corrections_reapply(chunk)
             Answer.objects.bulk_update(chunk, _SCORE_FIELDS)
     logger.info("rescored %d answers of study %s", len(ids), study.pk)
     return len(ids)
