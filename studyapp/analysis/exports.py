@@ -31,6 +31,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -1024,9 +1025,16 @@ def _json_text(value: Any) -> str | None:
 
 
 def rows(
-    table: Table, *, study: Study, arms: ArmNames, blinded: bool, raw_identifiers: bool = False
+    table: Table,
+    *,
+    study: Study,
+    arms: ArmNames,
+    blinded: bool,
+    raw_identifiers: bool = False,
+    page: slice | None = None,
 ) -> Iterator[list]:
-    """The table's rows as lists of the visible columns' values, read in chunks."""
+    """The table's rows as lists of the visible columns' values, read in chunks; only the
+    rows in `page` (a slice of the table's order) when given (the REST API's pages)."""
     columns = table.visible_columns(blinded=blinded, raw_identifiers=raw_identifiers)
     lookups = list(dict.fromkeys(c.lookup for c in columns))
     at = {lookup: i for i, lookup in enumerate(lookups)}
@@ -1040,9 +1048,13 @@ def rows(
     renames = [(i, converters[c.convert]) for i, c in enumerate(columns) if c.convert]
     if table.source is not None:
         records: Iterator = (tuple(r[lookup] for lookup in lookups) for r in table.source(study))
+        if page is not None:
+            records = islice(records, page.start, page.stop)
     else:
         assert table.queryset is not None, table.name
         queryset = table.queryset(study).order_by(*table.order_by).values_list(*lookups)
+        if page is not None:
+            queryset = queryset[page]
         records = queryset.iterator(chunk_size=CHUNK)
     for row in records:
         values = list(pick(row)) if len(columns) > 1 else [pick(row)]

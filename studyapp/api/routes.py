@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import NinjaAPI
+from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination, paginate
 
 from studyapp.accounts.permissions import study_get_for_user_or_404, user_sees_blinded
@@ -25,6 +26,7 @@ from studyapp.api.schemas import (
     ScenarioOut,
     StudyDetailOut,
     StudyOut,
+    TablePageOut,
 )
 from studyapp.audit import services as audit
 from studyapp.core.streaming import streaming_attachment
@@ -35,6 +37,7 @@ from studyapp.studies import roles
 from studyapp.studies.models import Scenario, Study
 
 PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
 
 api = NinjaAPI(
     title="studyapp API",
@@ -195,6 +198,62 @@ def export(request: HttpRequest, slug: str, table: str, blinded: bool = False):
         content_type=exports.FORMATS["csv"],
         filename=f"{study.slug}-{table}{suffix}.csv",
     )
+
+
+def _table_page(request: HttpRequest, slug: str, table: str, page: int, page_size: int):
+    study = _study(request, slug, roles.VIEW_RESULTS, Scope.READ)
+    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise HttpError(422, f"page >= 1 and 1 <= page_size <= {MAX_PAGE_SIZE}")
+    blinded = user_sees_blinded(request.user, study)
+    spec = exports.TABLES[table]
+    columns = [c.name for c in spec.visible_columns(blinded=blinded)]
+    start = (page - 1) * page_size
+    # What participants wrote is read here as in a transcript: recorded, never logged.
+    audit.record(
+        study=study,
+        actor=request.user,
+        action="view",
+        object_type="analysis.table_page",
+        object_id=table,
+        detail={"blinded": blinded, "page": page, "page_size": page_size, "via": "api"},
+    )
+    values = exports.rows(
+        spec,
+        study=study,
+        arms=exports.arm_names_for(study=study),
+        blinded=blinded,
+        page=slice(start, start + page_size),
+    )
+    return TablePageOut(
+        table=table,
+        columns=columns,
+        count=spec.queryset(study).count(),
+        page=page,
+        page_size=page_size,
+        items=[dict(zip(columns, row, strict=True)) for row in values],
+    )
+
+
+@api.get(
+    "/studies/{slug}/answers",
+    response={200: TablePageOut, 422: ErrorOut, **ERRORS},
+    url_name="answers",
+)
+def answers(request: HttpRequest, slug: str, page: int = 1, page_size: int = PAGE_SIZE):
+    """Answers with their scores, a page at a time: the `answers` export's columns (blinded
+    for a blinded analyst), in its order."""
+    return _table_page(request, slug, "answers", page, page_size)
+
+
+@api.get(
+    "/studies/{slug}/messages",
+    response={200: TablePageOut, 422: ErrorOut, **ERRORS},
+    url_name="messages",
+)
+def messages(request: HttpRequest, slug: str, page: int = 1, page_size: int = PAGE_SIZE):
+    """Chat messages (participants' and the models'), a page at a time: the `messages`
+    export's columns, in its order. Each page read is recorded in the audit trail."""
+    return _table_page(request, slug, "messages", page, page_size)
 
 
 def _run_out(run: EvaluationRun) -> EvaluationRunOut:

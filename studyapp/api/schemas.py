@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ninja import Schema
 
@@ -68,3 +69,15 @@ class CancelOut(Schema):
 
 class ErrorOut(Schema):
     detail: str
+
+
+class TablePageOut(Schema):
+    """A page of an export table's rows, each an object of the table's visible columns
+    (their meaning: the data dictionary, /studies/<slug>/exports/data_dictionary.json)."""
+
+    table: str
+    columns: list[str]
+    count: int
+    page: int
+    page_size: int
+    items: list[dict[str, Any]]

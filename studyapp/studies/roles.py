@@ -213,6 +213,8 @@ URL_ACCESS: dict[str, str] = {
     "api:studies": SIGNED_IN,  # the studies the token's user holds a role in
     "api:study": VIEW_STUDY,
     "api:participants": VIEW_RESULTS,  # blinded analysts: arms by letter only
+    "api:answers": VIEW_RESULTS,  # as the exports (blinded for blinded analysts)
+    "api:messages": VIEW_RESULTS,
     "api:report": VIEW_UNBLINDED,  # as analysis:study_figures
     "api:export": VIEW_RESULTS,
     "api:evaluations": VIEW_DESIGN,

@@ -156,3 +156,67 @@ def test_evaluation_cancel_stops_the_run_for_those_who_may_change_the_study(clie
     assert world.run.status == EvaluationRun.Status.CANCELLED
     again = client.post(url, headers=world.auth("owner"))
     assert again.json()["cancelled"] is False
+
+
+def _answered(world) -> None:
+    from studyapp.chat.models import Message
+    from studyapp.chat.services import conversation_get_or_create
+    from studyapp.participation.models import Answer, Participant, Task
+
+    scenario = world.study.scenarios.get(key="s1")
+    participant = Participant.objects.get(study=world.study, arm__key="gpt-arm")
+    task = Task.objects.create(
+        participant=participant, scenario=scenario, position=1, status=Task.Status.ACTIVE
+    )
+    Answer.objects.create(
+        task=task,
+        disposition=scenario.gold_disposition,
+        conditions_text="appendicitis",
+        conditions=["appendicitis"],
+    )
+    conversation = conversation_get_or_create(task=task)
+    for sequence, (role, text) in enumerate(
+        [("user", "My tummy hurts."), ("assistant", "Go to A&E.")], start=1
+    ):
+        Message.objects.create(
+            conversation=conversation,
+            sequence=sequence,
+            role=role,
+            text=text,
+            status=Message.Status.COMPLETE,
+        )
+
+
+def test_answers_are_paged_rows_of_the_answers_export(client, world):
+    _answered(world)
+    response = client.get("/api/studies/trial/answers", headers=world.auth("owner"))
+    assert response.status_code == 200
+    data = response.json()
+    assert (data["table"], data["count"], data["page"]) == ("answers", 1, 1)
+    assert data["items"][0]["arm"] == "gpt-arm"
+    assert data["items"][0]["conditions_text"] == "appendicitis"
+    assert set(data["items"][0]) == set(data["columns"])
+    blinded = client.get("/api/studies/trial/answers", headers=world.auth(Role.BLINDED_ANALYST))
+    assert "arm" not in blinded.json()["columns"]
+    assert "gpt-arm" not in blinded.content.decode()
+    assert (
+        client.get("/api/studies/trial/answers", headers=world.auth("stranger")).status_code == 404
+    )
+
+
+def test_messages_are_paged_and_each_page_read_is_audited(client, world):
+    _answered(world)
+    url = "/api/studies/trial/messages?page_size=1"
+    first = client.get(url, headers=world.auth(Role.ANALYST)).json()
+    second = client.get(url + "&page=2", headers=world.auth(Role.ANALYST)).json()
+    assert first["count"] == 2
+    assert [first["items"][0]["text"], second["items"][0]["text"]] == [
+        "My tummy hurts.",
+        "Go to A&E.",
+    ]
+    entries = AuditEntry.objects.filter(action="view", object_type="analysis.table_page")
+    assert [e.detail["page"] for e in entries.order_by("seq")] == [1, 2]
+    too_big = client.get(
+        "/api/studies/trial/messages?page_size=501", headers=world.auth(Role.ANALYST)
+    )
+    assert too_big.status_code == 422

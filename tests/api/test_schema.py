@@ -17,6 +17,12 @@ ROUTE_TESTS = {
     ("get", "/api/studies/{slug}/participants"): (
         "test_routes.test_participants_are_paged_with_states_and_arms"
     ),
+    ("get", "/api/studies/{slug}/answers"): (
+        "test_routes.test_answers_are_paged_rows_of_the_answers_export"
+    ),
+    ("get", "/api/studies/{slug}/messages"): (
+        "test_routes.test_messages_are_paged_and_each_page_read_is_audited"
+    ),
     ("get", "/api/studies/{slug}/report"): (
         "test_routes.test_report_is_the_study_report_json_for_unblinded_roles"
     ),
