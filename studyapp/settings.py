@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "allauth",
     "allauth.account",
+    "allauth.mfa",  # two-factor authentication (TOTP, recovery codes); see "--- Auth"
     "studyapp.core",
     "studyapp.accounts",
     "studyapp.studies",
@@ -121,6 +122,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # A study that requires two-factor authentication: the page that says so (accounts.mfa).
+    "studyapp.accounts.mfa.MFARequiredMiddleware",
     # Who made a change: django-simple-history reads the request's user (studyapp.audit).
     "simple_history.middleware.HistoryRequestMiddleware",
     # Innermost: sees a view's exception first (only in development, see core.errors).
@@ -369,6 +372,14 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 LOGIN_REDIRECT_URL = "analysis:study_list"
 LOGIN_URL = "account_login"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+# Two-factor authentication (allauth.mfa): an authenticator app (TOTP) with recovery
+# codes, set up on /accounts/2fa/. A study may require it of everyone who sees its
+# participant-level data (Study.require_mfa, accounts.permissions). WebAuthn is left out
+# for now: its pages run allauth's scripts, untested here under the Content-Security-Policy
+# (fido2 is installed only because allauth.mfa imports it). Wrong codes count against
+# allauth's "login_failed" limit in the shared cache (see "--- Cache"), like wrong passwords.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "studyapp"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from studyapp.accounts.mfa import MFARequired, mfa_missing_for
 from studyapp.studies import roles
 from studyapp.studies.models import ModelEndpoint, Study
 
@@ -21,6 +22,10 @@ def study_get_for_user_or_404(user, slug: str, perm: str = roles.CHANGE_STUDY) -
     A study the user may not use this way answers exactly like one that does not exist,
     so its slug cannot be probed. One query: the user's role comes with the study, and
     the checks that follow on it (`user.has_perm(..., study)`) read it from there.
+
+    A study that requires two-factor authentication (Study.require_mfa) raises
+    accounts.mfa.MFARequired, a page saying so, to a user allowed in who sees its
+    participant-level data without having set it up (one more query, for such studies).
     """
     if not user.is_authenticated:
         raise Http404("No such study")
@@ -30,6 +35,8 @@ def study_get_for_user_or_404(user, slug: str, perm: str = roles.CHANGE_STUDY) -
     study._member_role_user = user.pk
     if not user.has_perm(perm, study):
         raise Http404("No such study")
+    if mfa_missing_for(user, study):
+        raise MFARequired(study)
     return study
 
 
@@ -83,6 +90,8 @@ def study_get_for_rater_or_404(user, slug: str) -> Study:
     study = Study.objects.filter(slug=slug).first() if user.is_authenticated else None
     if study is None or not roles.is_rater(user, study):
         raise Http404("No such study")
+    if mfa_missing_for(user, study, rater=True):
+        raise MFARequired(study)
     return study
 
 

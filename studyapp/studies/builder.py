@@ -33,6 +33,7 @@ SETTINGS_FIELDS = (
     "instructions_text",
     "disposition_question",
     "conditions_question",
+    "require_mfa",  # the form lets owners only change it
     *SETTINGS_LOCKED_ONCE_STARTED,
 )
 SCENARIO_FIELDS = (

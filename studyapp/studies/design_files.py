@@ -34,6 +34,8 @@ named here, so a field added later cannot be lost silently):
   let whoever holds the file predict the original's arms, and a replication must not
   repeat the original's sequence either.
 - Members (`StudyMembership`): people, not design; the importing user becomes owner.
+- `Study.require_mfa`: who may read the study's data, as members are, not design; a new
+  study starts without participants' data, and its owner decides.
 - `ModelEndpoint.owner`: who made the endpoint on this server, not design.
 - `Study.condition_labels`: a mirror of the analysis plan's `condition_labels`, which
   the file carries; the importer sets it from the plan.
@@ -209,6 +211,7 @@ LEFT_OUT: dict[type[models.Model], frozenset[str]] = {
             "allocation_seed",
             "condition_labels",
             "disposition_scale",
+            "require_mfa",
         }
     ),
     DispositionScale: frozenset({"id", "created_at", "updated_at"}),

@@ -120,8 +120,22 @@ class StudySettingsForm(forms.Form):
         max_length=100,
         help_text="Language codes separated by commas, the first the default, e.g. en, de.",
     )
+    require_mfa = forms.BooleanField(
+        required=False,
+        label=Study._meta.get_field("require_mfa").verbose_name,
+        help_text=Study._meta.get_field("require_mfa").help_text,
+    )
 
-    def __init__(self, *args, study: Study, locked: bool, **kwargs):
+    def __init__(
+        self,
+        *args,
+        study: Study,
+        locked: bool,
+        may_require_mfa: bool,
+        user_has_mfa: bool,
+        **kwargs,
+    ):
+        self.user_has_mfa = user_has_mfa
         kwargs.setdefault(
             "initial",
             {
@@ -134,6 +148,20 @@ class StudySettingsForm(forms.Form):
             for name in ("disposition_scale", "languages"):
                 self.fields[name].disabled = True
                 self.fields[name].help_text = "Fixed: the study is live or has participants."
+        if not may_require_mfa:
+            # Owners only: a collaborator must not be able to lower the study's protection.
+            self.fields["require_mfa"].disabled = True
+            self.fields["require_mfa"].help_text += " Only the study's owners change this."
+
+    def clean_require_mfa(self) -> bool:
+        value = self.cleaned_data["require_mfa"]
+        if value and not self.user_has_mfa and not self.fields["require_mfa"].disabled:
+            # Saving would shut them out of the page they are on.
+            raise forms.ValidationError(
+                "Set up two-factor authentication for your own account first "
+                "(Two-factor authentication, at the top of the page)."
+            )
+        return value
 
     def clean_languages(self):
         value = self.cleaned_data["languages"]

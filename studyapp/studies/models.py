@@ -226,6 +226,16 @@ class Study(TimeStampedModel):
     )
 
     # Who may do what: StudyMembership (studies.roles), and ratings.StudyRater for raters.
+    # accounts.permissions refuses this study's pages to whoever sees its participant-level
+    # data (VIEW_RESULTS, raters) while they have no second factor (allauth.mfa).
+    require_mfa = models.BooleanField(
+        "Require two-factor authentication",
+        default=False,
+        help_text=(
+            "Members who see participant-level data (transcripts, answers, exports) and "
+            "raters must have set up two-factor authentication to open this study."
+        ),
+    )
 
     # --- Analysis choices. They belong to the analysis plan (AnalysisPlan.content
     # "condition_labels"); this field mirrors the current plan's value so that the

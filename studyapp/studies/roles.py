@@ -140,6 +140,15 @@ URL_ACCESS: dict[str, str] = {
     "metrics": PUBLIC,  # guarded by its own token / network (core.views)
     "admin:*": ADMIN,
     "account_*": PUBLIC,
+    # Two-factor authentication (allauth.mfa): the user's own authenticators. The code
+    # asked while signing in (mfa_authenticate) is for a user not yet signed in; the
+    # pages of an authenticator answer 404 to a user who has none (allauth's
+    # login_required sends anonymous users to sign in), so they are not walked.
+    "mfa_authenticate": PUBLIC,
+    "mfa_deactivate_totp": PUBLIC,
+    "mfa_view_recovery_codes": PUBLIC,
+    "mfa_download_recovery_codes": PUBLIC,
+    "mfa_*": SIGNED_IN,
     "prolific:webhook": PUBLIC,  # signed by Prolific (participation.prolific_webhooks)
     "participation:*": PUBLIC,  # the participant's token is the key
     "chat:*": PUBLIC,

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from studyapp.accounts.decorators import login_required_htmx
+from studyapp.accounts.mfa import user_has_mfa
 from studyapp.accounts.permissions import endpoints_visible_to, study_get_for_user_or_404
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies import builder, roles
@@ -110,7 +111,13 @@ def study_new(request: AuthenticatedHttpRequest) -> HttpResponse:
 def study_settings(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
     locked = builder.study_started(study)
-    form = StudySettingsForm(request.POST or None, study=study, locked=locked)
+    form = StudySettingsForm(
+        request.POST or None,
+        study=study,
+        locked=locked,
+        may_require_mfa=request.user.has_perm(roles.MANAGE_MEMBERS, study),
+        user_has_mfa=user_has_mfa(request.user),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             builder.study_settings_update(study_id=study.pk, values=form.cleaned_data)

@@ -1,0 +1,185 @@
+"""A study that requires two-factor authentication (Study.require_mfa): whoever sees its
+participant-level data without a second factor is refused with a page that says how to
+set one up (accounts.mfa, through accounts.permissions); the owner sets it on the
+settings page, and the change is on the audit trail."""
+
+from __future__ import annotations
+
+import pytest
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from django.http import Http404
+from django.urls import reverse
+
+from studyapp.accounts.mfa import MFARequired
+from studyapp.accounts.permissions import study_get_for_rater_or_404, study_get_for_user_or_404
+from studyapp.audit.models import AuditEntry
+from studyapp.ratings.models import StudyRater
+from studyapp.studies import roles
+from studyapp.studies.models import Study
+from studyapp.studies.roles import Role
+from tests.factories import make_member, make_study, make_user
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def guarded(alice) -> Study:
+    study = make_study("guarded", title="Guarded study", require_mfa=True)
+    make_member(study, alice, Role.ANALYST)
+    return study
+
+
+@pytest.fixture
+def open_study(alice) -> Study:
+    study = make_study("open", title="Open study")
+    make_member(study, alice, Role.ANALYST)
+    return study
+
+
+def with_totp(user):
+    TOTP.activate(user, generate_totp_secret())
+    RecoveryCodes.activate(user)
+    return user
+
+
+def test_a_member_without_mfa_is_refused_where_the_study_requires_it(alice, guarded):
+    with pytest.raises(MFARequired):
+        study_get_for_user_or_404(alice, "guarded", roles.VIEW_RESULTS)
+
+
+def test_a_member_without_mfa_is_let_in_where_the_study_does_not_require_it(alice, open_study):
+    assert study_get_for_user_or_404(alice, "open", roles.VIEW_RESULTS) == open_study
+
+
+def test_a_member_with_an_authenticator_app_is_let_in(alice, guarded):
+    with_totp(alice)
+    assert study_get_for_user_or_404(alice, "guarded", roles.VIEW_RESULTS) == guarded
+
+
+def test_recovery_codes_alone_are_no_second_factor(alice, guarded):
+    RecoveryCodes.activate(alice)
+    with pytest.raises(MFARequired):
+        study_get_for_user_or_404(alice, "guarded", roles.VIEW_RESULTS)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_role_that_sees_results_is_held_to_it(guarded, role):
+    assert role in roles.roles_with(roles.VIEW_RESULTS)  # today: all of them
+    user = make_user(f"member-{role}")
+    make_member(guarded, user, role)
+    with pytest.raises(MFARequired):
+        study_get_for_user_or_404(user, "guarded", roles.VIEW_STUDY)
+
+
+def test_superusers_are_held_to_it_too(guarded):
+    root = make_user("root", superuser=True)
+    with pytest.raises(MFARequired):
+        study_get_for_user_or_404(root, "guarded", roles.VIEW_RESULTS)
+    with_totp(root)
+    assert study_get_for_user_or_404(root, "guarded", roles.VIEW_RESULTS) == guarded
+
+
+def test_raters_are_held_to_it(guarded):
+    rater = make_user("rater")
+    StudyRater.objects.create(study=guarded, user=rater, code="R1")
+    with pytest.raises(MFARequired):
+        study_get_for_rater_or_404(rater, "guarded")
+    with_totp(rater)
+    assert study_get_for_rater_or_404(rater, "guarded") == guarded
+
+
+def test_a_stranger_still_gets_404_not_the_requirement(guarded):
+    with pytest.raises(Http404):
+        study_get_for_user_or_404(make_user("bob"), "guarded", roles.VIEW_RESULTS)
+
+
+def test_the_refusal_is_a_page_that_links_to_the_setup(client, alice, guarded):
+    client.force_login(alice)
+    response = client.get(reverse("analysis:dashboard", args=["guarded"]))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert 'id="mfa-required"' in html and "Guarded study" in html
+    assert f'href="{reverse("mfa_activate_totp")}"' in html
+
+
+def test_an_htmx_request_is_sent_to_the_setup_page(client, alice, guarded):
+    client.force_login(alice)
+    response = client.get(
+        reverse("analysis:dashboard", args=["guarded"]), headers={"HX-Request": "true"}
+    )
+    assert response["HX-Redirect"] == reverse("mfa_index")
+
+
+def test_the_same_member_opens_a_study_that_does_not_require_it(client, alice, open_study):
+    client.force_login(alice)
+    assert client.get(reverse("analysis:dashboard", args=["open"])).status_code == 200
+
+
+# --- The setting ---------------------------------------------------------------------
+
+
+def settings_data(study: Study, **overrides) -> dict:
+    data = {
+        "title": study.title,
+        "public_title": study.public_title,
+        "consent_text": study.consent_text,
+        "instructions_text": study.instructions_text,
+        "disposition_question": study.disposition_question,
+        "conditions_question": study.conditions_question,
+        "disposition_scale": study.disposition_scale_id,
+        "languages": ", ".join(study.languages),
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def owned(db):
+    owner = make_user("owner")
+    study = make_study("owned", status=Study.Status.DRAFT, title="Owned study")
+    make_member(study, owner, Role.OWNER)
+    return owner, study
+
+
+def test_an_owner_with_mfa_requires_it_on_the_audit_trail(client, owned):
+    owner, study = owned
+    with_totp(owner)
+    client.force_login(owner)
+    url = reverse("studies:settings", args=["owned"])
+    response = client.post(url, settings_data(study, require_mfa="on"))
+    assert response.status_code == 302
+    study.refresh_from_db()
+    assert study.require_mfa
+    entry = AuditEntry.objects.filter(study_id=study.pk, action="change").last()
+    assert entry.actor == owner and entry.after["require_mfa"] is True
+
+
+def test_an_owner_without_mfa_is_told_to_set_it_up_first(client, owned):
+    owner, study = owned
+    client.force_login(owner)
+    url = reverse("studies:settings", args=["owned"])
+    response = client.post(url, settings_data(study, require_mfa="on"))
+    assert response.status_code == 400
+    assert 'id="id_require_mfa-error"' in response.content.decode()
+    study.refresh_from_db()
+    assert not study.require_mfa
+
+
+def test_a_collaborator_cannot_change_it(client, owned):
+    owner, study = owned
+    study.require_mfa = True
+    study.save()
+    collaborator = with_totp(make_user("carol"))
+    make_member(study, collaborator, Role.COLLABORATOR, granted_by=owner)
+    client.force_login(collaborator)
+    url = reverse("studies:settings", args=["owned"])
+    page = client.get(url).content.decode()
+    assert "Only the study&#x27;s owners change this." in page
+    response = client.post(url, settings_data(study, title="Renamed"))  # unchecked box
+    assert response.status_code == 302
+    study.refresh_from_db()
+    assert study.title == "Renamed" and study.require_mfa
