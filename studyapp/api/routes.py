@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination, paginate
+from ninja.responses import Status
 
 from studyapp.accounts.permissions import study_get_for_user_or_404, user_sees_blinded
 from studyapp.analysis import exports
@@ -22,6 +23,8 @@ from studyapp.api.schemas import (
     CancelOut,
     ErrorOut,
     EvaluationRunOut,
+    EvaluationStartIn,
+    FormErrorOut,
     ParticipantOut,
     ScenarioOut,
     StudyDetailOut,
@@ -30,8 +33,9 @@ from studyapp.api.schemas import (
 )
 from studyapp.audit import services as audit
 from studyapp.core.streaming import streaming_attachment
+from studyapp.evaluations.forms import StartRunForm
 from studyapp.evaluations.models import EvaluationRun
-from studyapp.evaluations.services import evaluation_cancel
+from studyapp.evaluations.services import EvaluationError, evaluation_cancel, evaluation_start
 from studyapp.participation.selectors import participant_state, study_participants_with_state
 from studyapp.studies import roles
 from studyapp.studies.models import Scenario, Study
@@ -270,6 +274,29 @@ def evaluations(request: HttpRequest, slug: str):
     study = _study(request, slug, roles.VIEW_DESIGN, Scope.READ)
     runs = EvaluationRun.objects.filter(study=study).order_by("-created_at", "-pk")
     return [_run_out(run) for run in runs]
+
+
+@api.post(
+    "/studies/{slug}/evaluations",
+    response={201: EvaluationRunOut, 422: FormErrorOut, **ERRORS},
+    url_name="evaluation_start",
+)
+def evaluation_start_route(request: HttpRequest, slug: str, body: EvaluationStartIn):
+    """Start a run, as the evaluations page's form does and validated by that form (which
+    arms, endpoints, prompts and item files this user may choose); its chunks are queued."""
+    study = _study(request, slug, roles.CHANGE_STUDY, Scope.EVALUATIONS)
+    data = {k: v for k, v in body.dict().items() if v not in ("", None, False, [])}
+    form = StartRunForm(data, {}, study=study, user=request.user)
+    if form.is_valid():
+        try:
+            run = evaluation_start(study=study, request=form.start_request(), user=request.user)
+        except EvaluationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return Status(201, _run_out(run))
+    errors = form.errors.get_json_data()
+    messages = {field: [e["message"] for e in found] for field, found in errors.items()}
+    return Status(422, {"detail": "The run was not started.", "errors": messages})
 
 
 @api.get(

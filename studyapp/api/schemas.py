@@ -81,3 +81,25 @@ class TablePageOut(Schema):
     page: int
     page_size: int
     items: list[dict[str, Any]]
+
+
+class EvaluationStartIn(Schema):
+    """The start form's fields (evaluations.forms.StartRunForm), validated by that form."""
+
+    kind: str
+    arm: str = ""
+    n: int | None = None
+    asked: str = "together"
+    name: str = ""
+    prompt_template: str = ""
+    items_file: str = ""
+    patient_endpoint: str = ""
+    grader_endpoint: str = ""
+    grade_humans: bool = False
+    human_arm: str = ""
+    source_runs: list[str] = []
+
+
+class FormErrorOut(Schema):
+    detail: str
+    errors: dict[str, list[str]]  # field ("__all__": the whole form) -> messages

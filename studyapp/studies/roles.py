@@ -229,6 +229,7 @@ URL_ACCESS: dict[str, str] = {
     "api:evaluations": VIEW_DESIGN,
     "api:evaluation": VIEW_DESIGN,
     "api:evaluation_cancel": CHANGE_STUDY,
+    "api:evaluation_start": VIEW_DESIGN,  # api:evaluations' path; POST (start): CHANGE_STUDY
     "api_tokens:*": SIGNED_IN,  # a user's own tokens (another's answers 404)
 }
 

@@ -220,3 +220,25 @@ def test_messages_are_paged_and_each_page_read_is_audited(client, world):
         "/api/studies/trial/messages?page_size=501", headers=world.auth(Role.ANALYST)
     )
     assert too_big.status_code == 422
+
+
+def test_evaluation_start_queues_a_run_validated_by_the_start_form(client, world):
+    url = "/api/studies/trial/evaluations"
+    body = {"kind": "model_alone", "arm": "gpt-arm", "n": 1, "name": "api-baseline"}
+    analyst = client.post(
+        url, body, content_type="application/json", headers=world.auth(Role.ANALYST)
+    )
+    assert analyst.status_code == 404
+    response = client.post(url, body, content_type="application/json", headers=world.auth("owner"))
+    assert response.status_code == 201, response.content
+    run = EvaluationRun.objects.get(study=world.study, key="api-baseline")
+    assert response.json()["id"] == run.pk
+    assert (run.kind, run.arm.key, run.status) == ("model_alone", "gpt-arm", "queued")
+    assert run.items_total > 0 and run.created_by == world.users["owner"]
+    again = client.post(url, body, content_type="application/json", headers=world.auth("owner"))
+    assert again.status_code == 422
+    assert again.json()["errors"]["name"]
+    wrong = client.post(
+        url, {"kind": "nope"}, content_type="application/json", headers=world.auth("owner")
+    )
+    assert wrong.status_code == 422 and "kind" in wrong.json()["errors"]

@@ -32,6 +32,9 @@ ROUTE_TESTS = {
     ("get", "/api/studies/{slug}/evaluations"): (
         "test_routes.test_evaluations_lists_runs_to_roles_that_see_the_design"
     ),
+    ("post", "/api/studies/{slug}/evaluations"): (
+        "test_routes.test_evaluation_start_queues_a_run_validated_by_the_start_form"
+    ),
     ("get", "/api/studies/{slug}/evaluations/{run_id}"): (
         "test_routes.test_evaluation_follows_one_run"
     ),
