@@ -6,6 +6,7 @@ analysts get the blinded form wherever the pages give it. The schema is served a
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import NinjaAPI
@@ -64,6 +65,13 @@ def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
     response = api.create_response(request, {"detail": str(exc)}, status=429)
     response["Retry-After"] = str(exc.retry_after_s)
     return response
+
+
+@api.exception_handler(PermissionDenied)
+def _permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    # A study that requires two-factor authentication of a user who has not set it up
+    # (accounts.mfa.MFARequired): a token does not stand in for the second factor.
+    return api.create_response(request, {"detail": str(exc) or "Forbidden"}, status=403)
 
 
 @api.exception_handler(ScopeMissing)

@@ -85,3 +85,11 @@ def test_over_the_rate_limit_is_429_with_retry_after(client, world, settings, mo
     # The next window lets the token in again.
     monkeypatch.setattr(limits, "clock", lambda: 1_000_000_021.0)
     assert client.get("/api/studies", headers=world.auth("owner")).status_code == 200
+
+
+def test_a_study_that_requires_two_factor_authentication_is_403_without_it(client, world):
+    world.study.require_mfa = True
+    world.study.save()
+    response = client.get("/api/studies/trial", headers=world.auth("owner"))
+    assert response.status_code == 403
+    assert "two-factor" in response.json()["detail"]
