@@ -101,6 +101,8 @@ INSTALLED_APPS = [
     "studyapp.audit",
     # The REST API (django-ninja) and its personal tokens.
     "studyapp.api",
+    # ninja's own Swagger UI files (static), so /api/docs loads nothing from a CDN.
+    "ninja",
     # Development and test tools, not the product: the scripted model server (its
     # management command, scripted_model_server, is why this is an app).
     "studyapp.devtools",

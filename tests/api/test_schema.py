@@ -67,3 +67,10 @@ def test_every_route_has_a_test(schema):
     for target in ROUTE_TESTS.values():
         module, name = target.split(".")
         assert callable(getattr(importlib.import_module(f"tests.api.{module}"), name)), target
+
+
+def test_the_docs_page_loads_swagger_from_the_app_not_a_cdn(client, db):
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html and "cdn.jsdelivr" not in html and "/static/" in html
