@@ -23,6 +23,7 @@ from studyapp.participation.models import (
     ParticipantEvent,
     Task,
     began_q,
+    not_preview_q,
 )
 from studyapp.participation.states import State, state_of
 from studyapp.questionnaires.flow import pending_after_tasks, pending_before_instructions
@@ -348,10 +349,11 @@ def participants_active_recent(*, study: Study, limit: int = 20) -> list[ActiveP
 
 
 def study_participants_with_state(*, study: Study) -> QuerySet[Participant]:
-    """The study's participants (simulated ones too), oldest first, with what state_of
-    needs annotated; `participant_state` reads a row's state (the REST API's pages)."""
+    """The study's participants (simulated ones too, as in the exports; never an
+    investigator's preview), oldest first, with what state_of needs annotated;
+    `participant_state` reads a row's state (the REST API's pages)."""
     return (
-        Participant.objects.filter(study=study)
+        Participant.objects.filter(not_preview_q(), study=study)
         .annotate(**_state_annotations(study))
         .order_by("pk")
     )

@@ -15,6 +15,7 @@ from studyapp.participation.models import (
     ParticipantEvent,
     Task,
 )
+from studyapp.participation.selectors import study_participants_with_state
 from studyapp.participation.services import participant_consent, task_start_answering
 from studyapp.participation.transitions import participant_record_entry
 from studyapp.studies.models import Study
@@ -214,3 +215,11 @@ def test_a_withdrawn_preview_leaves_no_event(client, study, owner):
     assert response.status_code == 200
     assert not Participant.objects.filter(is_preview=True).exists()
     assert not ParticipantEvent.objects.filter(study=study).exists()
+
+
+def test_the_api_participant_list_leaves_previews_out(client, study, owner):
+    real = _enrol_one(study)
+    client.force_login(owner)
+    _preview(client, study)
+    assert Participant.objects.filter(study=study).count() == 2
+    assert [p.pk for p in study_participants_with_state(study=study)] == [real.pk]
