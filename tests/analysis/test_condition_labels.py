@@ -277,8 +277,11 @@ def test_the_answers_export_has_the_reference_labels_beside_the_matchers(rated):
     table = exports.TABLES["answers"]
     names = [c.name for c in table.columns]
     i = names.index("conditions_correct")
-    assert names[i : i + 5] == [
+    # The score, whether a person corrected it and what the scorer gave, then the raters'.
+    assert names[i : i + 7] == [
         "conditions_correct",
+        "conditions_correct_corrected",
+        "conditions_correct_automatic",
         "conditions_correct_reference",
         "matched_conditions_reference",
         "matched_red_flags_reference",
