@@ -5,32 +5,23 @@ there as a PNG to look at."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from studyapp.chat.models import Message
 from studyapp.studies.pausing import study_pause
 from tests.analysis.test_monitor import SECRET, chatting, enter, reply
-from tests.e2e.conftest import browser, live_asgi  # noqa: F401 (fixtures)
+from tests.e2e.conftest import (  # noqa: F401 (fixtures)
+    browser,
+    fits_width,
+    live_asgi,
+    screenshot,
+)
 from tests.factories import make_endpoint, make_llm_arm, make_scenario, make_study, make_user
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "a-password-for-the-monitor-test"
 WIDTHS = (1280, 375)
-
-
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("SCREENSHOT_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
-
-
-def _no_sideways_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_the_monitor_and_the_holding_page_in_a_browser(live_asgi, browser):  # noqa: F811
@@ -62,9 +53,9 @@ def test_the_monitor_and_the_holding_page_in_a_browser(live_asgi, browser):  # n
         assert page.inner_text("#monitor-active-total") == "4"
         assert page.inner_text("#monitor-streaming") == "1"
         assert SECRET not in page.content()
-        assert _no_sideways_scroll(page), f"the monitor scrolls sideways at {width} px"
+        assert fits_width(page), f"the monitor scrolls sideways at {width} px"
         assert errors == []
-        _shot(page, f"monitor-{width}")
+        screenshot(page, f"monitor-{width}")
         context.close()
 
     study_pause(study_id=study.pk, user=root)
@@ -74,6 +65,6 @@ def test_the_monitor_and_the_holding_page_in_a_browser(live_asgi, browser):  # n
         page.goto(f"{live_asgi.url}/s/watched/?PROLIFIC_PID=abc123&STUDY_ID=st-9&SESSION_ID=s1")
         assert page.inner_text("h1") == "This study is paused for a little while"
         assert page.is_visible("#paused-prolific")
-        assert _no_sideways_scroll(page), f"the holding page scrolls sideways at {width} px"
-        _shot(page, f"paused-{width}")
+        assert fits_width(page), f"the holding page scrolls sideways at {width} px"
+        screenshot(page, f"paused-{width}")
         context.close()

@@ -4,14 +4,16 @@ sideways scrolling. With SCREENSHOT_DIR set, each page is saved there as a PNG."
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from studyapp.participation.models import Participant
 from studyapp.studies.models import Study
-from tests.e2e.conftest import browser, live_asgi  # noqa: F401 (fixtures)
+from tests.e2e.conftest import (  # noqa: F401 (fixtures)
+    browser,
+    fits_width,
+    live_asgi,
+    screenshot,
+)
 from tests.factories import (
     make_control_arm,
     make_endpoint,
@@ -26,17 +28,6 @@ pytestmark = pytest.mark.e2e
 
 PASSWORD = "a-password-for-the-preview-test"
 WIDTHS = (1280, 375)
-
-
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("SCREENSHOT_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
-
-
-def _no_sideways_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_a_preview_of_a_draft_study_in_a_browser(live_asgi, browser):  # noqa: F811
@@ -62,18 +53,18 @@ def test_a_preview_of_a_draft_study_in_a_browser(live_asgi, browser):  # noqa: F
         page.wait_for_url("**/studies/previewed/")
         page.select_option("#preview-arm", label="llm (Chat with an LLM)")
         page.select_option("#preview-scenario", label="back v1: Scenario back")
-        _shot(page, f"preview-form-{width}")
+        screenshot(page, f"preview-form-{width}")
         page.click("#preview-submit")
         page.wait_for_url("**/p/**")
         banner = page.locator("#preview-banner")
         assert "not recorded in results" in banner.inner_text()
-        assert _no_sideways_scroll(page), "instructions"
-        _shot(page, f"preview-instructions-{width}")
+        assert fits_width(page), "instructions"
+        screenshot(page, f"preview-instructions-{width}")
         page.get_by_role("button", name="Start the first scenario").click()
         page.wait_for_selector("#preview-banner")
         assert "You are playing the part of someone (back)." in page.content()
-        assert _no_sideways_scroll(page), "chat"
-        _shot(page, f"preview-chat-{width}")
+        assert fits_width(page), "chat"
+        screenshot(page, f"preview-chat-{width}")
         assert errors == []
         context.close()
     assert Participant.objects.filter(study=study, is_preview=True).count() == 2
