@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from studyapp.api.models import ApiToken, Scope
+from studyapp.audit import services as audit
 
 SECRET_PREFIX = "sapi_"  # noqa: S105 - a marker, not a secret
 # last_used_at is written at most this often per token, not on every request.
@@ -43,14 +45,40 @@ def token_create(
         expires_at=expires_at,
     )
     token.full_clean()
-    token.save()
+    with transaction.atomic():
+        token.save()
+        _audit(token, "create_api_token", after=_described(token))
     return CreatedToken(token=token, secret=secret)
+
+
+def _described(token: ApiToken) -> dict:
+    """What the audit trail keeps of a token: never its secret or hash."""
+    return {
+        "name": token.name,
+        "prefix": token.prefix,
+        "scopes": token.scopes,
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+    }
+
+
+def _audit(token: ApiToken, action: str, **values) -> None:
+    # The global chain: a token is a user's, not a study's.
+    audit.record(
+        actor=token.user,
+        action=action,
+        object_type="api_token",
+        object_id=token.pk,
+        object_repr=f"{token.prefix}… ({token.name})"[:200],
+        **values,
+    )
 
 
 def token_revoke(*, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            _audit(token, "revoke_api_token", before=_described(token))
     return token
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from django.urls import reverse
 
 from studyapp.api.models import ApiToken
 from studyapp.api.services import secret_hash
+from studyapp.audit.models import AuditEntry
 
 
 def test_it_creates_a_token_and_shows_the_secret_once(client, world):
@@ -53,3 +56,23 @@ def test_another_users_token_is_404(client, world):
 def test_it_is_for_signed_in_users(client, db):
     response = client.get(reverse("api_tokens:list"))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_making_and_revoking_a_token_are_on_the_audit_trail_without_its_secret(client, world):
+    user = world.users["stranger"]
+    client.force_login(user)
+    response = client.post(reverse("api_tokens:list"), {"name": "nightly", "scopes": ["read"]})
+    secret = response.content.decode().split('id="token-secret">')[1].split("<")[0]
+    token = ApiToken.objects.get(user=user, name="nightly")
+    client.post(reverse("api_tokens:revoke", args=[token.pk]))
+    entries = list(
+        AuditEntry.objects.filter(object_type="api_token", object_id=str(token.pk)).order_by("pk")
+    )
+    assert [(e.action, e.actor_id, e.study_id) for e in entries] == [
+        ("create_api_token", user.pk, None),
+        ("revoke_api_token", user.pk, None),
+    ]
+    assert entries[0].after["scopes"] == ["read"] and entries[1].before["name"] == "nightly"
+    stored = json.dumps([[e.before, e.after, e.detail, e.object_repr] for e in entries])
+    assert secret not in stored and token.secret_hash not in stored
+    assert secret[len(token.prefix) :] not in stored
