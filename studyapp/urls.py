@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from studyapp.api.routes import api
 from studyapp.core import views as core_views
+
+# The admin signs in through allauth's login, never its own form: its rate limits and the
+# second factor apply (a password posted to the admin's form would otherwise open a session
+# that skips two-factor authentication everywhere).
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="analysis:study_list"), name="home"),

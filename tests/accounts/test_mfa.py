@@ -183,3 +183,19 @@ def test_a_collaborator_cannot_change_it(client, owned):
     assert response.status_code == 302
     study.refresh_from_db()
     assert study.title == "Renamed" and study.require_mfa
+
+
+def test_the_admin_signs_in_through_allauth_so_its_password_form_skips_no_second_factor(
+    client, db
+):
+    root = with_totp(make_user("root", superuser=True, password="a-long-root-password"))
+    response = client.get(reverse("admin:login"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_login"))
+    # A password posted to the admin's own form does not sign anyone in.
+    client.post(reverse("admin:login"), {"username": "root", "password": "a-long-root-password"})
+    assert client.get(reverse("admin:index")).status_code == 302
+    # allauth's login with the password alone stops at the second factor.
+    client.post(reverse("account_login"), {"login": "root", "password": "a-long-root-password"})
+    assert client.get(reverse("admin:index")).status_code == 302
+    assert root.is_superuser
