@@ -57,14 +57,17 @@ def _repr(instance) -> str:
 
 
 def record_historical_change(sender, instance, history_instance, history_user, **kwargs):
-    """post_create_historical_record: append the change to its study's chain."""
+    """post_create_historical_record: append the change to its study's chain. Its verb
+    is the history's (create, change, delete) unless the service that saved it named
+    one (studies.history.config_save: pause, launch), taken once."""
+    action = instance.__dict__.pop("_audit_action", None)
     before, after = change_of(history_instance)
     if before is None and after is None:
         return
     services.record(
         study=_study_id(instance),
         actor=history_user,
-        action=ACTIONS[history_instance.history_type],
+        action=action or ACTIONS[history_instance.history_type],
         object_type=instance._meta.label_lower,
         object_id=instance.pk,
         object_repr=_repr(instance),

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from studyapp.studies.design_files import ARM_FIELDS, design_export, design_import
+from studyapp.studies.history import config_save
 from studyapp.studies.members import membership_grant
 from studyapp.studies.models import Arm, DispositionScale, ModelEndpoint, Scenario, Study
 from studyapp.studies.roles import Role
@@ -189,7 +190,10 @@ def scenario_save(
     )
     # Validate before deactivating, so a refused edit changes nothing.
     new.full_clean(exclude=["is_active"], validate_constraints=False)
-    Scenario.objects.filter(study=study, key=current.key, is_active=True).update(is_active=False)
+    # Each saved (the rows are locked above), so the history keeps it with who.
+    for active in Scenario.objects.filter(study=study, key=current.key, is_active=True):
+        active.is_active = False
+        config_save(active, fields=["is_active"])
     new.save()
     # Its translations come along with the digest of what they translated, so they show
     # as out of date where the text changed (as scenario_create_new_version does).

@@ -38,6 +38,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
+from studyapp.studies.history import config_save
 from studyapp.studies.models import DispositionLevel, DispositionScale, Scenario, Study
 from studyapp.studies.services import NHS_5_LEVELS, disposition_scale_get_or_create_default
 
@@ -451,7 +452,9 @@ def scenarios_import(*, study: Study, bundle: ImportBundle) -> ImportResult:
                 )
                 + 1
             )
-            Scenario.objects.filter(pk=current.pk).update(is_active=False)
+            # Saved (its row is locked above), so the history keeps the deactivation.
+            current.is_active = False
+            config_save(current, fields=["is_active"])
         scenario = Scenario(
             study=study, key=spec.key, version=version, gold_disposition=level, **values
         )

@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.utils import timezone
 
-from studyapp.audit import services as audit
+from studyapp.studies.history import config_save
 from studyapp.studies.models import Study
 
 logger = logging.getLogger(__name__)
@@ -33,18 +32,10 @@ def _transition(*, study_id: int, user, origin: str, to: str, action: str) -> St
                 f"The study is {study.get_status_display().lower()}, not "
                 f"{Study.Status(origin).label.lower()}: nothing was changed."
             )
-        Study.objects.filter(pk=study.pk).update(status=to, updated_at=timezone.now())
-        audit.record(
-            study=study,
-            actor=user,
-            action=action,
-            object_type="studies.study",
-            object_id=study.pk,
-            object_repr=study.slug,
-            before={"status": origin},
-            after={"status": to},
-        )
-    study.status = to
+        # Its history keeps it, and the entry on the study's chain is the pause or
+        # resume itself, with who and the status before and after (audit.history).
+        study.status = to
+        config_save(study, fields=["status"], by=user, action=action)
     logger.info("study %s: %s by user %s", study.pk, action, getattr(user, "pk", None))
     return study
 

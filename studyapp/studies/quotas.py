@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.utils import timezone
 
+from studyapp.studies.history import config_save
 from studyapp.studies.models import Study
 
 logger = logging.getLogger(__name__)
@@ -26,20 +26,20 @@ def study_quota_per_arm_set(*, study: Study, quota: int, set_by) -> int | None:
     Only a draft: once participants are recruited, a quota decides who is turned away, so
     it is changed deliberately in the admin, not from a calculator's button. The status
     is read under a row lock, so a study set live meanwhile is refused rather than
-    overwritten.
+    overwritten; the change is in the study's history, with who.
     """
     if isinstance(quota, bool) or not isinstance(quota, int) or quota < 1:
         raise QuotaRefusedError(f"A quota is a whole number of responses ≥ 1, not {quota!r}.")
-    status, old = (
-        Study.objects.select_for_update().values_list("status", "quota_per_arm").get(pk=study.pk)
-    )
-    if status != Study.Status.DRAFT:
-        label = Study.Status(status).label
+    locked = Study.objects.select_for_update().get(pk=study.pk)
+    old = locked.quota_per_arm
+    if locked.status != Study.Status.DRAFT:
+        label = locked.get_status_display()
         raise QuotaRefusedError(
             f"The study is {label.lower()}, not a draft: the quotas of a study that has "
             "begun are changed in the admin, deliberately."
         )
-    Study.objects.filter(pk=study.pk).update(quota_per_arm=quota, updated_at=timezone.now())
+    locked.quota_per_arm = quota
+    config_save(locked, fields=["quota_per_arm"], by=set_by)
     study.quota_per_arm = quota
     logger.info(
         "quota_per_arm of study %s set from %s to %s by user %s (power calculator)",

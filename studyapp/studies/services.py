@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from studyapp.studies import analysis_plan
+from studyapp.studies.history import config_save
 from studyapp.studies.models import (
     AnalysisChoiceChange,
     AnalysisPlan,
@@ -79,7 +80,10 @@ def scenario_create_new_version(*, scenario_id: int) -> Scenario:
     )
     latest = max(versions.values_list("version", flat=True))
     # Deactivate first: at most one active version per key is a database constraint.
-    versions.filter(is_active=True).update(is_active=False)
+    # Each saved (rows locked above), so the history keeps it with who.
+    for active in versions.filter(is_active=True):
+        active.is_active = False
+        config_save(active, fields=["is_active"])
     new_version = Scenario(
         study_id=source.study_id,
         key=source.key,
@@ -132,17 +136,13 @@ def _condition_labels_mirror(
 ) -> AnalysisChoiceChange | None:
     """Keep `Study.condition_labels` equal to the current plan's (the selectors read it
     with the study, at no query) and record a change. Only plan_save calls it."""
-    old = (
-        Study.objects.select_for_update()
-        .values_list("condition_labels", flat=True)
-        .get(pk=study.pk)
-    )
+    locked = Study.objects.select_for_update().get(pk=study.pk)
+    old = locked.condition_labels
     study.condition_labels = condition_labels
     if old == condition_labels:
         return None
-    Study.objects.filter(pk=study.pk).update(
-        condition_labels=condition_labels, updated_at=timezone.now()
-    )
+    locked.condition_labels = condition_labels
+    config_save(locked, fields=["condition_labels"], by=changed_by)
     change = AnalysisChoiceChange(
         study=study,
         choice="condition_labels",
@@ -236,8 +236,16 @@ def plan_lock_at_first_allocation(
     plan an analysis calls confirmatory is the one in force when randomisation began."""
     plan = plan_current(study=study)
     if plan.locked_at is None:
-        AnalysisPlan.objects.filter(pk=plan.pk, locked_at__isnull=True).update(
-            locked_at=now, design_sha256=design_sha256(design)
+        # The plan's row lock, and the lock written only if no one wrote it meanwhile (as
+        # a conditional UPDATE would), saved so that the history keeps it.
+        unlocked = (
+            AnalysisPlan.objects.select_for_update()
+            .filter(pk=plan.pk, locked_at__isnull=True)
+            .first()
         )
+        if unlocked is not None:
+            unlocked.locked_at = now
+            unlocked.design_sha256 = design_sha256(design)
+            config_save(unlocked, fields=["locked_at", "design_sha256"])
         plan.refresh_from_db()
     return plan
