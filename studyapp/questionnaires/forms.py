@@ -80,6 +80,10 @@ class ItemForm(forms.Form):
     )
 
     def __init__(self, *args, questionnaire: Questionnaire, item: Item | None = None, **kwargs):
+        # The builder page shows this form beside the questionnaire's own (and an item's
+        # beside the new item's): ids of their own, or a label would focus the other form's
+        # field of the same name.
+        kwargs.setdefault("auto_id", f"id_item{item.pk}_%s" if item else "id_new_item_%s")
         super().__init__(*args, **kwargs)
         earlier = Item.objects.filter(questionnaire=questionnaire, kind__in=CONDITION_KINDS)
         if item is not None:

@@ -3,6 +3,8 @@ the freeze once answered, and the audit trail."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -79,16 +81,31 @@ def test_an_invalid_item_gets_a_message_beside_each_field(client, control_study,
     response = client.post(_url("item_add", questionnaire), bad, **HTMX)
     assert response.status_code == 400
     html = response.content.decode()
-    assert 'id="id_options-error"' in html and "Give at least two options." in html
+    assert 'id="id_new_item_options-error"' in html and "Give at least two options." in html
     bad = _item_data(key="age", min_value="50", max_value="10")  # the key is taken too
     html = client.post(_url("item_add", questionnaire), bad, **HTMX).content.decode()
-    assert (
-        'id="id_key-error"' in html and "Another item of this questionnaire has this key." in html
-    )
+    assert 'id="id_new_item_key-error"' in html
+    assert "Another item of this questionnaire has this key." in html
     bad = _item_data(key="later", min_value="50", max_value="10")
     html = client.post(_url("item_add", questionnaire), bad, **HTMX).content.decode()
-    assert 'id="id_max_value-error"' in html
+    assert 'id="id_new_item_max_value-error"' in html
     assert questionnaire.items.count() == 3
+
+
+def test_the_builder_page_s_forms_have_ids_of_their_own(client, control_study, alice):
+    """The questionnaire's form, an item's edit form and the new item's form are on one
+    page: a shared id would make a label (and a browser test) reach the wrong field."""
+    questionnaire = add_baseline(control_study)
+    item = questionnaire.items.get(key="age")
+    client.force_login(alice)
+    for html in (
+        client.get(_url("edit", questionnaire)).content.decode(),
+        client.get(_url("item_edit", questionnaire, item.pk)).content.decode(),
+    ):
+        ids = re.findall(r'\bid="([^"]+)"', html)
+        assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    edit_page = client.get(_url("item_edit", questionnaire, item.pk)).content.decode()
+    assert f'id="id_item{item.pk}_key"' in edit_page and 'id="id_new_item_key"' in edit_page
 
 
 def test_a_condition_must_name_an_answer_of_the_earlier_item(client, control_study, alice):
@@ -97,7 +114,7 @@ def test_a_condition_must_name_an_answer_of_the_earlier_item(client, control_stu
     client.force_login(alice)
     data = _item_data(key="which", kind="text", condition_item=uses.pk, condition_values="maybe")
     html = client.post(_url("item_add", questionnaire), data, **HTMX).content.decode()
-    assert 'id="id_condition_values-error"' in html and "maybe" in html
+    assert 'id="id_new_item_condition_values-error"' in html and "maybe" in html
     data["condition_values"] = "yes"
     client.post(_url("item_add", questionnaire), data, **HTMX)
     assert questionnaire.items.get(key="which").condition_item == uses
