@@ -8,9 +8,11 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
+from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.api.limits import rate_limit
 from studyapp.api.models import ApiToken, Scope
 from studyapp.api.services import token_authenticate
+from studyapp.studies.models import Study
 
 
 class RateLimited(Exception):
@@ -42,3 +44,10 @@ def require_scope(request: HttpRequest, scope: Scope) -> None:
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     if scope not in token.scopes:
         raise ScopeMissing(scope)
+
+
+def token_study(request: HttpRequest, slug: str, perm: str, scope: Scope) -> Study:
+    """The study of a route: the token's scope first (403), then the page's permission
+    for the token's user (404 for a study they may not see, as on the pages)."""
+    require_scope(request, scope)
+    return study_get_for_user_or_404(request.user, slug, perm)

@@ -6,20 +6,26 @@ analysts get the blinded form wherever the pages give it. The schema is served a
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import NinjaAPI
-from ninja.errors import HttpError
+from ninja.errors import HttpError, ValidationError
 from ninja.pagination import PageNumberPagination, paginate
 from ninja.responses import Status
 
-from studyapp.accounts.permissions import study_get_for_user_or_404, user_sees_blinded
+from studyapp.accounts.permissions import endpoints_visible_to, user_sees_blinded
 from studyapp.analysis import exports
 from studyapp.analysis import selectors as analysis_selectors
-from studyapp.api.auth import RateLimited, ScopeMissing, TokenAuth, require_scope
+from studyapp.api.auth import RateLimited, ScopeMissing, TokenAuth, require_scope, token_study
 from studyapp.api.models import Scope
+from studyapp.api.routes_design import form_errors
+from studyapp.api.routes_design import router as design_router
 from studyapp.api.schemas import (
+    ERRORS,
     ArmOut,
     CancelOut,
     ErrorOut,
@@ -28,6 +34,7 @@ from studyapp.api.schemas import (
     FormErrorOut,
     ParticipantOut,
     ScenarioOut,
+    StudyCreateIn,
     StudyDetailOut,
     StudyOut,
     TablePageOut,
@@ -39,7 +46,9 @@ from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.services import EvaluationError, evaluation_cancel, evaluation_start
 from studyapp.participation.selectors import participant_state, study_participants_with_state
 from studyapp.studies import roles
+from studyapp.studies.design_files import DesignFileError, design_import
 from studyapp.studies.models import Scenario, Study
+from studyapp.studies.views_design import DesignImportForm
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
@@ -56,8 +65,6 @@ api = NinjaAPI(
     auth=TokenAuth(),
     urls_namespace="api",
 )
-
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 429: ErrorOut}
 
 
 @api.exception_handler(RateLimited)
@@ -79,9 +86,21 @@ def _scope_missing(request: HttpRequest, exc: ScopeMissing) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc)}, status=403)
 
 
-def _study(request: HttpRequest, slug: str, perm: str, scope: Scope) -> Study:
-    require_scope(request, scope)
-    return study_get_for_user_or_404(request.user, slug, perm)
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    # A parameter or body field of the wrong type, in the shape of a form's refusal
+    # (FormErrorOut): the field's name -> its messages.
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        # ("body", "body", "field", ...) or ("query", "field"): the field as the caller named it
+        field = ".".join(loc[2:] if loc[:1] == ["body"] else loc[1:]) or "__all__"
+        errors.setdefault(field, []).append(error.get("msg", "invalid"))
+    body = {"detail": "The request is not valid.", "errors": errors}
+    return api.create_response(request, body, status=422)
+
+
+_study = token_study
 
 
 @api.get("/studies", response={200: list[StudyOut], **ERRORS}, url_name="studies")
@@ -98,7 +117,10 @@ def studies(request: HttpRequest):
 def study(request: HttpRequest, slug: str):
     """The study's design in summary: arms (by letter only for a blinded analyst; never an
     endpoint's address or key) and scenarios (no gold answers)."""
-    study = _study(request, slug, roles.VIEW_STUDY, Scope.READ)
+    return _study_detail(request, _study(request, slug, roles.VIEW_STUDY, Scope.READ))
+
+
+def _study_detail(request: HttpRequest, study: Study) -> StudyDetailOut:
     blinded = user_sees_blinded(request.user, study)
     arms = [
         ArmOut(letter=v.letter)
@@ -121,6 +143,43 @@ def study(request: HttpRequest, slug: str):
             for s in scenarios
         ],
     )
+
+
+@api.post(
+    "/studies",
+    response={201: StudyDetailOut, 422: FormErrorOut, **ERRORS},
+    url_name="study_create",
+)
+def study_create(request: HttpRequest, body: StudyCreateIn):
+    """A new draft study from a design file (`design`: the file's JSON object), imported
+    as the design upload page does and checked by its form: the token's user becomes its
+    owner; arms' endpoints are matched among those the user may use, and only a
+    superuser's file may create new ones."""
+    require_scope(request, Scope.WRITE)
+    data = {"slug": body.slug or "", "title": body.title or ""}
+    files = {}
+    if body.design is not None:
+        # The page's upload, so the same form judges it (its size limit, its JSON).
+        content = json.dumps(body.design).encode()
+        files["design"] = SimpleUploadedFile("design.json", content, "application/json")
+    form = DesignImportForm(data, files)
+    if form.is_valid():
+        try:
+            study = design_import(
+                form.cleaned_data["design"],
+                slug=form.cleaned_data["slug"],
+                title=form.cleaned_data["title"] or None,
+                user=request.user,
+                endpoints=endpoints_visible_to(request.user),
+                may_create_endpoints=request.user.is_superuser,
+            )
+        except DesignFileError as exc:
+            for error in exc.errors:
+                form.add_error("design", error)
+        else:
+            study = Study.objects.with_member_role(request.user).get(pk=study.pk)
+            return Status(201, _study_detail(request, study))
+    return form_errors(form, "The study was not created.")
 
 
 @api.get(
@@ -239,7 +298,7 @@ def _table_page(request: HttpRequest, slug: str, table: str, page: int, page_siz
     return TablePageOut(
         table=table,
         columns=columns,
-        count=spec.queryset(study).count(),
+        count=exports.table_queryset(spec, study=study).count(),
         page=page,
         page_size=page_size,
         items=[dict(zip(columns, row, strict=True)) for row in values],
@@ -330,3 +389,8 @@ def evaluation_cancel_route(request: HttpRequest, slug: str, run_id: int):
     cancelled = evaluation_cancel(run_id=run.pk)
     run.refresh_from_db()
     return CancelOut(cancelled=cancelled, run=_run_out(run))
+
+
+# Settings, scenarios and arms (api.routes_design); after the routes above, so the study
+# list keeps its place at the top of the docs.
+api.add_router("", design_router)

@@ -229,13 +229,25 @@ URL_ACCESS: dict[str, str] = {
     "api:evaluations": VIEW_DESIGN,
     "api:evaluation": VIEW_DESIGN,
     "api:evaluation_cancel": CHANGE_STUDY,
-    "api:evaluation_start": VIEW_DESIGN,  # api:evaluations' path; POST (start): CHANGE_STUDY
+    "api:evaluation_start": CHANGE_STUDY,
+    # The design (api.routes_design): read as the design file, written as the builder's
+    # pages (with a token of the `write` scope).
+    "api:study_create": SIGNED_IN,  # as studies:design_upload
+    "api:settings": VIEW_DESIGN,
+    "api:settings_update": CHANGE_STUDY,
+    "api:scenario": VIEW_DESIGN,
+    "api:scenario_create": CHANGE_STUDY,
+    "api:scenario_update": CHANGE_STUDY,
+    "api:arm": VIEW_DESIGN,
+    "api:arm_create": CHANGE_STUDY,
+    "api:arm_update": CHANGE_STUDY,
     "api_tokens:*": SIGNED_IN,  # a user's own tokens (another's answers 404)
 }
 
 # URLs authenticated by an API token (Authorization: Bearer), never by the session: a
 # request without a usable token answers 401, and the rule above is checked for the
-# token's user.
+# token's user. Routes of one path share its URL pattern, each under its own name: the
+# rule of a name is its route's (the method it is declared with).
 BEARER_URL_PATTERN = "api:*"
 
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from studyapp.api.models import Scope
+from studyapp.api.routes import api
 from studyapp.api.services import token_create
 from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.science.prompts import DEFAULT_MODEL_ALONE_PRESET
@@ -129,6 +130,8 @@ def walk(db):
         decision=decision({"ovarian torsion"}, set()),
     )
     run = EvaluationRun.objects.create(study=rated.study, key="rubric", kind="rubric")
+    scenario = rated.study.scenarios.filter(is_active=True).first()
+    arm = rated.study.arms.order_by("key").first()
     for who in list(users):
         users[f"{who}-token"] = token_create(
             user=users[who], name="walk", scopes=list(Scope.values)
@@ -144,6 +147,8 @@ def walk(db):
         "table": "tasks",
         "fmt": "csv",
         "user_id": users[Role.ANALYST].pk,
+        "scenario_key": scenario.key,
+        "arm_key": arm.key,
     }
     return users, kwargs
 
@@ -158,14 +163,35 @@ def _url(name: str, kwargs: dict) -> tuple[str, bool]:
     return reverse(name, kwargs={k: kwargs.get(k, 0) for k in needed}), complete
 
 
-def _request(client, url: str, headers: dict):
+def _api_methods() -> dict[str, str]:
+    """Each API route's URL name -> its method. The routes of one path (GET and PATCH of
+    a study's settings) share one URL pattern, so the name alone does not say which to
+    call: each is called with its own method (a write with an empty JSON body, which the
+    route's permission refuses before its form judges it)."""
+    methods = {}
+    for _prefix, router in api._routers:
+        for path_view in router.path_operations.values():
+            for operation in path_view.operations:
+                methods[f"api:{operation.url_name}"] = operation.methods[0]
+    return methods
+
+
+API_METHODS = _api_methods()
+
+
+def _request(client, url: str, headers: dict, name: str = ""):
+    method = API_METHODS.get(name, "GET")
+    if method != "GET":
+        return getattr(client, method.lower())(
+            url, {}, content_type="application/json", headers=headers
+        )
     response = client.get(url, headers=headers)
     if response.status_code == 405:
         response = client.post(url, {}, headers=headers)
     return response
 
 
-def _outcome(client, who, users, url, *, token: bool = False):
+def _outcome(client, who, users, url, *, token: bool = False, name: str = ""):
     sid = transaction.savepoint_create()
     try:
         client.logout()
@@ -174,7 +200,7 @@ def _outcome(client, who, users, url, *, token: bool = False):
             headers = {"Authorization": f"Bearer {users[f'{who}-token']}"}
         elif who != "anonymous":
             client.force_login(users[who])
-        return _request(client, url, headers)
+        return _request(client, url, headers, name)
     finally:
         transaction.savepoint_rollback(sid)
 
@@ -191,7 +217,7 @@ def test_each_role_gets_what_the_table_says(client, walk, name):
     wrong = []
     for who in CAST:
         token = roles.url_uses_token(name)
-        response = _outcome(client, who, users, url, token=token)
+        response = _outcome(client, who, users, url, token=token, name=name)
         status = response.status_code
         if who == "anonymous" and token:
             ok = status == 401

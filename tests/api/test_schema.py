@@ -41,6 +41,33 @@ ROUTE_TESTS = {
     ("post", "/api/studies/{slug}/evaluations/{run_id}/cancel"): (
         "test_routes.test_evaluation_cancel_stops_the_run_for_those_who_may_change_the_study"
     ),
+    ("post", "/api/studies"): (
+        "test_design_routes.test_study_create_imports_a_design_file_and_makes_the_user_its_owner"
+    ),
+    ("get", "/api/studies/{slug}/settings"): (
+        "test_design_routes.test_settings_are_read_by_roles_that_see_the_design"
+    ),
+    ("patch", "/api/studies/{slug}/settings"): (
+        "test_design_routes.test_settings_update_changes_what_is_given_as_the_settings_page"
+    ),
+    ("get", "/api/studies/{slug}/scenarios/{scenario_key}"): (
+        "test_design_routes.test_scenario_shows_the_active_version_with_its_gold_answers"
+    ),
+    ("post", "/api/studies/{slug}/scenarios"): (
+        "test_design_routes.test_scenario_create_adds_a_scenario_validated_as_on_its_page"
+    ),
+    ("patch", "/api/studies/{slug}/scenarios/{scenario_key}"): (
+        "test_design_routes.test_scenario_update_edits_in_place_or_makes_a_new_version_when_used"
+    ),
+    ("get", "/api/studies/{slug}/arms/{arm_key}"): (
+        "test_design_routes.test_arm_shows_its_endpoint_by_name_to_roles_that_see_the_design"
+    ),
+    ("post", "/api/studies/{slug}/arms"): (
+        "test_design_routes.test_arm_create_adds_an_arm_with_an_endpoint_the_user_may_use"
+    ),
+    ("patch", "/api/studies/{slug}/arms/{arm_key}"): (
+        "test_design_routes.test_arm_update_changes_what_is_given_and_keeps_an_allocated_arm_s_identity"
+    ),
 }
 
 
