@@ -24,11 +24,11 @@ from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from studyapp.chat.llm import EndpointConfig
 from studyapp.chat.llm.probe import ProbeResult, probe_endpoint
 from studyapp.studies import analysis_plan
+from studyapp.studies.history import config_save
 from studyapp.studies.models import Arm, ModelEndpoint, Study
 from studyapp.studies.services import plan_current
 
@@ -238,16 +238,14 @@ def study_launch(*, study: Study, launched_by=None, probe: Probe = probe_endpoin
     if problems:
         raise LaunchRefusedError(problems)
     with transaction.atomic():
-        status = (
-            Study.objects.select_for_update().values_list("status", flat=True).get(pk=study.pk)
-        )
-        if status == Study.Status.LIVE:
+        locked = Study.objects.select_for_update().get(pk=study.pk)
+        if locked.status == Study.Status.LIVE:
             raise LaunchRefusedError(
                 [Problem("already_live", "The study is already live.", "Nothing to do.")]
             )
-        Study.objects.filter(pk=study.pk).update(
-            status=Study.Status.LIVE, updated_at=timezone.now()
-        )
+        # Saved (not .update()) so the study's history keeps the launch, with who.
+        locked.status = Study.Status.LIVE
+        config_save(locked, fields=["status"], by=launched_by, action="launch")
     study.status = Study.Status.LIVE
     logger.info(
         "study %s set live by user %s after the launch checklist",
