@@ -286,6 +286,43 @@ API_RATE_WINDOW_S = envint("API_RATE_WINDOW_S", 60)
 if API_RATE_LIMIT < 0 or API_RATE_WINDOW_S < 1:
     raise ImproperlyConfigured("API_RATE_LIMIT must not be negative, API_RATE_WINDOW_S >= 1")
 
+# --- E-mail (invitations to a study, studies.invitations) ------------------------------
+# Django 6.1's MAILERS (the EMAIL_* settings are deprecated). Development (DEBUG, `make
+# run`) prints e-mails on the console; production sends them over SMTP with the EMAIL_*
+# variables below (EMAIL_BACKEND names another backend, e.g. the console one for a trial).
+_EMAIL_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+_EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG else _EMAIL_SMTP
+)
+MAILERS: dict[str, dict] = {"default": {"BACKEND": _EMAIL_BACKEND}}
+if _EMAIL_BACKEND == _EMAIL_SMTP:
+    # STARTTLS (port 587) by default; EMAIL_USE_SSL=1 for implicit TLS (465) instead.
+    _email_ssl = envbool("EMAIL_USE_SSL", False)
+    MAILERS["default"]["OPTIONS"] = {
+        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "port": envint("EMAIL_PORT", 465 if _email_ssl else 587),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_ssl": _email_ssl,
+        "use_tls": envbool("EMAIL_USE_TLS", not _email_ssl),
+        # A mail server that hangs must not hang the owner's request for long.
+        "timeout": envint("EMAIL_TIMEOUT", 10),
+    }
+    if _email_ssl and MAILERS["default"]["OPTIONS"]["use_tls"]:
+        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL exclude each other")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "studyapp <noreply@localhost>")
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# An invitation's link works this long; an owner may invite (or resend) this many times
+# per window, counted in the cache above (0: no limit).
+INVITATION_EXPIRY_DAYS = envint("INVITATION_EXPIRY_DAYS", 7)
+INVITATION_RATE_LIMIT = envint("INVITATION_RATE_LIMIT", 20)
+INVITATION_RATE_WINDOW_S = envint("INVITATION_RATE_WINDOW_S", 3600)
+if INVITATION_EXPIRY_DAYS < 1 or INVITATION_RATE_LIMIT < 0 or INVITATION_RATE_WINDOW_S < 1:
+    raise ImproperlyConfigured(
+        "INVITATION_EXPIRY_DAYS and INVITATION_RATE_WINDOW_S must be >= 1, "
+        "INVITATION_RATE_LIMIT not negative"
+    )
+
 # --- Celery ---------------------------------------------------------------------------
 if REDIS_URL:
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)

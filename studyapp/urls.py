@@ -19,6 +19,8 @@ urlpatterns = [
     path("metrics", core_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    # Invitations to a study by e-mail (the link, and the page that accepts it).
+    path("", include("studyapp.studies.urls_invitations")),
     # The REST API (token-authenticated; schema at /api/openapi.json) and its tokens page.
     path("api/tokens/", include("studyapp.api.urls")),
     path("api/", api.urls),

@@ -1,6 +1,7 @@
 """Logs that never keep a participant's credentials.
 
 A participant's link token opens their session (`/p/<token>/...`, `/ws/p/<token>/...`),
+as an invitation's token opens an invitation to a study (`/invite/<token>/`),
 and Prolific's PROLIFIC_PID, STUDY_ID and SESSION_ID arrive in the entry link's query
 string. Access logs (uvicorn's, runserver's) and error logs (`django.request`: "Not Found:
 /p/<token>/") would write them down, and a log file outlives a participant's withdrawal.
@@ -27,7 +28,7 @@ VALUE_MASK = "[redacted]"
 # (an absolute URL). Anchoring keeps an investigator path like /studies/p/ (a study
 # slugged "p") readable. The segment is redacted whatever it holds, forged or not.
 _PARTICIPANT_PATH = re.compile(
-    r"""(?P<before>^|[\s"'(<\[=,]|//[^/\s"'<>]*)(?P<path>/(?:ws/)?p/)[^/?#\s"'<>]+"""
+    r"""(?P<before>^|[\s"'(<\[=,]|//[^/\s"'<>]*)(?P<path>/(?:(?:ws/)?p|invite)/)[^/?#\s"'<>]+"""
 )
 # Prolific's parameters in a query string, in any case, also URL-encoded inside another
 # parameter (`next=%2Fs%2Fx%2F%3FPROLIFIC_PID%3D...%26...`). Not after a letter, digit or
@@ -41,7 +42,7 @@ _PROLIFIC_PARAM = re.compile(
 
 def redact(text: str) -> str:
     """`text` with participant tokens in paths and Prolific's ids in query strings masked."""
-    if "p/" in text:
+    if "p/" in text or "invite/" in text:
         text = _PARTICIPANT_PATH.sub(rf"\g<before>\g<path>{TOKEN_MASK}", text)
     if "_" in text:
         text = _PROLIFIC_PARAM.sub(rf"\g<name>{VALUE_MASK}", text)

@@ -408,6 +408,69 @@ class StudyMembership(models.Model):
         return f"{self.user} in {self.study}: {self.get_role_display()}"
 
 
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def pending(self, now=None) -> InvitationQuerySet:
+        """Neither accepted nor revoked, and not yet expired."""
+        return self.filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now or timezone.now()
+        )
+
+
+class Invitation(models.Model):
+    """An owner's invitation of an e-mail address to a role in a study (studies.
+    invitations is its only writer). The link's token is never stored: only its SHA-256,
+    so a copy of the database opens no invitation. Accepting it makes the membership."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+        ACCEPTED = "accepted", "Accepted"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=roles.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # The last e-mail sent (a resend sends a new link); empty when sending failed.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=roles.Role.values), name="invitation_role_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.study} as {self.get_role_display()}"
+
+    def state(self, now=None) -> str:
+        if self.accepted_at is not None:
+            return self.State.ACCEPTED
+        if self.revoked_at is not None:
+            return self.State.REVOKED
+        if self.expires_at <= (now or timezone.now()):
+            return self.State.EXPIRED
+        return self.State.PENDING
+
+
 class ScenarioQuerySet(models.QuerySet["Scenario"]):
     def active(self) -> ScenarioQuerySet:
         return self.filter(is_active=True)

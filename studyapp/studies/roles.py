@@ -176,6 +176,11 @@ URL_ACCESS: dict[str, str] = {
     "studies:design_download": VIEW_DESIGN,
     "studies:members": MANAGE_MEMBERS,
     "studies:member_change": MANAGE_MEMBERS,
+    "studies:invite": MANAGE_MEMBERS,  # POST (studies.invitations)
+    "studies:invitation_resend": MANAGE_MEMBERS,
+    "studies:invitation_revoke": MANAGE_MEMBERS,
+    # The e-mail's link: anyone holding it; accepting needs the invited address's account.
+    "invitations:*": PUBLIC,
     "studies:preview": CHANGE_STUDY,  # POST: a preview participant (participation.preview)
     "studies:settings": CHANGE_STUDY,  # the study builder (studies.views_builder)
     "studies:scenarios": CHANGE_STUDY,

@@ -18,6 +18,17 @@ urlpatterns = [
     path("<slug:slug>/resume/", views_status.resume, name="resume"),
     path("<slug:slug>/preview/", views_preview.preview, name="preview"),
     path("<slug:slug>/members/", views_members.members, name="members"),
+    path("<slug:slug>/members/invite/", views_members.invite, name="invite"),
+    path(
+        "<slug:slug>/members/invitations/<int:invitation_id>/resend/",
+        views_members.invitation_resend_view,
+        name="invitation_resend",
+    ),
+    path(
+        "<slug:slug>/members/invitations/<int:invitation_id>/revoke/",
+        views_members.invitation_revoke_view,
+        name="invitation_revoke",
+    ),
     path(
         "<slug:slug>/members/<int:user_id>/",
         views_members.member_change,
