@@ -348,3 +348,20 @@ class ParticipantEvent(models.Model):
     def clean(self) -> None:
         if self.kind == self.Kind.WITHDRAWN and self.participant_id:
             raise ValidationError("A withdrawal event must not point at the participant.")
+
+
+class ProlificSync(models.Model):
+    """A study's last sync with Prolific (participation.prolific_sync): what it read and
+    when, so the Prolific page renders without asking Prolific. One row per study,
+    replaced by each sync (the page's "Sync now" or the scheduled one). Submissions are
+    kept without PIDs: each as its id, status, bonuses and the participant here it
+    matched (their id, or null for a PID that never entered)."""
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="prolific_sync")
+    synced_at = models.DateTimeField()
+    # [{"id", "status", "participant": int | None, "bonus_cents": int}], as Prolific listed.
+    submissions = models.JSONField(default=list)
+    report = models.JSONField(default=dict)  # SyncReport.as_dict()
+
+    def __str__(self) -> str:
+        return f"Prolific sync of {self.study} at {self.synced_at:%Y-%m-%d %H:%M:%S}"

@@ -28,12 +28,13 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from studyapp.participation.models import Participant
+from studyapp.participation.models import Participant, ProlificSync
 from studyapp.participation.prolific_api import (
     ProlificClient,
     ProlificError,
     ProlificNotConfiguredError,
     SubmissionInfo,
+    study_token,
 )
 from studyapp.participation.transitions import ALLOWED, participant_set_status
 from studyapp.studies.models import Study
@@ -150,6 +151,7 @@ def study_sync_prolific(*, study_id: int, client: ProlificClient | None = None) 
             report.changed[new] += 1
         elif _mismatch(submission.status, current):
             report.mismatched.append(participant_id)
+    _snapshot_save(study=study, submissions=submissions, participants=participants, report=report)
     logger.info(
         "prolific sync of study %s: %d submissions, changed %s, %d unmatched, %d mismatched",
         study.pk,
@@ -159,6 +161,39 @@ def study_sync_prolific(*, study_id: int, client: ProlificClient | None = None) 
         len(report.mismatched),
     )
     return report
+
+
+def _snapshot_save(
+    *,
+    study: Study,
+    submissions: Sequence[SubmissionInfo],
+    participants: dict[str, int],
+    report: SyncReport,
+) -> ProlificSync:
+    """Keep what this sync read (no PIDs: the participant here each matched) for the
+    Prolific page, which renders from it instead of asking Prolific on every visit."""
+    rows = [
+        {
+            "id": s.id,
+            "status": s.status,
+            "participant": participants.get(s.participant_id),
+            "bonus_cents": sum(s.bonus_payments),
+        }
+        for s in submissions
+    ]
+    snapshot, _ = ProlificSync.objects.update_or_create(
+        study=study,
+        defaults={"synced_at": timezone.now(), "submissions": rows, "report": report.as_dict()},
+    )
+    return snapshot
+
+
+def study_prolific_configured(*, study: Study) -> None:
+    """ProlificNotConfiguredError when the study cannot be synced (no STUDY_ID, no
+    token), without a request to Prolific."""
+    if not study.prolific_study_id:
+        raise ProlificNotConfiguredError(f"Study {study.slug} has no Prolific STUDY_ID.")
+    study_token(study.slug)
 
 
 @transaction.atomic

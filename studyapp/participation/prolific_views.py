@@ -1,5 +1,7 @@
 """The investigators' Prolific page of a study: sync, review (approve, reject with a
-reason) and bonuses. Every write goes through participation.prolific_sync."""
+reason) and bonuses. Every write goes through participation.prolific_sync. The page shows
+the last sync's submissions (ProlificSync: "Sync now", or the scheduled sync), so opening
+it makes no request to Prolific."""
 
 from __future__ import annotations
 
@@ -14,53 +16,66 @@ from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.participation import prolific_sync, prolific_webhooks
-from studyapp.participation.models import Participant
+from studyapp.participation.models import Participant, ProlificSync
 from studyapp.participation.prolific_api import ProlificError, ProlificNotConfiguredError
 from studyapp.participation.prolific_forms import BonusForm, ReviewForm
 from studyapp.studies import roles
 from studyapp.studies.models import Study
 
 
-def _rows(study: Study, submissions) -> list[dict]:
-    """Each submission beside the participant here (their number and status, never the
-    PID), in one query."""
-    here = {
-        pid: (pk, status)
-        for pid, pk, status in Participant.objects.humans()
-        .filter(study=study, prolific_pid__in=[s.participant_id for s in submissions])
-        .values_list("prolific_pid", "pk", "status")
-    }
+def _rows(snapshot: ProlificSync | None) -> list[dict]:
+    """Each submission of the last sync beside the participant here (their number and
+    current status, never the PID), in one query."""
+    if snapshot is None:
+        return []
+    ids = [s["participant"] for s in snapshot.submissions if s["participant"]]
+    status_here = dict(Participant.objects.filter(pk__in=ids).values_list("pk", "status"))
     labels = dict(Participant.Status.choices)
-    rows = []
-    for s in submissions:
-        pk, status = here.get(s.participant_id, (None, ""))
-        rows.append(
-            {
-                "id": s.id,
-                "status": s.status,
-                "participant": pk,
-                "status_here": labels.get(status, ""),
-                "reviewable": s.status == prolific_sync.REVIEWABLE,
-                "bonuses": sum(s.bonus_payments) / 100 if s.bonus_payments else None,
-            }
-        )
-    return rows
+    return [
+        {
+            "id": s["id"],
+            "status": s["status"],
+            "participant": s["participant"],
+            "status_here": labels.get(status_here.get(s["participant"], ""), ""),
+            "reviewable": s["status"] == prolific_sync.REVIEWABLE,
+            "bonuses": s["bonus_cents"] / 100 if s["bonus_cents"] else None,
+        }
+        for s in snapshot.submissions
+    ]
+
+
+def _sync_message(report: prolific_sync.SyncReport) -> str:
+    changed = sum(report.changed.values())
+    return (
+        f"Synced {report.submissions} submissions: {changed} participants updated, "
+        f"{len(report.mismatched)} to look at, {report.unmatched} never entered here."
+    )
+
+
+def _refresh(request, study: Study) -> None:
+    """After a review or bonuses: read the submissions again, so the page shows what
+    Prolific now says (the action itself succeeded whatever this does)."""
+    try:
+        prolific_sync.study_sync_prolific(study_id=study.pk)
+    except ProlificError as exc:
+        messages.warning(request, f"The list below may be out of date: {exc}")
 
 
 @require_http_methods(["GET", "POST"])
 @login_required_htmx
 def prolific_page(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
+    """The page renders from the last sync (ProlificSync) and never calls Prolific; only
+    a POST does: "Sync now", a review, bonuses (each checked against Prolific's list)."""
     study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
-    context: dict = {"study": study, "error": "", "rows": [], "report": None}
+    context: dict = {"study": study, "error": "", "rows": [], "snapshot": None}
     try:
-        submissions = prolific_sync.study_submissions(study=study)
+        prolific_sync.study_prolific_configured(study=study)
     except ProlificNotConfiguredError as exc:
         context["error"] = str(exc)
         return render(request, "participation/prolific_review.html", context, status=200)
-    except ProlificError as exc:
-        context["error"] = str(exc)
-        return render(request, "participation/prolific_review.html", context, status=502)
-    awaiting = [s.id for s in submissions if s.status == prolific_sync.REVIEWABLE]
+    snapshot = ProlificSync.objects.filter(study=study).first()
+    rows = _rows(snapshot)
+    awaiting = [r["id"] for r in rows if r["reviewable"]]
     review = ReviewForm(awaiting=awaiting)
     bonus = BonusForm()
     status = 200
@@ -69,13 +84,7 @@ def prolific_page(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         try:
             if action == "sync":
                 report = prolific_sync.study_sync_prolific(study_id=study.pk)
-                changed = sum(report.changed.values())
-                messages.success(
-                    request,
-                    f"Synced {report.submissions} submissions: {changed} participants "
-                    f"updated, {len(report.mismatched)} to look at, "
-                    f"{report.unmatched} never entered here.",
-                )
+                messages.success(request, _sync_message(report))
                 return redirect("prolific:page", slug=study.slug)
             if action == "review":
                 review = ReviewForm(request.POST, awaiting=awaiting)
@@ -97,16 +106,18 @@ def prolific_page(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
                             user_id=request.user.pk,
                         )
                         messages.success(request, f"Rejected {n} submissions.")
+                    _refresh(request, study)
                     return redirect("prolific:page", slug=study.slug)
                 status = 400
             elif action == "bonus":
                 bonus = BonusForm(request.POST)
                 if bonus.is_valid():
-                    rows = bonus.cleaned_data["lines"]
+                    lines = bonus.cleaned_data["lines"]
                     prolific_sync.prolific_pay_bonuses(
-                        study=study, rows=rows, user_id=request.user.pk
+                        study=study, rows=lines, user_id=request.user.pk
                     )
-                    messages.success(request, f"Bonuses paid to {len(rows)} submissions.")
+                    messages.success(request, f"Bonuses paid to {len(lines)} submissions.")
+                    _refresh(request, study)
                     return redirect("prolific:page", slug=study.slug)
                 status = 400
             else:
@@ -117,7 +128,8 @@ def prolific_page(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             status = 400 if isinstance(exc, prolific_sync.ReviewRefusedError) else 502
     context.update(
         {
-            "rows": _rows(study, submissions),
+            "snapshot": snapshot,
+            "rows": rows,
             "review": review,
             "bonus": bonus,
             "awaiting": len(awaiting),

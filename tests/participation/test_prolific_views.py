@@ -1,6 +1,6 @@
 """The investigators' Prolific page (/studies/<slug>/prolific/) against the scripted
-Prolific API: access, the submissions beside participants, sync, bulk approve, reject
-with a reason, bonuses."""
+Prolific API: access, the submissions beside participants (from the last sync: opening
+the page asks Prolific nothing), sync, bulk approve, reject with a reason, bonuses."""
 
 from __future__ import annotations
 
@@ -54,13 +54,23 @@ def url(study) -> str:
     return reverse("prolific:page", kwargs={"slug": study.slug})
 
 
-def awaiting(prolific, n: int):
-    return [
+def sync_now(client: Client, study):
+    response = client.post(url(study), {"form": "sync"})
+    assert response.status_code == 302
+    return response
+
+
+def awaiting(prolific, n: int, *, client: Client | None = None, study=None):
+    """n submissions awaiting review; synced into the page when given its client."""
+    subs = [
         prolific.add_submission(
             study_id=PROLIFIC_STUDY, participant_id=pid(i), status="AWAITING REVIEW"
         )
         for i in range(1, n + 1)
     ]
+    if client is not None:
+        sync_now(client, study)
+    return subs
 
 
 def test_it_sends_anonymous_visitors_to_sign_in(client, study, prolific):
@@ -79,13 +89,14 @@ def test_it_lists_submissions_beside_participants_without_their_pid(signed_in, s
     here = make_participant(study, prolific_pid=pid(1))
     sub = prolific.add_submission(study_id=PROLIFIC_STUDY, participant_id=pid(1))
     prolific.add_submission(study_id=PROLIFIC_STUDY, participant_id=pid(2), status="RETURNED")
+    sync_now(signed_in, study)
     page = signed_in.get(url(study)).content.decode()
     assert sub.id in page and f"#{here.pk}" in page and "never entered" in page
     assert pid(1) not in page and pid(2) not in page
 
 
 def test_it_approves_the_chosen_submissions_in_one_call(signed_in, study, prolific):
-    first, second, third = awaiting(prolific, 3)
+    first, second, third = awaiting(prolific, 3, client=signed_in, study=study)
     response = signed_in.post(
         url(study),
         {"form": "review", "action": "approve", "submission_ids": [first.id, second.id]},
@@ -104,6 +115,7 @@ def test_it_approves_the_chosen_submissions_in_one_call(signed_in, study, prolif
 
 def test_it_approves_only_submissions_awaiting_review(signed_in, study, prolific):
     active = prolific.add_submission(study_id=PROLIFIC_STUDY, participant_id=pid(1))
+    sync_now(signed_in, study)
     response = signed_in.post(
         url(study), {"form": "review", "action": "approve", "submission_ids": [active.id]}
     )
@@ -112,7 +124,7 @@ def test_it_approves_only_submissions_awaiting_review(signed_in, study, prolific
 
 
 def test_a_rejection_needs_a_category_and_a_written_reason(signed_in, study, prolific):
-    (sub,) = awaiting(prolific, 1)
+    (sub,) = awaiting(prolific, 1, client=signed_in, study=study)
     response = signed_in.post(
         url(study),
         {"form": "review", "action": "reject", "submission_ids": [sub.id], "message": "bad"},
@@ -140,7 +152,7 @@ def test_a_rejection_needs_a_category_and_a_written_reason(signed_in, study, pro
 
 
 def test_it_pays_bonuses_once(signed_in, study, prolific):
-    first, second = awaiting(prolific, 2)
+    first, second = awaiting(prolific, 2, client=signed_in, study=study)
     response = signed_in.post(
         url(study),
         {"form": "bonus", "lines": f"{first.id},0.50\n{second.id}, 1.25\n", "confirm": "on"},
@@ -167,7 +179,7 @@ def test_it_pays_bonuses_once(signed_in, study, prolific):
     ],
 )
 def test_it_refuses_a_bonus_it_should_not_pay(signed_in, study, prolific, lines, confirm):
-    (sub,) = awaiting(prolific, 1)
+    (sub,) = awaiting(prolific, 1, client=signed_in, study=study)
     data = {"form": "bonus", "lines": lines.format(id=sub.id), "confirm": confirm}
     assert signed_in.post(url(study), data).status_code == 400
     assert prolific.bonuses() == []
@@ -200,9 +212,58 @@ def test_it_says_which_variable_to_set_without_a_token(signed_in, study, prolifi
 
 def test_it_says_when_prolific_fails(signed_in, study, prolific):
     prolific.fail_next(503)
-    response = signed_in.get(url(study))
+    response = signed_in.post(url(study), {"form": "sync"})
     assert response.status_code == 502
     assert "Prolific answered 503" in response.content.decode()
+
+
+def test_opening_the_page_asks_prolific_nothing(signed_in, study, prolific):
+    participant = make_participant(study, prolific_pid=pid(1))
+    sub = prolific.add_submission(
+        study_id=PROLIFIC_STUDY, participant_id=pid(1), status="AWAITING REVIEW"
+    )
+    page = signed_in.get(url(study)).content.decode()
+    assert prolific.requests() == []
+    assert "Not synced yet" in page and sub.id not in page
+
+    sync_now(signed_in, study)
+    after_sync = len(prolific.requests())
+    assert after_sync >= 1
+    # Prolific changes; the page shows the last sync's list until the next one.
+    prolific.set_status(sub.id, "APPROVED")
+    for _ in range(3):
+        page = signed_in.get(url(study)).content.decode()
+    assert len(prolific.requests()) == after_sync
+    assert "Synced 0\xa0minutes ago" in page
+    assert sub.id in page and "AWAITING REVIEW" in page and f"#{participant.pk}" in page
+    assert pid(1) not in page
+    # The status here is today's, not the sync's.
+    participant.status = Participant.Status.COMPLETED
+    participant.save(update_fields=["status"])
+    assert "Completed" in signed_in.get(url(study)).content.decode()
+    assert len(prolific.requests()) == after_sync
+
+    sync_now(signed_in, study)
+    assert len(prolific.requests()) > after_sync
+    assert "APPROVED" in signed_in.get(url(study)).content.decode()
+
+
+def test_the_scheduled_sync_fills_the_page(signed_in, study, prolific):
+    from studyapp.participation.tasks import sync_prolific_task
+
+    sub = prolific.add_submission(study_id=PROLIFIC_STUDY, participant_id=pid(1))
+    assert sync_prolific_task() == 1
+    before = len(prolific.requests())
+    page = signed_in.get(url(study)).content.decode()
+    assert sub.id in page and "Synced" in page
+    assert len(prolific.requests()) == before
+
+
+def test_a_review_refreshes_the_list(signed_in, study, prolific):
+    (sub,) = awaiting(prolific, 1, client=signed_in, study=study)
+    signed_in.post(url(study), {"form": "review", "action": "approve", "submission_ids": [sub.id]})
+    page = signed_in.get(url(study)).content.decode()
+    assert "APPROVED" in page and 'name="submission_ids"' not in page
 
 
 def test_the_study_page_links_to_it(signed_in, study, prolific):
