@@ -63,6 +63,18 @@ def screenshot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
+def sign_in(
+    page, base_url: str, username: str, password: str, *, next_path: str = "", then=None
+) -> None:
+    """Sign in through the login form as a person would; waits until the browser has left
+    the login page, or for the URL `then` (a glob or a predicate) when given."""
+    page.goto(f"{base_url}/accounts/login/" + (f"?next={next_path}" if next_path else ""))
+    page.fill("input[name=login]", username)
+    page.fill("input[name=password]", password)
+    page.locator("form button[type=submit]").click()
+    page.wait_for_url(then or (lambda url: "/accounts/login/" not in url))
+
+
 def fits_width(page) -> bool:
     """The page does not scroll sideways."""
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

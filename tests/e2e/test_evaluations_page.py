@@ -26,6 +26,7 @@ from studyapp.evaluations.models import EvaluationRun
 from studyapp.studies.demo import DEMO_ENDPOINT_NAME, demo_seed
 from studyapp.studies.models import ModelEndpoint
 from tests.conftest import require
+from tests.e2e.conftest import sign_in
 from tests.evaluations.runs.conftest import answer_key_of
 from tests.factories import shared_data_dir
 
@@ -120,11 +121,7 @@ def log_in(browser, base_url: str):
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     page.add_init_script(RECORD_PROGRESS)
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("input[name=login]", "investigator")
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    sign_in(page, base_url, "investigator", PASSWORD)
     return context, page
 
 

@@ -14,6 +14,7 @@ from studyapp.chat.models import Message
 from studyapp.participation.models import Answer, Participant
 from studyapp.studies.demo import demo_seed
 from studyapp.studies.models import Study
+from tests.e2e.conftest import sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -109,10 +110,7 @@ def test_participants_complete_both_arms_and_the_investigator_sees_them(
     # The investigator logs in and sees both completed participants on the study page.
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    page.goto(f"{live_asgi.url}/accounts/login/")
-    page.fill("input[name=login]", "investigator")
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").click()
+    sign_in(page, live_asgi.url, "investigator", PASSWORD)
     page.goto(f"{live_asgi.url}/studies/demo/")
     for arm_key, label in (("assistant", "AI assistant"), ("control", "Your own sources")):
         cells = page.locator(f"#study-figures #arm-{arm_key} td")

@@ -7,6 +7,7 @@ import pytest
 
 from studyapp.questionnaires.models import Placement
 from studyapp.questionnaires.services import questionnaire_create
+from tests.e2e.conftest import sign_in
 from tests.factories import make_member, make_study, make_user
 
 pytestmark = pytest.mark.e2e
@@ -24,11 +25,7 @@ def test_an_invalid_item_shows_its_messages_without_a_reload(live_asgi, browser)
     context = browser.new_context(viewport=DESKTOP)
     try:
         page = context.new_page()
-        page.goto(f"{live_asgi.url}/accounts/login/")
-        page.fill("input[name=login]", "owner")
-        page.fill("input[name=password]", PASSWORD)
-        page.locator("form button[type=submit]").click()
-        page.wait_for_url(lambda url: "/accounts/login/" not in url)
+        sign_in(page, live_asgi.url, "owner", PASSWORD)
         page.goto(f"{live_asgi.url}/studies/htmx-forms/questionnaires/{questionnaire.pk}/")
         page.evaluate("window.__same_page = true")
         with page.expect_response(lambda r: "/items/" in r.url and r.status == 400):

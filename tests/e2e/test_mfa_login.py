@@ -12,6 +12,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.urls import reverse
 
 from studyapp.studies.roles import Role
+from tests.e2e.conftest import sign_in
 from tests.factories import make_member, make_study, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -28,12 +29,8 @@ def totp_code(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, int(time.time()) // PERIOD_S))
 
 
-def sign_in(page, base: str, second_factor: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", "ana")
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url("**/accounts/2fa/authenticate/")
+def sign_in_with_code(page, base: str, second_factor: str) -> None:
+    sign_in(page, base, "ana", PASSWORD, then="**/accounts/2fa/authenticate/")
     page.get_by_role("heading", name="Two-factor authentication").wait_for()
     page.fill("#mfa-authenticate input[name=code]", second_factor)
     page.locator("#mfa-authenticate button[type=submit]", has_text="Sign in").click()
@@ -53,11 +50,7 @@ def test_an_analyst_sets_up_totp_and_signs_in_with_a_code_then_a_recovery_code(l
 
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
-    page.goto(f"{live_asgi.url}/accounts/login/")
-    page.fill("input[name=login]", "ana")
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    sign_in(page, live_asgi.url, "ana", PASSWORD)
 
     # The study refuses her until she has a second factor, and says where to set one up.
     response = page.goto(dashboard)
@@ -79,22 +72,18 @@ def test_an_analyst_sets_up_totp_and_signs_in_with_a_code_then_a_recovery_code(l
     assert len(codes) == 10
 
     sign_out(page)
-    sign_in(page, live_asgi.url, totp_code(secret))
+    sign_in_with_code(page, live_asgi.url, totp_code(secret))
     assert page.goto(dashboard).status == 200
 
     # The phone is lost: a recovery code stands in for the app, once.
     sign_out(page)
-    sign_in(page, live_asgi.url, codes[0])
+    sign_in_with_code(page, live_asgi.url, codes[0])
     assert page.goto(dashboard).status == 200
     page.goto(f"{live_asgi.url}/accounts/2fa/")
     assert "9 of 10 recovery codes unused" in page.locator("#mfa-index").inner_text()
 
     sign_out(page)
-    page.goto(f"{live_asgi.url}/accounts/login/")
-    page.fill("input[name=login]", "ana")
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url("**/accounts/2fa/authenticate/")
+    sign_in(page, live_asgi.url, "ana", PASSWORD, then="**/accounts/2fa/authenticate/")
     page.fill("#mfa-authenticate input[name=code]", codes[0])
     page.locator("#mfa-authenticate button[type=submit]", has_text="Sign in").click()
     assert page.locator("#mfa-authenticate .errorlist, #mfa-authenticate [role=alert]").count()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from studyapp.ratings.models import Adjudication, Label
+from tests.e2e.conftest import sign_in
 from tests.factories import make_user
 from tests.ratings.dataset import ARM_SECRETS, R1, R2, TEXTS, make_rated_study
 
@@ -39,11 +40,7 @@ def rated(transactional_db):
 def log_in(browser, base_url: str, username: str, next_path: str):
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    page.goto(f"{base_url}/accounts/login/?next={next_path}")
-    page.fill("input[name=login]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    sign_in(page, base_url, username, PASSWORD, next_path=next_path)
     return context, page
 
 

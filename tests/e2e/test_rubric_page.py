@@ -20,6 +20,7 @@ from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.runtime.runner import evaluation_run_inline
 from studyapp.evaluations.services import StartRequest, evaluation_start
 from studyapp.studies.demo import DEMO_ENDPOINT_NAME, demo_seed
+from tests.e2e.conftest import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -63,11 +64,7 @@ def model_alone(scripted, settings):
 def test_an_investigator_grades_a_run_and_reads_the_scores(live_asgi, browser, model_alone):
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    page.goto(f"{live_asgi.url}/accounts/login/")
-    page.fill("input[name=login]", "investigator")
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    sign_in(page, live_asgi.url, "investigator", PASSWORD)
     page.goto(f"{live_asgi.url}/studies/demo/evaluations/")
 
     form = page.locator("#start-run")
