@@ -28,7 +28,11 @@ def test_it_says_so_when_the_user_has_no_studies(client, dataset):
     client.force_login(make_user("charlie"))
     response = client.get(URL)
     assert response.status_code == 200
-    assert "You have no studies yet." in response.content.decode()
+    html = response.content.decode()
+    assert "You have no studies yet." in html
+    # They are told how to start one themselves, not sent to the admin.
+    assert reverse("studies:study_new") in html.split('id="no-studies-next"')[1]
+    assert "/admin/" not in html
 
 
 def test_it_redirects_anonymous_visitors_to_login(client):
