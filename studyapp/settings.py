@@ -411,13 +411,18 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 LOGIN_REDIRECT_URL = "analysis:study_list"
 LOGIN_URL = "account_login"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
-# Two-factor authentication (allauth.mfa): an authenticator app (TOTP) with recovery
-# codes, set up on /accounts/2fa/. A study may require it of everyone who sees its
-# participant-level data (Study.require_mfa, accounts.permissions). WebAuthn is left out
-# for now: its pages run allauth's scripts, untested here under the Content-Security-Policy
-# (fido2 is installed only because allauth.mfa imports it). Wrong codes count against
-# allauth's "login_failed" limit in the shared cache (see "--- Cache"), like wrong passwords.
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Two-factor authentication (allauth.mfa): an authenticator app (TOTP) or a security key
+# (WebAuthn), with recovery codes, set up on /accounts/2fa/. A study may require it of
+# everyone who sees its participant-level data (Study.require_mfa, accounts.mfa). A key is
+# a second factor after the password only: passkey sign-in (MFA_PASSKEY_LOGIN_ENABLED)
+# stays off, so every sign-in still asks for the password. allauth's WebAuthn scripts are
+# static files and their data <script type="application/json"> blocks, which the CSP lets
+# be (tests/e2e/test_webauthn_login.py). WebAuthn needs https, or http://localhost in
+# development (fido2 accepts that origin itself; MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN stays
+# off); the key is bound to the host name (the RP ID is the request's host), so keys added
+# on one domain do not work on another. Wrong codes count against allauth's
+# "login_failed" limit in the shared cache (see "--- Cache"), like wrong passwords.
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_TOTP_ISSUER = "studyapp"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -515,7 +520,8 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
 }
-# Browser features no page here uses (studyapp.core.security.PermissionsPolicyMiddleware).
+# Browser features no page here uses, and the two it uses only itself
+# (studyapp.core.security.PermissionsPolicyMiddleware).
 PERMISSIONS_POLICY = {
     feature: []
     for feature in (
@@ -531,11 +537,15 @@ PERMISSIONS_POLICY = {
         "microphone",
         "midi",
         "payment",
-        "publickey-credentials-get",
         "serial",
         "usb",
         "xr-spatial-tracking",
     )
+} | {
+    # Security keys (allauth.mfa's WebAuthn): this origin's own pages, no frame they embed.
+    # ("usb" above is WebUSB; a key on USB needs only these two.)
+    "publickey-credentials-create": ["self"],
+    "publickey-credentials-get": ["self"],
 }
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

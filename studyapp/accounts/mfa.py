@@ -74,5 +74,6 @@ class MFARequiredMiddleware:
 def _message(study: Study) -> str:
     return (
         f"The study “{study.title}” requires two-factor authentication of everyone who "
-        "sees its participant-level data. Set up an authenticator app to open it."
+        "sees its participant-level data. Set up an authenticator app or add a security key "
+        "to open it."
     )

@@ -146,6 +146,10 @@ URL_ACCESS: dict[str, str] = {
     # login_required sends anonymous users to sign in), so they are not walked.
     "mfa_authenticate": PUBLIC,
     "mfa_deactivate_totp": PUBLIC,
+    # A security key's pages (allauth.mfa.webauthn): only the user's own keys (another's
+    # pk answers 404); their pk sits in an enclosing include, so they are not walked.
+    "mfa_edit_webauthn": PUBLIC,
+    "mfa_remove_webauthn": PUBLIC,
     "mfa_view_recovery_codes": PUBLIC,
     "mfa_download_recovery_codes": PUBLIC,
     "mfa_*": SIGNED_IN,

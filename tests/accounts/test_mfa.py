@@ -6,6 +6,7 @@ settings page, and the change is on the audit trail."""
 from __future__ import annotations
 
 import pytest
+from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.http import Http404
@@ -60,6 +61,15 @@ def test_a_member_with_an_authenticator_app_is_let_in(alice, guarded):
     assert study_get_for_user_or_404(alice, "guarded", roles.VIEW_RESULTS) == guarded
 
 
+def test_a_member_with_a_security_key_is_let_in(alice, guarded):
+    # What allauth stores once a key is verified (tests/e2e/test_webauthn_login.py adds a
+    # real one); only that the user has one matters here.
+    Authenticator.objects.create(
+        user=alice, type=Authenticator.Type.WEBAUTHN, data={"name": "Desk key", "credential": {}}
+    )
+    assert study_get_for_user_or_404(alice, "guarded", roles.VIEW_RESULTS) == guarded
+
+
 def test_recovery_codes_alone_are_no_second_factor(alice, guarded):
     RecoveryCodes.activate(alice)
     with pytest.raises(MFARequired):
@@ -104,6 +114,34 @@ def test_the_refusal_is_a_page_that_links_to_the_setup(client, alice, guarded):
     html = response.content.decode()
     assert 'id="mfa-required"' in html and "Guarded study" in html
     assert f'href="{reverse("mfa_activate_totp")}"' in html
+    assert f'href="{reverse("mfa_add_webauthn")}"' in html
+
+
+def test_a_security_key_of_another_user_is_not_found(client, alice):
+    bob = make_user("bob")
+    key = Authenticator.objects.create(
+        user=bob, type=Authenticator.Type.WEBAUTHN, data={"name": "Bob's key", "credential": {}}
+    )
+    erin = make_user("erin", password="a-password-for-erin")
+    own = Authenticator.objects.create(
+        user=erin, type=Authenticator.Type.WEBAUTHN, data={"name": "Erin's key", "credential": {}}
+    )
+    client.force_login(erin)
+    # The password again, as allauth asks before a key is changed.
+    client.post(reverse("account_reauthenticate"), {"password": "a-password-for-erin"})
+    assert "Erin&#x27;s key" in client.get(reverse("mfa_edit_webauthn", args=[own.pk])).text
+    assert "Erin&#x27;s key" in client.get(reverse("mfa_remove_webauthn", args=[own.pk])).text
+    assert client.get(reverse("mfa_edit_webauthn", args=[key.pk])).status_code == 404
+    assert client.post(reverse("mfa_remove_webauthn", args=[key.pk])).status_code == 404
+    assert Authenticator.objects.filter(pk=key.pk).exists()
+
+
+def test_signing_in_offers_a_security_key_only_to_who_has_one(client, db):
+    with_totp(make_user("dave", password="a-password-for-dave"))
+    client.post(reverse("account_login"), {"login": "dave", "password": "a-password-for-dave"})
+    html = client.get(reverse("mfa_authenticate")).content.decode()
+    assert 'id="mfa-authenticate"' in html
+    assert "Use a security key" not in html and 'id="js_data"' not in html
 
 
 def test_an_htmx_request_is_sent_to_the_setup_page(client, alice, guarded):

@@ -49,6 +49,9 @@ def test_browser_features_are_switched_off(client):
     header = client.get(reverse("account_login"))["Permissions-Policy"]
     for feature in ("camera", "microphone", "geolocation", "payment", "usb"):
         assert f"{feature}=()" in header.split(", ")
+    # Security keys (allauth.mfa's WebAuthn) on this origin's own pages only.
+    for feature in ("publickey-credentials-create", "publickey-credentials-get"):
+        assert f"{feature}=(self)" in header.split(", ")
 
 
 def test_the_permissions_policy_header_is_written_as_the_spec_says():
