@@ -188,9 +188,9 @@ URL_ACCESS: dict[str, str] = {
     "studies:preview": CHANGE_STUDY,  # POST: a preview participant (participation.preview)
     "studies:settings": CHANGE_STUDY,  # the study builder (studies.views_builder)
     "studies:allocation": CHANGE_STUDY,  # studies.views_recruitment
-      "studies:screening": CHANGE_STUDY,
-      "studies:prolific_settings": CHANGE_STUDY,
-      "studies:scenarios": CHANGE_STUDY,
+    "studies:screening": CHANGE_STUDY,
+    "studies:prolific_settings": CHANGE_STUDY,
+    "studies:scenarios": CHANGE_STUDY,
     "studies:scenario_new": CHANGE_STUDY,
     "studies:scenario_edit": CHANGE_STUDY,
     "studies:scenario_delete": CHANGE_STUDY,

@@ -37,13 +37,13 @@ urlpatterns = [
     ),
     path("<slug:slug>/settings/", views_builder.study_settings, name="settings"),
     path("<slug:slug>/allocation/", views_recruitment.allocation, name="allocation"),
-      path("<slug:slug>/screening/", views_recruitment.screening, name="screening"),
-      path(
-          "<slug:slug>/prolific/settings/",
-          views_recruitment.prolific_settings,
-          name="prolific_settings",
-      ),
-      path("<slug:slug>/scenarios/", views_builder.scenario_list, name="scenarios"),
+    path("<slug:slug>/screening/", views_recruitment.screening, name="screening"),
+    path(
+        "<slug:slug>/prolific/settings/",
+        views_recruitment.prolific_settings,
+        name="prolific_settings",
+    ),
+    path("<slug:slug>/scenarios/", views_builder.scenario_list, name="scenarios"),
     path("<slug:slug>/scenarios/new/", views_builder.scenario_new, name="scenario_new"),
     path(
         "<slug:slug>/scenarios/<int:scenario_id>/",
