@@ -27,7 +27,7 @@ from django.urls import reverse
 
 from studyapp.chat.llm import EndpointConfig
 from studyapp.chat.llm.probe import ProbeResult, probe_endpoint
-from studyapp.studies import analysis_plan
+from studyapp.studies import analysis_plan, builder_recruitment
 from studyapp.studies.history import config_save
 from studyapp.studies.models import Arm, ModelEndpoint, Study
 from studyapp.studies.services import plan_current
@@ -48,7 +48,7 @@ class Problem:
     code: str
     message: str
     where: str  # where to fix it, in words
-    url: str = ""  # the admin page to fix it on, when there is one
+    url: str = ""  # the investigator page to fix it on, when there is one
 
 
 class LaunchRefusedError(Exception):
@@ -57,8 +57,20 @@ class LaunchRefusedError(Exception):
         self.problems = list(problems)
 
 
-def _admin_url(name: str, *args) -> str:
-    return reverse(f"admin:studies_{name}", args=args)
+def _page_url(name: str, *args) -> str:
+    """An investigator page of the study builder (or of the endpoints) to fix it on."""
+    return reverse(name, args=args)
+
+
+def _field_url(study: Study, field: str) -> str:
+    """The builder page that edits a Study field."""
+    if field in builder_recruitment.ALLOCATION_FIELDS:
+        return _page_url("studies:allocation", study.slug)
+    if field in builder_recruitment.SCREENING_FIELDS:
+        return _page_url("studies:screening", study.slug)
+    if field in builder_recruitment.PROLIFIC_FIELDS:
+        return _page_url("studies:prolific_settings", study.slug)
+    return _page_url("studies:settings", study.slug)
 
 
 async def _probe_all(configs: Sequence[EndpointConfig], probe: Probe) -> list[ProbeResult]:
@@ -101,9 +113,9 @@ def endpoint_problems(*, arms: Sequence[Arm], probe: Probe = probe_endpoint) -> 
                 ),
                 where=(
                     f"Start the model server, or correct the endpoint “{endpoint.name}” and "
-                    "run its Test connection (admin: Model endpoints)."
+                    "run its Test connection (Model endpoints)."
                 ),
-                url=_admin_url("modelendpoint_change", endpoint.pk),
+                url=_page_url("endpoints:edit", endpoint.pk),
             )
         )
     return problems
@@ -112,11 +124,15 @@ def endpoint_problems(*, arms: Sequence[Arm], probe: Probe = probe_endpoint) -> 
 def design_problems(*, study: Study, arms: Sequence[Arm]) -> list[Problem]:
     """Everything but the endpoints: scenarios, quotas, the plan, Prolific, translations."""
     problems: list[Problem] = []
-    study_url = _admin_url("study_change", study.pk)
-    scenarios_url = _admin_url("scenario_changelist") + f"?study__id__exact={study.pk}"
+    scenarios_url = _page_url("studies:scenarios", study.slug)
     if not arms:
         problems.append(
-            Problem("no_arms", "The study has no arms.", "Add arms (admin: Arms).", "")
+            Problem(
+                "no_arms",
+                "The study has no arms.",
+                "Add arms on the study's Arms page.",
+                _page_url("studies:arms", study.slug),
+            )
         )
     scenarios = list(study.scenarios.active().select_related("gold_disposition"))
     if len(scenarios) < study.scenarios_per_participant:
@@ -141,8 +157,8 @@ def design_problems(*, study: Study, arms: Sequence[Arm]) -> list[Problem]:
                     "scenario_incomplete",
                     f"Scenario “{scenario.key}” (version {scenario.version}) lacks "
                     f"{' and '.join(missing)}.",
-                    f"Complete scenario “{scenario.key}” (admin: Scenarios).",
-                    _admin_url("scenario_change", scenario.pk),
+                    f"Complete scenario “{scenario.key}” on the study's Scenarios page.",
+                    _page_url("studies:scenario_edit", study.slug, scenario.pk),
                 )
             )
     if study.quota_per_arm is None and study.quota_per_cell is None:
@@ -151,8 +167,8 @@ def design_problems(*, study: Study, arms: Sequence[Arm]) -> list[Problem]:
                 "no_quota",
                 "No quota is set: enrolment would never stop.",
                 "Set the responses per arm (or per arm and scenario) under “Quotas and "
-                "attrition”, or with the study's Sample size page.",
-                study_url,
+                "attrition” (Allocation and quotas), or with the study's Sample size page.",
+                _field_url(study, "quota_per_arm"),
             )
         )
     content = plan_current(study=study).content
@@ -167,7 +183,9 @@ def design_problems(*, study: Study, arms: Sequence[Arm]) -> list[Problem]:
                 reverse("analysis:plan", args=[study.slug]),
             )
         )
-    problems += _prolific_problems(study=study, arms=arms, url=study_url)
+    problems += _prolific_problems(
+        study=study, arms=arms, url=_page_url("studies:prolific_settings", study.slug)
+    )
     # Study.clean checks a live study's translations (and the rest of its settings):
     # ask it as if the study were live already.
     candidate = copy.copy(study)
@@ -180,8 +198,8 @@ def design_problems(*, study: Study, arms: Sequence[Arm]) -> list[Problem]:
                 Problem(
                     "translations" if field == "languages" else "settings",
                     f"{field.replace('_', ' ').capitalize()}: {' '.join(messages)}",
-                    "Correct it in the study's settings (admin: Studies).",
-                    study_url,
+                    "Correct it in the study's settings.",
+                    _field_url(study, field),
                 )
             )
     return problems
@@ -213,7 +231,7 @@ def _prolific_problems(*, study: Study, arms: Sequence[Arm], url: str) -> list[P
             "The study recruits on Prolific (its STUDY_ID is set) but has no code for: "
             + ", ".join(missing)
             + ".",
-            "Set them under “Prolific” in the study's settings.",
+            "Set them on the study's Prolific page (settings).",
             url,
         )
     ]

@@ -66,7 +66,8 @@ def test_a_closed_port_refuses_the_launch_and_names_the_endpoint():
     assert "“ready-model”" in problem.message and "arm llm" in problem.message
     assert "connection" in problem.message
     endpoint = study.arms.get(key="llm").endpoint
-    assert problem.url == reverse("admin:studies_modelendpoint_change", args=[endpoint.pk])
+    # Each problem links to the investigator page that fixes it, not to the admin.
+    assert problem.url == reverse("endpoints:edit", args=[endpoint.pk])
     study.refresh_from_db()
     assert study.status == Study.Status.DRAFT
 
@@ -114,13 +115,20 @@ def test_too_few_and_incomplete_scenarios_are_named(scripted):
     assert codes(problems) == ["too_few_scenarios", "scenario_incomplete"]
     assert "sees 3 scenarios, but the study has 2 active" in problems[0].message
     assert "“ready-head”" in problems[1].message and "gold conditions" in problems[1].message
+    head = study.scenarios.get(key="ready-head")
+    assert [p.url for p in problems] == [
+        reverse("studies:scenarios", args=[study.slug]),
+        reverse("studies:scenario_edit", args=[study.slug, head.pk]),
+    ]
 
 
 def test_a_study_without_quotas_is_refused(scripted):
     study = ready_study(scripted.base_url)
     Study.objects.filter(pk=study.pk).update(quota_per_arm=None)
     study.refresh_from_db()
-    assert codes(launch_problems(study)) == ["no_quota"]
+    [problem] = launch_problems(study)
+    assert problem.code == "no_quota"
+    assert problem.url == reverse("studies:allocation", args=[study.slug])
     Study.objects.filter(pk=study.pk).update(quota_per_cell=5)
     study.refresh_from_db()
     assert launch_problems(study) == []
@@ -146,6 +154,7 @@ def test_prolific_needs_a_code_for_every_way_out(scripted):
     for outcome in ("the completion URL", "screened out", "study full", "technical problem"):
         assert outcome in problem.message
     assert "timed out" not in problem.message  # no time limit: no such outcome
+    assert problem.url == reverse("studies:prolific_settings", args=[study.slug])
     Study.objects.filter(pk=study.pk).update(
         completion_url="https://app.prolific.com/submissions/complete",
         code_screened_out="SCR",
@@ -161,6 +170,27 @@ def test_missing_translations_are_refused_as_study_clean_says(scripted):
     [problem] = launch_problems(study)
     assert problem.code == "translations"
     assert "de:" in problem.message
+    assert problem.url == reverse("studies:settings", args=[study.slug])
+
+
+def test_a_setting_problem_links_to_the_page_of_its_field(scripted):
+    study = ready_study(
+        scripted.base_url,
+        allocation_method=Study.AllocationMethod.STRATIFIED_BLOCKS,
+        stratum_source=Study.StratumSource.ENTRY_PARAMETER,
+        check_question="Choose blue.",
+        check_options=["Blue", "Red"],
+        check_answer="Green",
+    )
+    problems = {p.message.split(":")[0]: p for p in launch_problems(study)}
+    assert problems["Stratum parameter"].url == reverse("studies:allocation", args=[study.slug])
+    assert problems["Check answer"].url == reverse("studies:screening", args=[study.slug])
+
+
+def test_a_study_without_arms_links_to_its_arms_page(scripted):
+    study = make_study("armless", status=Study.Status.DRAFT, quota_per_arm=10)
+    problem = next(p for p in launch_problems(study) if p.code == "no_arms")
+    assert problem.url == reverse("studies:arms", args=[study.slug])
 
 
 def test_every_problem_is_listed_at_once():
