@@ -118,14 +118,16 @@ def consort_from_counts(*, arms: Sequence[ArmRef], counts: FlowCounts) -> Consor
     )
 
 
-def study_consort(*, study: Study) -> Consort:
+def study_consort(*, study: Study, include_pilot: bool = False) -> Consort:
     arms = [
         ArmRef(id=pk, key=key, label=label)
         for pk, key, label in Arm.objects.filter(study=study)
         .order_by("key")
         .values_list("pk", "key", "participant_label")
     ]
-    return consort_from_counts(arms=arms, counts=study_flow_counts(study=study))
+    return consort_from_counts(
+        arms=arms, counts=study_flow_counts(study=study, include_pilot=include_pilot)
+    )
 
 
 # --- The flow figure ---------------------------------------------------------------------

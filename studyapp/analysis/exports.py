@@ -126,6 +126,9 @@ class Table:
     order_by: tuple[str, ...] = ("pk",)
     notes: list[str] = field(default_factory=list)
     source: Callable[[Study], Iterator[dict]] | None = None
+    # The lookup of the row's participant's is_pilot: the pilot's rows are left out unless
+    # the export asks for them (rows(include_pilot=True), ?pilot=include), as humans_q.
+    pilot_lookup: str | None = None
 
     def visible_columns(self, *, blinded: bool, raw_identifiers: bool = False) -> list[Column]:
         # Raw identifiers never appear blinded, whatever the caller asked for.
@@ -140,7 +143,10 @@ class Table:
 PARTICIPANTS = Table(
     name="participants",
     meaning="One row per participant who opened the study link.",
-    queryset=lambda study: Participant.objects.filter(not_preview_q(), study=study),
+    queryset=lambda study: Participant.objects.filter(
+        not_preview_q(include_pilot=True), study=study
+    ),
+    pilot_lookup="is_pilot",
     columns=(
         Column(
             "participant_id",
@@ -165,6 +171,15 @@ PARTICIPANTS = Table(
             "never allocated through the ledger; leave these rows out of human analyses "
             "(join tasks, answers and messages through participant_id).",
             "is_simulated",
+        ),
+        Column(
+            "is_pilot",
+            "boolean",
+            "True for a participant of the study's pilot (enrolled while the study was in "
+            "its pilot: real consent and allocation). Pilot rows are in an export only when "
+            "it asks for them (?pilot=include on the page, --include-pilot): the main "
+            "analysis leaves them out.",
+            "is_pilot",
         ),
         Column("stratum", "string", "Allocation stratum (empty: unstratified).", "stratum"),
         Column(
@@ -225,8 +240,9 @@ TASKS = Table(
     name="tasks",
     meaning="One row per scenario assigned to a participant (participant x scenario).",
     queryset=lambda study: Task.objects.filter(
-        not_preview_q("participant__"), participant__study=study
+        not_preview_q("participant__", include_pilot=True), participant__study=study
     ),
+    pilot_lookup="participant__is_pilot",
     columns=(
         Column("task_id", "integer", "Task id.", "pk"),
         Column(
@@ -346,8 +362,9 @@ ANSWERS = Table(
     name="answers",
     meaning="One row per submitted answer (one per task at most), with its scores.",
     queryset=lambda study: Answer.objects.filter(
-        not_preview_q("task__participant__"), task__participant__study=study
+        not_preview_q("task__participant__", include_pilot=True), task__participant__study=study
     ).annotate(**_correction_annotations()),
+    pilot_lookup="task__participant__is_pilot",
     columns=(
         Column("answer_id", "integer", "Answer id.", "pk"),
         Column("task_id", "integer", "Task (tasks.task_id).", "task_id"),
@@ -476,9 +493,10 @@ MESSAGES = Table(
     name="messages",
     meaning="One row per chat message (participant or model), in order within each chat.",
     queryset=lambda study: Message.objects.filter(
-        not_preview_q("conversation__task__participant__"),
+        not_preview_q("conversation__task__participant__", include_pilot=True),
         conversation__task__participant__study=study,
     ),
+    pilot_lookup="conversation__task__participant__is_pilot",
     columns=(
         Column("message_id", "integer", "Message id.", "pk"),
         Column("conversation_id", "integer", "Chat (tasks.conversation_id).", "conversation_id"),
@@ -544,7 +562,20 @@ ALLOCATIONS = Table(
             "participant_id",
         ),
         *_arm_columns("arm_id"),
-        Column("outcome", "string", "assigned, or arm_full (slot skipped).", "outcome"),
+        Column(
+            "outcome",
+            "string",
+            "assigned, arm_full (slot skipped: its arm was full) or pilot_end (the rest of "
+            "the pilot's last block, used up at launch so the main phase starts a block).",
+            "outcome",
+        ),
+        Column(
+            "is_pilot",
+            "boolean",
+            "True for a slot of the study's pilot. The ledger is exported whole, the pilot's "
+            "slots included, so the sequence can be regenerated from the seed.",
+            "is_pilot",
+        ),
         Column("stratum", "string", "Stratum.", "stratum"),
         Column(
             "stratum_sequence",
@@ -895,8 +926,10 @@ QUESTIONNAIRE_ANSWERS = Table(
     "texts, options and coding are in the data dictionary's `questionnaires`. An item "
     "not shown (its display condition unmet) or left empty (optional) has no row.",
     queryset=lambda study: ItemAnswer.objects.filter(
-        not_preview_q("response__participant__"), response__questionnaire__study=study
+        not_preview_q("response__participant__", include_pilot=True),
+        response__questionnaire__study=study,
     ),
+    pilot_lookup="response__participant__is_pilot",
     order_by=("response_id", "item__position", "item_id"),
     columns=(
         Column("answer_id", "integer", "Item answer id.", "pk"),
@@ -1024,6 +1057,15 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def table_queryset(table: Table, *, study: Study, include_pilot: bool = False) -> QuerySet:
+    """The rows of a queryset table: the pilot's participants' only with `include_pilot`."""
+    assert table.queryset is not None, table.name
+    queryset = table.queryset(study)
+    if table.pilot_lookup and not include_pilot:
+        queryset = queryset.filter(**{table.pilot_lookup: False})
+    return queryset
+
+
 def rows(
     table: Table,
     *,
@@ -1032,9 +1074,11 @@ def rows(
     blinded: bool,
     raw_identifiers: bool = False,
     page: slice | None = None,
+    include_pilot: bool = False,
 ) -> Iterator[list]:
     """The table's rows as lists of the visible columns' values, read in chunks; only the
-    rows in `page` (a slice of the table's order) when given (the REST API's pages)."""
+    rows in `page` (a slice of the table's order) when given (the REST API's pages). The
+    pilot's participants' rows only with `include_pilot`."""
     columns = table.visible_columns(blinded=blinded, raw_identifiers=raw_identifiers)
     lookups = list(dict.fromkeys(c.lookup for c in columns))
     at = {lookup: i for i, lookup in enumerate(lookups)}
@@ -1052,7 +1096,11 @@ def rows(
             records = islice(records, page.start, page.stop)
     else:
         assert table.queryset is not None, table.name
-        queryset = table.queryset(study).order_by(*table.order_by).values_list(*lookups)
+        queryset = (
+            table_queryset(table, study=study, include_pilot=include_pilot)
+            .order_by(*table.order_by)
+            .values_list(*lookups)
+        )
         if page is not None:
             queryset = queryset[page]
         records = queryset.iterator(chunk_size=CHUNK)
@@ -1123,6 +1171,7 @@ def iter_csv(
     blinded: bool,
     raw_identifiers: bool = False,
     counter: RowCounter | None = None,
+    include_pilot: bool = False,
 ) -> Iterator[bytes]:
     """UTF-8 CSV with a header; empty cell = no value; lists as JSON; times in ISO 8601;
     text that a spreadsheet would run as a formula prefixed with '."""
@@ -1134,7 +1183,14 @@ def iter_csv(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([c.name for c in columns])
     yield buffer.getvalue().encode()
-    parts = rows(table, study=study, arms=arms, blinded=blinded, raw_identifiers=raw_identifiers)
+    parts = rows(
+        table,
+        study=study,
+        arms=arms,
+        blinded=blinded,
+        raw_identifiers=raw_identifiers,
+        include_pilot=include_pilot,
+    )
     for chunk in _chunked(parts, CHUNK):
         buffer.seek(0)
         buffer.truncate()
@@ -1162,12 +1218,20 @@ def iter_jsonl(
     blinded: bool,
     raw_identifiers: bool = False,
     counter: RowCounter | None = None,
+    include_pilot: bool = False,
 ) -> Iterator[bytes]:
     """One JSON object per line; null = no value; lists as arrays; times in ISO 8601."""
     names = [
         c.name for c in table.visible_columns(blinded=blinded, raw_identifiers=raw_identifiers)
     ]
-    parts = rows(table, study=study, arms=arms, blinded=blinded, raw_identifiers=raw_identifiers)
+    parts = rows(
+        table,
+        study=study,
+        arms=arms,
+        blinded=blinded,
+        raw_identifiers=raw_identifiers,
+        include_pilot=include_pilot,
+    )
     for chunk in _chunked(parts, CHUNK):
         lines = [
             json.dumps(
@@ -1222,12 +1286,20 @@ def iter_parquet(
     blinded: bool,
     raw_identifiers: bool = False,
     counter: RowCounter | None = None,
+    include_pilot: bool = False,
 ) -> Iterator[bytes]:
     """Parquet (zstd), one row group per ROW_GROUP rows, written as they are read."""
     schema = arrow_schema(table, blinded=blinded, raw_identifiers=raw_identifiers)
     sink = _Drain()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
-    parts = rows(table, study=study, arms=arms, blinded=blinded, raw_identifiers=raw_identifiers)
+    parts = rows(
+        table,
+        study=study,
+        arms=arms,
+        blinded=blinded,
+        raw_identifiers=raw_identifiers,
+        include_pilot=include_pilot,
+    )
     try:
         for chunk in _chunked(parts, ROW_GROUP):
             columns = list(zip(*chunk, strict=True))

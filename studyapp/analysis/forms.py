@@ -29,6 +29,12 @@ class DashboardFilterForm(forms.Form):
     # The study's languages (Participant.language), set per study in __init__.
     language = forms.ChoiceField(required=False, label="Language", choices=())
     blinded = forms.BooleanField(required=False, label="Blinded: arms as A, B, C")
+    # The pilot's participants are left out of the main analysis; "include" puts them in.
+    pilot = forms.ChoiceField(
+        required=False,
+        label="Include the pilot's participants",
+        choices=[("", "Main phase only"), ("include", "Include the pilot")],
+    )
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(
@@ -71,6 +77,7 @@ class DashboardFilterForm(forms.Form):
             date_from=self._value("date_from"),
             date_to=self._value("date_to"),
             language=self._value("language") or "",
+            include_pilot=self._value("pilot") == "include",
         )
 
     @property

@@ -228,6 +228,9 @@ class StudyReport:
     # Everyone who opened the link by state (participation.states): the arms, then those
     # without an arm; withdrawn participants included.
     state_rows: list[StateRow] = field(default_factory=list)
+    # The study's pilot participants (left out of these figures unless pilot_included).
+    pilot_participants: int = 0
+    pilot_included: bool = False
 
     @property
     def state_totals(self) -> dict[str, int]:

@@ -76,7 +76,9 @@ class Monitor:
 def study_monitor(*, study: Study, now: datetime | None = None) -> Monitor:
     now = now or timezone.now()
     arms = arm_infos(study=study)
-    counts = study_state_counts(study=study)
+    # During the pilot its table is the pilot's; after it, the main phase's (the list of
+    # who is in the study now shows everyone, the pilot's labelled).
+    counts = study_state_counts(study=study, include_pilot=study.is_pilot)
     replies = study_reply_monitor(study=study, now=now)
     names = {arm.endpoint for arm in arms if arm.kind == "llm" and arm.endpoint}
     return Monitor(

@@ -140,11 +140,14 @@ def study_list_for_user(*, user) -> QuerySet[Study]:
     )
 
 
-def answer_rows_for_study(*, study: Study, language: str = "") -> list[AnswerRow]:
-    """Humans' answers (of participants who took part in `language`, when given)."""
+def answer_rows_for_study(
+    *, study: Study, language: str = "", include_pilot: bool = False
+) -> list[AnswerRow]:
+    """Humans' answers (of participants who took part in `language`, when given; the
+    pilot's only with `include_pilot`)."""
     by_language = {"task__participant__language": language} if language else {}
     rows = (
-        Answer.objects.of_humans()
+        Answer.objects.of_humans(include_pilot=include_pilot)
         .filter(task__participant__study=study, **by_language)
         .order_by("pk")
         .annotate(score=condition_score(study), source=reference_source(study))
@@ -257,13 +260,14 @@ def _arm_reports(
     ]
 
 
-def study_report(*, study: Study) -> StudyReport:
-    """Per-arm participants and answer figures: the page and `study_report` share it."""
+def study_report(*, study: Study, include_pilot: bool = False) -> StudyReport:
+    """Per-arm participants and answer figures: the page and `study_report` share it.
+    The main phase's; the pilot's participants too only with `include_pilot`."""
     statuses = _participant_statuses()
     arms = arm_infos(study=study)
-    states = study_state_counts(study=study)
+    states = study_state_counts(study=study, include_pilot=include_pilot)
     counts = states.by_status
-    rows = answer_rows_for_study(study=study)
+    rows = answer_rows_for_study(study=study, include_pilot=include_pilot)
     rater_labelled = sum(row.rater_labelled for row in rows)
     return StudyReport(
         slug=study.slug,
@@ -279,6 +283,8 @@ def study_report(*, study: Study) -> StudyReport:
             matcher=len(rows) - rater_labelled,
         ),
         state_rows=state_rows(arms=arms, counts=states),
+        pilot_participants=states.pilot,
+        pilot_included=include_pilot,
     )
 
 
@@ -379,6 +385,9 @@ class AnswerFilters:
     date_to: date | None = None
     # The language the participant took part in (Participant.language); "": all.
     language: str = ""
+    # The pilot's participants too (the page's "Include the pilot", ?pilot=include): the
+    # main analysis leaves them out.
+    include_pilot: bool = False
 
 
 def participant_q(filters: AnswerFilters, *, prefix: str = "") -> Q:
@@ -386,7 +395,7 @@ def participant_q(filters: AnswerFilters, *, prefix: str = "") -> Q:
 
     Always humans only: simulated patients of evaluation runs are never in these figures.
     """
-    q = humans_q(prefix)
+    q = humans_q(prefix, include_pilot=filters.include_pilot)
     if filters.completed_only:
         q &= Q(**{f"{prefix}status": Participant.Status.COMPLETED})
     if filters.attention_passed:
@@ -573,7 +582,7 @@ def dashboard(*, study: Study, filters: AnswerFilters, blinded: bool) -> Dashboa
         participants=participant_counts_by_arm(study=study, filters=filters),
         mentions=mention_rows(study=study, filters=filters),
         transcripts_pending=conversations_to_score(study=study)
-        .filter(humans_q("task__participant__"))
+        .filter(humans_q("task__participant__", include_pilot=filters.include_pilot))
         .count(),
         generated_at=timezone.now().isoformat(timespec="seconds"),
         condition_labels=study.condition_labels,

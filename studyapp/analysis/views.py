@@ -26,6 +26,12 @@ from studyapp.studies.links import participant_entry_path
 REFRESH_SECONDS = 10
 
 
+def include_pilot_asked(request) -> bool:
+    """The analyst's explicit choice to put the pilot's participants in the figures
+    (?pilot=include); the main analysis leaves them out."""
+    return request.GET.get("pilot") == "include"
+
+
 @require_GET
 @login_required
 def study_list(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -41,10 +47,12 @@ def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         # The study page names arms and models: a blinded analyst's page is the
         # dashboard, blinded.
         return redirect(f"{reverse('analysis:dashboard', args=[study.slug])}?blinded=1")
-    consort = study_consort(study=study)
+    # The main analysis leaves the pilot out; ?pilot=include puts it in, said on the page.
+    include_pilot = include_pilot_asked(request)
+    consort = study_consort(study=study, include_pilot=include_pilot)
     context = {
         "study": study,
-        "report": selectors.study_report(study=study),
+        "report": selectors.study_report(study=study, include_pilot=include_pilot),
         "participant_link": request.build_absolute_uri(participant_entry_path(study.slug)),
         "refresh_seconds": REFRESH_SECONDS,
         "consort": consort,
@@ -64,9 +72,10 @@ def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 def study_figures(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The figures block alone, polled by the detail page."""
     study = study_get_for_user_or_404(request.user, slug, roles.VIEW_UNBLINDED)
+    include_pilot = include_pilot_asked(request)
     context = {
         "study": study,
-        "report": selectors.study_report(study=study),
+        "report": selectors.study_report(study=study, include_pilot=include_pilot),
         "refresh_seconds": REFRESH_SECONDS,
     }
     return render(request, "analysis/study_detail.html#figures", context)

@@ -50,6 +50,7 @@ def _query(form: DashboardFilterForm, **override) -> str:
         "date_from": filters.date_from,
         "date_to": filters.date_to,
         "language": filters.language,
+        "pilot": "include" if filters.include_pilot else None,
         "blinded": "1" if form.is_blinded else None,
     }
     params.update(override)
@@ -137,6 +138,17 @@ def dashboard(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         ),
         "query": _query(form),
         "blinded_query": _blinded_query(form.is_blinded),
+        # The downloads follow the page's pilot choice (the other filters they ignore).
+        "export_query": urlencode(
+            {
+                k: v
+                for k, v in {
+                    "blinded": "1" if form.is_blinded else None,
+                    "pilot": "include" if filters.include_pilot else None,
+                }.items()
+                if v
+            }
+        ),
         "attention_check": study.has_check,
         "export_tables": list(exports.TABLES),
         "export_formats": list(exports.FORMATS),
@@ -210,6 +222,8 @@ def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: 
         raise Http404("No such export")
     blinded = _blinded(request, study)
     raw = _wants_raw_identifiers(request)
+    # The pilot's participants only when asked for: the main analysis leaves them out.
+    include_pilot = request.GET.get("pilot") == "include"
     if raw:
         try:
             identifiers.raw_export_authorise(
@@ -223,7 +237,7 @@ def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: 
         action="export",
         object_type="analysis.export",
         object_id=f"{table}.{fmt}",
-        detail={"blinded": blinded, "raw_identifiers": raw},
+        detail={"blinded": blinded, "raw_identifiers": raw, "include_pilot": include_pilot},
     )
     parts = exports.WRITERS[fmt](
         exports.TABLES[table],
@@ -231,8 +245,11 @@ def export_table(request: AuthenticatedHttpRequest, slug: str, table: str, fmt: 
         arms=exports.arm_names_for(study=study),
         blinded=blinded,
         raw_identifiers=raw,
+        include_pilot=include_pilot,
     )
-    suffix = "-blinded" if blinded else "-raw-ids" if raw else ""
+    suffix = ("-blinded" if blinded else "-raw-ids" if raw else "") + (
+        "-with-pilot" if include_pilot else ""
+    )
     return streaming_attachment(
         request,
         parts,

@@ -217,7 +217,7 @@ def live_endpoint_health(*, now: datetime | None = None) -> list[EndpointHealth]
     """The endpoints of live studies' LLM arms that had replies in the window. One query
     (the live arms are a subquery); for /healthz."""
     live_endpoints = Arm.objects.filter(
-        kind=Arm.Kind.LLM, study__status=Study.Status.LIVE, endpoint__isnull=False
+        kind=Arm.Kind.LLM, study__status__in=Study.ENROLLING, endpoint__isnull=False
     ).values("endpoint_id")
     rows = _recent_rows(
         endpoint_filter={"conversation__endpoint_id__in": live_endpoints},

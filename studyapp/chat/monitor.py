@@ -79,7 +79,8 @@ def study_reply_monitor(*, study: Study, now: datetime | None = None) -> ReplyMo
     since = now - timedelta(minutes=WINDOW_MINUTES)
     newest = Subquery(Message.objects.order_by("-pk").values("pk")[:1])
     replies = Message.objects.filter(
-        humans_q("conversation__task__participant__"),
+        # The pilot's chats too: the endpoints serve them the same.
+        humans_q("conversation__task__participant__", include_pilot=True),
         pk__gt=ExpressionWrapper(newest - MESSAGES_SCANNED, output_field=BigIntegerField()),
         pk__lte=newest,
         role=Message.Role.ASSISTANT,

@@ -74,18 +74,19 @@ def counting_statuses(study: Study) -> list[str]:
 BALANCE_PENDING = timedelta(minutes=15)
 
 
-def cell_counts(*, study: Study) -> dict[tuple[str, str], int]:
+def cell_counts(*, study: Study, pilot: bool = False) -> dict[tuple[str, str], int]:
     """{(arm key, scenario key): responses that count toward quotas}, in one query.
 
     Quotas count participants who began (reached their tasks: the rule of
     selectors.participant_has_begun), in a counting status: a visitor or bot that consents
-    and stops takes nobody's place.
+    and stops takes nobody's place. Each phase counts its own participants (`pilot`): the
+    pilot's take no place of the main phase's quotas.
     """
-    return cell_counts_with_balance(study=study)[0]
+    return cell_counts_with_balance(study=study, pilot=pilot)[0]
 
 
 def cell_counts_with_balance(
-    *, study: Study, pending_since: datetime | None = None
+    *, study: Study, pending_since: datetime | None = None, pilot: bool = False
 ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
     """Quota counts (cell_counts) and balance counts, in one aggregate query.
 
@@ -96,9 +97,10 @@ def cell_counts_with_balance(
     counted = began if pending_since is None else began | Q(created_at__gte=pending_since)
     rows = (
         # Simulated patients of evaluation runs take no human's place in a quota.
-        Task.objects.of_humans()
+        Task.objects.of_humans(include_pilot=True)
         .filter(
             counted,
+            participant__is_pilot=pilot,
             participant__study=study,
             participant__status__in=counting_statuses(study),
             participant__arm__isnull=False,
@@ -159,7 +161,7 @@ def study_has_room(*, study: Study) -> bool:
         open_arms(
             arm_keys=arm_keys,
             scenario_keys=list(_active_scenarios(study)),
-            counts=cell_counts(study=study),
+            counts=cell_counts(study=study, pilot=study.is_pilot),
             k=study.scenarios_per_participant,
             quotas=quotas,
         )
@@ -213,6 +215,16 @@ def participant_allocate(*, participant: Participant, now: datetime) -> Allocati
     if len(scenarios) < k:
         raise AllocationConfigError(f"{len(scenarios)} active scenarios, {k} needed")
     state = _lock_state(study)
+    # The phase is the study's now, read under the lock the launch also takes: one who
+    # entered during the pilot but is randomised after the launch is a main-phase
+    # participant (their slot is the main phase's), never a pilot one in a main block.
+    pilot = (
+        participant.is_pilot
+        and Study.objects.filter(pk=study.pk).values_list("status", flat=True).get()
+        == Study.Status.PILOT
+    )
+    if participant.is_pilot and not pilot:
+        participant_leave_pilot(participant=participant)
     if state.design:
         design = Design.from_dict(state.design)
     else:
@@ -223,7 +235,7 @@ def participant_allocate(*, participant: Participant, now: datetime) -> Allocati
         plan_lock_at_first_allocation(study=study, design=state.design, now=now)
     quotas = _quotas(study)
     counts, balance_counts = cell_counts_with_balance(
-        study=study, pending_since=now - BALANCE_PENDING
+        study=study, pending_since=now - BALANCE_PENDING, pilot=pilot
     )
     balance = cell_counts_by_arm(balance_counts)
     available = [key for key in design.arm_keys if key in arms]
@@ -253,6 +265,7 @@ def participant_allocate(*, participant: Participant, now: datetime) -> Allocati
             "block_position": slot.position,
             "arm": arms.get(slot.arm) or Arm.objects.get(study=study, key=slot.arm),
             "created_at": now,
+            "is_pilot": pilot,
         }
         if slot.arm in room:
             chosen = choose_scenarios(
@@ -303,6 +316,56 @@ def participant_allocate(*, participant: Participant, now: datetime) -> Allocati
     return row
 
 
+def participant_leave_pilot(*, participant: Participant) -> None:
+    """A pilot participant not yet randomised when the main phase started becomes a
+    main-phase one, their events with them (called under the allocation lock)."""
+    participant.is_pilot = False
+    participant.save(update_fields=["is_pilot", "updated_at"])
+    ParticipantEvent.objects.filter(participant=participant).update(is_pilot=False)
+    logger.info("participant %s: randomised after the pilot, in the main phase", participant.pk)
+
+
+def pilot_blocks_close(*, study: Study, now: datetime) -> int:
+    """Use up the rest of every block the pilot left unfinished, as `pilot_end` ledger
+    rows, so each stratum's main phase starts at the first slot of a block: its blocks
+    are then whole and balanced among main-phase participants alone, and the ledger stays
+    gap-free and regenerable from the seed. Takes the allocation lock (an allocation
+    racing the launch either comes before, in the pilot, or after, in the main phase).
+    Returns how many slots were closed."""
+    state = AllocationState.objects.select_for_update().filter(study=study).first()
+    if state is None or not state.design:
+        return 0  # nobody was randomised in the pilot: the sequence has not begun
+    design = Design.from_dict(state.design)
+    arms = {arm.key: arm for arm in Arm.objects.filter(study=study)}
+    strata = set(
+        Allocation.objects.filter(study=study).order_by().values_list("stratum", flat=True)
+    )
+    closed = 0
+    for stratum in sorted(strata):
+        previous = _last_slot(study, stratum)
+        while previous is not None and previous.position < previous.block_size:
+            slot = next_slot(design, stratum, previous)
+            state.last_sequence += 1
+            Allocation.objects.create(
+                study=study,
+                sequence=state.last_sequence,
+                stratum=stratum,
+                stratum_sequence=slot.stratum_sequence,
+                block=slot.block,
+                block_size=slot.block_size,
+                block_position=slot.position,
+                arm=arms.get(slot.arm) or Arm.objects.get(study=study, key=slot.arm),
+                outcome=Allocation.Outcome.PILOT_END,
+                is_pilot=True,
+                created_at=now,
+            )
+            previous = slot
+            closed += 1
+    state.save()
+    logger.info("study %s: %d slots of the pilot's last blocks closed", study.pk, closed)
+    return closed
+
+
 # --- Attrition --------------------------------------------------------------------------
 
 ACTIVE_STATUSES = (S.STARTED, S.CONSENTED)
@@ -344,7 +407,8 @@ def participants_expire_inactive(*, now: datetime | None = None) -> int:
     for study in Study.objects.filter(time_limit_minutes__gt=0).only("pk", "time_limit_minutes"):
         cutoff = now - timedelta(minutes=study.time_limit_minutes)
         candidates = (
-            Participant.objects.humans()
+            # The pilot's participants time out as everyone's do.
+            Participant.objects.humans(include_pilot=True)
             .filter(study=study, status__in=ACTIVE_STATUSES)
             .annotate(last_active=Coalesce("last_seen_at", "created_at"))
             .filter(last_active__lt=cutoff)

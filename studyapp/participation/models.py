@@ -12,9 +12,14 @@ from studyapp.studies.models import Arm, DispositionLevel, Scenario, Study
 
 
 class ParticipantQuerySet(models.QuerySet):
-    def humans(self) -> ParticipantQuerySet:
-        """Real participants: everything about people (CONSORT, quotas, figures) uses this."""
-        return self.filter(humans_q())
+    def humans(self, *, include_pilot: bool = False) -> ParticipantQuerySet:
+        """Real participants: everything about people (CONSORT, quotas, figures) uses this.
+        Of the main phase only unless `include_pilot` (see humans_q)."""
+        return self.filter(humans_q(include_pilot=include_pilot))
+
+    def pilots(self) -> ParticipantQuerySet:
+        """Real participants enrolled while the study was in its pilot."""
+        return self.filter(humans_q(include_pilot=True), is_pilot=True)
 
     def previews(self) -> ParticipantQuerySet:
         """Investigators' previews of the participant's path (participation.preview)."""
@@ -29,20 +34,32 @@ class ParticipantQuerySet(models.QuerySet):
         return self.filter(began_q(study_has_check=study_has_check))
 
 
-def humans_q(prefix: str = "") -> models.Q:
+def humans_q(prefix: str = "", *, include_pilot: bool = False) -> models.Q:
     """Real people, not simulated patients of evaluation runs nor investigators'
     previews (participation.preview), as a condition on
     Participant reached through `prefix` ("task__participant__" from an Answer,
     "conversation__task__participant__" from a chat Message...): every human figure
     (quotas, timeouts, CONSORT, study pages and reports, the dashboard, the "human"
-    comparison) uses it, through a queryset's `humans()` / `of_humans()` where one exists."""
-    return models.Q(**{f"{prefix}is_simulated": False, f"{prefix}is_preview": False})
+    comparison) uses it, through a queryset's `humans()` / `of_humans()` where one exists.
+
+    Participants of the study's pilot (`is_pilot`) are real people but not of the main
+    analysis: left out unless `include_pilot` — an analyst's explicit choice on a page
+    (`?pilot=include`), or what runs the study (timeouts, Prolific, the live monitor),
+    which must see everyone it looks after."""
+    q = models.Q(**{f"{prefix}is_simulated": False, f"{prefix}is_preview": False})
+    if not include_pilot:
+        q &= models.Q(**{f"{prefix}is_pilot": False})
+    return q
 
 
-def not_preview_q(prefix: str = "") -> models.Q:
+def not_preview_q(prefix: str = "", *, include_pilot: bool = False) -> models.Q:
     """Anything but an investigator's preview: for what shows simulated patients beside
-    people (the exports) but never a preview."""
-    return models.Q(**{f"{prefix}is_preview": False})
+    people (the exports) but never a preview; nor the pilot's participants unless
+    `include_pilot` (as humans_q)."""
+    q = models.Q(**{f"{prefix}is_preview": False})
+    if not include_pilot:
+        q &= models.Q(**{f"{prefix}is_pilot": False})
+    return q
 
 
 def began_q(*, study_has_check: bool, prefix: str = "") -> models.Q:
@@ -102,6 +119,12 @@ class Participant(TimeStampedModel):
     # chosen arm and scenario without the ledger, so it takes no slot, and left out of
     # every figure, export, count and CONSORT (humans_q); its pages carry a banner.
     is_preview = models.BooleanField(default=False, db_index=True)
+    # Enrolled while the study was in its pilot (Study.Status.PILOT): a real participant
+    # through the real consent and allocation, labelled pilot wherever participants are
+    # listed and left out of the main analysis unless asked for (humans_q). Set at entry;
+    # one not yet randomised when the main phase starts is randomised in it and becomes
+    # a main-phase participant (enrolment.participant_allocate).
+    is_pilot = models.BooleanField(default=False, db_index=True)
 
     objects = ParticipantQuerySet.as_manager()
 
@@ -131,9 +154,9 @@ class Participant(TimeStampedModel):
 
 
 class TaskQuerySet(models.QuerySet):
-    def of_humans(self) -> TaskQuerySet:
+    def of_humans(self, *, include_pilot: bool = False) -> TaskQuerySet:
         """Tasks of real participants (humans_q)."""
-        return self.filter(humans_q("participant__"))
+        return self.filter(humans_q("participant__", include_pilot=include_pilot))
 
 
 class Task(TimeStampedModel):
@@ -170,9 +193,9 @@ class Task(TimeStampedModel):
 
 
 class AnswerQuerySet(models.QuerySet):
-    def of_humans(self) -> AnswerQuerySet:
+    def of_humans(self, *, include_pilot: bool = False) -> AnswerQuerySet:
         """Answers of real participants (humans_q)."""
-        return self.filter(humans_q("task__participant__"))
+        return self.filter(humans_q("task__participant__", include_pilot=include_pilot))
 
 
 class Answer(TimeStampedModel):
@@ -252,6 +275,9 @@ class Allocation(models.Model):
     class Outcome(models.TextChoices):
         ASSIGNED = "assigned", "Assigned to a participant"
         ARM_FULL = "arm_full", "Skipped: the arm was full"
+        # The rest of a block the pilot left unfinished, used up when the main phase
+        # starts (studies.launch), so the main phase begins at a block's first slot.
+        PILOT_END = "pilot_end", "Skipped: the pilot's last block closed at launch"
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="allocations")
     sequence = models.PositiveIntegerField(help_text="Study-wide, 1, 2, 3, ... without gaps.")
@@ -270,6 +296,9 @@ class Allocation(models.Model):
         related_name="allocation",
     )
     created_at = models.DateTimeField()
+    # A slot used in the study's pilot (assigned to a pilot participant, or closed at
+    # launch): the main phase's CONSORT and balance leave these out.
+    is_pilot = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["study", "sequence"]
@@ -294,11 +323,17 @@ class Allocation(models.Model):
 
 
 class ParticipantEventQuerySet(models.QuerySet):
-    def of_humans(self) -> ParticipantEventQuerySet:
+    def of_humans(self, *, include_pilot: bool = False) -> ParticipantEventQuerySet:
         """Events of real participants, withdrawn ones included: a withdrawal keeps the
         events without their participant, and a simulated patient never withdraws (its
-        run's deletion takes its events with it)."""
-        return self.filter(models.Q(participant__isnull=True) | humans_q("participant__"))
+        run's deletion takes its events with it). The pilot's only with `include_pilot`
+        (the event's own `is_pilot` says it when the participant is gone)."""
+        q = models.Q(participant__isnull=True) | humans_q(
+            "participant__", include_pilot=include_pilot
+        )
+        if not include_pilot:
+            q &= models.Q(is_pilot=False)
+        return self.filter(q)
 
 
 class ParticipantEvent(models.Model):
@@ -334,6 +369,9 @@ class ParticipantEvent(models.Model):
     # Withdrawal only: a keyed hash of the Prolific PID, so the same person is not
     # enrolled (and randomised) again, without keeping the PID itself.
     pid_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    # The participant's is_pilot when the event was written, kept when they withdraw (so a
+    # pilot withdrawal never counts in the main CONSORT).
+    is_pilot = models.BooleanField(default=False)
     at = models.DateTimeField()
 
     objects = ParticipantEventQuerySet.as_manager()

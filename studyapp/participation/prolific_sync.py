@@ -134,7 +134,7 @@ def study_sync_prolific(*, study_id: int, client: ProlificClient | None = None) 
     # last listed wins.
     by_pid = {s.participant_id: s for s in submissions}
     participants = dict(
-        Participant.objects.humans()
+        Participant.objects.humans(include_pilot=True)
         .filter(study=study, prolific_pid__in=list(by_pid))
         .values_list("prolific_pid", "pk")
     )

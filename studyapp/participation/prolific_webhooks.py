@@ -89,7 +89,7 @@ def webhook_apply(*, body: bytes) -> HookResult:
     match = Q(prolific_session_id=submission_id)
     if pid:
         match |= Q(prolific_pid=pid)
-    participants = Participant.objects.humans().filter(match)
+    participants = Participant.objects.humans(include_pilot=True).filter(match)
     if study_id:
         participants = participants.filter(study__prolific_study_id=study_id)
     info = SubmissionInfo(id=submission_id, participant_id=pid, status=status)

@@ -13,6 +13,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
 )
@@ -181,13 +182,14 @@ class FlowCounts:
     current: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
-def study_flow_counts(*, study: Study) -> FlowCounts:
-    """Three aggregate queries, whatever the number of participants."""
+def study_flow_counts(*, study: Study, include_pilot: bool = False) -> FlowCounts:
+    """Three aggregate queries, whatever the number of participants. The main phase's
+    flow; the pilot's too only with `include_pilot`."""
     counts = FlowCounts()
     events = (
         # Events of simulated patients are not part of the flow; a withdrawn participant's
         # events keep no link and still count.
-        ParticipantEvent.objects.of_humans()
+        ParticipantEvent.objects.of_humans(include_pilot=include_pilot)
         .filter(study=study)
         .order_by()
         .values_list("kind", "arm_id")
@@ -199,7 +201,10 @@ def study_flow_counts(*, study: Study) -> FlowCounts:
             per_arm = counts.events_by_arm.setdefault(arm_id, {})
             per_arm[kind] = per_arm.get(kind, 0) + n
     ledger = (
+        # The slots closed at launch were nobody's: no arm was full.
         Allocation.objects.filter(study=study)
+        .exclude(outcome=Allocation.Outcome.PILOT_END)
+        .filter(Q() if include_pilot else Q(is_pilot=False))
         .order_by()
         .values_list("arm_id", "outcome")
         .annotate(n=Count("pk"))
@@ -208,7 +213,7 @@ def study_flow_counts(*, study: Study) -> FlowCounts:
         target = counts.allocated if outcome == Allocation.Outcome.ASSIGNED else counts.skipped
         target[arm_id] = target.get(arm_id, 0) + n
     current = (
-        Participant.objects.humans()
+        Participant.objects.humans(include_pilot=include_pilot)
         .filter(study=study, arm__isnull=False)
         .order_by()
         .values_list("arm_id", "status")
@@ -256,6 +261,9 @@ class StateCounts:
     # {arm id or None: {Participant.status: n}} of the participants there are (withdrawn
     # ones have none), read by the same query for the pages that show stored statuses.
     by_status: dict[int | None, dict[str, int]] = field(default_factory=dict)
+    # The pilot's participants there are (withdrawn ones have none), counted by the same
+    # query whether or not they are in the counts above.
+    pilot: int = 0
 
     def add(self, arm_id: int | None, state: State, n: int) -> None:
         per_arm = self.by_arm.setdefault(arm_id, {})
@@ -270,20 +278,25 @@ class StateCounts:
         )
 
 
-def study_state_counts(*, study: Study) -> StateCounts:
+def study_state_counts(*, study: Study, include_pilot: bool = False) -> StateCounts:
     """Every human participant who ever opened the link, by state and arm: two aggregate
     queries whatever the number of participants (the current task's status and position
-    are correlated subqueries on the (participant, position) index)."""
+    are correlated subqueries on the (participant, position) index). The pilot's only
+    with `include_pilot`."""
     counts = StateCounts()
     rows = (
-        Participant.objects.humans()
+        Participant.objects.humans(include_pilot=True)
         .filter(study=study)
         .annotate(**_state_annotations(study))
         .order_by()
-        .values_list("arm_id", "status", "began", "task_status", "position")
+        .values_list("arm_id", "status", "began", "task_status", "position", "is_pilot")
         .annotate(n=Count("pk"))
     )
-    for arm_id, status, began, task_status, position, n in rows:
+    for arm_id, status, began, task_status, position, is_pilot, n in rows:
+        if is_pilot:
+            counts.pilot += n
+            if not include_pilot:
+                continue
         state = _row_state(status=status, arm_id=arm_id, began=began, task_status=task_status)
         counts.add(arm_id, state, n)
         per_status = counts.by_status.setdefault(arm_id, {})
@@ -291,7 +304,7 @@ def study_state_counts(*, study: Study) -> StateCounts:
         if state in (State.AT_SCENARIO, State.ANSWERING) and position is not None:
             counts.at_position[position] = counts.at_position.get(position, 0) + n
     withdrawn = (
-        ParticipantEvent.objects.of_humans()
+        ParticipantEvent.objects.of_humans(include_pilot=include_pilot)
         .filter(study=study, kind=ParticipantEvent.Kind.WITHDRAWN)
         .order_by()
         .values_list("arm_id")
@@ -313,13 +326,15 @@ class ActiveParticipant:
     position: int | None  # the scenario they are at (AT_SCENARIO / ANSWERING)
     entered_at: datetime
     last_seen_at: datetime | None
+    is_pilot: bool = False
 
 
 def participants_active_recent(*, study: Study, limit: int = 20) -> list[ActiveParticipant]:
     """The `limit` participants still in the flow (participation.states.ACTIVE_STATES)
-    seen most recently, newest first: one query."""
+    seen most recently, newest first: one query. The pilot's too (labelled): whoever is
+    in the study now is looked after."""
     rows = (
-        Participant.objects.humans()
+        Participant.objects.humans(include_pilot=True)
         .filter(study=study, status__in=(Participant.Status.STARTED, Participant.Status.CONSENTED))
         .annotate(**_state_annotations(study))
         .order_by(F("last_seen_at").desc(nulls_last=True), "-pk")
@@ -333,6 +348,7 @@ def participants_active_recent(*, study: Study, limit: int = 20) -> list[ActiveP
             "position",
             "created_at",
             "last_seen_at",
+            "is_pilot",
         )[:limit]
     )
     return [
@@ -343,8 +359,9 @@ def participants_active_recent(*, study: Study, limit: int = 20) -> list[ActiveP
             position=position,
             entered_at=entered,
             last_seen_at=seen,
+            is_pilot=is_pilot,
         )
-        for pk, arm_key, arm_id, status, began, task, position, entered, seen in rows
+        for pk, arm_key, arm_id, status, began, task, position, entered, seen, is_pilot in rows
     ]
 
 

@@ -154,6 +154,8 @@ def participant_enter(
                 prolific_session_id=params.session_id,
                 stratum=stratum,
                 language=study_language_for(languages=study.languages, requested=language),
+                # Labelled for the analysis only: the pilot's pages are the study's own.
+                is_pilot=study.is_pilot,
             )
             participant_record_entry(participant=participant)
     except IntegrityError:

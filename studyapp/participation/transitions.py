@@ -110,6 +110,7 @@ def participant_set_status(
         to_status=to,
         reason=reason[:100],
         pid_digest=pid_digest,
+        is_pilot=participant.is_pilot,
         at=now,
     )
     logger.info("participant %s: %s -> %s (%s)", participant.pk, before, to, reason or "-")
@@ -124,6 +125,7 @@ def participant_record_entry(*, participant: Participant, now: datetime | None =
         kind=K.ENTERED,
         from_status="",
         to_status=participant.status,
+        is_pilot=participant.is_pilot,
         at=now or timezone.now(),
     )
 
@@ -137,5 +139,6 @@ def participant_record_began(*, participant: Participant, now: datetime | None =
         kind=K.BEGAN,
         from_status=participant.status,
         to_status=participant.status,
+        is_pilot=participant.is_pilot,
         at=now or timezone.now(),
     )

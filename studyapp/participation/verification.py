@@ -155,7 +155,7 @@ def study_verify_allocation(*, study: Study) -> Verification:
         return result
     # A simulated patient of an evaluation run has its run's arm and, by design, no slot.
     unledgered = (
-        Participant.objects.humans()
+        Participant.objects.humans(include_pilot=True)
         .filter(study=study, arm__isnull=False, allocation__isnull=True)
         .values_list("pk", flat=True)
         .first()

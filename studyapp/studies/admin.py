@@ -160,7 +160,15 @@ class StudyAdminForm(forms.ModelForm):
     def _post_clean(self) -> None:
         super()._post_clean()  # the instance now holds the form's values
         study = self.instance
-        if self.errors or study.status != Study.Status.LIVE or "status" not in self.changed_data:
+        if self.errors or study.status not in Study.ENROLLING or "status" not in self.changed_data:
+            return
+        if self.initial.get("status") == Study.Status.PILOT:
+            # Ending a pilot asks what becomes of its participants: the launch page asks.
+            self.add_error(
+                "status",
+                "The study is in its pilot: launch it from its Launch page, which asks "
+                "whether to keep or clear the pilot's data.",
+            )
             return
         if study.pk is None:
             self.add_error(

@@ -22,11 +22,15 @@ from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.urls import reverse
+from django.utils import timezone
 
+from studyapp.audit import services as audit
 from studyapp.chat.llm import EndpointConfig
 from studyapp.chat.llm.probe import ProbeResult, probe_endpoint
+from studyapp.participation import pilot as pilot_participants
+from studyapp.participation.enrolment import pilot_blocks_close
 from studyapp.studies import analysis_plan, builder_recruitment
 from studyapp.studies.history import config_save
 from studyapp.studies.models import Arm, ModelEndpoint, Study
@@ -244,14 +248,96 @@ def launch_problems(study: Study, *, probe: Probe = probe_endpoint) -> list[Prob
     return design_problems(study=study, arms=arms) + endpoint_problems(arms=arms, probe=probe)
 
 
-def study_launch(*, study: Study, launched_by=None, probe: Probe = probe_endpoint) -> Study:
+class PilotData(models.TextChoices):
+    """What becomes of the pilot's participants at launch: the investigator's explicit
+    choice (participation.pilot)."""
+
+    KEEP = "keep", "Keep the pilot data (labelled pilot, still left out of the main analysis)"
+    CLEAR = "clear", "Clear the pilot data (delete the pilot's participants and what they gave)"
+
+
+def _pilot_choice_problem() -> Problem:
+    return Problem(
+        "pilot_choice",
+        "The study is in its pilot: choose whether to keep or to clear the pilot's data.",
+        "Choose on the launch page.",
+    )
+
+
+def study_pilot_start(*, study: Study, user=None, probe: Probe = probe_endpoint) -> Study:
+    """Draft -> pilot, after the same checklist as going live (a pilot with a dead
+    endpoint strands its participants as a live study would): the link then enrols real
+    participants, labelled pilot. Raises LaunchRefusedError with every problem."""
+    if study.status != Study.Status.DRAFT:
+        raise LaunchRefusedError(
+            [Problem("not_draft", "Only a draft study can start a pilot.", "Nothing to do.")]
+        )
+    problems = launch_problems(study, probe=probe)
+    if problems:
+        raise LaunchRefusedError(problems)
+    with transaction.atomic():
+        locked = Study.objects.select_for_update().get(pk=study.pk)
+        if locked.status != Study.Status.DRAFT:
+            raise LaunchRefusedError(
+                [Problem("not_draft", "Only a draft study can start a pilot.", "Nothing to do.")]
+            )
+        locked.status = Study.Status.PILOT
+        config_save(locked, fields=["status"], by=user, action="pilot_start")
+    study.status = Study.Status.PILOT
+    logger.info("study %s: pilot started by user %s", study.pk, getattr(user, "pk", None))
+    return study
+
+
+def _pilot_end(*, study: Study, pilot_data: str, user) -> None:
+    """The pilot's end, in the launch's transaction under the study's row lock: its last
+    blocks closed (the main phase starts at a block's first slot), its participants kept
+    or cleared, and the choice with its counts on the study's audit chain."""
+    now = timezone.now()
+    closed = pilot_blocks_close(study=study, now=now)
+    if pilot_data == PilotData.CLEAR:
+        try:
+            counts = pilot_participants.pilot_data_clear(study=study)
+        except pilot_participants.PilotInProgressError as exc:
+            raise LaunchRefusedError(
+                [
+                    Problem(
+                        "pilot_in_progress",
+                        f"{exc.n} pilot participant(s) are still doing their tasks: clearing "
+                        "would delete their session under them.",
+                        "Wait until they finish (or time out), or keep the pilot data.",
+                    )
+                ]
+            ) from exc
+    else:
+        counts = pilot_participants.pilot_counts(study=study)
+    audit.record(
+        study=study,
+        actor=user,
+        action=f"pilot_{pilot_data}",
+        object_type="studies.study",
+        object_id=study.pk,
+        object_repr=study.slug,
+        detail={"pilot_data": pilot_data, "slots_closed": closed, **counts.as_dict()},
+    )
+
+
+def study_launch(
+    *,
+    study: Study,
+    launched_by=None,
+    probe: Probe = probe_endpoint,
+    pilot_data: str = "",
+) -> Study:
     """Set a study live if the checklist passes; raises LaunchRefusedError with every
     problem otherwise. The probes run before the row lock (they may take seconds); the
-    status is then written under it, so two launches cannot both write."""
+    status is then written under it, so two launches cannot both write. A study in its
+    pilot needs `pilot_data` (PilotData: keep or clear); see _pilot_end."""
     if study.status == Study.Status.LIVE:
         raise LaunchRefusedError(
             [Problem("already_live", "The study is already live.", "Nothing to do.")]
         )
+    if study.status == Study.Status.PILOT and pilot_data not in PilotData.values:
+        raise LaunchRefusedError([_pilot_choice_problem()])
     problems = launch_problems(study, probe=probe)
     if problems:
         raise LaunchRefusedError(problems)
@@ -261,6 +347,10 @@ def study_launch(*, study: Study, launched_by=None, probe: Probe = probe_endpoin
             raise LaunchRefusedError(
                 [Problem("already_live", "The study is already live.", "Nothing to do.")]
             )
+        if locked.status == Study.Status.PILOT:
+            if pilot_data not in PilotData.values:
+                raise LaunchRefusedError([_pilot_choice_problem()])
+            _pilot_end(study=locked, pilot_data=pilot_data, user=launched_by)
         # Saved (not .update()) so the study's history keeps the launch, with who.
         locked.status = Study.Status.LIVE
         config_save(locked, fields=["status"], by=launched_by, action="launch")

@@ -79,7 +79,8 @@ class StudyQuerySet(models.QuerySet["Study"]):
         return self.annotate(_member_role=models.Subquery(role))
 
     def open(self) -> StudyQuerySet:
-        return self.filter(status=Study.Status.LIVE)
+        """Studies whose link enrols new participants: live, or in their pilot."""
+        return self.filter(status__in=Study.ENROLLING)
 
 
 def default_languages() -> list[str]:
@@ -89,6 +90,9 @@ def default_languages() -> list[str]:
 class Study(TimeStampedModel):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
+        # Real participants through the real consent and allocation, labelled pilot
+        # (Participant.is_pilot) and left out of the main analysis by default.
+        PILOT = "pilot", "Pilot (enrolling)"
         LIVE = "live", "Live (enrolling)"
         PAUSED = "paused", "Paused"
         CLOSED = "closed", "Closed"
@@ -274,6 +278,9 @@ class Study(TimeStampedModel):
 
     objects = StudyQuerySet.as_manager()
 
+    # The statuses whose entry link enrols new participants.
+    ENROLLING = (Status.PILOT, Status.LIVE)
+
     class Meta:
         verbose_name_plural = "studies"
         ordering = ["-created_at"]
@@ -283,7 +290,11 @@ class Study(TimeStampedModel):
 
     @property
     def is_enrolling(self) -> bool:
-        return self.status == self.Status.LIVE
+        return self.status in self.ENROLLING
+
+    @property
+    def is_pilot(self) -> bool:
+        return self.status == self.Status.PILOT
 
     @property
     def has_screening(self) -> bool:
@@ -350,7 +361,7 @@ class Study(TimeStampedModel):
             and len(languages) < 2
         ):
             errors["stratum_source"] = "Stratifying by language needs two languages or more."
-        if "languages" not in errors and self.status == self.Status.LIVE:
+        if "languages" not in errors and self.status in self.ENROLLING:
             errors.update(self._translation_errors())
         if errors:
             raise ValidationError(errors)

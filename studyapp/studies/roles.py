@@ -223,6 +223,9 @@ URL_ACCESS: dict[str, str] = {
     "analysis:monitor_live": CHANGE_STUDY,
     "studies:pause": CHANGE_STUDY,
     "studies:resume": CHANGE_STUDY,
+    # Starting the pilot and going live: who designs and runs the study, as in the admin
+    # (scoped to CHANGE_STUDY) and what `manage.py launch_study` trusts its operator with.
+    "studies:launch": CHANGE_STUDY,
     "questionnaires:*": CHANGE_STUDY,
     "ratings:summary": VIEW_RESULTS,  # agreement between raters: no arm in it
     "ratings:agreement": VIEW_RESULTS,

@@ -25,8 +25,8 @@ class Command(BaseCommand):
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             raise CommandError(f"No study with slug {slug!r}.")
-        if study.status == Study.Status.LIVE:
-            raise CommandError("Refusing to add simulated participants to a live study.")
+        if study.status in Study.ENROLLING:
+            raise CommandError("Refusing to add simulated participants to an enrolling study.")
         values = [s.strip() for s in strata.split(",") if s.strip()]
         result = simulate_enrolments(study=study, n=n, strata=values, rng_seed=rng_seed)
         self.stdout.write(

@@ -1,0 +1,253 @@
+"""The pilot phase: real participants through the real entry, consent and allocation,
+labelled pilot, left out of the main analysis unless asked for, taking no place in the
+main phase's quotas; at launch kept or cleared by an explicit choice, the main phase's
+allocation starting at a fresh block either way."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from studyapp.analysis.consort import study_consort
+from studyapp.analysis.exports import PARTICIPANTS, TASKS, arm_names_for, rows
+from studyapp.analysis.selectors import AnswerFilters, dashboard, study_report
+from studyapp.audit.models import AuditEntry
+from studyapp.participation.allocation import Design, slots, unbalanced_blocks
+from studyapp.participation.enrolment import cell_counts, participant_withdraw
+from studyapp.participation.models import Allocation, Participant, ParticipantEvent
+from studyapp.participation.prolific import ProlificParams
+from studyapp.participation.selectors import study_state_counts
+from studyapp.participation.services import (
+    participant_consent,
+    participant_enter,
+    participant_read_instructions,
+)
+from studyapp.participation.verification import study_verify_allocation
+from studyapp.studies.launch import LaunchRefusedError, study_launch, study_pilot_start
+from studyapp.studies.models import Study
+from tests.factories import make_member, make_user
+from tests.participation.conftest import enter
+from tests.studies.test_launch import ready_study
+
+pytestmark = pytest.mark.django_db
+
+
+def pilot_study(scripted, slug: str = "pilot") -> Study:
+    study = ready_study(scripted.base_url, slug=slug, allocation_seed=20261128)
+    study_pilot_start(study=study)
+    return study
+
+
+def join(study: Study, n: int, *, start: int = 0, begin: bool = True) -> list[Participant]:
+    """n people through the entry and consent services (allocated at consent); `begin`:
+    they read the instructions too (so they count toward quotas)."""
+    out = []
+    for i in range(start, start + n):
+        participant = participant_enter(study=study, params=ProlificParams(pid=f"pid-{i}"))
+        participant = participant_consent(participant_id=participant.pk)
+        if begin:
+            participant_read_instructions(participant_id=participant.pk)
+        out.append(participant)
+    return out
+
+
+def finish(participants: list[Participant]) -> None:
+    """Their sessions ended (timed out): no longer in progress."""
+    Participant.objects.filter(pk__in=[p.pk for p in participants]).update(status="timed_out")
+
+
+def test_the_link_enrols_pilot_participants_through_the_real_allocation(client, scripted):
+    study = pilot_study(scripted)
+    flow = enter(client, study, PROLIFIC_PID="pilot-pid")
+    assert flow.participant.is_pilot
+    flow.post("consent", {"agree": "1"})
+    participant = flow.refresh()
+    assert participant.arm is not None
+    row = Allocation.objects.get(participant=participant)
+    assert row.is_pilot and row.sequence == 1
+    assert ParticipantEvent.objects.filter(participant=participant, is_pilot=True).count() >= 2
+    # The participant's pages say nothing of a pilot.
+    assert "pilot" not in flow.home().content.decode().lower()
+
+
+def test_pilot_participants_are_left_out_of_the_main_figures_unless_asked_for(scripted):
+    study = pilot_study(scripted)
+    join(study, 3)
+    assert study_state_counts(study=study).total() == 0
+    assert study_state_counts(study=study, include_pilot=True).total() == 3
+    assert study_consort(study=study).allocated == 0
+    assert study_consort(study=study, include_pilot=True).allocated == 3
+    assert sum(a.participants.get("consented", 0) for a in study_report(study=study).arms) == 0
+    report = study_report(study=study, include_pilot=True)
+    assert report.pilot_participants == 3 and report.pilot_included
+    assert dashboard(study=study, filters=AnswerFilters(), blinded=False).participants == 0
+    included = AnswerFilters(include_pilot=True)
+    assert dashboard(study=study, filters=included, blinded=False).participants == 3
+    arms = arm_names_for(study=study)
+    assert list(rows(PARTICIPANTS, study=study, arms=arms, blinded=False)) == []
+    with_pilot = list(
+        rows(PARTICIPANTS, study=study, arms=arms, blinded=False, include_pilot=True)
+    )
+    columns = [c.name for c in PARTICIPANTS.visible_columns(blinded=False)]
+    assert [row[columns.index("is_pilot")] for row in with_pilot] == [True] * 3
+    assert len(list(rows(TASKS, study=study, arms=arms, blinded=False, include_pilot=True))) == 6
+
+
+def test_a_pilot_withdrawal_stays_out_of_the_main_consort(scripted):
+    study = pilot_study(scripted)
+    [participant] = join(study, 1)
+    participant_withdraw(participant_id=participant.pk)
+    # The withdrawal's events are anonymous now: their own is_pilot keeps them out.
+    assert ParticipantEvent.objects.filter(study=study, participant=None, is_pilot=True).exists()
+    assert study_consort(study=study).assessed == 0
+    assert study_consort(study=study, include_pilot=True).assessed == 1
+    assert study_state_counts(study=study).total() == 0
+    assert study_state_counts(study=study, include_pilot=True).total() == 1
+
+
+def test_the_study_page_and_dashboard_say_the_pilot_is_left_out_and_offer_it(client, scripted):
+    study = pilot_study(scripted)
+    join(study, 2)
+    user = make_user("owner")
+    make_member(study, user, "owner")
+    client.force_login(user)
+    detail = reverse("analysis:study_detail", args=[study.slug])
+    page = client.get(detail).content.decode()
+    assert "are left out of these figures" in page and "?pilot=include" in page
+    response = client.get(detail, {"pilot": "include"})
+    assert response.context["report"].pilot_included
+    assert "Pilot included" in response.content.decode()
+    dash = client.get(reverse("analysis:dashboard", args=[study.slug]), {"pilot": "include"})
+    assert dash.context["dashboard"].participants == 2
+    assert "pilot=include" in dash.context["export_query"]
+    export = client.get(
+        reverse("analysis:export_table", args=[study.slug, "participants", "csv"]),
+        {"pilot": "include"},
+    )
+    body = b"".join(export.streaming_content).decode()
+    assert "is_pilot" in body.splitlines()[0] and body.count("\n") == 3
+
+
+def test_pilot_participants_take_no_place_in_the_main_quotas(scripted):
+    study = pilot_study(scripted)
+    join(study, 4)
+    assert sum(cell_counts(study=study, pilot=True).values()) == 8
+    assert cell_counts(study=study) == {}
+
+
+def _finish_pilot_and_launch(scripted, pilot_data: str, n_pilot: int = 3):
+    study = pilot_study(scripted)
+    pilot = join(study, n_pilot)
+    finish(pilot)
+    study_launch(study=study, pilot_data=pilot_data)
+    study.refresh_from_db()
+    return study, pilot
+
+
+def test_launch_keeping_the_pilot_keeps_it_labelled(scripted):
+    study, pilot = _finish_pilot_and_launch(scripted, "keep")
+    assert study.status == Study.Status.LIVE
+    assert Participant.objects.filter(pk__in=[p.pk for p in pilot], is_pilot=True).count() == 3
+    main = join(study, 2, start=100)
+    assert not any(p.is_pilot for p in main)
+    assert study_state_counts(study=study).total() == 2
+    entry = AuditEntry.objects.get(study=study, action="pilot_keep")
+    assert entry.detail["participants"] == 3
+
+
+def test_launch_clearing_the_pilot_deletes_it_and_records_the_counts(scripted):
+    study, pilot = _finish_pilot_and_launch(scripted, "clear")
+    assert not Participant.objects.filter(pk__in=[p.pk for p in pilot]).exists()
+    assert not ParticipantEvent.objects.filter(study=study, is_pilot=True).exists()
+    # The ledger keeps the pilot's slots, without anyone: the sequence stays verifiable.
+    pilot_rows = Allocation.objects.filter(study=study, is_pilot=True)
+    assert pilot_rows.filter(outcome="assigned", participant__isnull=True).count() == 3
+    entry = AuditEntry.objects.get(study=study, action="pilot_clear")
+    assert entry.detail["participants"] == 3 and entry.detail["tasks"] == 6
+    join(study, 5, start=100)
+    assert study_verify_allocation(study=study).ok
+    assert study_consort(study=study).allocated == 5
+
+
+def test_clearing_is_refused_while_a_pilot_participant_is_doing_the_tasks(scripted):
+    study = pilot_study(scripted)
+    join(study, 2)
+    with pytest.raises(LaunchRefusedError) as refused:
+        study_launch(study=study, pilot_data="clear")
+    assert [p.code for p in refused.value.problems] == ["pilot_in_progress"]
+    study.refresh_from_db()
+    assert study.status == Study.Status.PILOT
+    assert Participant.objects.filter(study=study).count() == 2
+
+
+def test_launching_a_pilot_needs_the_explicit_choice(scripted):
+    study = pilot_study(scripted)
+    with pytest.raises(LaunchRefusedError) as refused:
+        study_launch(study=study)
+    assert [p.code for p in refused.value.problems] == ["pilot_choice"]
+
+
+@pytest.mark.parametrize("pilot_data", ["keep", "clear"])
+def test_the_main_phase_allocation_starts_at_a_fresh_block_and_stays_balanced(
+    scripted, pilot_data
+):
+    # One pilot participant leaves the first block (of 2 or 4) unfinished.
+    study, _pilot = _finish_pilot_and_launch(scripted, pilot_data, n_pilot=1)
+    main = join(study, 12, start=100)
+    design = Design.from_dict(study.allocation_state.design)
+    ledger = list(Allocation.objects.filter(study=study).order_by("sequence"))
+    # Gap-free, and exactly the seed's sequence: the pilot's slot, the rest of its block
+    # closed, then the main phase.
+    expected = slots(design, "", len(ledger))
+    assert [(r.block, r.block_position, r.arm.key) for r in ledger] == [
+        (s.block, s.position, s.arm) for s in expected
+    ]
+    main_rows = [r for r in ledger if not r.is_pilot]
+    assert main_rows[0].block_position == 1
+    assert {r.outcome for r in ledger if r.is_pilot} <= {"assigned", "pilot_end"}
+    assert [r.participant_id for r in main_rows] == [p.pk for p in main]
+    # Every block of the main phase is one of the seed's whole blocks, balanced.
+    main_slots = [s for s, r in zip(expected, ledger, strict=True) if not r.is_pilot]
+    assert unbalanced_blocks(design, main_slots) == []
+    complete = {r.block for r in main_rows if r.block_position == r.block_size}
+    for block in complete:
+        arms = [r.arm.key for r in main_rows if r.block == block]
+        assert arms.count("llm") == arms.count("control")
+    assert study_verify_allocation(study=study).ok
+
+
+def test_someone_on_the_consent_page_at_launch_joins_the_main_phase(scripted):
+    study = pilot_study(scripted)
+    waiting = participant_enter(study=study, params=ProlificParams(pid="late"))
+    assert waiting.is_pilot
+    study_launch(study=study, pilot_data="clear")
+    participant = participant_consent(participant_id=waiting.pk)
+    participant.refresh_from_db()
+    assert not participant.is_pilot and participant.arm is not None
+    assert not Allocation.objects.get(participant=participant).is_pilot
+    assert not ParticipantEvent.objects.filter(participant=participant, is_pilot=True).exists()
+    assert study_state_counts(study=study).total() == 1
+
+
+def test_the_timeouts_look_after_pilot_participants_too(scripted):
+    from studyapp.participation.enrolment import participants_expire_inactive
+
+    study = pilot_study(scripted)
+    Study.objects.filter(pk=study.pk).update(time_limit_minutes=5)
+    [participant] = join(study, 1)
+    later = timezone.now() + timezone.timedelta(minutes=30)
+    assert participants_expire_inactive(now=later) == 1
+    participant.refresh_from_db()
+    assert participant.status == Participant.Status.TIMED_OUT
+
+
+def test_the_monitor_lists_pilot_participants_labelled(client, scripted):
+    study = pilot_study(scripted)
+    [participant] = join(study, 1)
+    user = make_user("owner")
+    make_member(study, user, "owner")
+    client.force_login(user)
+    page = client.get(reverse("analysis:monitor", args=[study.slug])).content.decode()
+    row = page.split(f'data-participant="{participant.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert ">pilot</span>" in row
