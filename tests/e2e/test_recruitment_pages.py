@@ -1,6 +1,7 @@
 """The builder's recruitment pages in a real browser, at 1280 and 375 px: allocation and
 quotas, screening and check (its rows added by htmx, a refused save shown beside the
-option, then saved), Prolific. No sideways scroll, no CSP violation; SCREENSHOT_DIR
+option, then saved), Prolific. No sideways scroll, no CSP violation, nothing serious for
+axe (refused forms included); SCREENSHOT_DIR
 keeps the screenshots to look at."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from studyapp.studies.models import Study
+from tests.e2e.axe import audit, blocking, describe
 from tests.e2e.conftest import fits_width, screenshot
 from tests.factories import make_control_arm, make_member, make_scenario, make_study, make_user
 
@@ -50,6 +52,7 @@ def test_the_recruitment_pages_work_at_each_width(live_asgi, browser, draft, siz
     assert "weight total, 3: 5 is not" in page.inner_text("#id_allocation_block_sizes-error")
     screenshot(page, f"allocation-refused-{size}")
     assert fits_width(page)
+    assert not blocking(found := audit(page)), describe(page.url, found)
 
     page.goto(f"{base}/screening/")
     page.fill("#id_screening_question", "Where do you live?")
@@ -66,6 +69,7 @@ def test_the_recruitment_pages_work_at_each_width(live_asgi, browser, draft, siz
     page.wait_for_selector("#screening-1-error")
     screenshot(page, f"screening-refused-{size}")
     assert fits_width(page)
+    assert not blocking(found := audit(page)), describe(page.url, found)
     page.fill("#screening-value-0", "uk")
     page.click("#check-add")
     page.wait_for_selector("#check-option-0")
@@ -79,6 +83,7 @@ def test_the_recruitment_pages_work_at_each_width(live_asgi, browser, draft, siz
     page.wait_for_selector(".flash li")
     screenshot(page, f"screening-saved-{size}")
     assert fits_width(page)
+    assert not blocking(found := audit(page)), describe(page.url, found)
     draft.refresh_from_db()
     assert [o["value"] for o in draft.screening_options] == ["uk", "elsewhere"]
     assert [o["eligible"] for o in draft.screening_options] == [True, False]
@@ -91,4 +96,5 @@ def test_the_recruitment_pages_work_at_each_width(live_asgi, browser, draft, siz
     page.wait_for_selector("#id_code_screened_out-error")
     screenshot(page, f"prolific-refused-{size}")
     assert fits_width(page)
+    assert not blocking(found := audit(page)), describe(page.url, found)
     context.close()
