@@ -11,7 +11,14 @@ import pytest
 from studyapp.studies.models import Study
 from tests.e2e.axe import audit, blocking, describe
 from tests.e2e.conftest import fits_width, screenshot
-from tests.factories import make_control_arm, make_member, make_scenario, make_study, make_user
+from tests.factories import (
+    make_control_arm,
+    make_member,
+    make_participant,
+    make_scenario,
+    make_study,
+    make_user,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -97,4 +104,14 @@ def test_the_recruitment_pages_work_at_each_width(live_asgi, browser, draft, siz
     screenshot(page, f"prolific-refused-{size}")
     assert fits_width(page)
     assert not blocking(found := audit(page)), describe(page.url, found)
+
+    # Someone entered: the design is shown read-only, with the reason.
+    make_participant(draft)
+    for name, notice in (("allocation", "#allocation-fixed"), ("screening", "#screening-fixed")):
+        page.goto(f"{base}/{name}/")
+        assert page.is_visible(notice)
+        screenshot(page, f"{name}-fixed-{size}")
+        assert fits_width(page)
+        assert not blocking(found := audit(page)), describe(page.url, found)
+    assert page.is_visible("#screening-options-fixed")
     context.close()
