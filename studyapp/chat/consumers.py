@@ -51,7 +51,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from studyapp.chat.access import ChatDenied, chat_open_for_socket
+from studyapp.chat.access import ChatDenied, ChatGrant, chat_open_for_socket
 from studyapp.chat.blinding import GuardFilter, displayed
 from studyapp.chat.framing import DeltaFramer
 from studyapp.chat.live import Followed, follow, follow_stored, live_reply_for, live_reply_start
@@ -168,6 +168,16 @@ def history_frame(snapshot: ConversationSnapshot, guard: Guard = NO_GUARD) -> di
     }
 
 
+def socket_open(
+    *, session: Any, token: str, position: int
+) -> tuple[ChatGrant, Guard, ConversationSnapshot]:
+    """What a new socket needs, read in one go: whether it may chat (ChatDenied if not),
+    the arm's blinding guard, and the conversation's history."""
+    grant = chat_open_for_socket(session=session, token=token, position=position)
+    guard = conversation_guard(conversation_id=grant.conversation_id)
+    return grant, guard, conversation_snapshot(conversation_id=grant.conversation_id)
+
+
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     # No channel layer: nothing is ever sent to this consumer through one, and subscribing
     # would tie every chat socket to Redis (a blocking read per socket, and a dropped socket
@@ -189,7 +199,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
         try:
-            grant = await database_sync_to_async(chat_open_for_socket)(
+            # One hop onto the database thread for the whole opening (access, blinding
+            # guard, history): each hop queues behind every other socket's.
+            grant, guard, snapshot = await database_sync_to_async(socket_open)(
                 session=self.scope.get("session"),
                 token=kwargs["token"],
                 position=kwargs["position"],
@@ -203,16 +215,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         self.conversation_id = grant.conversation_id
         self.language = grant.language
-        self.guard = await database_sync_to_async(conversation_guard)(
-            conversation_id=grant.conversation_id
-        )
+        self.guard = guard
         self.budget = FrameBudget(
             burst=settings.CHAT_FRAME_BURST, per_s=settings.CHAT_FRAMES_PER_S
         )
         await self.accept()
         metrics.socket_opened()
         self.counted = True
-        await self._send_history()
+        await self._send_snapshot(snapshot)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch first hops onto the database thread to close old connections,
@@ -458,6 +468,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         snapshot = await database_sync_to_async(conversation_snapshot)(
             conversation_id=self.conversation_id
         )
+        await self._send_snapshot(snapshot)
+
+    async def _send_snapshot(self, snapshot: ConversationSnapshot) -> None:
         frame = history_frame(snapshot, self.guard)
         # A reply starting in this process counts as in flight even before its row exists.
         frame["in_flight"] = frame["in_flight"] or self._replying()
