@@ -86,6 +86,27 @@ async def test_it_maps_failures_to_one_error_type(scripted, directive, code, sta
     assert caught.value.status == status
 
 
+async def test_an_error_status_keeps_the_servers_own_message(scripted):
+    # The request is sent without the SDK: the server's JSON error message is still what
+    # the stored error says (as the SDK's APIStatusError.message said it).
+    with pytest.raises(LLMError) as caught:
+        await collect(client_for(scripted), "hello #fail:503")
+    assert caught.value.detail == "Injected failure (503)."
+    assert caught.value.summary() == "server_error (HTTP 503): Injected failure (503)."
+
+
+async def test_the_request_is_what_the_sdk_would_send(scripted):
+    await collect(client_for(scripted), "hi", {"temperature": 0.2, "top_k": 5, "seed": None})
+    request = scripted.requests()[-1]
+    assert request["params"] == {
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0.2,
+        "top_k": 5,  # unknown to the SDK: in the body as is
+    }  # seed=None is left out
+    assert request["model"] == scripted.model
+
+
 async def test_a_slow_first_token_is_a_timeout(scripted):
     with pytest.raises(LLMError) as caught:
         await collect(client_for(scripted, timeout_s=0.2), "#ttft:1.0 anyone there?")

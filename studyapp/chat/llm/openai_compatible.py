@@ -109,6 +109,34 @@ async def _before[T](deadline: float, awaitable: Awaitable[T]) -> T:
         return await awaitable
 
 
+def status_error(status: int, detail: str) -> LLMError:
+    """An HTTP error status as one LLMError code (as map_openai_error maps the SDK's)."""
+    if status == 429:
+        return LLMError("rate_limited", detail, status=status)
+    if status >= 500:
+        return LLMError("server_error", detail, status=status)
+    return LLMError("bad_request", detail, status=status)
+
+
+async def _error_detail(response: httpx2.Response) -> str:
+    """An error response's message, short: the JSON body's error.message (OpenAI, vLLM),
+    else its reason phrase. At most 64 KiB of the body is read."""
+    body = b""
+    with suppress(httpx2.HTTPError):
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > 65536:
+                break
+    message: Any = None
+    with suppress(ValueError):
+        data = json.loads(body)
+        if isinstance(data, dict):
+            error = data.get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+            message = message or data.get("message") or data.get("detail")
+    return str(message or response.reason_phrase or f"HTTP {response.status_code}")[:150]
+
+
 def map_openai_error(exc: Exception) -> LLMError:
     """One LLMError, with a short code, for whatever the SDK raised."""
     if isinstance(exc, TimeoutError):
@@ -118,13 +146,8 @@ def map_openai_error(exc: Exception) -> LLMError:
     if isinstance(exc, openai.APIConnectionError):
         return LLMError("connection", "connection failed or broke")
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
         detail = str(getattr(exc, "message", "") or type(exc).__name__)[:150]
-        if status == 429:
-            return LLMError("rate_limited", detail, status=status)
-        if status >= 500:
-            return LLMError("server_error", detail, status=status)
-        return LLMError("bad_request", detail, status=status)
+        return status_error(exc.status_code, detail)
     if isinstance(exc, openai.APIError):
         # An error object inside an otherwise successful stream.
         return LLMError("server_error", str(exc.message)[:150])
@@ -136,11 +159,10 @@ def map_openai_error(exc: Exception) -> LLMError:
 DONE = object()  # the stream's "data: [DONE]"
 
 
-async def _mapped_chunks(response: Any) -> AsyncIterator[bytes]:
-    """The response's body as it arrives; a broken or timed-out transport as the SDK's own
-    errors would say it (as its typed stream did)."""
+async def _body_chunks(response: httpx2.Response) -> AsyncIterator[bytes]:
+    """The response's body as it arrives; a broken or timed-out transport as an LLMError."""
     try:
-        async for chunk in response.http_response.aiter_bytes():
+        async for chunk in response.aiter_bytes():
             yield chunk
     except httpx2.TimeoutException as exc:
         raise LLMError("timeout", "the stream stalled") from exc
@@ -281,22 +303,16 @@ class OpenAICompatibleClient:
         # server that drips a token every few seconds would otherwise never time out.
         deadline = loop.time() + self.config.timeout_s
         semaphore = await self._acquire()
-        client = self._sdk_client()
-        request = None
+        response: httpx2.Response | None = None
         try:
             try:
-                # The SDK sends the request and maps failures to its errors; the stream's
-                # events are read here (read_events): the SDK's typed chunk objects cost
-                # most of the CPU a relayed token took.
-                request = client.chat.completions.with_streaming_response.create(
-                    model=self.config.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    stream=True,
-                    stream_options={"include_usage": True},
-                    **sampling_kwargs(params),
-                )
-                response = await _before(deadline, request.__aenter__())
-                chunks = aiter(_mapped_chunks(response))
+                # The request is built and sent here, not by the SDK: its request building
+                # (typed-dict transforms, retries, headers) cost about as much CPU as the
+                # turn's whole database transaction, on the event loop every turn waits
+                # on; and its typed chunk objects cost most of the CPU a relayed token
+                # took, so the stream's events are read here too (SSELines, sse_data).
+                response = await _before(deadline, self._send_stream(messages, params))
+                chunks = aiter(_body_chunks(response))
                 splitter = SSELines()
                 ended = False
                 while not ended:
@@ -313,7 +329,7 @@ class OpenAICompatibleClient:
                             break
                         for event in chunk_events(data):
                             yield event
-            except (openai.OpenAIError, TimeoutError, LLMError) as exc:
+            except (TimeoutError, LLMError) as exc:
                 error = exc if isinstance(exc, LLMError) else map_openai_error(exc)
                 # Code and status only: a server's message may quote the prompt.
                 logger.info(
@@ -328,9 +344,58 @@ class OpenAICompatibleClient:
         finally:
             try:
                 # Shielded: a second cancellation must not leave the connection open.
-                await asyncio.shield(self._close(request))
+                if response is not None:
+                    await asyncio.shield(response.aclose())
             finally:
                 semaphore.release()
+
+    async def _send_stream(
+        self, messages: list[dict[str, str]], params: dict[str, Any] | None
+    ) -> httpx2.Response:
+        """POST /chat/completions with stream=true on this loop's connection pool: the
+        open response, or an LLMError as map_openai_error names the SDK's (an HTTP error
+        status with the server's own message, a connection or timeout failure)."""
+        config = self.config
+        kwargs = sampling_kwargs(params)
+        extra = kwargs.pop("extra_body", {})
+        body = {
+            "model": config.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **kwargs,
+            **extra,
+        }
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "Authorization": f"Bearer {config.api_key}",
+        }
+        if config.purpose:
+            # What the request is for; real servers ignore it (PURPOSE_HEADER). A
+            # participant's chat sends none.
+            headers[PURPOSE_HEADER] = str(config.purpose)
+        http = _shared_http_client()
+        request = http.build_request(
+            "POST",
+            config.base_url.rstrip("/") + "/chat/completions",
+            content=json.dumps(body).encode(),
+            headers=headers,
+            timeout=config.timeout_s,
+        )
+        try:
+            response = await http.send(request, stream=True)
+        except httpx2.TimeoutException as exc:
+            raise LLMError("timeout", "request timed out") from exc
+        except (httpx2.RequestError, ssl.SSLError) as exc:
+            raise LLMError("connection", "connection failed or broke") from exc
+        if response.status_code >= 400:
+            try:
+                detail = await _error_detail(response)
+            finally:
+                await response.aclose()
+            raise status_error(response.status_code, detail)
+        return response
 
     async def complete(
         self, messages: list[dict[str, str]], params: dict[str, Any] | None = None
@@ -359,11 +424,3 @@ class OpenAICompatibleClient:
             finish_reason=choice.finish_reason if choice else None,
             usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else None,
         )
-
-    @staticmethod
-    async def _close(request: Any) -> None:
-        # A response closed before its end closes its TCP connection (it cannot be reused);
-        # the shared pool itself stays open (closing the SDK client would close it).
-        if request is not None:
-            with suppress(Exception):
-                await request.__aexit__(None, None, None)

@@ -138,6 +138,8 @@ async def _answer(request: web.Request, state: ScriptedState) -> web.StreamRespo
     stream = bool(body.get("stream")) if isinstance(body, dict) else False
     record = state.new_record(stream=stream)
     record.purpose = request.headers.get(PURPOSE_HEADER)
+    if isinstance(body, dict):
+        record.params = {k: v for k, v in body.items() if k not in ("messages", "model")}
     try:
         messages, max_tokens, stream_options = _validated_request(body, config)
     except ScriptedError as exc:

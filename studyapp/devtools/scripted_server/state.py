@@ -39,6 +39,8 @@ class RequestRecord:
     cut: bool = False
     ended_at: float | None = None
     messages: list[dict] | None = None
+    # The request body's other fields (sampling parameters, stream options), as sent.
+    params: dict = field(default_factory=dict)
 
 
 class ScriptedState:
