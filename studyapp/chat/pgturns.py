@@ -96,22 +96,44 @@ FROM chat_message WHERE conversation_id = %s ORDER BY sequence
 """
 LIMITS_SQL = "SELECT min_turns, max_turns FROM chat_conversation WHERE id = %s"
 STALE_SQL = "UPDATE chat_message SET status = %s, error = %s, completed_at = %s WHERE id = ANY(%s)"
-SEEN_SQL = "UPDATE participation_participant SET last_seen_at = %s WHERE id = %s"
 MESSAGE_COLUMNS = (
     "conversation_id", "sequence", "role", "text", "status", "client_message_id",
     "reply_to_id", "time_to_first_token_ms", "duration_ms", "prompt_tokens",
     "completion_tokens", "finish_reason", "error", "created_at", "heartbeat_at",
     "blinding_hits", "completed_at",
 )  # fmt: skip
-INSERT_MESSAGE_SQL = """
-INSERT INTO chat_message (conversation_id, sequence, role, text, status, client_message_id,
-    reply_to_id, time_to_first_token_ms, duration_ms, prompt_tokens, completion_tokens,
-    finish_reason, error, created_at, heartbeat_at, blinding_hits, completed_at)
-VALUES (%(conversation_id)s, %(sequence)s, %(role)s, %(text)s, %(status)s,
-    %(client_message_id)s, %(reply_to_id)s, NULL, NULL, NULL, NULL, '', '', %(created_at)s,
-    %(heartbeat_at)s, '[]', %(completed_at)s)
-RETURNING id
-"""
+
+
+def _message_values(prefix: str, reply_to: str) -> str:
+    """A message row's VALUES in MESSAGE_COLUMNS' order, from named parameters with
+    `prefix`; the columns a new row leaves at their defaults are written out."""
+    p = prefix
+    return (
+        f"(%({p}conversation_id)s, %({p}sequence)s, %({p}role)s, %({p}text)s, %({p}status)s, "
+        f"%({p}client_message_id)s, {reply_to}, NULL, NULL, NULL, NULL, '', '', "
+        f"%({p}created_at)s, %({p}heartbeat_at)s, '[]', %({p}completed_at)s)"
+    )
+
+
+_INSERT_MESSAGE = "INSERT INTO chat_message (" + ", ".join(MESSAGE_COLUMNS) + ")"
+INSERT_MESSAGE_SQL = (
+    f"{_INSERT_MESSAGE}\nVALUES {_message_values('', '%(reply_to_id)s')}\nRETURNING id"
+)
+# A new participant message, the participant marked seen and the reply's streaming row, in
+# one statement (one round trip instead of three; a data-modifying WITH runs whole whether
+# or not the outer statement reads it). Returns (the message's id, the reply's id).
+TURN_SQL = f"""
+WITH user_message AS (
+    {_INSERT_MESSAGE}
+    VALUES {_message_values("user_", "NULL")}
+    RETURNING id
+), seen AS (
+    UPDATE participation_participant SET last_seen_at = %(now)s WHERE id = %(participant_id)s
+)
+{_INSERT_MESSAGE}
+VALUES {_message_values("reply_", "(SELECT id FROM user_message)")}
+RETURNING reply_to_id, id
+"""  # noqa: S608
 FINISH_SQL = """
 UPDATE chat_message
 SET text = %s, status = %s, time_to_first_token_ms = %s, duration_ms = %s,
@@ -274,27 +296,24 @@ class _Locked:
         return ModelEndpoint(**dict(zip(ENDPOINT_COLUMNS, self._endpoint_row, strict=True)))
 
 
-async def _begin(cur, locked: _Locked, history: list[HistoryItem], user_message_id: int, now):
-    """As services._begin_locked: the streaming reply row, and what the model is sent."""
-    from studyapp.chat.services import ReplyPlan, check_begin
-
-    check_begin(history, task_status=locked.task_status, user_message_id=user_message_id, now=now)
-    sequence = (history[-1].sequence if history else 0) + 1
-    await cur.execute(
-        INSERT_MESSAGE_SQL,
-        _message(
-            conversation_id=locked.id,
-            sequence=sequence,
-            role=Message.Role.ASSISTANT,
-            text="",
-            status=Message.Status.STREAMING,
-            reply_to_id=user_message_id,
-            created_at=now,
-            heartbeat_at=now,
-            completed_at=None,
-        ),
+def _reply_row(locked: _Locked, sequence: int, now) -> dict[str, Any]:
+    """The reply's streaming row (its reply_to_id is set by the statement)."""
+    return _message(
+        conversation_id=locked.id,
+        sequence=sequence,
+        role=Message.Role.ASSISTANT,
+        text="",
+        status=Message.Status.STREAMING,
+        created_at=now,
+        heartbeat_at=now,
+        completed_at=None,
     )
-    (message_id,) = await cur.fetchone()
+
+
+def _plan(locked: _Locked, history: list[HistoryItem], message_id: int, sequence: int):
+    """What the model is sent for the reply row `message_id` (as services' ReplyPlan)."""
+    from studyapp.chat.services import ReplyPlan
+
     endpoint = EndpointConfig.from_endpoint(
         locked.endpoint(),
         base_url=locked.base_url,
@@ -312,11 +331,33 @@ async def _begin(cur, locked: _Locked, history: list[HistoryItem], user_message_
     )
 
 
+async def _begin(cur, locked: _Locked, history: list[HistoryItem], user_message_id: int, now):
+    """As services._begin_locked: the streaming reply row to a stored participant message,
+    and what the model is sent."""
+    from studyapp.chat.services import check_begin
+
+    check_begin(history, task_status=locked.task_status, user_message_id=user_message_id, now=now)
+    sequence = (history[-1].sequence if history else 0) + 1
+    row = _reply_row(locked, sequence, now) | {"reply_to_id": user_message_id}
+    await cur.execute(INSERT_MESSAGE_SQL, row)
+    (message_id,) = await cur.fetchone()
+    return _plan(locked, history, message_id, sequence)
+
+
+# The id a new participant message stands under in the rules' history until it is stored
+# (the rules compare ids; a database id is never negative).
+_UNSTORED = -1
+
+
 async def turn_store_and_begin(
     *, conversation_id: int, text: str, client_message_id: str | None, now: datetime | None = None
 ):
-    """services.message_store_and_begin, on the event loop: (StoredMessage, ReplyPlan | None)."""
-    from studyapp.chat.services import StoredMessage, check_send, clean_message_text
+    """services.message_store_and_begin, on the event loop: (StoredMessage, ReplyPlan | None).
+
+    Three round trips in the transaction: the lock, the history, and one statement that
+    stores the message, marks the participant seen and creates the reply's row (TURN_SQL).
+    """
+    from studyapp.chat.services import StoredMessage, check_begin, check_send, clean_message_text
 
     now = now or timezone.now()
     cleaned = clean_message_text(text)  # refuse before taking the lock
@@ -336,22 +377,38 @@ async def turn_store_and_begin(
                 return duplicate, None
             return duplicate, await _begin(cur, locked, history, duplicate.message_id, now)
         sequence = (history[-1].sequence if history else 0) + 1
-        await cur.execute(
-            INSERT_MESSAGE_SQL,
-            _message(
-                conversation_id=locked.id,
-                sequence=sequence,
-                role=Message.Role.USER,
-                text=cleaned,
-                status=Message.Status.COMPLETE,
-                client_message_id=client_message_id or None,
-                created_at=now,
-                completed_at=now,
-            ),
+        item = HistoryItem(
+            id=_UNSTORED,
+            sequence=sequence,
+            role=Message.Role.USER,
+            text=cleaned,
+            status=Message.Status.COMPLETE,
+            client_message_id=client_message_id or None,
+            reply_to_id=None,
+            created_at=now,
         )
-        (message_id,) = await cur.fetchone()
-        # participation.services.participant_mark_seen, in this transaction.
-        await cur.execute(SEEN_SQL, (now, locked.participant_id))
+        # The reply may begin: the same rule as a retry's, checked before anything is
+        # written, on the history as it will be.
+        check_begin(
+            [*history, item], task_status=locked.task_status, user_message_id=_UNSTORED, now=now
+        )
+        user_row = _message(
+            conversation_id=locked.id,
+            sequence=sequence,
+            role=Message.Role.USER,
+            text=cleaned,
+            status=Message.Status.COMPLETE,
+            client_message_id=client_message_id or None,
+            created_at=now,
+            completed_at=now,
+        )
+        params = (
+            {f"user_{k}": v for k, v in user_row.items()}
+            | {f"reply_{k}": v for k, v in _reply_row(locked, sequence + 1, now).items()}
+            | {"now": now, "participant_id": locked.participant_id}
+        )
+        await cur.execute(TURN_SQL, params)
+        message_id, reply_id = await cur.fetchone()
         logger.info(
             "chat: user message %s (seq %s, %s chars) in conversation %s",
             message_id,
@@ -366,17 +423,8 @@ async def turn_store_and_begin(
             duplicate=False,
             needs_reply=True,
         )
-        item = HistoryItem(
-            id=message_id,
-            sequence=sequence,
-            role=Message.Role.USER,
-            text=cleaned,
-            status=Message.Status.COMPLETE,
-            client_message_id=client_message_id or None,
-            reply_to_id=None,
-            created_at=now,
-        )
-        return stored, await _begin(cur, locked, [*history, item], message_id, now)
+        item = replace(item, id=message_id)
+        return stored, _plan(locked, [*history, item], reply_id, sequence + 1)
 
 
 async def turn_retry_and_begin(*, conversation_id: int, now: datetime | None = None):

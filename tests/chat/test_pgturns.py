@@ -57,15 +57,15 @@ def test_the_sql_names_the_models_tables_and_columns():
         pgturns.HISTORY_SQL,
         pgturns.LIMITS_SQL,
         pgturns.STALE_SQL,
-        pgturns.SEEN_SQL,
         pgturns.INSERT_MESSAGE_SQL,
+        pgturns.TURN_SQL,
         pgturns.FINISH_SQL,
         pgturns.SAVE_PARTIAL_SQL,
     ]
     named = set()
     for sql in statements:
         named |= set(re.findall(r"(?:FROM|JOIN|UPDATE|INTO)\s+(?!OF\b)(\w+)", sql))
-    assert named <= set(tables)
+    assert named - {"user_message"} <= set(tables)  # TURN_SQL's WITH names user_message
     # Every column the statements name exists on its table.
     for alias, table in (("c", "chat_conversation"), ("t", "participation_task")):
         for column in re.findall(rf"\b{alias}\.(\w+)", pgturns.LOCK_SQL):
@@ -77,8 +77,14 @@ def test_the_sql_names_the_models_tables_and_columns():
     # The insert gives every column of a message but its key: a field added to Message
     # must be added there too.
     assert set(pgturns.MESSAGE_COLUMNS) == tables["chat_message"] - {"id"}
-    inserted = re.search(r"INSERT INTO chat_message \(([^)]*)\)", pgturns.INSERT_MESSAGE_SQL)
-    assert [c.strip() for c in inserted.group(1).split(",")] == list(pgturns.MESSAGE_COLUMNS)
+    for sql in (pgturns.INSERT_MESSAGE_SQL, pgturns.TURN_SQL):
+        for inserted in re.findall(r"INSERT INTO chat_message \(([^)]*)\)", sql):
+            assert [c.strip() for c in inserted.split(",")] == list(pgturns.MESSAGE_COLUMNS)
+    # A row's VALUES has one value per column.
+    values = pgturns._message_values("x_", "NULL")
+    assert len(values.removeprefix("(").removesuffix(")").split(", ")) == len(
+        pgturns.MESSAGE_COLUMNS
+    )
     for sql in (pgturns.FINISH_SQL, pgturns.SAVE_PARTIAL_SQL, pgturns.STALE_SQL):
         for column in re.findall(r"(\w+) = %s", sql):
             assert column in tables["chat_message"], column
