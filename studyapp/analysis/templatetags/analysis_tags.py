@@ -9,6 +9,12 @@ register = template.Library()
 DASH = "\u2014"
 
 
+def _missing(value) -> bool:
+    """No number to show: None, or the empty string a template gives for a field the row
+    lacks (a table of a study with participants but no answers yet)."""
+    return value is None or value == ""
+
+
 @register.filter
 def pct(p) -> str:
     """A proportion (statistics.Proportion) as "45.3%"."""
@@ -27,7 +33,7 @@ def ci(p) -> str:
 
 @register.filter
 def pvalue(value) -> str:
-    if value is None:
+    if _missing(value):
         return DASH
     if value < 0.001:
         return "<0.001"
@@ -36,20 +42,20 @@ def pvalue(value) -> str:
 
 @register.filter
 def ratio(value) -> str:
-    if value is None:
+    if _missing(value):
         return DASH
     return f"{value:.2f}"
 
 
 @register.filter
 def signed(value) -> str:
-    if value is None:
+    if _missing(value):
         return DASH
     return f"+{value}" if value > 0 else str(value)
 
 
 @register.filter
 def ratio3(value) -> str:
-    if value is None:
+    if _missing(value):
         return DASH
     return f"{value:.3f}"
