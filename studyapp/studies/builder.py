@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
+from studyapp.participation.models import not_preview_q
 from studyapp.studies.design_files import ARM_FIELDS, design_export, design_import
 from studyapp.studies.history import config_save
 from studyapp.studies.members import membership_grant
@@ -105,8 +106,12 @@ def study_copy(
 
 def study_started(study: Study) -> bool:
     """Whether the frame of the design is fixed: the study left the draft state or
-    someone has entered it."""
-    return study.status != Study.Status.DRAFT or study.participants.exists()
+    someone has entered it (an investigator's preview is nobody: previewing a draft must
+    not lock its scale and languages)."""
+    return (
+        study.status != Study.Status.DRAFT
+        or study.participants.filter(not_preview_q(include_pilot=True)).exists()
+    )
 
 
 @transaction.atomic

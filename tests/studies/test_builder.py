@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from studyapp.audit.models import AuditEntry
 from studyapp.participation.models import Task
+from studyapp.studies import builder
 from studyapp.studies.models import DispositionScale, Scenario, Study
 from studyapp.studies.roles import Role
 from studyapp.studies.services import disposition_scale_get_or_create_default
@@ -210,6 +211,13 @@ def test_a_live_study_keeps_its_scale_and_languages(client, alice, draft):
     draft.refresh_from_db()
     # The disabled field keeps its value whatever is posted; the title changes.
     assert (draft.languages, draft.title) == (["en"], "Renamed")
+
+
+def test_a_preview_does_not_fix_a_drafts_scale_and_languages(client, alice, draft):
+    make_participant(draft, is_preview=True)
+    assert not builder.study_started(draft)
+    make_participant(draft)
+    assert builder.study_started(draft)
 
 
 # --- Scenarios -----------------------------------------------------------------------
