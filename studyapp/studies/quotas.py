@@ -1,6 +1,6 @@
 """Writes of a study's recruitment quotas from the investigator pages (the power
-calculator, `analysis.views_power`). The admin edits them too, and remains the only way
-for a study that is no longer a draft."""
+calculator, `analysis.views_power`). A study that is no longer a draft has its quotas
+changed on its allocation and quotas page (studies.builder_recruitment), deliberately."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def study_quota_per_arm_set(*, study: Study, quota: int, set_by) -> int | None:
     returns the quota it replaced.
 
     Only a draft: once participants are recruited, a quota decides who is turned away, so
-    it is changed deliberately in the admin, not from a calculator's button. The status
+    it is changed deliberately on the study's allocation and quotas page, not from a
+    calculator's button. The status
     is read under a row lock, so a study set live meanwhile is refused rather than
     overwritten; the change is in the study's history, with who.
     """
@@ -36,7 +37,7 @@ def study_quota_per_arm_set(*, study: Study, quota: int, set_by) -> int | None:
         label = locked.get_status_display()
         raise QuotaRefusedError(
             f"The study is {label.lower()}, not a draft: the quotas of a study that has "
-            "begun are changed in the admin, deliberately."
+            "begun are changed on its Allocation and quotas page, deliberately."
         )
     locked.quota_per_arm = quota
     config_save(locked, fields=["quota_per_arm"], by=set_by)

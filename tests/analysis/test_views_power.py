@@ -198,7 +198,7 @@ def test_it_refuses_the_quota_of_a_study_that_is_not_a_draft(client, alice, stud
     assert study.quota_per_arm == 50
     [message] = [str(m) for m in get_messages(response.wsgi_request)]
     assert "not a draft" in message
-    assert "changed in the admin" in message
+    assert "changed on its Allocation and quotas page" in message
 
 
 def test_it_refuses_an_invalid_question_and_writes_nothing(client, alice, study, url):
