@@ -30,7 +30,12 @@ from studyapp.audit import services as audit
 from studyapp.chat.llm import EndpointConfig
 from studyapp.chat.llm.probe import ProbeResult, probe_endpoint
 from studyapp.participation import pilot as pilot_participants
-from studyapp.participation.enrolment import pilot_blocks_close
+from studyapp.participation.enrolment import (
+    AllocationConfigError,
+    pilot_blocks_close,
+    study_design,
+    study_frozen_design,
+)
 from studyapp.studies import analysis_plan, builder_recruitment
 from studyapp.studies.history import config_save
 from studyapp.studies.models import Arm, ModelEndpoint, Study
@@ -175,6 +180,21 @@ def design_problems(*, study: Study, arms: Sequence[Arm]) -> list[Problem]:
                 _field_url(study, "quota_per_arm"),
             )
         )
+    if arms and study_frozen_design(study=study) is None:
+        # The first allocation would refuse this design (e.g. an arm's weight changed
+        # after the block sizes were set): say so now, where it can be fixed.
+        try:
+            study_design(study=study, arms=arms)
+        except AllocationConfigError as exc:
+            problems.append(
+                Problem(
+                    "allocation_design",
+                    f"The allocation design cannot allocate anyone: {exc}.",
+                    "Correct the block sizes (or the arms' weights) on the study's "
+                    "Allocation and quotas page.",
+                    _page_url("studies:allocation", study.slug),
+                )
+            )
     content = plan_current(study=study).content
     try:
         analysis_plan.validate(content, arm_keys=[arm.key for arm in arms])
