@@ -10,4 +10,5 @@ urlpatterns = [
     path("new/", views_endpoints.endpoint_new, name="new"),
     path("<int:endpoint_id>/", views_endpoints.endpoint_edit, name="edit"),
     path("<int:endpoint_id>/test/", views_endpoints.endpoint_test, name="test"),
+    path("<int:endpoint_id>/delete/", views_endpoints.endpoint_delete_confirm, name="delete"),
 ]

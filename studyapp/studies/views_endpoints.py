@@ -1,5 +1,6 @@
 """The endpoints pages for investigators: list the model endpoints they may use, make new
-ones (they own them), change their own, and "Test connection" (htmx swaps the result in).
+ones (they own them), change and delete their own (an endpoint anything refers to is
+refused), and "Test connection" (htmx swaps the result in).
 
 Who sees what is accounts.permissions (endpoints_visible_to, endpoint_may_edit): an
 endpoint the user may not see answers 404. No page shows or takes an API key: only the
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -29,7 +31,14 @@ from studyapp.chat.llm.probe import connection_test
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies import roles
 from studyapp.studies.design_files import ENDPOINT_FIELDS
-from studyapp.studies.endpoints import endpoint_create, endpoint_key_state, endpoint_update
+from studyapp.studies.endpoints import (
+    EndpointInUseError,
+    endpoint_create,
+    endpoint_delete,
+    endpoint_key_state,
+    endpoint_update,
+    endpoint_uses,
+)
 from studyapp.studies.models import Arm, ModelEndpoint, Study
 
 ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -189,3 +198,25 @@ def endpoint_test(request: AuthenticatedHttpRequest, endpoint_id: int) -> HttpRe
         "studies/endpoint_test.html#result" if request.htmx else "studies/endpoint_test.html"
     )
     return render(request, template, context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def endpoint_delete_confirm(request: AuthenticatedHttpRequest, endpoint_id: int) -> HttpResponse:
+    """GET: what deleting the endpoint would mean (or why it cannot be); POST: delete it.
+    Its owner and superusers only; refused while arms, conversations or evaluation runs
+    refer to it (studies.endpoints.endpoint_delete)."""
+    endpoint = endpoint_get_for_user_or_404(request.user, endpoint_id)
+    if not endpoint_may_edit(request.user, endpoint):
+        raise PermissionDenied("Only the endpoint's owner may delete it.")
+    error = ""
+    if request.method == "POST":
+        try:
+            endpoint_delete(endpoint_id=endpoint.pk)
+        except EndpointInUseError as exc:
+            error = str(exc)
+        else:
+            messages.success(request, f"The endpoint “{endpoint.name}” is deleted.")
+            return redirect("endpoints:list")
+    context = {"endpoint": endpoint, "uses": endpoint_uses(endpoint), "error": error}
+    return render(request, "studies/endpoint_delete.html", context, status=409 if error else 200)
