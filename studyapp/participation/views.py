@@ -88,6 +88,7 @@ from studyapp.participation.services import (
 from studyapp.questionnaires.models import Questionnaire
 from studyapp.questionnaires.pages import item_fields, raw_from_post
 from studyapp.questionnaires.selectors import questionnaire_items
+from studyapp.questionnaires.translations import questionnaire_texts
 from studyapp.studies.models import Study
 from studyapp.studies.translations import LevelText, StudyTexts, scenario_text, study_texts
 
@@ -601,12 +602,17 @@ def _render_questionnaire(
     and without it the participant sees them all (the server ignores their answers)."""
     questionnaire = get_object_or_404(Questionnaire, pk=step.questionnaire_id)
     items = questionnaire_items(questionnaire=questionnaire)
+    # In the participant's language where translated (questionnaires.translations).
+    qtexts = questionnaire_texts(
+        questionnaire=questionnaire, items=items, language=participant.language
+    )
     context = {
         "participant": participant,
         "study": participant.study,
         "step": step,
         "questionnaire": questionnaire,
-        "fields": item_fields(items, raw=raw, errors=errors),
+        "qtexts": qtexts,
+        "fields": item_fields(items, raw=raw, errors=errors, texts=qtexts),
         "has_errors": bool(errors),
     }
     return _render(request, "participation/questionnaire.html", context)

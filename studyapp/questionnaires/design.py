@@ -1,11 +1,16 @@
 """A study's questionnaires in its design file (studies.design_files): the section
 `"questionnaires": [{key, title, intro, placement, position, "items": [{key, kind, text,
-..., "condition": {"item": an earlier item's key, "values": [...]} or null}]}]`.
+..., "condition": {"item": an earlier item's key, "values": [...]} or null}],
+"translations": [{language, method, translated_by, ..., source_digest, title, intro,
+items}]}]` (translations: QuestionnaireTranslation, items by key; optional, so files
+written before they existed still import).
 
 Left out, and why (tests/questionnaires/test_design.py checks every field is written or
 named here): ids and timestamps; the `study` and `questionnaire` links (the nesting says
 them); an item's `condition_item` and `condition_values`, written together as its
-`condition` by the earlier item's key. Responses are data, not design.
+`condition` by the earlier item's key. Responses are data, not design. A translation keeps
+its `source_digest` (out of date in the original, out of date in the copy; empty in a
+hand-written file: made from the source as it is now), as the study's translations do.
 
 A file without the section (written before questionnaires existed) imports as a study
 without questionnaires.
@@ -13,6 +18,8 @@ without questionnaires.
 
 from __future__ import annotations
 
+import copy
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +27,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 
 from studyapp.questionnaires import services
-from studyapp.questionnaires.models import Item, Questionnaire
+from studyapp.questionnaires.models import Item, Questionnaire, QuestionnaireTranslation
+from studyapp.studies.design_files import TRANSLATION_FIELDS
 from studyapp.studies.models import Study
 
 SECTION = "questionnaires"
@@ -38,25 +46,37 @@ ITEM_FIELDS = (
     "anchor_low",
     "anchor_high",
 )
+QUESTIONNAIRE_TRANSLATION_FIELDS = (*TRANSLATION_FIELDS, "title", "intro", "items")
 WRITTEN: dict[type[models.Model], tuple[str, ...]] = {
     Questionnaire: QUESTIONNAIRE_FIELDS,
     Item: ITEM_FIELDS,
+    QuestionnaireTranslation: QUESTIONNAIRE_TRANSLATION_FIELDS,
 }
 LEFT_OUT: dict[type[models.Model], frozenset[str]] = {
     Questionnaire: frozenset({"id", "created_at", "updated_at", "study"}),
     Item: frozenset(
         {"id", "created_at", "updated_at", "questionnaire", "condition_item", "condition_values"}
     ),
+    QuestionnaireTranslation: frozenset({"id", "created_at", "updated_at", "questionnaire"}),
 }
 
 
+def _json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime.date) else copy.deepcopy(value)
+
+
 def questionnaires_export(study: Study) -> list[dict[str, Any]]:
-    """Two queries, whatever the number of items."""
+    """Three queries, whatever the number of items and translations."""
     items = Item.objects.select_related("condition_item").order_by("position", "pk")
     questionnaires = (
         Questionnaire.objects.filter(study=study)
         .order_by("placement", "position", "key")
-        .prefetch_related(models.Prefetch("items", queryset=items))
+        .prefetch_related(
+            models.Prefetch("items", queryset=items),
+            models.Prefetch(
+                "translations", queryset=QuestionnaireTranslation.objects.order_by("language")
+            ),
+        )
     )
     return [
         {
@@ -72,6 +92,10 @@ def questionnaires_export(study: Study) -> list[dict[str, Any]]:
                     else None,
                 }
                 for item in q.items.all()
+            ],
+            "translations": [
+                {name: _json(getattr(t, name)) for name in QUESTIONNAIRE_TRANSLATION_FIELDS}
+                for t in q.translations.all()
             ],
         }
         for q in questionnaires
@@ -99,6 +123,7 @@ def questionnaires_check(section: Any) -> list[str]:
         if not isinstance(spec.get("items", []), list):
             errors.append(f"{where}.items: a list")
             continue
+        errors += _translations_check(spec.get("translations", []), where)
         for j, item in enumerate(spec.get("items", [])):
             item_where = _where(item, j, f"{where}.items")
             if not isinstance(item, dict):
@@ -114,6 +139,51 @@ def questionnaires_check(section: Any) -> list[str]:
                 and isinstance(condition.get("values"), list)
             ):
                 errors.append(f"{item_where}.condition: null or {{item, values}}")
+    return errors
+
+
+def _translations_check(translations: Any, where: str) -> list[str]:
+    if not isinstance(translations, list):
+        return [f"{where}.translations: a list"]
+    errors = []
+    for i, spec in enumerate(translations):
+        language = spec.get("language") if isinstance(spec, dict) else None
+        t_where = f"{where}.translations[{language if isinstance(language, str) else i}]"
+        if not isinstance(spec, dict):
+            errors.append(f"{t_where}: an object")
+            continue
+        missing = [f for f in QUESTIONNAIRE_TRANSLATION_FIELDS if f not in spec]
+        if missing:
+            errors.append(f"{t_where}: missing {', '.join(missing)}")
+        unknown = sorted(set(spec) - set(QUESTIONNAIRE_TRANSLATION_FIELDS))
+        if unknown:
+            errors.append(f"{t_where}: unknown field(s) {', '.join(unknown)}")
+        texts = [f for f in QUESTIONNAIRE_TRANSLATION_FIELDS if f != "items" and f in spec]
+        wrong = [f for f in texts if not isinstance(spec[f], str)]
+        if wrong:
+            errors.append(f"{t_where}: {', '.join(wrong)} must be text")
+    return errors
+
+
+def _translations_import(
+    questionnaire: Questionnaire, specs: Sequence[Mapping[str, Any]], where: str
+) -> list[str]:
+    """After the questionnaire's items: a translation's digest is of them."""
+    errors = []
+    for spec in specs:
+        translation = QuestionnaireTranslation(
+            questionnaire=questionnaire,
+            **{name: spec[name] for name in QUESTIONNAIRE_TRANSLATION_FIELDS},
+        )
+        t_where = f"{where}.translations[{spec['language']}]"
+        try:
+            translation.full_clean(exclude=["source_digest"])
+        except ValidationError as exc:
+            errors += _errors(exc, t_where)
+            continue
+        if not translation.source_digest:
+            translation.record_source()
+        translation.save()
     return errors
 
 
@@ -169,3 +239,4 @@ def questionnaires_import(
                 item.position = item_spec["position"]
                 item.save(update_fields=["position", "updated_at"])
             by_key[item.key] = item
+        errors += _translations_import(questionnaire, spec.get("translations", []), where)

@@ -4,10 +4,21 @@ puts each message beside its field."""
 
 from __future__ import annotations
 
-from django import forms
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from studyapp.questionnaires.models import Item, Placement, Questionnaire
+from django import forms
+from django.utils import timezone
+
+from studyapp.questionnaires.models import (
+    Item,
+    Placement,
+    Questionnaire,
+    QuestionnaireTranslation,
+)
+from studyapp.questionnaires.translations import ANCHORS
 from studyapp.questionnaires.validation import CONDITION_KINDS
+from studyapp.studies.models import TranslationMethod
 
 
 class QuestionnaireForm(forms.Form):
@@ -117,4 +128,161 @@ class ItemForm(forms.Form):
         data["condition_values"] = [
             v.strip() for v in data["condition_values"].split(",") if v.strip()
         ]
+        return data
+
+
+# --- Translations --------------------------------------------------------------------------
+
+
+ANCHOR_LABELS = {"anchor_low": "Label of point 1", "anchor_high": "Label of the last point"}
+
+
+@dataclass(frozen=True)
+class OptionRow:
+    value: str
+    source: str
+    field: forms.BoundField
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One item on the translation form: its source texts beside their fields."""
+
+    item: Item
+    text: forms.BoundField
+    options: list[OptionRow]
+    anchors: list[tuple[str, forms.BoundField]]  # (source text, field)
+
+
+class QuestionnaireTranslationForm(forms.Form):
+    """A questionnaire's translation as fields: provenance, title, introduction, and per
+    item its question, each option's label and each Likert anchor (fields named by the
+    item's pk and the option's position, so no value typed by an investigator ends up in
+    a field name). Pieces left empty are shown in the source language, and listed as
+    missing by the launch checklist."""
+
+    method = forms.ChoiceField(choices=TranslationMethod.choices)
+    translated_by = forms.CharField(
+        max_length=200, help_text="Who translated it: a person, an agency or a service."
+    )
+    reviewed_by = forms.CharField(
+        max_length=200, required=False, help_text="Who checked it against the source, if anyone."
+    )
+    translated_on = forms.DateField(
+        initial=timezone.localdate,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    notes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="E.g. back-translation, what was adapted.",
+    )
+    title = forms.CharField(max_length=200)
+    intro = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Introduction"
+    )
+
+    PROVENANCE = ("method", "translated_by", "reviewed_by", "translated_on", "notes")
+
+    def __init__(
+        self,
+        *args,
+        questionnaire: Questionnaire,
+        items: Sequence[Item],
+        translation: QuestionnaireTranslation | None = None,
+        **kwargs,
+    ):
+        if translation is not None:
+            kwargs.setdefault("initial", self._initial(translation, items))
+        super().__init__(*args, **kwargs)
+        self.questionnaire, self.items = questionnaire, list(items)
+        if not questionnaire.intro:
+            del self.fields["intro"]
+        for item in self.items:
+            self.fields[f"item{item.pk}_text"] = forms.CharField(
+                required=False,
+                label=f"Question {item.key}",
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
+            for i, option in enumerate(item.options):
+                self.fields[f"item{item.pk}_option{i}"] = forms.CharField(
+                    required=False, label=f"Option {option.get('value', '')}"
+                )
+            for anchor in ANCHORS:
+                if getattr(item, anchor):
+                    self.fields[f"item{item.pk}_{anchor}"] = forms.CharField(
+                        required=False,
+                        max_length=80,
+                        label="Label of point 1"
+                        if anchor == "anchor_low"
+                        else "Label of the last point",
+                    )
+
+    @staticmethod
+    def _initial(translation: QuestionnaireTranslation, items: Sequence[Item]) -> dict:
+        initial = {
+            name: getattr(translation, name) for name in QuestionnaireTranslationForm.PROVENANCE
+        }
+        initial |= {"title": translation.title, "intro": translation.intro}
+        for item in items:
+            pieces = translation.items.get(item.key) or {}
+            labels = pieces.get("options") or {}
+            initial[f"item{item.pk}_text"] = pieces.get("text", "")
+            for i, option in enumerate(item.options):
+                initial[f"item{item.pk}_option{i}"] = labels.get(str(option.get("value", "")), "")
+            for anchor in ANCHORS:
+                initial[f"item{item.pk}_{anchor}"] = pieces.get(anchor, "")
+        return initial
+
+    def provenance_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.PROVENANCE]
+
+    def rows(self) -> list[ItemRow]:
+        rows = []
+        for item in self.items:
+            rows.append(
+                ItemRow(
+                    item=item,
+                    text=self[f"item{item.pk}_text"],
+                    options=[
+                        OptionRow(
+                            value=str(option.get("value", "")),
+                            source=str(option.get("label", "")),
+                            field=self[f"item{item.pk}_option{i}"],
+                        )
+                        for i, option in enumerate(item.options)
+                    ],
+                    anchors=[
+                        (getattr(item, anchor), self[f"item{item.pk}_{anchor}"])
+                        for anchor in ANCHORS
+                        if getattr(item, anchor)
+                    ],
+                )
+            )
+        return rows
+
+    def translation_data(self) -> dict:
+        """The service's data (questionnaire_translation_save): items by key, options
+        by value, empty pieces left out."""
+        data = {name: self.cleaned_data[name] for name in self.PROVENANCE}
+        data["title"] = self.cleaned_data["title"]
+        data["intro"] = self.cleaned_data.get("intro", "")
+        items = {}
+        for item in self.items:
+            pieces: dict = {}
+            if text := self.cleaned_data[f"item{item.pk}_text"].strip():
+                pieces["text"] = text
+            labels = {
+                str(option.get("value", "")): label
+                for i, option in enumerate(item.options)
+                if (label := self.cleaned_data[f"item{item.pk}_option{i}"].strip())
+            }
+            if labels:
+                pieces["options"] = labels
+            for anchor in ANCHORS:
+                if value := self.cleaned_data.get(f"item{item.pk}_{anchor}", "").strip():
+                    pieces[anchor] = value
+            if pieces:
+                items[item.key] = pieces
+        data["items"] = items
         return data

@@ -13,7 +13,7 @@ from studyapp.core.models import TimeStampedModel
 from studyapp.participation.models import Participant, Task, humans_q
 from studyapp.questionnaires import validation
 from studyapp.questionnaires.validation import Kind
-from studyapp.studies.models import Study
+from studyapp.studies.models import Study, Translation
 
 
 class Placement(models.TextChoices):
@@ -154,6 +154,67 @@ class Item(TimeStampedModel):
             raise ValidationError(errors)
 
 
+class QuestionnaireTranslation(Translation):
+    """A questionnaire's participant-facing texts in another language of its study: its
+    title and introduction, and per item (by key) the question, the option labels (by
+    option value) and the Likert anchors. Keys and option values are never translated:
+    answers are stored by value, so they mean the same in every language.
+
+    `items`: {"<item key>": {"text": "...", "options": {"<value>": "<label>"},
+    "anchor_low": "...", "anchor_high": "..."}}, only the pieces its item has
+    (questionnaires.translations says how a participant's page reads it).
+    """
+
+    questionnaire = models.ForeignKey(
+        Questionnaire, on_delete=models.CASCADE, related_name="translations"
+    )
+    title = models.CharField(max_length=200)
+    intro = models.TextField(blank=True)
+    items = models.JSONField(default=dict, blank=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["questionnaire", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["questionnaire", "language"],
+                name="questionnaire_translation_one_per_language",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.questionnaire.key} ({self.language})"
+
+    @property
+    def study_id(self) -> int | None:
+        """Its study, for the audit chain (as Item.study_id)."""
+        try:
+            return self.questionnaire.study_id
+        except ObjectDoesNotExist:
+            return None
+
+    def source(self) -> dict:
+        from studyapp.questionnaires.translations import questionnaire_source
+
+        return questionnaire_source(self.questionnaire)
+
+    def clean(self) -> None:
+        from studyapp.questionnaires.translations import translation_shape_errors
+
+        errors: dict[str, str] = {}
+        if self.questionnaire_id:
+            languages = self.questionnaire.study.languages or []
+            if languages and self.language == languages[0]:
+                errors["language"] = "The study is written in this language: nothing to translate."
+            elif self.language not in languages:
+                errors["language"] = "The study does not offer this language."
+            if problems := translation_shape_errors(self.items, self.source()["items"]):
+                errors["items"] = "; ".join(problems)
+        if errors:
+            raise ValidationError(errors)
+
+
 class ResponseQuerySet(models.QuerySet):
     def of_humans(self) -> ResponseQuerySet:
         """Responses of real participants (humans_q)."""
@@ -177,6 +238,8 @@ class Response(TimeStampedModel):
         on_delete=models.CASCADE,
         related_name="questionnaire_responses",
     )
+    # The language the questionnaire was read in: the participant's where it has a
+    # translation into it, else the study's first (services.response_store).
     language = models.CharField(max_length=16, default="en")
 
     objects = ResponseQuerySet.as_manager()

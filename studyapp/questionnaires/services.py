@@ -20,7 +20,13 @@ from django.db import transaction
 from django.db.models import Max
 
 from studyapp.participation.models import Participant, Task
-from studyapp.questionnaires.models import Item, ItemAnswer, Questionnaire, Response
+from studyapp.questionnaires.models import (
+    Item,
+    ItemAnswer,
+    Questionnaire,
+    QuestionnaireTranslation,
+    Response,
+)
 from studyapp.questionnaires.validation import Kind
 from studyapp.studies.models import Study
 
@@ -203,7 +209,83 @@ def item_move(*, item_id: int, up: bool) -> Item:
     return item
 
 
+# --- Translations ----------------------------------------------------------------------
+
+
+class TranslationLockedError(Exception):
+    """Participants have answered the questionnaire in this language."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Participants have answered this questionnaire in this language, so its "
+            "translation stays as they read it."
+        )
+
+
+TRANSLATION_FIELDS = (
+    "method",
+    "translated_by",
+    "reviewed_by",
+    "translated_on",
+    "notes",
+    "title",
+    "intro",
+    "items",
+)
+
+
+def _translation_lock(questionnaire_id: int, language: str) -> QuestionnaireTranslation | None:
+    """The questionnaire's row lock (a first response waits for it, as for the builder's
+    writes), then the translation, refused once someone answered in its language. A
+    missing language may still be added, as a scenario's may (whoever answered before
+    read the source, and their Response.language says so)."""
+    Questionnaire.objects.select_for_update().get(pk=questionnaire_id)
+    translation = QuestionnaireTranslation.objects.filter(
+        questionnaire_id=questionnaire_id, language=language
+    ).first()
+    if (
+        translation is not None
+        and Response.objects.filter(questionnaire_id=questionnaire_id, language=language).exists()
+    ):
+        raise TranslationLockedError()
+    return translation
+
+
+@transaction.atomic
+def questionnaire_translation_save(
+    *, questionnaire_id: int, language: str, data: Mapping[str, Any]
+) -> QuestionnaireTranslation:
+    """Create or replace the questionnaire's translation into `language` (`data`: the
+    TRANSLATION_FIELDS). Saving says it matches the source as it is now (its digest)."""
+    translation = _translation_lock(questionnaire_id, language) or QuestionnaireTranslation(
+        questionnaire_id=questionnaire_id, language=language
+    )
+    for name in TRANSLATION_FIELDS:
+        if name in data:
+            setattr(translation, name, data[name])
+    translation.full_clean(exclude=["source_digest"])
+    translation.record_source()
+    translation.save()
+    return translation
+
+
+@transaction.atomic
+def questionnaire_translation_delete(*, questionnaire_id: int, language: str) -> None:
+    translation = _translation_lock(questionnaire_id, language)
+    if translation is not None:
+        translation.delete()
+
+
 # --- Participants' answers --------------------------------------------------------------
+
+
+def _language_read(questionnaire: Questionnaire, language: str) -> str:
+    """The language the participant read the questionnaire in: theirs where it has a
+    translation into it, else the study's first (questionnaires.translations)."""
+    languages = questionnaire.study.languages or [language]
+    if language == languages[0] or questionnaire.translations.filter(language=language).exists():
+        return language
+    return languages[0]
 
 
 def response_store(
@@ -226,7 +308,7 @@ def response_store(
         questionnaire=questionnaire,
         participant=participant,
         task=task,
-        language=participant.language,
+        language=_language_read(questionnaire, participant.language),
     )
     rows = []
     for item in items:

@@ -25,4 +25,14 @@ urlpatterns = [
         views.item_delete,
         name="item_delete",
     ),
+    path(
+        "<slug:slug>/questionnaires/<int:pk>/translations/<str:language>/",
+        views.translation_edit,
+        name="translation",
+    ),
+    path(
+        "<slug:slug>/questionnaires/<int:pk>/translations/<str:language>/delete",
+        views.translation_delete,
+        name="translation_delete",
+    ),
 ]

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import functools
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.forms import Form
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -20,8 +21,13 @@ from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.questionnaires import selectors, services
-from studyapp.questionnaires.forms import ItemForm, QuestionnaireForm
-from studyapp.questionnaires.models import Item, Questionnaire
+from studyapp.questionnaires.forms import (
+    ItemForm,
+    QuestionnaireForm,
+    QuestionnaireTranslationForm,
+)
+from studyapp.questionnaires.models import Item, Questionnaire, QuestionnaireTranslation, Response
+from studyapp.questionnaires.translations import translation_states
 from studyapp.studies.models import Study
 
 
@@ -50,9 +56,13 @@ def questionnaire_list(request: AuthenticatedHttpRequest, slug: str) -> HttpResp
         else:
             messages.success(request, f"Questionnaire “{created.key}” created: add its items.")
             return redirect("questionnaires:edit", slug=study.slug, pk=created.pk)
+    questionnaires = selectors.study_questionnaires_with_items(study_id=study.pk)
+    states: dict[int, list] = {}
+    for state in translation_states(study=study, questionnaires=questionnaires):
+        states.setdefault(state.questionnaire.pk, []).append(state)
     context = {
         "study": study,
-        "questionnaires": selectors.study_questionnaires_with_items(study_id=study.pk),
+        "questionnaires": [(q, states.get(q.pk, [])) for q in questionnaires],
         "locked": selectors.study_locked_questionnaire_ids(study_id=study.pk),
         "form": form,
     }
@@ -68,6 +78,7 @@ def _edit_context(study: Study, questionnaire: Questionnaire, **forms) -> dict:
         "form": forms.get("form") or QuestionnaireForm.for_questionnaire(questionnaire),
         "item_form": forms.get("item_form") or ItemForm(questionnaire=questionnaire),
         "editing": forms.get("editing"),
+        "translations": translation_states(study=study, questionnaires=[questionnaire]),
     }
 
 
@@ -203,3 +214,92 @@ def item_delete(
     except (services.QuestionnaireLockedError, services.ItemInUseError) as exc:
         messages.error(request, str(exc))
     return _after_write(request, study, questionnaire)
+
+
+# --- Translations (questionnaires.translations) ---------------------------------------------
+
+
+def _translation_language(study: Study, language: str) -> str:
+    """One of the study's languages after its first (404 otherwise: nothing to translate)."""
+    if language not in (study.languages or [])[1:]:
+        raise Http404("The study does not offer this language, or is written in it.")
+    return language
+
+
+def _translation_context(
+    study: Study, questionnaire: Questionnaire, language: str, form=None, saved=False
+) -> dict:
+    items = selectors.questionnaire_items(questionnaire=questionnaire)
+    translation = QuestionnaireTranslation.objects.filter(
+        questionnaire=questionnaire, language=language
+    ).first()
+    state = translation_states(study=study, questionnaires=[questionnaire])
+    return {
+        "study": study,
+        "questionnaire": questionnaire,
+        "language": language,
+        "language_name": dict(settings.LANGUAGES).get(language, language),
+        "translation": translation,
+        "state": next(s for s in state if s.language == language),
+        "locked": translation is not None
+        and Response.objects.filter(questionnaire=questionnaire, language=language).exists(),
+        "form": form
+        or QuestionnaireTranslationForm(
+            questionnaire=questionnaire, items=items, translation=translation
+        ),
+        "saved": saved,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@login_required_htmx
+def translation_edit(
+    request: AuthenticatedHttpRequest, slug: str, pk: int, language: str
+) -> HttpResponse:
+    """The questionnaire's translation into `language`: each source text beside its field
+    (htmx swaps the form in place; without it, a redirect to the questionnaire)."""
+    study = study_get_for_user_or_404(request.user, slug)
+    questionnaire = _questionnaire(study, pk)
+    language = _translation_language(study, language)
+    template = "questionnaires/translation.html"
+    if request.method == "GET":
+        return render(request, template, _translation_context(study, questionnaire, language))
+    items = selectors.questionnaire_items(questionnaire=questionnaire)
+    form = QuestionnaireTranslationForm(request.POST, questionnaire=questionnaire, items=items)
+    if form.is_valid():
+        try:
+            services.questionnaire_translation_save(
+                questionnaire_id=questionnaire.pk, language=language, data=form.translation_data()
+            )
+        except services.TranslationLockedError as exc:
+            form.add_error(None, str(exc))
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            if request.htmx:
+                context = _translation_context(study, questionnaire, language, saved=True)
+                return render(request, f"{template}#form", context)
+            messages.success(request, f"The translation into {language} is saved.")
+            return redirect("questionnaires:edit", slug=study.slug, pk=questionnaire.pk)
+    context = _translation_context(study, questionnaire, language, form=form)
+    return render(request, f"{template}#form" if request.htmx else template, context, status=400)
+
+
+@require_POST
+@login_required_htmx
+def translation_delete(
+    request: AuthenticatedHttpRequest, slug: str, pk: int, language: str
+) -> HttpResponse:
+    study = study_get_for_user_or_404(request.user, slug)
+    questionnaire = _questionnaire(study, pk)
+    language = _translation_language(study, language)
+    try:
+        services.questionnaire_translation_delete(
+            questionnaire_id=questionnaire.pk, language=language
+        )
+    except services.TranslationLockedError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"The translation into {language} is deleted.")
+    url = reverse("questionnaires:edit", args=[study.slug, questionnaire.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

@@ -18,7 +18,8 @@ name, so the admin's help texts document the values)::
                     "translations": [{language, method, ..., title, sections}]}],
      "translations": [{language, method, ..., consent_text, ...}],  (StudyTranslation)
      "analysis_plan": {the current plan's content (studies.analysis_plan)},
-     "questionnaires": [{key, title, ..., "items": [...]}]}   (questionnaires.design)
+     "questionnaires": [{key, title, ..., "items": [...],
+                         "translations": [...]}]}   (questionnaires.design)
 
 What is left out, and why (a test checks that every model field is either written or
 named here, so a field added later cannot be lost silently):

@@ -226,6 +226,36 @@ def design_problems(*, study: Study, arms: Sequence[Arm]) -> list[Problem]:
                     _field_url(study, field),
                 )
             )
+    problems += _questionnaire_translation_problems(study)
+    return problems
+
+
+def _questionnaire_translation_problems(study: Study) -> list[Problem]:
+    """Each questionnaire needs a complete translation into each of the study's other
+    languages, as its scenarios do (questionnaires.translations; that app sits above this
+    one, hence the import here). Out of date is shown on the builder, not refused, as
+    for scenarios."""
+    if len(study.languages or []) < 2:
+        return []
+    from studyapp.questionnaires.selectors import study_questionnaires_with_items
+    from studyapp.questionnaires.translations import State, translation_states
+
+    questionnaires = study_questionnaires_with_items(study_id=study.pk)
+    problems = []
+    for s in translation_states(study=study, questionnaires=questionnaires):
+        if s.state not in (State.MISSING, State.INCOMPLETE):
+            continue
+        lacks = "has no translation" if s.translation is None else "lacks " + "; ".join(s.gaps)
+        problems.append(
+            Problem(
+                "translations",
+                f"Questionnaire “{s.questionnaire.key}” in {s.language}: {lacks}.",
+                f"Translate it on the questionnaire's page ({s.language_name}).",
+                _page_url(
+                    "questionnaires:translation", study.slug, s.questionnaire.pk, s.language
+                ),
+            )
+        )
     return problems
 
 

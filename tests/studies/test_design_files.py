@@ -481,11 +481,11 @@ def test_the_upload_refuses_anonymous_visitors(client, rich):
 
 def test_the_export_reads_in_a_fixed_number_of_queries(rich, django_assert_num_queries):
     study = Study.objects.get(pk=rich.pk)
-    # ... and the questionnaires with their items (two).
-    with django_assert_num_queries(9):
+    # ... and the questionnaires with their items and translations (three).
+    with django_assert_num_queries(10):
         design_export(study)
     for i in range(5):
         make_scenario(rich, f"more-{i}")
     study = Study.objects.get(pk=rich.pk)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         design_export(study)
