@@ -51,7 +51,7 @@ def test_a_preview_of_a_draft_study_in_a_browser(live_asgi, browser):  # noqa: F
         page.fill("input[name=password]", PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url("**/studies/previewed/")
-        page.select_option("#preview-arm", label="llm (Chat with an LLM)")
+        page.select_option("#preview-arm", label="llm: Chat with an LLM")
         page.select_option("#preview-scenario", label="back v1: Scenario back")
         screenshot(page, f"preview-form-{width}")
         page.click("#preview-submit")
