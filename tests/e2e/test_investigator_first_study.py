@@ -438,6 +438,10 @@ def test_an_investigator_builds_previews_and_launches_a_study_a_participant_comp
     assistant = page.locator("#study-figures #arm-assistant td")
     assert assistant.nth(0).inner_text() == "AI assistant"
     assert assistant.nth(4).inner_text() == "2"  # answers: two scenarios, completed
+    # Where participants are now: one finished (in the All column); the total is those who
+    # opened the link, without the two previews.
+    assert page.locator('#study-figures tr[data-state="finished"] td').last.inner_text() == "1"
+    assert page.locator("#participants-total").inner_text() == str(entered)
 
     context.close()
     assert errors == []
