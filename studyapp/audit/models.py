@@ -17,7 +17,15 @@ from django.db import models
 from django.utils import timezone
 from simple_history import register
 
-from studyapp.studies.models import AnalysisPlan, Arm, ModelEndpoint, Scenario, Study
+from studyapp.studies.models import (
+    AnalysisPlan,
+    Arm,
+    DispositionLevel,
+    DispositionScale,
+    ModelEndpoint,
+    Scenario,
+    Study,
+)
 
 GLOBAL_CHAIN = "global"
 
@@ -113,6 +121,9 @@ class AuditEntry(models.Model):
 # The configuration whose every change is kept (django-simple-history), historical tables
 # in this app so the studies app's models stay as they are. `updated_at` is left out: it
 # changes on every save and says nothing the history's own date does not.
-for _model in (Study, Arm, ModelEndpoint, Scenario):
+for _model in (Study, Arm, ModelEndpoint, Scenario, DispositionScale):
     register(_model, app="studyapp.audit", excluded_fields=["updated_at"])
 register(AnalysisPlan, app="studyapp.audit")
+# Scales belong to no study: their changes go on the global chain (the builder's scale
+# pages, studies.scales, make and change them).
+register(DispositionLevel, app="studyapp.audit")

@@ -117,7 +117,9 @@ def study_started(study: Study) -> bool:
 @transaction.atomic
 def study_settings_update(*, study_id: int, values: dict[str, Any]) -> Study:
     """Change the study's texts (and, while a draft nobody entered, its scale and
-    languages). BuilderError for a locked field; ValidationError from the model."""
+    languages). BuilderError for a locked field; ValidationError from the model.
+    A new scale takes the scenarios along: each gold disposition becomes the new
+    scale's level of the same code (refused when a code is missing there)."""
     study = Study.objects.select_for_update().get(pk=study_id)
     unknown = set(values) - set(SETTINGS_FIELDS)
     if unknown:
@@ -133,20 +135,57 @@ def study_settings_update(*, study_id: int, values: dict[str, Any]) -> Study:
             "participants: copy the study to change them."
         )
     scale = values.get("disposition_scale")
-    if scale is not None and scale != study.disposition_scale and study.scenarios.exists():
-        raise ValidationError(
-            {
-                "disposition_scale": (
-                    "The scenarios' gold dispositions are levels of the current scale: "
-                    "delete the scenarios first, or keep this scale."
-                )
-            }
-        )
+    remap = []
+    if scale is not None and scale != study.disposition_scale:
+        remap = _scenarios_to_scale(study, scale)
     for name, value in values.items():
         setattr(study, name, value)
     study.full_clean()
     study.save()
+    for scenario, level in remap:
+        scenario.gold_disposition = level
+        scenario.full_clean()
+        scenario.save()  # saved one by one, so the history keeps each with who
     return study
+
+
+def _scenarios_to_scale(study: Study, scale: DispositionScale) -> list[tuple[Scenario, Any]]:
+    """Each scenario of `study` with the level of `scale` that has its gold level's code;
+    ValidationError (on the scale) when a code is missing there or data used a scenario
+    (its gold disposition then stays as it was)."""
+    scenarios = list(
+        Scenario.objects.select_for_update()
+        .filter(study=study)
+        .select_related("gold_disposition")
+        .order_by("key", "version")
+    )
+    if not scenarios:
+        return []
+    used = sorted({s.key for s in scenarios if scenario_is_referenced(s)})
+    if used:
+        raise ValidationError(
+            {
+                "disposition_scale": (
+                    f"Previews or evaluations used scenario(s) {', '.join(used)}, whose gold "
+                    "dispositions are levels of the current scale: keep this scale, or copy "
+                    "the study and change the copy's scale."
+                )
+            }
+        )
+    levels = {level.code: level for level in scale.levels.all()}
+    missing = sorted({s.gold_disposition.code for s in scenarios} - set(levels))
+    if missing:
+        raise ValidationError(
+            {
+                "disposition_scale": (
+                    "The scenarios' gold dispositions are levels of the current scale, and "
+                    f"this one has no level coded {', '.join(missing)}: delete the scenarios "
+                    "first, give the new scale those codes, or keep this scale."
+                )
+            }
+        )
+    # The same code on both scales: each scenario's gold disposition follows it.
+    return [(s, levels[s.gold_disposition.code]) for s in scenarios]
 
 
 def scenario_is_referenced(scenario: Scenario) -> bool:

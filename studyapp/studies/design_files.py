@@ -38,6 +38,8 @@ named here, so a field added later cannot be lost silently):
 - `Study.require_mfa`: who may read the study's data, as members are, not design; a new
   study starts without participants' data, and its owner decides.
 - `ModelEndpoint.owner`: who made the endpoint on this server, not design.
+- `DispositionScale.owner`: who made the scale in the builder, not design; a scale the
+  file creates has none (built in: copied, never changed, in the builder).
 - `Study.condition_labels`: a mirror of the analysis plan's `condition_labels`, which
   the file carries; the importer sets it from the plan.
 - `Scenario.version` and `is_active`: only active versions are written; in the new study
@@ -215,7 +217,7 @@ LEFT_OUT: dict[type[models.Model], frozenset[str]] = {
             "require_mfa",
         }
     ),
-    DispositionScale: frozenset({"id", "created_at", "updated_at"}),
+    DispositionScale: frozenset({"id", "created_at", "updated_at", "owner"}),
     DispositionLevel: frozenset({"id", "scale"}),
     ModelEndpoint: frozenset({"id", "created_at", "updated_at", "owner"}),
     Arm: frozenset({"id", "created_at", "updated_at", "study"}),

@@ -27,6 +27,16 @@ class DispositionScale(TimeStampedModel):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # Who made it in the study builder (studies.scales), the only one who may change it
+    # there, while nothing uses it. None: built in or made in the admin (copied, never
+    # changed, in the builder).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="disposition_scales",
+    )
 
     def __str__(self) -> str:
         return self.name

@@ -159,6 +159,12 @@ URL_ACCESS: dict[str, str] = {
     "analysis:study_list": SIGNED_IN,
     "studies:design_upload": SIGNED_IN,  # a new study, whose owner the uploader becomes
     "studies:study_new": SIGNED_IN,  # likewise (a copy: of a study whose design they see)
+    # Disposition scales (studies.views_scales) are shared, not a study's: anyone lists,
+    # makes and copies them; a scale's edit page answers 404 to all but the scale's owner
+    # (so the walk has no sample scale_id: an allowed user meets the 404 too).
+    "studies:scales": SIGNED_IN,
+    "studies:scale_new": SIGNED_IN,
+    "studies:scale_edit": SIGNED_IN,
     "ratings:home": SIGNED_IN,
     # Model endpoints: each view answers 404 for an endpoint the user may not see
     # (accounts.permissions.endpoints_visible_to) and 403 for a change by a non-owner.
@@ -212,6 +218,7 @@ URL_ACCESS: dict[str, str] = {
     "prolific:page": CHANGE_STUDY,
     "ratings:queue": RATE,
     "ratings:rate": RATE,
+    "ratings:score_correct": RATE,  # only the rater's own item (ratings.corrections)
     "ratings:adjudication_queue": ADJUDICATE,
     "ratings:adjudicate": ADJUDICATE,
     "ratings:manage": CHANGE_STUDY,

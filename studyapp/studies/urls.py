@@ -10,6 +10,7 @@ from studyapp.studies import (
     views_members,
     views_preview,
     views_recruitment,
+    views_scales,
     views_status,
 )
 
@@ -64,4 +65,7 @@ urlpatterns = [
     # Two segments, so no study's slug shadows it (or is shadowed by it).
     path("design-files/new/", views_design.design_upload, name="design_upload"),
     path("builder/new/", views_builder.study_new, name="study_new"),
+    path("builder/scales/", views_scales.scale_list, name="scales"),
+    path("builder/scales/new/", views_scales.scale_new, name="scale_new"),
+    path("builder/scales/<int:scale_id>/", views_scales.scale_edit, name="scale_edit"),
 ]

@@ -119,6 +119,8 @@ def study_settings(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse
         user_has_mfa=user_has_mfa(request.user),
     )
     if request.method == "POST" and form.is_valid():
+        scale = form.cleaned_data.get("disposition_scale")
+        remapped = scale != study.disposition_scale and study.scenarios.exists()
         try:
             builder.study_settings_update(study_id=study.pk, values=form.cleaned_data)
         except builder.BuilderError as exc:
@@ -127,6 +129,12 @@ def study_settings(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse
             _add_errors(form, exc)
         else:
             messages.success(request, "Settings saved.")
+            if remapped:
+                messages.info(
+                    request,
+                    f"The scenarios' gold dispositions are now levels of {scale.name}, "
+                    "by their codes: check them on the scenarios page.",
+                )
             return redirect("studies:settings", slug=study.slug)
     context = {"study": study, "form": form, "locked": locked}
     return render(request, "studies/settings.html", context, status=400 if form.errors else 200)
