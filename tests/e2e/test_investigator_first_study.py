@@ -114,8 +114,8 @@ def edit_settings(page) -> None:
     field(form, "Public title").fill("Health questions study")
     field(form, "Disposition question").fill("What would you do?")
     shoot(page, "02-settings")
-    form.get_by_role("button", name="Save").click()
-    page.wait_for_url(f"**/studies/{SLUG}/settings/")
+    with page.expect_navigation():  # back to the same address, with the message
+        form.get_by_role("button", name="Save").click()
     assert "Settings saved." in flash(page)
 
 
@@ -235,10 +235,9 @@ def answer(page, *, level: str, conditions: str) -> None:
     page.get_by_role("button", name="Submit answer").click()
 
 
-def chat(page, text: str, *, see_it_stream: bool = False) -> None:
-    to_chat = page.get_by_role("button", name="Go to the chat")
-    if to_chat.is_visible():  # on a phone the scenario comes first, the chat is a tab
-        to_chat.click()
+def chat(page, text: str, *, phone: bool = False, see_it_stream: bool = False) -> None:
+    if phone:  # the scenario comes first; the chat is its other tab
+        page.get_by_role("button", name="Go to the chat").click()
     assert page.locator(".scripted-badge").inner_text() == "Scripted demo model — not an AI"
     page.wait_for_selector("[data-chat-input]:not([disabled])")
     page.fill("[data-chat-input]", text)
@@ -284,8 +283,8 @@ def launch(page) -> None:
     page.wait_for_url(f"**/studies/{SLUG}/allocation/")
     field(page.locator("#allocation-form"), "Responses per arm").fill("40")
     shoot(page, "10-allocation")
-    page.locator("#allocation-save").click()
-    page.wait_for_url(f"**/studies/{SLUG}/allocation/")
+    with page.expect_navigation():
+        page.locator("#allocation-save").click()
     assert "saved" in flash(page).lower()
 
     open_study(page)
@@ -311,10 +310,14 @@ def participate(browser, link: str, visits: Visits, errors: list[str], *, tries:
         page.goto(link)
         assert page.locator("h1").inner_text() == "Health questions study"
         page.get_by_role("button", name="Start", exact=True).click()
+        agree = page.get_by_role("button", name="I agree to take part")
+        agree.wait_for()
         assert "You take part freely" in page.locator("main").inner_text()
-        page.get_by_role("button", name="I agree to take part").click()
+        agree.click()
+        first = page.get_by_role("button", name="Start the first scenario")
+        first.wait_for()
         assert "Read each scenario" in page.locator("main").inner_text()
-        page.get_by_role("button", name="Start the first scenario").click()
+        first.click()
         page.wait_for_selector("#chat, #sources-form", state="attached")
         assert page.locator("#preview-banner").count() == 0
         if page.locator("#chat").count() == 0:
@@ -322,12 +325,12 @@ def participate(browser, link: str, visits: Visits, errors: list[str], *, tries:
             continue
         for position in (1, 2):
             assert page.locator(".progress-note").inner_text() == f"Scenario {position} of 2"
-            chat(page, f"Scenario {position}: what should I do?")
+            chat(page, f"Scenario {position}: what should I do?", phone=True)
             assert "What would you do?" in page.locator("#answer-form").inner_text()
             answer(page, level="A&E", conditions="Heart attack")
         page.wait_for_selector("#questionnaire-form")
         hard_why = page.locator("#item-hard_why")
-        assert not hard_why.is_visible()
+        hard_why.wait_for(state="hidden")  # questionnaire.js hides it (a deferred script)
         page.locator("#item-ease").get_by_text("2", exact=True).click()
         hard_why.get_by_role("textbox").fill("Deciding between A&E and an ambulance.")
         page.get_by_role("button", name="Continue").click()
