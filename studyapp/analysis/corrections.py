@@ -5,6 +5,9 @@ report and export that reads the field reads the corrected value with no change 
 own; the ScoreCorrection rows keep what the answer held before, the scorer's value and
 the reason, and re-scoring (participation.services.answers_rescore) puts the latest
 correction back over the recomputed score (corrections_reapply).
+
+Investigators correct from the transcript page (views_corrections); an item's only rater
+from their rating page (ratings.corrections, which calls score_correct as a "rater").
 """
 
 from __future__ import annotations
@@ -28,11 +31,19 @@ class ScoreCorrectionRefused(Exception):
 
 
 def score_correct(
-    *, answer: Answer, field: str, value: bool, reason: str, user
+    *,
+    answer: Answer,
+    field: str,
+    value: bool,
+    reason: str,
+    user,
+    role: str = ScoreCorrection.Role.INVESTIGATOR,
 ) -> ScoreCorrection:
     """Correct one score of an answer, with the reason: in one transaction, under the
-    answer's row lock, a ScoreCorrection row (what it held, the scorer's value) is added,
-    the answer's field set, and the study's audit chain told who, what and why."""
+    answer's row lock, a ScoreCorrection row (what it held, the scorer's value, who and
+    in what `role`) is added, the answer's field set, and the study's audit chain told
+    who, what and why. The caller has checked that `user` may, as `role` (investigators:
+    studies.roles.CORRECT_SCORES; raters: ratings.corrections)."""
     if field not in CORRECTABLE:
         raise ScoreCorrectionRefused(f"{field} is not a score that can be corrected.")
     reason = (reason or "").strip()
@@ -70,6 +81,7 @@ def score_correct(
             ),
             reason=reason,
             corrected_by=user,
+            corrector_role=role,
         )
         correction.full_clean()
         correction.save()
@@ -89,10 +101,11 @@ def score_correct(
                 "correction_id": correction.pk,
                 "task_id": locked.task_id,
                 "automatic_value": correction.automatic_value,
+                "role": role,
             },
         )
     setattr(answer, field, value)
-    logger.info("score %s of answer %s corrected by user %s", field, answer.pk, user.pk)
+    logger.info("score %s of answer %s corrected by user %s (%s)", field, answer.pk, user.pk, role)
     return correction
 
 

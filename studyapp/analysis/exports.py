@@ -38,7 +38,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.db.models import BooleanField, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import BooleanField, CharField, Exists, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -344,7 +344,8 @@ TASKS = Table(
 
 def _correction_annotations() -> dict:
     """Whether a person corrected the answer's conditions_correct (analysis.corrections),
-    and the scorer's own value: the answer's field holds the corrected one."""
+    in what role the latest did, and the scorer's own value: the answer's field holds the
+    corrected one."""
     corrections = ScoreCorrection.objects.filter(
         answer=OuterRef("pk"), field=ScoreCorrection.Field.CONDITIONS_CORRECT
     )
@@ -354,6 +355,11 @@ def _correction_annotations() -> dict:
             Subquery(corrections.order_by("-created_at", "-pk").values("automatic_value")[:1]),
             "conditions_correct",
             output_field=BooleanField(),
+        ),
+        "conditions_correct_corrected_by": Coalesce(
+            Subquery(corrections.order_by("-created_at", "-pk").values("corrector_role")[:1]),
+            Value(""),
+            output_field=CharField(),
         ),
     }
 
@@ -432,6 +438,14 @@ ANSWERS = Table(
             "conditions_correct where none was made; for a corrected answer, as scored when "
             "it was first corrected).",
             "conditions_correct_automatic",
+        ),
+        Column(
+            "conditions_correct_corrected_by",
+            "string",
+            "Who made the latest correction of conditions_correct: investigator (the "
+            "transcript page) or rater (the item's only rater, on their rating page); empty "
+            "where none was made.",
+            "conditions_correct_corrected_by",
         ),
         # The answer's rater reference label (ratings.ReferenceLabel) beside the matcher's.
         Column(

@@ -148,6 +148,12 @@ class ScoreCorrection(_AppendOnly):
     class Field(models.TextChoices):
         CONDITIONS_CORRECT = "conditions_correct", "Names a gold condition"
 
+    class Role(models.TextChoices):
+        # Owners, collaborators and analysts (blinded or not): the transcript page.
+        INVESTIGATOR = "investigator", "Investigator"
+        # The item's only rater, from their rating page (ratings.corrections).
+        RATER = "rater", "Rater"
+
     answer = models.ForeignKey(
         "participation.Answer", on_delete=models.CASCADE, related_name="score_corrections"
     )
@@ -168,6 +174,10 @@ class ScoreCorrection(_AppendOnly):
     )
     corrected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # In what capacity the person corrected it (rows before raters could: investigators).
+    corrector_role = models.CharField(
+        max_length=12, choices=Role.choices, default=Role.INVESTIGATOR
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -11,6 +11,11 @@ urlpatterns = [
     path("ratings/<slug:slug>/", views.queue, name="queue"),
     path("ratings/<slug:slug>/items/<int:position>/", views.rate, name="rate"),
     path(
+        "ratings/<slug:slug>/items/<int:position>/score/",
+        views.score_correct,
+        name="score_correct",
+    ),
+    path(
         "ratings/<slug:slug>/adjudication/",
         views.adjudication_queue,
         name="adjudication_queue",

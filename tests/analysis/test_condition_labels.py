@@ -278,10 +278,11 @@ def test_the_answers_export_has_the_reference_labels_beside_the_matchers(rated):
     names = [c.name for c in table.columns]
     i = names.index("conditions_correct")
     # The score, whether a person corrected it and what the scorer gave, then the raters'.
-    assert names[i : i + 7] == [
+    assert names[i : i + 8] == [
         "conditions_correct",
         "conditions_correct_corrected",
         "conditions_correct_automatic",
+        "conditions_correct_corrected_by",
         "conditions_correct_reference",
         "matched_conditions_reference",
         "matched_red_flags_reference",
