@@ -349,6 +349,27 @@ class ArmForm(forms.Form):
     )
 
     SAMPLING = ("temperature", "top_p", "max_tokens")
+    # The page groups the fields by the kind of arm they apply to (legend, id, names), so
+    # nobody wonders what a system prompt does for a control arm.
+    SECTIONS = (
+        ("The arm", "arm-common", ("key", "kind", "participant_label", "weight")),
+        (
+            "LLM arms: the model and the chat",
+            "arm-llm",
+            (
+                "endpoint",
+                "system_prompt",
+                "temperature",
+                "top_p",
+                "max_tokens",
+                "min_turns",
+                "max_turns",
+                "reply_timeout_s",
+                "blinding_terms",
+            ),
+        ),
+        ("Control arms: instead of a chat", "arm-control", ("control_instructions",)),
+    )
 
     def __init__(self, *args, endpoints, arm: Arm | None = None, locked: bool = False, **kwargs):
         if arm is not None:
@@ -370,6 +391,12 @@ class ArmForm(forms.Form):
             for name in ("key", "kind", "weight"):
                 self.fields[name].disabled = True
                 self.fields[name].help_text = "Fixed: participants were allocated to this arm."
+
+    def sections(self) -> list[dict]:
+        return [
+            {"legend": legend, "id": section_id, "fields": [self[name] for name in names]}
+            for legend, section_id, names in self.SECTIONS
+        ]
 
     def clean_blinding_terms(self) -> list[str]:
         return lines_parse(self.cleaned_data["blinding_terms"])

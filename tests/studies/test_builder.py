@@ -9,6 +9,7 @@ from django.urls import reverse
 from studyapp.audit.models import AuditEntry
 from studyapp.participation.models import Task
 from studyapp.studies import builder
+from studyapp.studies.forms_builder import ArmForm
 from studyapp.studies.models import DispositionScale, Scenario, Study
 from studyapp.studies.roles import Role
 from studyapp.studies.services import disposition_scale_get_or_create_default
@@ -465,6 +466,17 @@ def test_an_arm_shows_each_error_beside_its_field(client, alice, draft):
     html = response.content.decode()
     assert 'id="id_min_turns-error"' in html and "Minimum turns exceed the maximum." in html
     assert not draft.arms.filter(key="gpt").exists()
+
+
+def test_the_arm_form_groups_its_fields_by_the_kind_of_arm(client, alice, draft):
+    names = [name for _legend, _id, group in ArmForm.SECTIONS for name in group]
+    assert sorted(names) == sorted(ArmForm.base_fields)  # each field, once
+    client.force_login(alice)
+    html = client.get(reverse("studies:arm_new", args=[draft.slug])).content.decode()
+    llm = html.split('id="arm-llm"')[1].split("</fieldset>")[0]
+    assert "LLM arms" in llm and 'name="endpoint"' in llm and 'name="system_prompt"' in llm
+    control = html.split('id="arm-control"')[1].split("</fieldset>")[0]
+    assert 'name="control_instructions"' in control and 'name="system_prompt"' not in control
 
 
 def test_an_allocated_arm_keeps_its_key_kind_and_weight(client, alice, draft):
