@@ -61,6 +61,11 @@ def options_format(options: list[dict]) -> str:
     )
 
 
+def _item_choice_label(item: Item) -> str:
+    text = item.text if len(item.text) <= 60 else item.text[:59] + "…"
+    return f"{item.key}: {text}"
+
+
 class ItemForm(forms.Form):
     key = forms.SlugField(max_length=40, help_text="Its column in the exports.")
     kind = forms.ChoiceField(choices=Item._meta.get_field("kind").choices)
@@ -100,6 +105,8 @@ class ItemForm(forms.Form):
         if item is not None:
             earlier = earlier.filter(position__lt=item.position)
         self.fields["condition_item"].queryset = earlier.order_by("position", "pk")
+        # The item as the investigator wrote it, not its kind's code ("ease (likert)").
+        self.fields["condition_item"].label_from_instance = _item_choice_label
 
     @classmethod
     def for_item(cls, item: Item) -> ItemForm:

@@ -203,7 +203,7 @@ def build_questionnaire(page) -> None:
     field(add, "Key").fill("hard_why")
     field(add, "Kind").select_option(label="Free text")
     field(add, "Text").fill("What made it hard?")
-    field(add, "Show only if").select_option(label="ease (likert)")
+    field(add, "Show only if").select_option(label="ease: How easy was it to decide what to do?")
     field(add, "…is one of").fill("1, 2")
     add.get_by_role("button", name="Add the item").click()
     page.locator("#items li", has_text="shown only if").wait_for()

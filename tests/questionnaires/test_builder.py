@@ -108,6 +108,14 @@ def test_the_builder_page_s_forms_have_ids_of_their_own(client, control_study, a
     assert f'id="id_item{item.pk}_key"' in edit_page and 'id="id_new_item_key"' in edit_page
 
 
+def test_show_only_if_offers_the_earlier_items_by_key_and_question(client, control_study, alice):
+    questionnaire = add_baseline(control_study)
+    uses = questionnaire.items.get(key="uses_llm")
+    client.force_login(alice)
+    html = client.get(_url("edit", questionnaire)).content.decode()
+    assert f'<option value="{uses.pk}">uses_llm: {uses.text}</option>' in html
+
+
 def test_a_condition_must_name_an_answer_of_the_earlier_item(client, control_study, alice):
     questionnaire = add_baseline(control_study)
     uses = questionnaire.items.get(key="uses_llm")
