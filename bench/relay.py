@@ -80,6 +80,13 @@ def parse_args() -> argparse.Namespace:
         help="rounds per concurrency level for studyapp and for the floor, interleaved",
     )
     parser.add_argument(
+        "--min-turns",
+        type=int,
+        default=20,
+        help="at least this many turns per concurrency level and target (more repetitions "
+        "for small levels: 5 single turns made a median that one scheduling hiccup moved)",
+    )
+    parser.add_argument(
         "--long-streams",
         type=int,
         default=0,
@@ -392,7 +399,12 @@ def main() -> int:
     ).start()
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
     long_per_rep = (args.long_streams + 1) if args.long_streams else 0
-    needed = 1 + reps * (sum(levels) + long_per_rep + 2 * args.cpu_streams)
+    level_reps = {level: max(reps, -(-args.min_turns // level)) for level in levels}
+    needed = (
+        1
+        + sum(level * n for level, n in level_reps.items())
+        + reps * (long_per_rep + 2 * args.cpu_streams)
+    )
     enrolled = iter(enrol(model.base_url, needed, run_id))
     floor_ids = itertools.count()
 
@@ -429,7 +441,7 @@ def main() -> int:
         for level in levels:
             merged = {t: ([], []) for t in TARGETS}
             rep_medians: dict[str, list] = {t: [] for t in TARGETS}
-            for rep in range(reps):
+            for rep in range(level_reps[level]):
                 # Alternate which goes first, so a drift in the machine's load hits both.
                 order = TARGETS if rep % 2 == 0 else TARGETS[::-1]
                 for target in order:
@@ -445,7 +457,7 @@ def main() -> int:
                     merged[target][1].extend(requests)
             app_round = analyse(*merged["studyapp"], level, args.tokens)
             floor_round = analyse(*merged["floor"], level, args.tokens)
-            app_round["repetitions"] = floor_round["repetitions"] = reps
+            app_round["repetitions"] = floor_round["repetitions"] = level_reps[level]
             rounds.append(app_round)
             floor_rounds.append(floor_round)
             app_added, floor_added = added_ttft(app_round), added_ttft(floor_round)
@@ -485,6 +497,8 @@ def main() -> int:
             "frame_interval_s": settings.CHAT_FRAME_INTERVAL_S,
             "concurrency": levels,
             "repetitions": reps,
+            "min_turns": args.min_turns,
+            "repetitions_per_level": {str(k): v for k, v in level_reps.items()},
             "database": engine,
             "server": "uvicorn (1 worker, subprocess)",
             "settings": ran_settings,
@@ -553,7 +567,8 @@ def main() -> int:
             f"gaps client {r['client_inter_frame_gap_ms'].get('median')} ms vs model "
             f"{r['server_inter_token_gap_ms'].get('median')} ms"
         )
-    print(f"  added TTFT (client - model), ms, {reps} interleaved repetitions each:")
+    per_level = ", ".join(f"c={r['concurrency']}: {r['repetitions']}" for r in rounds)
+    print(f"  added TTFT (client - model), ms, interleaved repetitions ({per_level}):")
     print("      c | studyapp median    p95 |  floor median    p95 | ratio median   p95")
     for row in ratios:
         a, f = row["studyapp_added_ttft_ms"], row["floor_added_ttft_ms"]

@@ -33,12 +33,14 @@ def run_bench(script: str, *args: str, out: Path) -> dict:
 def test_the_relay_benchmark_streams_every_reply(tmp_path):
     result = run_bench(
         "relay.py", "--concurrency", "1,3", "--tokens", "5", "--ttft", "0.05",
-        "--token-delay", "0.01", "--repetitions", "2", "--cpu-streams", "2",
+        "--token-delay", "0.01", "--repetitions", "2", "--min-turns", "4", "--cpu-streams", "2",
         "--cpu-tokens", "10", out=tmp_path / "relay.json",
     )  # fmt: skip
-    # Every repetition's turns, pooled: 2 x 1 and 2 x 3, for studyapp and for the floor.
+    # Every repetition's turns, pooled, for studyapp and for the floor: at least 4 turns a
+    # level (4 x 1), and at least the 2 repetitions (2 x 3).
     rounds = {r["concurrency"]: r for r in result["rounds"]}
-    assert (rounds[1]["completed"], rounds[3]["completed"]) == (2, 6)
+    assert (rounds[1]["completed"], rounds[3]["completed"]) == (4, 6)
+    assert result["config"]["repetitions_per_level"] == {"1": 4, "3": 2}
     assert rounds[1]["failed"] == rounds[3]["failed"] == 0
     assert rounds[3]["frames_per_reply"]["median"] >= 1
     ratios = {r["concurrency"]: r for r in result["ratio"]["by_concurrency"]}
