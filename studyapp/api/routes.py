@@ -17,7 +17,7 @@ from ninja.errors import HttpError, ValidationError
 from ninja.pagination import PageNumberPagination, paginate
 from ninja.responses import Status
 
-from studyapp.accounts.permissions import endpoints_visible_to, user_sees_blinded
+from studyapp.accounts.permissions import user_sees_blinded
 from studyapp.analysis import exports
 from studyapp.analysis import selectors as analysis_selectors
 from studyapp.api.auth import RateLimited, ScopeMissing, TokenAuth, require_scope, token_study
@@ -46,7 +46,6 @@ from studyapp.evaluations.models import EvaluationRun
 from studyapp.evaluations.services import EvaluationError, evaluation_cancel, evaluation_start
 from studyapp.participation.selectors import participant_state, study_participants_with_state
 from studyapp.studies import roles
-from studyapp.studies.design_files import DesignFileError, design_import
 from studyapp.studies.models import Scenario, Study
 from studyapp.studies.views_design import DesignImportForm
 
@@ -164,19 +163,8 @@ def study_create(request: HttpRequest, body: StudyCreateIn):
         files["design"] = SimpleUploadedFile("design.json", content, "application/json")
     form = DesignImportForm(data, files)
     if form.is_valid():
-        try:
-            study = design_import(
-                form.cleaned_data["design"],
-                slug=form.cleaned_data["slug"],
-                title=form.cleaned_data["title"] or None,
-                user=request.user,
-                endpoints=endpoints_visible_to(request.user),
-                may_create_endpoints=request.user.is_superuser,
-            )
-        except DesignFileError as exc:
-            for error in exc.errors:
-                form.add_error("design", error)
-        else:
+        study = form.import_for(request.user)
+        if study is not None:
             study = Study.objects.with_member_role(request.user).get(pk=study.pk)
             return Status(201, _study_detail(request, study))
     return form_errors(form, "The study was not created.")

@@ -56,6 +56,25 @@ class DesignImportForm(forms.Form):
         except DesignFileError as exc:
             raise forms.ValidationError(exc.errors) from exc
 
+    def import_for(self, user) -> Study | None:
+        """The new draft study, `user` its owner; None with the file's problems added to
+        the form. Call after is_valid(). Endpoints are matched only among those the user
+        may see, and only a superuser's file may create new ones (an endpoint's key is sent
+        to its base URL). The upload page and the API's POST /studies both come here."""
+        try:
+            return design_import(
+                self.cleaned_data["design"],
+                slug=self.cleaned_data["slug"],
+                title=self.cleaned_data["title"] or None,
+                user=user,
+                endpoints=endpoints_visible_to(user),
+                may_create_endpoints=user.is_superuser,
+            )
+        except DesignFileError as exc:
+            for error in exc.errors:
+                self.add_error("design", error)
+            return None
+
 
 @require_GET
 @login_required
@@ -79,19 +98,8 @@ def design_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     """
     form = DesignImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            study = design_import(
-                form.cleaned_data["design"],
-                slug=form.cleaned_data["slug"],
-                title=form.cleaned_data["title"] or None,
-                user=request.user,
-                endpoints=endpoints_visible_to(request.user),
-                may_create_endpoints=request.user.is_superuser,
-            )
-        except DesignFileError as exc:
-            for error in exc.errors:
-                form.add_error("design", error)
-        else:
+        study = form.import_for(request.user)
+        if study is not None:
             messages.success(
                 request, f"Study {study.slug} created as a draft from the design file."
             )
