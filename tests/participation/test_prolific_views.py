@@ -275,4 +275,5 @@ def test_a_study_not_on_prolific_has_no_link(signed_in, study, prolific):
     study.prolific_study_id = ""
     study.save()
     page = signed_in.get(reverse("analysis:study_detail", kwargs={"slug": study.slug}))
-    assert url(study) not in page.content.decode()
+    # No link to the submissions page (the Prolific settings page, under it, stays linked).
+    assert f'href="{url(study)}"' not in page.content.decode()
