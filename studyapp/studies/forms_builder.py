@@ -401,6 +401,22 @@ class ArmForm(forms.Form):
     def clean_blinding_terms(self) -> list[str]:
         return lines_parse(self.cleaned_data["blinding_terms"])
 
+    def clean(self):
+        cleaned = super().clean()
+        llm_default = Arm._meta.get_field("participant_label").default
+        if (
+            cleaned.get("kind") == Arm.Kind.CONTROL
+            and cleaned.get("participant_label") == llm_default
+        ):
+            # The field's initial value is the LLM arms' label: a control arm left with it
+            # would be named an AI assistant to people who have none.
+            self.add_error(
+                "participant_label",
+                f"A control arm shows participants no assistant: name what they use instead "
+                f"(e.g. “Your own sources”), not “{llm_default}”.",
+            )
+        return cleaned
+
     def arm_values(self) -> dict:
         data = dict(self.cleaned_data)
         # Other sampling parameters the arm has (seed, stop, …) are kept as they are.

@@ -479,6 +479,21 @@ def test_the_arm_form_groups_its_fields_by_the_kind_of_arm(client, alice, draft)
     assert 'name="control_instructions"' in control and 'name="system_prompt"' not in control
 
 
+def test_a_control_arm_named_as_an_ai_assistant_is_refused_beside_the_label(client, alice, draft):
+    client.force_login(alice)
+    url = reverse("studies:arm_new", args=[draft.slug])
+    response = client.post(url, arm_data(key="ctl", kind="control"))
+    assert response.status_code == 400
+    assert (
+        "shows participants no assistant"
+        in response.context["form"].errors["participant_label"][0]
+    )
+    assert not draft.arms.filter(key="ctl").exists()
+    response = client.post(url, arm_data(key="ctl", kind="control", participant_label="Search"))
+    assert response.status_code == 302
+    assert draft.arms.get(key="ctl").participant_label == "Search"
+
+
 def test_an_allocated_arm_keeps_its_key_kind_and_weight(client, alice, draft):
     arm = draft.arms.get(key="control")
     make_participant(draft, arm=arm)
