@@ -218,6 +218,9 @@ class ScenarioForm(forms.Form):
         self.fields["gold_disposition"].queryset = study.disposition_scale.levels.order_by(
             "-value"
         )
+        # The level as participants read it ("Ambulance"), most acute first: its rank
+        # ("Ambulance (4)") means nothing on this page.
+        self.fields["gold_disposition"].label_from_instance = lambda level: level.label
         if scenario is not None:
             self.fields["key"].disabled = True
             self.fields["key"].help_text = "The key names every version: it does not change."
