@@ -10,7 +10,7 @@ import pytest
 
 from studyapp.studies.models import Study
 from tests.e2e.axe import audit, blocking, describe
-from tests.e2e.conftest import fits_width, screenshot
+from tests.e2e.conftest import fits_width, screenshot, sign_in
 from tests.factories import (
     make_control_arm,
     make_member,
@@ -37,19 +37,15 @@ def draft(live_asgi):
     return study
 
 
-def sign_in(page, base_url: str) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("input[name=login]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+def sign_in_as_alice(page, base_url: str) -> None:
+    sign_in(page, base_url, "alice", PASSWORD)
 
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_the_recruitment_pages_work_at_each_width(live_asgi, browser, draft, size):
     context = browser.new_context(viewport=SIZES[size])
     page = context.new_page()
-    sign_in(page, live_asgi.url)
+    sign_in_as_alice(page, live_asgi.url)
     base = f"{live_asgi.url}/studies/{draft.slug}"
 
     page.goto(f"{base}/allocation/")

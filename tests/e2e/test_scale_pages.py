@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from studyapp.studies.models import DispositionScale, Study
 from tests.e2e.axe import audit, blocking, describe
-from tests.e2e.conftest import fits_width, screenshot
+from tests.e2e.conftest import fits_width, screenshot, sign_in
 from tests.factories import make_member, make_participant, make_study, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -35,11 +35,7 @@ def test_a_new_scale_from_the_settings_page_at_each_width(live_asgi, browser, si
     make_member(study, user)
     context = browser.new_context(viewport=SIZES[size])
     page = context.new_page()
-    page.goto(f"{live_asgi.url}/accounts/login/")
-    page.fill("input[name=login]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    sign_in(page, live_asgi.url, "alice", PASSWORD)
 
     page.goto(f"{live_asgi.url}/studies/draft/settings/")
     page.click("#scale-new-link")

@@ -17,7 +17,7 @@ import pytest
 from django.urls import reverse
 
 from studyapp.studies.roles import Role
-from tests.e2e.conftest import fits_width, screenshot
+from tests.e2e.conftest import fits_width, screenshot, sign_in
 from tests.factories import make_member, make_study, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -34,11 +34,7 @@ SECURITY_KEY = {
 
 
 def sign_in_with_password(page, base: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=login]", "ana")
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    sign_in(page, base, "ana", PASSWORD)
 
 
 def sign_out(page) -> None:
