@@ -100,6 +100,29 @@ def engine():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and before it is dropped, whatever still holds a
+    session on it: the chat's async psycopg pools of event loops that have ended, and the
+    ORM connections of the browser tests' server threads (daemon threads, never joined).
+    Without this the drop failed ("being accessed by other users") and left the database
+    behind, with a warning, at the end of a green run."""
+    yield
+    from django.db import connection, connections
+
+    from studyapp.chat import pgturns
+
+    with django_db_blocker.unblock():
+        pgturns.close_dead_pools()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+        connections.close_all()
+
+
 def pytest_report_header(config) -> list[str]:
     from django.conf import settings
 
