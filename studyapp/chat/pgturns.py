@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -154,6 +155,9 @@ def _message(**values: Any) -> dict[str, Any]:
 # --- the pool ------------------------------------------------------------------------------
 
 _POOLS: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
+# When each connection last came back to its pool (the check above skips recent ones).
+_RETURNED_AT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+CHECK_AFTER_IDLE_S = 1.0
 _OPENING: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 _KEEPERS: dict[asyncio.AbstractEventLoop, AsyncIterator[None]] = {}
 # Each pool's connections (weakly: the pool itself holds the live ones).
@@ -208,6 +212,13 @@ async def _open_pool(loop: asyncio.AbstractEventLoop) -> AsyncConnectionPool:
     async def remember(conn) -> None:
         opened.add(conn)
 
+    async def returned(conn) -> None:
+        _RETURNED_AT[conn] = time.monotonic()
+
+    async def check(conn) -> None:
+        if time.monotonic() - _RETURNED_AT.get(conn, 0.0) > CHECK_AFTER_IDLE_S:
+            await AsyncConnectionPool.check_connection(conn)
+
     pool = AsyncConnectionPool(
         kwargs={**params, "autocommit": True},
         # Django's pool sizes (DB_POOL_MIN_SIZE / DB_POOL_MAX_SIZE / DB_POOL_TIMEOUT_S).
@@ -215,11 +226,15 @@ async def _open_pool(loop: asyncio.AbstractEventLoop) -> AsyncConnectionPool:
         max_size=int(sizes.get("max_size", 20)),
         timeout=float(sizes.get("timeout", 10.0)),
         configure=remember,
-        # A connection is checked (an empty query) when it is handed out: after PostgreSQL
-        # restarts, the pool's connections are all dead, and a turn on one failed and
-        # dropped the socket (the soak drill after the kill -9 drill: 5 of 5 streaming
-        # sockets closed 1006). A broken one is discarded and another taken.
-        check=AsyncConnectionPool.check_connection,
+        reset=returned,
+        # A connection idle for a while is checked (an empty query) when it is handed
+        # out: after PostgreSQL restarts, the pool's connections are all dead, and a turn on
+        # one failed and dropped the socket (the soak drill after the kill -9 drill: 5 of 5
+        # streaming sockets closed 1006). A broken one is discarded and another taken. One
+        # back from a turn within CHECK_AFTER_IDLE_S is not: it just worked, and the check
+        # is a round trip on the turn's path that waits behind every streaming reply on a
+        # busy loop (a server that restarts takes longer than that to come back anyway).
+        check=check,
         name="studyapp-chat",
         open=False,
     )

@@ -332,3 +332,41 @@ async def test_a_turn_cancelled_mid_way_commits_whole_and_its_reply_is_marked_in
         ("user", "hi", "complete"),
         ("assistant", "", "interrupted"),
     ]
+
+
+async def test_an_idle_connection_the_server_dropped_is_replaced_and_a_fresh_one_not_checked(
+    monkeypatch,
+):
+    # After PostgreSQL restarts every pooled connection is dead: one idle for a while is
+    # checked when handed out and replaced, so the turn works. One just back from a turn
+    # skips the check (a round trip on every turn's path).
+    needs_postgresql()
+    _orm_id, pg_id = await two_conversations()
+    pool = await pgturns._pool()
+    async with pool.connection() as a, pool.connection() as b:
+        pids = {a.info.backend_pid, b.info.backend_pid}
+    checks = []
+    real_check = pgturns.AsyncConnectionPool.check_connection
+
+    async def counted(conn):
+        checks.append(conn.info.backend_pid)
+        await real_check(conn)
+
+    monkeypatch.setattr(pgturns.AsyncConnectionPool, "check_connection", counted)
+    async with pool.connection() as conn:
+        assert conn.info.backend_pid in pids
+    assert checks == []  # just returned: not checked
+
+    @database_sync_to_async
+    def server_drops_them():
+        with connection.cursor() as cursor:
+            for pid in pids:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    await server_drops_them()
+    monkeypatch.setattr(pgturns, "CHECK_AFTER_IDLE_S", 0.0)  # as if idle long enough
+    stored, plan = await pgturns.turn_store_and_begin(
+        conversation_id=pg_id, text="hello", client_message_id="after-restart"
+    )
+    assert stored.duplicate is False and plan is not None
+    assert set(checks) & pids  # a dead one was checked, and discarded
