@@ -20,7 +20,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import BaseUserManager
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -29,6 +28,7 @@ from django.utils import timezone
 
 from studyapp.audit import services as audit
 from studyapp.core.ids import new_secret_token
+from studyapp.core.ratelimit import fixed_window_wait
 from studyapp.studies.members import membership_grant
 from studyapp.studies.models import Invitation, Study, StudyMembership
 from studyapp.studies.roles import Role
@@ -100,20 +100,15 @@ def _record(invitation: Invitation, *, action: str, actor, before=None, after=No
 def _rate_limit(user_id: int) -> None:
     """Count one invitation e-mail of this user; InvitationRateLimited over the limit. A
     cache that fails lets it through (logged), as the other rate limits do."""
-    limit, window_s = settings.INVITATION_RATE_LIMIT, settings.INVITATION_RATE_WINDOW_S
-    if not limit:
-        return
-    now = clock()
-    window = int(now // window_s)
-    key = f"invitation-rate:{user_id}:{window}"
-    try:
-        cache.add(key, 0, timeout=window_s * 2)
-        count = cache.incr(key)
-    except Exception:
-        logger.warning("invitation rate limit not counted: the cache failed", exc_info=True)
-        return
-    if count > limit:
-        raise InvitationRateLimited(max(1, math.ceil((window + 1) * window_s - now)))
+    wait = fixed_window_wait(
+        key=f"invitation-rate:{user_id}",
+        limit=settings.INVITATION_RATE_LIMIT,
+        window_s=settings.INVITATION_RATE_WINDOW_S,
+        now=clock(),
+        what="invitation",
+    )
+    if wait is not None:
+        raise InvitationRateLimited(wait)
 
 
 def _member_with_email(study: Study, email: str) -> StudyMembership | None:
