@@ -38,6 +38,7 @@ from studyapp.api.schemas import (
     ScenarioSavedOut,
     StudySettingsIO,
 )
+from studyapp.core.forms import add_validation_error
 from studyapp.studies import builder, roles
 from studyapp.studies.forms_builder import (
     ArmForm,
@@ -56,15 +57,6 @@ def form_errors(form: forms.Form, detail: str) -> Status:
     found = form.errors.get_json_data()
     errors = {field: [e["message"] for e in items] for field, items in found.items()}
     return Status(422, {"detail": detail, "errors": errors})
-
-
-def add_validation_error(form: forms.Form, exc: ValidationError) -> None:
-    """A model's ValidationError from a service, beside its field where the form has it."""
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for field, errors in exc.error_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 def _given(body) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from studyapp.core.client_ip import client_ip
+from studyapp.core.forms import add_validation_error
 from studyapp.participation.access import (
     participant_get_by_token,
     session_bind_participant,
@@ -315,14 +316,6 @@ def _refused(request: HttpRequest, participant: Participant, exc: FlowError) -> 
     return redirect("participation:home", token=participant.token)
 
 
-def _add_service_errors(form: Form, exc: ValidationError) -> None:
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for field, errors in exc.error_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
-
-
 @require_GET
 @never_cache
 @participant_view
@@ -459,7 +452,7 @@ def screening(request: HttpRequest, participant: Participant) -> HttpResponse:
         except FlowError as exc:
             return _refused(request, participant, exc)
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            add_validation_error(form, exc)
         else:
             return redirect("participation:home", token=participant.token)
     step = participant_current_step(participant)
@@ -482,7 +475,7 @@ def check(request: HttpRequest, participant: Participant) -> HttpResponse:
         except FlowError as exc:
             return _refused(request, participant, exc)
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            add_validation_error(form, exc)
         else:
             if not passed:
                 participant.refresh_from_db()
@@ -539,7 +532,7 @@ def _submit_task_form(
         except FlowError as exc:
             return _refused(request, participant, exc)
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            add_validation_error(form, exc)
         else:
             return redirect("participation:home", token=participant.token)
     step = participant_current_step(participant)

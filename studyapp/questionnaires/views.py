@@ -19,6 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
+from studyapp.core.forms import add_validation_error
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.questionnaires import selectors, services
 from studyapp.questionnaires.forms import (
@@ -29,14 +30,6 @@ from studyapp.questionnaires.forms import (
 from studyapp.questionnaires.models import Item, Questionnaire, QuestionnaireTranslation, Response
 from studyapp.questionnaires.translations import translation_states
 from studyapp.studies.models import Study
-
-
-def _add_errors(form: Form, exc: ValidationError) -> None:
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for field, errors in exc.error_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 def _questionnaire(study: Study, pk: int) -> Questionnaire:
@@ -52,7 +45,7 @@ def questionnaire_list(request: AuthenticatedHttpRequest, slug: str) -> HttpResp
         try:
             created = services.questionnaire_create(study=study, **form.cleaned_data)
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_error(form, exc)
         else:
             messages.success(request, f"Questionnaire “{created.key}” created: add its items.")
             return redirect("questionnaires:edit", slug=study.slug, pk=created.pk)
@@ -116,7 +109,7 @@ def questionnaire_edit(request: AuthenticatedHttpRequest, slug: str, pk: int) ->
         except services.QuestionnaireLockedError as exc:
             form.add_error(None, str(exc))
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_error(form, exc)
         else:
             messages.success(request, "Saved.")
             return redirect("questionnaires:edit", slug=study.slug, pk=questionnaire.pk)
@@ -164,7 +157,7 @@ def _item_save(request, study: Study, questionnaire: Questionnaire, form, write)
         # The page no longer shows the form (frozen): say it above the items.
         messages.error(request, str(exc))
     except ValidationError as exc:
-        _add_errors(form, exc)
+        add_validation_error(form, exc)
         return None
     except IntegrityError:
         form.add_error("key", "Another item of this questionnaire has this key.")
@@ -274,7 +267,7 @@ def translation_edit(
         except services.TranslationLockedError as exc:
             form.add_error(None, str(exc))
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_error(form, exc)
         else:
             if request.htmx:
                 context = _translation_context(study, questionnaire, language, saved=True)

@@ -14,11 +14,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import endpoints_visible_to, study_get_for_user_or_404
+from studyapp.core.forms import add_validation_error
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies import builder, roles
 from studyapp.studies.forms_builder import ArmForm
 from studyapp.studies.models import Arm, Study
-from studyapp.studies.views_builder import _add_errors
 
 
 @require_GET
@@ -46,7 +46,7 @@ def _arm_form(request: AuthenticatedHttpRequest, study: Study, arm: Arm | None) 
         except builder.BuilderError as exc:
             form.add_error(None, str(exc))
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_error(form, exc)
         else:
             messages.success(request, f"Arm {saved.key} saved.")
             return redirect("studies:arms", slug=study.slug)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.forms import Form
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.mfa import user_has_mfa
 from studyapp.accounts.permissions import endpoints_visible_to, study_get_for_user_or_404
+from studyapp.core.forms import add_validation_error
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies import builder, roles
 from studyapp.studies.design_files import DesignFileError
@@ -35,15 +35,6 @@ from studyapp.studies.forms_builder import (
 )
 from studyapp.studies.models import Scenario, Study
 from studyapp.studies.services import disposition_scale_get_or_create_default
-
-
-def _add_errors(form: Form, exc: ValidationError) -> None:
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for field, errors in exc.error_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
-
 
 # --- A new study ---------------------------------------------------------------------
 
@@ -80,7 +71,7 @@ def study_new(request: AuthenticatedHttpRequest) -> HttpResponse:
                 created_by=request.user,
             )
         except ValidationError as exc:
-            _add_errors(new_form, exc)
+            add_validation_error(new_form, exc)
     elif how == "copy" and copy_form.is_valid():
         data = copy_form.cleaned_data
         try:
@@ -126,7 +117,7 @@ def study_settings(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse
         except builder.BuilderError as exc:
             form.add_error(None, str(exc))
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_validation_error(form, exc)
         else:
             messages.success(request, "Settings saved.")
             if remapped:
@@ -216,7 +207,7 @@ def _scenario_form(
         except ValidationError as exc:
             if "sections" in getattr(exc, "error_dict", {}):
                 errors[-1] = " ".join(exc.message_dict["sections"])
-            _add_errors(form, exc)
+            add_validation_error(form, exc)
         else:
             if new_version:
                 messages.success(

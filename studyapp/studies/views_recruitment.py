@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
+from studyapp.core.forms import add_validation_error
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies import builder, builder_recruitment, roles
 from studyapp.studies.forms_recruitment import (
@@ -35,7 +36,6 @@ from studyapp.studies.forms_recruitment import (
     screening_rows_from_post,
 )
 from studyapp.studies.models import Study
-from studyapp.studies.views_builder import _add_errors
 
 
 def _fixed_reason(study: Study) -> str:
@@ -59,7 +59,7 @@ def _save(
     except builder.BuilderError as exc:
         form.add_error(None, str(exc))
     except ValidationError as exc:
-        _add_errors(form, exc)
+        add_validation_error(form, exc)
     else:
         messages.success(request, done)
         return True
