@@ -366,7 +366,7 @@ def plan_section(*, study: Study, blinded: bool, revealed: bool) -> PlanSection:
             locked=state.locked.content if state.locked else None,
         )
         cache.set(figures_key, analysis, timeout=24 * 3600)
-    hidden = study.status in Study.ENROLLING and not revealed
+    hidden = study.is_running and not revealed
     cached = None if hidden else cached_model_figures(study=study, version=version)
     views = arm_views(infos, blinded=False, salt=blinding_salt(study))
     names = {v.key: (v.letter if blinded else v.key) for v in views}

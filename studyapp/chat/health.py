@@ -214,10 +214,11 @@ def study_endpoint_health(
 
 
 def live_endpoint_health(*, now: datetime | None = None) -> list[EndpointHealth]:
-    """The endpoints of live studies' LLM arms that had replies in the window. One query
-    (the live arms are a subquery); for /healthz."""
+    """The endpoints of running studies' LLM arms (enrolling or paused: those inside a
+    paused study still chat) that had replies in the window. One query (the arms are a
+    subquery); for /healthz."""
     live_endpoints = Arm.objects.filter(
-        kind=Arm.Kind.LLM, study__status__in=Study.ENROLLING, endpoint__isnull=False
+        kind=Arm.Kind.LLM, study__status__in=Study.RUNNING, endpoint__isnull=False
     ).values("endpoint_id")
     rows = _recent_rows(
         endpoint_filter={"conversation__endpoint_id__in": live_endpoints},

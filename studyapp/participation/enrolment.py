@@ -218,10 +218,11 @@ def participant_allocate(*, participant: Participant, now: datetime) -> Allocati
     # The phase is the study's now, read under the lock the launch also takes: one who
     # entered during the pilot but is randomised after the launch is a main-phase
     # participant (their slot is the main phase's), never a pilot one in a main block.
+    # A paused pilot is still the pilot: one who consents while it is paused stays in it.
     pilot = (
         participant.is_pilot
         and Study.objects.filter(pk=study.pk).values_list("status", flat=True).get()
-        == Study.Status.PILOT
+        in Study.PILOT_STATUSES
     )
     if participant.is_pilot and not pilot:
         participant_leave_pilot(participant=participant)

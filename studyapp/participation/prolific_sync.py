@@ -227,14 +227,15 @@ def submission_apply(
 
 
 def studies_sync_prolific() -> int:
-    """Sync every enrolling study recruited on Prolific that has a token; how many were.
+    """Sync every running (enrolling or paused) study recruited on Prolific that has a
+    token; how many were.
 
     A study without a token is skipped quietly (it may be recruited without the API); a
     Prolific error for one study is logged and does not stop the others.
     """
     synced = 0
     for study in Study.objects.exclude(prolific_study_id="").only("pk", "slug", "status"):
-        if not study.is_enrolling:
+        if not study.is_running:  # a paused study's participants still submit
             continue
         try:
             study_sync_prolific(study_id=study.pk)

@@ -110,7 +110,7 @@ def participant_check_new_entry(*, study: Study, params: ProlificParams) -> None
     """Raise the reason a new participant with these parameters could not enter now
     (StudyPausedError, StudyNotOpenError, AlreadyWithdrawnError, StudyFullError); reads
     only, so the entry page can say it before anyone presses Start."""
-    if study.status == Study.Status.PAUSED:
+    if study.is_paused:
         raise StudyPausedError(study.slug)
     if not study.is_enrolling:
         raise StudyNotOpenError(study.slug)

@@ -162,7 +162,7 @@ class StudyAdminForm(forms.ModelForm):
         study = self.instance
         if self.errors or study.status not in Study.ENROLLING or "status" not in self.changed_data:
             return
-        if self.initial.get("status") == Study.Status.PILOT:
+        if self.initial.get("status") in Study.PILOT_STATUSES:
             # Ending a pilot asks what becomes of its participants: the launch page asks.
             self.add_error(
                 "status",

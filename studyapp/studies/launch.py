@@ -381,12 +381,13 @@ def study_launch(
     """Set a study live if the checklist passes; raises LaunchRefusedError with every
     problem otherwise. The probes run before the row lock (they may take seconds); the
     status is then written under it, so two launches cannot both write. A study in its
-    pilot needs `pilot_data` (PilotData: keep or clear); see _pilot_end."""
+    pilot (enrolling or paused) needs `pilot_data` (PilotData: keep or clear); see
+    _pilot_end."""
     if study.status == Study.Status.LIVE:
         raise LaunchRefusedError(
             [Problem("already_live", "The study is already live.", "Nothing to do.")]
         )
-    if study.status == Study.Status.PILOT and pilot_data not in PilotData.values:
+    if study.is_pilot and pilot_data not in PilotData.values:
         raise LaunchRefusedError([_pilot_choice_problem()])
     problems = launch_problems(study, probe=probe)
     if problems:
@@ -397,7 +398,7 @@ def study_launch(
             raise LaunchRefusedError(
                 [Problem("already_live", "The study is already live.", "Nothing to do.")]
             )
-        if locked.status == Study.Status.PILOT:
+        if locked.is_pilot:  # enrolling or paused: launching ends the pilot either way
             if pilot_data not in PilotData.values:
                 raise LaunchRefusedError([_pilot_choice_problem()])
             _pilot_end(study=locked, pilot_data=pilot_data, user=launched_by)

@@ -105,13 +105,16 @@ class Study(TimeStampedModel):
         PILOT = "pilot", "Pilot (enrolling)"
         LIVE = "live", "Live (enrolling)"
         PAUSED = "paused", "Paused"
+        # A paused pilot: held at the door like a paused live study, still in its pilot
+        # phase (those inside stay pilot participants; resuming goes back to the pilot).
+        PILOT_PAUSED = "pilot_paused", "Pilot (paused)"
         CLOSED = "closed", "Closed"
 
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
     # Shown to participants; must not reveal the arms or the models.
     public_title = models.CharField(max_length=200, default="Health scenarios study")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     disposition_scale = models.ForeignKey(DispositionScale, on_delete=models.PROTECT)
     scenarios_per_participant = models.PositiveSmallIntegerField(
         default=2, validators=[MinValueValidator(1)]
@@ -290,6 +293,13 @@ class Study(TimeStampedModel):
 
     # The statuses whose entry link enrols new participants.
     ENROLLING = (Status.PILOT, Status.LIVE)
+    # Paused: new participants are held at the door; those inside carry on.
+    PAUSED_STATUSES = (Status.PAUSED, Status.PILOT_PAUSED)
+    # The pilot phase, enrolling or paused.
+    PILOT_STATUSES = (Status.PILOT, Status.PILOT_PAUSED)
+    # Participants may be inside (enrolling or paused): the analysis stays blinded, chats
+    # run, endpoints are watched, Prolific is synced.
+    RUNNING = ENROLLING + PAUSED_STATUSES
 
     class Meta:
         verbose_name_plural = "studies"
@@ -304,7 +314,16 @@ class Study(TimeStampedModel):
 
     @property
     def is_pilot(self) -> bool:
-        return self.status == self.Status.PILOT
+        """In the pilot phase, enrolling or paused."""
+        return self.status in self.PILOT_STATUSES
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status in self.PAUSED_STATUSES
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in self.RUNNING
 
     @property
     def has_screening(self) -> bool:

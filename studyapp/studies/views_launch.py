@@ -35,6 +35,7 @@ from studyapp.studies.models import Study
 _ACTIONS = {
     Study.Status.DRAFT: ("pilot", "launch"),
     Study.Status.PILOT: ("launch",),
+    Study.Status.PILOT_PAUSED: ("launch",),  # launching ends the pause with the pilot
 }
 
 
@@ -59,7 +60,7 @@ class LaunchForm(forms.Form):
                 f"A study that is {self.study.get_status_display().lower()} cannot do that "
                 "from here."
             )
-        if self.study.status == Study.Status.PILOT and not data.get("pilot_data"):
+        if self.study.is_pilot and not data.get("pilot_data"):
             self.add_error("pilot_data", "Choose whether to keep or to clear the pilot's data.")
         return data
 
@@ -72,7 +73,7 @@ def _render(
     form: LaunchForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    pilot = study.status == Study.Status.PILOT
+    pilot = study.is_pilot
     context = {
         "study": study,
         "problems": problems,

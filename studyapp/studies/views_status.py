@@ -12,26 +12,17 @@ from django.views.decorators.http import require_http_methods
 from studyapp.accounts.permissions import study_get_for_user_or_404
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies import roles
-from studyapp.studies.models import Study
-from studyapp.studies.pausing import PauseRefusedError, study_pause, study_resume
+from studyapp.studies.pausing import TRANSITIONS, PauseRefusedError, study_pause, study_resume
 
 _CHANGES = {
-    "pause": (
-        study_pause,
-        Study.Status.LIVE,
-        "Study paused: new participants are held at the link.",
-    ),
-    "resume": (
-        study_resume,
-        Study.Status.PAUSED,
-        "Study resumed: the link enrols new participants.",
-    ),
+    "pause": (study_pause, "Study paused: new participants are held at the link."),
+    "resume": (study_resume, "Study resumed: the link enrols new participants."),
 }
 
 
 def _status_change(request: AuthenticatedHttpRequest, slug: str, change: str) -> HttpResponse:
     study = study_get_for_user_or_404(request.user, slug, roles.CHANGE_STUDY)
-    service, origin, done = _CHANGES[change]
+    service, done = _CHANGES[change]
     if request.method == "POST":
         try:
             service(study_id=study.pk, user=request.user)
@@ -40,7 +31,7 @@ def _status_change(request: AuthenticatedHttpRequest, slug: str, change: str) ->
         else:
             messages.success(request, done)
         return redirect("analysis:study_detail", slug=study.slug)
-    context = {"study": study, "change": change, "allowed": study.status == origin}
+    context = {"study": study, "change": change, "allowed": study.status in TRANSITIONS[change]}
     return render(request, "studies/status_confirm.html", context)
 
 

@@ -99,6 +99,16 @@ def test_a_live_study_withholds_inference_until_a_look_is_recorded(client, plann
     assert 'id="inference-hidden"' not in html and "Holm p" in html
 
 
+@pytest.mark.parametrize("status", [Study.Status.PAUSED, Study.Status.PILOT_PAUSED])
+def test_pausing_a_study_does_not_reveal_its_inference(client, planned, status):
+    planned_study, user = planned
+    study = planned_study.study
+    Study.objects.filter(pk=study.pk).update(status=status)
+    client.force_login(user)
+    html = client.get(reverse("analysis:dashboard", args=[study.slug])).content.decode()
+    assert 'id="inference-hidden"' in html and "Holm p" not in html
+
+
 def test_a_draft_study_shows_the_contrasts_primary_first(client, planned):
     planned_study, user = planned
     client.force_login(user)

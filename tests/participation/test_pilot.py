@@ -251,3 +251,79 @@ def test_the_monitor_lists_pilot_participants_labelled(client, scripted):
     page = client.get(reverse("analysis:monitor", args=[study.slug])).content.decode()
     row = page.split(f'data-participant="{participant.pk}"', 1)[1].split("</tr>", 1)[0]
     assert ">pilot</span>" in row
+
+
+# --- Pausing a pilot ----------------------------------------------------------------
+
+
+def test_a_paused_pilot_holds_newcomers_and_those_inside_stay_in_the_pilot(client, scripted):
+    from studyapp.participation.services import StudyPausedError
+    from studyapp.studies.pausing import study_pause, study_resume
+
+    study = pilot_study(scripted)
+    waiting = participant_enter(study=study, params=ProlificParams(pid="inside"))
+    owner = make_user("owner")
+    paused = study_pause(study_id=study.pk, user=owner)
+    assert paused.status == Study.Status.PILOT_PAUSED and paused.is_pilot and paused.is_paused
+    with pytest.raises(StudyPausedError):
+        participant_enter(study=paused, params=ProlificParams(pid="newcomer"))
+    # One who entered before the pause consents during it: still a pilot participant, on
+    # the pilot's allocation (a paused pilot is not a main phase).
+    participant = participant_consent(participant_id=waiting.pk)
+    participant.refresh_from_db()
+    assert participant.is_pilot and participant.arm is not None
+    assert Allocation.objects.get(participant=participant).is_pilot
+    assert cell_counts(study=study) == {}
+    resumed = study_resume(study_id=study.pk, user=owner)
+    assert resumed.status == Study.Status.PILOT
+    assert participant_enter(study=resumed, params=ProlificParams(pid="after")).is_pilot
+    assert [
+        e.after
+        for e in AuditEntry.objects.filter(study=study, action__in=["pause", "resume"]).order_by(
+            "pk"
+        )
+    ] == [
+        {"status": "pilot_paused"},
+        {"status": "pilot"},
+    ]
+
+
+def test_a_paused_pilot_can_be_launched_straight_away(scripted):
+    from studyapp.studies.pausing import study_pause
+
+    study = pilot_study(scripted)
+    finish(join(study, 2))
+    study = study_pause(study_id=study.pk, user=make_user("owner"))
+    with pytest.raises(LaunchRefusedError) as refused:
+        study_launch(study=study)  # still the pilot: keep or clear must be chosen
+    assert [p.code for p in refused.value.problems] == ["pilot_choice"]
+    study_launch(study=study, pilot_data="keep")
+    study.refresh_from_db()
+    assert study.status == Study.Status.LIVE
+    assert AuditEntry.objects.get(study=study, action="pilot_keep").detail["participants"] == 2
+    [main] = join(study, 1, start=100)
+    assert not main.is_pilot
+    assert study_verify_allocation(study=study).ok
+
+
+def test_the_study_page_offers_pausing_the_pilot_then_resuming_or_launching(client, scripted):
+    study = pilot_study(scripted)
+    user = make_user("owner")
+    make_member(study, user, "owner")
+    client.force_login(user)
+    detail = reverse("analysis:study_detail", args=[study.slug])
+    page = client.get(detail).content.decode()
+    assert "Pause the pilot" in page and 'id="launch-link"' in page
+    confirm = client.get(reverse("studies:pause", args=[study.slug])).content.decode()
+    assert 'id="confirm-pause"' in confirm and "resuming goes back to the pilot" in confirm
+    client.post(reverse("studies:pause", args=[study.slug]))
+    page = client.get(detail).content.decode()
+    assert "Pilot paused:" in page and "Resume the pilot" in page and 'id="launch-link"' in page
+    assert 'id="pause-link"' not in page
+    launch = client.get(reverse("studies:launch", args=[study.slug]))
+    assert launch.context["actions"] == ("launch",) and launch.context["pilot"] is not None
+    monitor = client.get(reverse("analysis:monitor", args=[study.slug])).content.decode()
+    assert 'id="paused-notice"' in monitor and "Pilot paused" in monitor
+    client.post(reverse("studies:resume", args=[study.slug]))
+    study.refresh_from_db()
+    assert study.status == Study.Status.PILOT

@@ -268,6 +268,15 @@ def test_the_scheduled_task_syncs_live_prolific_studies_only(prolific):
     assert draft.participants.count() == 0
 
 
+def test_the_scheduled_task_syncs_a_paused_study_whose_participants_still_submit(prolific):
+    study = prolific_study("paused-one")
+    first = begin_from_prolific(study, 1)
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.PAUSED)
+    prolific.add_submission(study_id=PROLIFIC_STUDY, participant_id=pid(1), status="RETURNED")
+    assert sync_prolific_task() == 1
+    assert first.refresh().status == S.RETURNED
+
+
 def test_the_scheduled_task_skips_a_study_without_a_token(prolific, monkeypatch):
     monkeypatch.delenv("STUDYAPP_PROLIFIC_TOKEN_DEFAULT")
     prolific_study()

@@ -156,12 +156,17 @@ def test_it_reads_only_finished_replies_in_the_window_in_one_query(
 
 
 @pytest.mark.django_db
-def test_only_live_studies_endpoints_are_in_healthz_health(live):
+def test_only_running_studies_endpoints_are_in_healthz_health(live):
     conversation = conversation_for(live)
     reply(conversation, 1, "error", timezone.now() - timedelta(seconds=10))
     assert [h.name for h in live_endpoint_health()] == ["live-model"]
-    Study.objects.filter(pk=live.pk).update(status=Study.Status.CLOSED)
-    assert live_endpoint_health() == []
+    # Paused (a live study or a pilot): those inside still chat, so it is still watched.
+    for status in (Study.Status.PAUSED, Study.Status.PILOT_PAUSED, Study.Status.PILOT):
+        Study.objects.filter(pk=live.pk).update(status=status)
+        assert [h.name for h in live_endpoint_health()] == ["live-model"], status
+    for status in (Study.Status.CLOSED, Study.Status.DRAFT):
+        Study.objects.filter(pk=live.pk).update(status=status)
+        assert live_endpoint_health() == [], status
 
 
 @pytest.mark.django_db
