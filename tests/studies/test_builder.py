@@ -241,6 +241,27 @@ def scenario_data(study, **overrides):
     return data
 
 
+def test_the_scenario_pages_show_the_builders_tabs_with_scenarios_current(client, alice, draft):
+    client.force_login(alice)
+    scenario = draft.scenarios.get(key="s1")
+    for url in (
+        reverse("studies:scenario_new", args=[draft.slug]),
+        reverse("studies:scenario_edit", args=[draft.slug, scenario.pk]),
+    ):
+        html = client.get(url).content.decode()
+        assert '<nav class="builder-nav" aria-label="Study builder">' in html
+        assert html.count('aria-current="page"') == 1
+        assert 'id="scenarios-link" aria-current="page">Scenarios</a>' in html
+        assert f'href="{reverse("studies:arms", args=[draft.slug])}"' in html
+    # A row button swaps the form alone: the tabs are not sent again inside it.
+    response = client.post(
+        reverse("studies:scenario_new", args=[draft.slug]),
+        {**scenario_data(draft), "section_action": "add"},
+        headers={"HX-Request": "true"},
+    )
+    assert "builder-nav" not in response.content.decode()
+
+
 def test_it_adds_a_scenario_with_sections_and_lists(client, alice, draft):
     client.force_login(alice)
     response = client.post(
@@ -436,6 +457,20 @@ def arm_data(**overrides):
     }
     data.update(overrides)
     return data
+
+
+def test_the_arm_pages_show_the_builders_tabs_with_arms_current(client, alice, draft):
+    client.force_login(alice)
+    arm = draft.arms.get(key="llama")
+    for url in (
+        reverse("studies:arm_new", args=[draft.slug]),
+        reverse("studies:arm_edit", args=[draft.slug, arm.pk]),
+    ):
+        html = client.get(url).content.decode()
+        assert '<nav class="builder-nav" aria-label="Study builder">' in html
+        assert html.count('aria-current="page"') == 1
+        assert 'id="arms-link" aria-current="page">Arms</a>' in html
+        assert f'href="{reverse("studies:allocation", args=[draft.slug])}"' in html
 
 
 def test_it_adds_an_llm_arm_with_an_endpoint_the_user_may_use(client, alice, draft):
