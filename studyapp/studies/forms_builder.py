@@ -61,14 +61,19 @@ class StudyNewForm(forms.Form):
         max_length=200, help_text="For investigators; participants see the public title."
     )
     slug = _SlugField()
+    # languages_field.js hides the first language among the others (and unticks it), so
+    # nobody is offered the same language twice; without the script, clean() says so.
     first_language = forms.ChoiceField(
-        choices=_language_choices, initial="en", help_text="The language the study is written in."
+        choices=_language_choices,
+        initial="en",
+        help_text="The language the study is written in.",
+        widget=forms.Select(attrs={"data-first-language": ""}),
     )
     other_languages = forms.MultipleChoiceField(
         choices=_language_choices,
         required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Offered too, once translated.",
+        widget=forms.CheckboxSelectMultiple(attrs={"data-other-languages": ""}),
+        help_text="Offered too, once translated: not the first language.",
     )
     disposition_scale = forms.ModelChoiceField(
         queryset=DispositionScale.objects.order_by("name"),
@@ -80,9 +85,20 @@ class StudyNewForm(forms.Form):
     def clean_slug(self) -> str:
         return _slug_free(self.cleaned_data["slug"])
 
+    def clean(self):
+        data = super().clean()
+        first = data.get("first_language")
+        if first and first in data.get("other_languages", []):
+            name = dict(_language_choices())[first]
+            self.add_error(
+                "other_languages",
+                f"{name} is the first language already: tick only the languages offered "
+                "besides it.",
+            )
+        return data
+
     def languages(self) -> list[str]:
-        first = self.cleaned_data["first_language"]
-        return [first, *(c for c in self.cleaned_data["other_languages"] if c != first)]
+        return [self.cleaned_data["first_language"], *self.cleaned_data["other_languages"]]
 
 
 class StudyCopyForm(forms.Form):

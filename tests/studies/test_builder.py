@@ -88,6 +88,29 @@ def test_it_creates_a_draft_study_whose_owner_is_the_creator(client, alice):
     ).exists()
 
 
+def test_the_first_language_ticked_again_is_refused_beside_the_field(client, alice):
+    client.force_login(alice)
+    response = new_study(client, **{"new-other_languages": ["en", "de"]})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_new-other_languages-error"' in html
+    assert "English is the first language already" in html
+    assert not Study.objects.filter(slug="first").exists()
+    response = new_study(client, **{"new-first_language": "de", "new-other_languages": ["en"]})
+    assert response.status_code == 302
+    assert Study.objects.get(slug="first").languages == ["de", "en"]
+
+
+def test_the_new_form_hides_the_first_language_among_the_others(client, alice):
+    client.force_login(alice)
+    html = client.get(reverse("studies:study_new")).content.decode()
+    # languages_field.js finds the two fields by these marks; without it the server's
+    # check above says what is wrong.
+    assert "js/languages_field.js" in html
+    assert 'name="new-first_language" data-first-language' in html
+    assert html.count("data-other-languages") == 2  # one per language's box
+
+
 def test_the_new_form_offers_every_scale(client, alice):
     other = DispositionScale.objects.create(slug="three", name="Three levels")
     client.force_login(alice)
