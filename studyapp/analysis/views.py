@@ -21,7 +21,9 @@ from studyapp.core.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from studyapp.participation.language import language_choices
 from studyapp.participation.preview import preview_arms, preview_scenarios
 from studyapp.studies import roles
+from studyapp.studies.launch import launch_todo
 from studyapp.studies.links import participant_entry_path
+from studyapp.studies.models import Study
 
 REFRESH_SECONDS = 10
 
@@ -64,6 +66,10 @@ def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         context["preview_arms"] = preview_arms(study=study)
         context["preview_scenarios"] = preview_scenarios(study=study)
         context["preview_languages"] = language_choices(study.languages)
+        if study.status in (Study.Status.DRAFT, Study.Status.PILOT):
+            # What the launch checklist would refuse, but for the endpoints' probes (seconds
+            # each): here while the study is built, each with the page that fixes it.
+            context["todo"] = launch_todo(study)
     return render(request, "analysis/study_detail.html", context)
 
 

@@ -64,8 +64,10 @@ def study_create(
     consent_text: str,
     instructions_text: str,
     created_by,
+    quota_per_arm: int | None = None,
 ) -> Study:
-    """A new draft study; `created_by` becomes its owner."""
+    """A new draft study; `created_by` becomes its owner. The new-study page asks for
+    `quota_per_arm` (the launch checklist refuses a study without a quota)."""
     study = Study(
         slug=slug,
         title=title,
@@ -73,6 +75,7 @@ def study_create(
         disposition_scale=disposition_scale,
         consent_text=consent_text,
         instructions_text=instructions_text,
+        quota_per_arm=quota_per_arm,
         status=Study.Status.DRAFT,
     )
     study.full_clean()

@@ -75,6 +75,17 @@ class StudyNewForm(forms.Form):
         widget=forms.CheckboxSelectMultiple(attrs={"data-other-languages": ""}),
         help_text="Offered too, once translated: not the first language.",
     )
+    quota_per_arm = forms.IntegerField(
+        min_value=1,
+        label="Responses per arm",
+        help_text=(
+            "The target sample: enrolment stops once each arm has this many answered "
+            "scenarios (participants per arm times scenarios each, 2 by default). HELPMed: 600 "
+            "per arm, from 1,298 participants over 4 arms doing two scenarios each. An "
+            "estimate will do: the study's Sample size page computes one, and Allocation "
+            "and quotas changes it."
+        ),
+    )
     disposition_scale = forms.ModelChoiceField(
         queryset=DispositionScale.objects.order_by("name"),
         help_text="The care levels participants choose from; fixed once the study starts.",

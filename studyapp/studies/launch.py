@@ -291,6 +291,14 @@ def _prolific_problems(*, study: Study, arms: Sequence[Arm], url: str) -> list[P
     ]
 
 
+def launch_todo(study: Study) -> list[Problem]:
+    """The checklist's problems that need no model endpoint asked (design_problems): what
+    the study page lists as still to do, so an investigator meets them while building,
+    not first at the launch."""
+    arms = list(study.arms.select_related("endpoint").order_by("key"))
+    return design_problems(study=study, arms=arms)
+
+
 def launch_problems(study: Study, *, probe: Probe = probe_endpoint) -> list[Problem]:
     """Every reason `study` may not go live now (empty: it may). Probes the LLM arms'
     endpoints concurrently (PROBE_TIMEOUT_S at most). `probe` is the network edge."""

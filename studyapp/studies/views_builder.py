@@ -69,6 +69,7 @@ def study_new(request: AuthenticatedHttpRequest) -> HttpResponse:
                 consent_text=data["consent_text"],
                 instructions_text=data["instructions_text"],
                 created_by=request.user,
+                quota_per_arm=data["quota_per_arm"],
             )
         except ValidationError as exc:
             add_validation_error(new_form, exc)

@@ -1,12 +1,24 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from studyapp.studies import launch
+from studyapp.studies.models import Study
 from tests.analysis.conftest import add_answering_participants
-from tests.factories import make_member, make_study, make_user
+from tests.factories import (
+    make_control_arm,
+    make_endpoint,
+    make_llm_arm,
+    make_member,
+    make_scenario,
+    make_study,
+    make_user,
+)
 
 
 @pytest.fixture
@@ -147,3 +159,53 @@ def test_the_study_page_links_every_investigator_page(client, alice, dataset):
         "questionnaires:list",
     ):
         assert f'href="{reverse(name, args=["alpha"])}"' in html, name
+
+
+# --- What a draft still lacks (the launch checklist's design problems) ---------------
+
+
+@pytest.fixture
+def draft(alice):
+    study = make_study("beta", title="Beta study", status=Study.Status.DRAFT)
+    make_member(study, alice)
+    return study
+
+
+def todo_codes(html: str) -> list[str]:
+    section = html.split('id="study-todo"')[1].split("</section>")[0]
+    return re.findall(r'data-problem="([a-z_]+)"', section)
+
+
+def test_a_drafts_page_lists_what_is_still_to_do_each_with_its_page(client, alice, draft):
+    client.force_login(alice)
+    html = client.get(reverse("analysis:study_detail", args=["beta"])).content.decode()
+    # The checklist's own problems, minus the endpoints' probes, before anyone launches.
+    assert todo_codes(html) == ["no_arms", "too_few_scenarios", "no_quota"]
+    assert todo_codes(html) == [p.code for p in launch.design_problems(study=draft, arms=[])]
+    section = html.split('id="study-todo"')[1].split("</section>")[0]
+    for name in ("studies:arms", "studies:scenarios", "studies:allocation"):
+        assert f'<a href="{reverse(name, args=["beta"])}">Fix it →</a>' in section, name
+
+
+def test_a_complete_draft_has_nothing_left_to_do_and_no_endpoint_is_asked(
+    client, alice, draft, monkeypatch
+):
+    def no_probe(**kwargs):
+        raise AssertionError("the study page asked a model endpoint")
+
+    monkeypatch.setattr(launch, "endpoint_problems", no_probe)
+    make_llm_arm(draft, make_endpoint())
+    make_control_arm(draft)
+    make_scenario(draft, "s1")
+    make_scenario(draft, "s2")
+    draft.quota_per_arm = 600
+    draft.save(update_fields=["quota_per_arm"])
+    client.force_login(alice)
+    html = client.get(reverse("analysis:study_detail", args=["beta"])).content.decode()
+    assert todo_codes(html) == []
+    assert 'id="todo-done"' in html
+
+
+def test_a_live_studys_page_has_no_todo_list(client, alice, dataset, url):
+    client.force_login(alice)
+    assert 'id="study-todo"' not in client.get(url).content.decode()

@@ -53,6 +53,7 @@ def new_study(client, **overrides):
         "new-title": "First study",
         "new-slug": "first",
         "new-first_language": "en",
+        "new-quota_per_arm": "600",
         "new-disposition_scale": scale.pk,
         "new-consent_text": "You agree.",
         "new-instructions_text": "Read and answer.",
@@ -86,6 +87,25 @@ def test_it_creates_a_draft_study_whose_owner_is_the_creator(client, alice):
     assert AuditEntry.objects.filter(
         study_id=study.pk, object_type="studies.study", actor=alice
     ).exists()
+
+
+def test_a_new_study_has_the_quota_it_was_given(client, alice):
+    client.force_login(alice)
+    html = client.get(reverse("studies:study_new")).content.decode()
+    # Asked with what it counts and an example, not first met at the launch checklist.
+    assert '<label for="id_new-quota_per_arm">Responses per arm:</label>' in html
+    assert "HELPMed: 600 per arm, from 1,298 participants over 4 arms" in html
+    assert new_study(client).status_code == 302
+    assert Study.objects.get(slug="first").quota_per_arm == 600
+
+
+def test_a_new_study_without_a_quota_is_refused_beside_the_field(client, alice):
+    client.force_login(alice)
+    for quota in ("", "0"):
+        response = new_study(client, **{"new-quota_per_arm": quota})
+        assert response.status_code == 400
+        assert 'id="id_new-quota_per_arm-error"' in response.content.decode()
+    assert not Study.objects.filter(slug="first").exists()
 
 
 def test_the_first_language_ticked_again_is_refused_beside_the_field(client, alice):
