@@ -31,6 +31,7 @@ from studyapp.participation.assignment import (
 from studyapp.participation.models import (
     Allocation,
     AllocationState,
+    ClearedPilotPid,
     Participant,
     ParticipantEvent,
     Task,
@@ -431,6 +432,15 @@ def pid_digest(*, study_id: int, prolific_pid: str) -> str:
     return salted_hmac(
         "studyapp.participation.withdrawn-pid", value, algorithm="sha256"
     ).hexdigest()
+
+
+def pid_was_in_cleared_pilot(*, study: Study, prolific_pid: str) -> bool:
+    """Whether this PID took part in the study's pilot whose data was cleared at launch
+    (participation.pilot): a kept pilot participant resumes their own session instead."""
+    if not prolific_pid:
+        return False
+    digest = pid_digest(study_id=study.pk, prolific_pid=prolific_pid)
+    return ClearedPilotPid.objects.filter(study=study, pid_digest=digest).exists()
 
 
 def pid_has_withdrawn(*, study: Study, prolific_pid: str) -> bool:

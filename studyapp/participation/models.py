@@ -388,6 +388,27 @@ class ParticipantEvent(models.Model):
             raise ValidationError("A withdrawal event must not point at the participant.")
 
 
+class ClearedPilotPid(models.Model):
+    """A pilot participant whose data was cleared at the launch (participation.pilot),
+    kept only as the keyed hash of their Prolific PID (enrolment.pid_digest, as a
+    withdrawal's): they took part in the pilot, so the main phase does not enrol them
+    again, and nothing else of them is kept."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+")
+    pid_digest = models.CharField(max_length=64)
+    cleared_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "pid_digest"], name="cleared_pilot_pid_once_per_study"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"cleared pilot PID of study {self.study_id}"
+
+
 class ProlificSync(models.Model):
     """A study's last sync with Prolific (participation.prolific_sync): what it read and
     when, so the Prolific page renders without asking Prolific. One row per study,

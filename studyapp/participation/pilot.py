@@ -7,7 +7,10 @@ session ended, with everything they gave (tasks, answers, chats, questionnaires:
 same cascade as a withdrawal) and their events, anonymous pilot withdrawals included, so
 nothing of the pilot is left to count in CONSORT. Their ledger rows stay, without a
 participant (as a withdrawal's), marked `is_pilot`: the allocation sequence stays
-verifiable from the seed. Those still on the consent page, not randomised, are not
+verifiable from the seed. Their Prolific PIDs stay only as keyed hashes
+(ClearedPilotPid), so the main phase's link does not enrol them again: they have seen the
+scenarios (a kept pilot participant resumes their own ended session instead). Those still
+on the consent page, not randomised, are not
 deleted (their link would break in their hands): randomised after the launch, they are
 the main phase's (enrolment.participant_allocate). Clearing is refused while a pilot
 participant is still doing their tasks: wait for them, or keep the pilot's data.
@@ -19,9 +22,16 @@ import logging
 from dataclasses import asdict, dataclass
 
 from django.db.models import Q
+from django.utils import timezone
 
-from studyapp.participation.enrolment import ACTIVE_STATUSES
-from studyapp.participation.models import Answer, Participant, ParticipantEvent, Task
+from studyapp.participation.enrolment import ACTIVE_STATUSES, pid_digest
+from studyapp.participation.models import (
+    Answer,
+    ClearedPilotPid,
+    Participant,
+    ParticipantEvent,
+    Task,
+)
 from studyapp.studies.models import Study
 
 logger = logging.getLogger(__name__)
@@ -33,6 +43,8 @@ class PilotCounts:
     tasks: int = 0
     answers: int = 0
     events: int = 0
+    # Of the participants, those with a Prolific PID: kept as digests when cleared.
+    prolific_ids: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -65,6 +77,7 @@ def pilot_counts(*, study: Study) -> PilotCounts:
             study=study,
             is_pilot=True,
         ).count(),
+        prolific_ids=participants.exclude(prolific_pid="").count(),
     )
 
 
@@ -78,6 +91,20 @@ def pilot_data_clear(*, study: Study) -> PilotCounts:
     counts = pilot_counts(study=study)
     participants = Participant.objects.pilots().filter(_clearable_q(), study=study)
     ids = list(participants.values_list("pk", flat=True))
+    # They took part: only a keyed hash of each PID stays, so the main phase's link does
+    # not enrol them again (services.participant_check_new_entry).
+    now = timezone.now()
+    ClearedPilotPid.objects.bulk_create(
+        [
+            ClearedPilotPid(
+                study=study,
+                pid_digest=pid_digest(study_id=study.pk, prolific_pid=pid),
+                cleared_at=now,
+            )
+            for pid in participants.exclude(prolific_pid="").values_list("prolific_pid", flat=True)
+        ],
+        ignore_conflicts=True,
+    )
     ParticipantEvent.objects.filter(
         Q(participant_id__in=ids) | Q(participant__isnull=True), study=study, is_pilot=True
     ).delete()

@@ -22,6 +22,7 @@ from studyapp.participation.enrolment import (
     AllocationConfigError,
     participant_allocate,
     pid_has_withdrawn,
+    pid_was_in_cleared_pilot,
     study_has_room,
 )
 from studyapp.participation.language import study_language_for
@@ -75,6 +76,11 @@ class AlreadyWithdrawnError(Exception):
     """This PID withdrew from the study; they are not enrolled (or randomised) again."""
 
 
+class AlreadyTookPartError(Exception):
+    """This PID took part in the study's pilot, whose data was cleared at launch; the main
+    phase does not enrol them again."""
+
+
 class ResumeRefusedError(Exception):
     """An entry link named a participant who has begun, from a browser that does not hold
     them and without their SESSION_ID: a PID is no password."""
@@ -108,7 +114,8 @@ def participant_resume_for_entry(
 
 def participant_check_new_entry(*, study: Study, params: ProlificParams) -> None:
     """Raise the reason a new participant with these parameters could not enter now
-    (StudyPausedError, StudyNotOpenError, AlreadyWithdrawnError, StudyFullError); reads
+    (StudyPausedError, StudyNotOpenError, AlreadyWithdrawnError, AlreadyTookPartError,
+    StudyFullError); reads
     only, so the entry page can say it before anyone presses Start."""
     if study.is_paused:
         raise StudyPausedError(study.slug)
@@ -116,6 +123,8 @@ def participant_check_new_entry(*, study: Study, params: ProlificParams) -> None
         raise StudyNotOpenError(study.slug)
     if pid_has_withdrawn(study=study, prolific_pid=params.pid):
         raise AlreadyWithdrawnError(study.slug)
+    if pid_was_in_cleared_pilot(study=study, prolific_pid=params.pid):
+        raise AlreadyTookPartError(study.slug)
     if not study_has_room(study=study):
         raise StudyFullError(study.slug)
 

@@ -67,6 +67,7 @@ from studyapp.participation.selectors import (
     study_disposition_levels,
 )
 from studyapp.participation.services import (
+    AlreadyTookPartError,
     AlreadyWithdrawnError,
     FlowError,
     ResumeRefusedError,
@@ -177,6 +178,8 @@ def _entry(request: HttpRequest, study: Study, query: QueryDict, language: str) 
         return _render(request, "participation/ended.html", context)
     except AlreadyWithdrawnError:
         return _render(request, "participation/withdrawn.html", {"study": study})
+    except AlreadyTookPartError:
+        return _render(request, "participation/already_took_part.html", {"study": study})
     session_bind_participant(request.session, participant)
     return redirect("participation:home", token=participant.token)
 

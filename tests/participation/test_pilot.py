@@ -327,3 +327,55 @@ def test_the_study_page_offers_pausing_the_pilot_then_resuming_or_launching(clie
     client.post(reverse("studies:resume", args=[study.slug]))
     study.refresh_from_db()
     assert study.status == Study.Status.PILOT
+
+
+# --- The pilot's people stay out of the main phase ------------------------------------
+
+
+def test_a_cleared_pilot_participant_is_not_enrolled_again_in_the_main_phase(client, scripted):
+    from studyapp.participation.models import ClearedPilotPid
+    from studyapp.participation.pilot import pilot_counts
+    from studyapp.participation.services import AlreadyTookPartError
+
+    study = pilot_study(scripted)
+    pilot = join(study, 2)
+    finish(pilot)
+    assert pilot_counts(study=study).prolific_ids == 2
+    study_launch(study=study, pilot_data="clear")
+    study.refresh_from_db()
+    assert not Participant.objects.filter(study=study).exists()
+    # Only keyed digests are kept: no PID in the table.
+    digests = list(
+        ClearedPilotPid.objects.filter(study=study).values_list("pid_digest", flat=True)
+    )
+    assert len(digests) == 2 and not {"pid-0", "pid-1"} & set(digests)
+    entry = AuditEntry.objects.get(study=study, action="pilot_clear")
+    assert entry.detail["prolific_ids"] == 2
+    with pytest.raises(AlreadyTookPartError):
+        participant_enter(study=study, params=ProlificParams(pid="pid-0"))
+    # Through the link, with the page that says why; nobody is created.
+    url = reverse("participation:entry", args=[study.slug])
+    for response in (
+        client.get(url, {"PROLIFIC_PID": "pid-1"}),
+        client.post(url, {"PROLIFIC_PID": "pid-1"}),
+    ):
+        assert response.status_code == 200
+        assert response.templates[0].name == "participation/already_took_part.html"
+        assert "You have already taken part" in response.content.decode()
+    assert not Participant.objects.filter(study=study).exists()
+    # Someone new is enrolled as usual, in the main phase.
+    assert not participant_enter(study=study, params=ProlificParams(pid="new")).is_pilot
+
+
+def test_a_kept_pilot_participant_is_not_enrolled_again_either(scripted):
+    from studyapp.participation.services import ResumeRefusedError
+
+    study = pilot_study(scripted)
+    [participant] = join(study, 1)
+    finish([participant])
+    study_launch(study=study, pilot_data="keep")
+    # Known by their PID: never a second participant (a PID alone does not resume a
+    # session that began, from another browser: participant_resume_for_entry).
+    with pytest.raises(ResumeRefusedError):
+        participant_enter(study=study, params=ProlificParams(pid="pid-0"))
+    assert list(Participant.objects.filter(study=study)) == [participant]
