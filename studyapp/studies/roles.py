@@ -196,6 +196,7 @@ URL_ACCESS: dict[str, str] = {
     "studies:allocation": CHANGE_STUDY,  # studies.views_recruitment
     "studies:screening": CHANGE_STUDY,
     "studies:prolific_settings": CHANGE_STUDY,
+    "studies:blinding": CHANGE_STUDY,  # studies.views_blinding
     "studies:scenarios": CHANGE_STUDY,
     "studies:scenario_new": CHANGE_STUDY,
     "studies:scenario_edit": CHANGE_STUDY,

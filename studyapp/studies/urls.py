@@ -4,6 +4,7 @@ from django.urls import path
 
 from studyapp.studies import (
     views_arms,
+    views_blinding,
     views_builder,
     views_design,
     views_launch,
@@ -46,6 +47,7 @@ urlpatterns = [
         views_recruitment.prolific_settings,
         name="prolific_settings",
     ),
+    path("<slug:slug>/blinding/", views_blinding.blinding, name="blinding"),
     path("<slug:slug>/scenarios/", views_builder.scenario_list, name="scenarios"),
     path("<slug:slug>/scenarios/new/", views_builder.scenario_new, name="scenario_new"),
     path(

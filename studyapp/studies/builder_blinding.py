@@ -1,0 +1,76 @@
+"""Writes of the study builder's blinding page (studies.views_blinding): what the
+blinding guard (chat.blinding) does when a reply says one of its arm's blinding terms.
+The terms themselves are the arms' (the arm form edits them).
+
+The guard protects participants' blinding to the model. What may change when:
+
+- a draft nobody entered: anything;
+- once the design is fixed (studies.builder_recruitment.design_fixed: out of draft, or a
+  real participant entered): the guard may be tightened (flag only → replace) and the
+  replacement's words corrected, but not loosened (replace → flag only): later
+  participants would read the model's name where earlier ones did not, and the arms'
+  blinding would differ by date of entry. Each conversation keeps the action and words it
+  opened with (chat.services.conversation_get_or_create), so a change reaches only chats
+  opened after it; every change is on the study's history and audit trail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from studyapp.chat.blinding import occurrences
+from studyapp.studies.builder_recruitment import design_fixed, fixed_reason
+from studyapp.studies.history import config_save
+from studyapp.studies.models import Study
+
+BLINDING_FIELDS = ("blinding_action", "blinding_replacement")
+
+
+def study_blinding_update(*, study_id: int, values: dict[str, Any], by=None) -> Study:
+    """Change the blinding action and the replacement words, under the study's row lock.
+    ValidationError naming the field at fault: loosening the guard once the design is
+    fixed, or a replacement that says one of the arms' terms (it would give the model
+    away instead of hiding it)."""
+    unknown = set(values) - set(BLINDING_FIELDS)
+    if unknown:
+        raise ValueError(f"not a field of this page: {sorted(unknown)}")
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study_id)
+        errors: dict[str, str] = {}
+        action = values.get("blinding_action", study.blinding_action)
+        if (
+            study.blinding_action == Study.BlindingAction.REPLACE
+            and action == Study.BlindingAction.FLAG
+            and design_fixed(study)
+        ):
+            errors["blinding_action"] = (
+                f"The study is {fixed_reason(study)}: participants so far had the model's "
+                "name replaced, so later ones must too. The guard may be tightened once "
+                "participants entered, never loosened."
+            )
+        replacement = " ".join(str(values.get("blinding_replacement", "")).split())
+        if "blinding_replacement" in values:
+            values = {**values, "blinding_replacement": replacement}
+        terms = [t for arm in study.arms.all() for t in arm.blinding_terms]
+        found = occurrences(replacement, terms)
+        if found:
+            errors["blinding_replacement"] = (
+                f"These words say “{found[0].term}”, a blinding term of the study's arms: "
+                "choose neutral words (e.g. the assistant)."
+            )
+        for name, value in values.items():
+            setattr(study, name, value)
+        try:
+            study.full_clean()
+        except ValidationError as exc:
+            errors = {
+                **{k: v for k, v in exc.message_dict.items() if k in BLINDING_FIELDS},
+                **errors,
+            }
+        if errors:
+            raise ValidationError(errors)
+        config_save(study, fields=list(values), by=by)
+    return study
