@@ -40,6 +40,7 @@ from studyapp.studies import analysis_plan, builder_recruitment
 from studyapp.studies.history import config_save
 from studyapp.studies.models import Arm, ModelEndpoint, Study
 from studyapp.studies.services import plan_current
+from studyapp.studies.translations import translation_status
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,17 @@ def _field_url(study: Study, field: str) -> str:
     if field in builder_recruitment.PROLIFIC_FIELDS:
         return _page_url("studies:prolific_settings", study.slug)
     return _page_url("studies:settings", study.slug)
+
+
+_TRANSLATE = "Translate the study's texts on its Translations page (the scenarios' in the admin)."
+
+
+def _translation_url(study: Study) -> str:
+    """The builder's translation page of the first language that lacks something."""
+    for status in translation_status(study=study):
+        if status.gaps:
+            return _page_url("studies:translation", study.slug, status.language)
+    return _page_url("studies:translations", study.slug)
 
 
 async def _probe_all(configs: Sequence[EndpointConfig], probe: Probe) -> list[ProbeResult]:
@@ -218,12 +230,17 @@ def design_problems(*, study: Study, arms: Sequence[Arm]) -> list[Problem]:
         candidate.clean()
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
+            if field == "languages" and len(study.languages) > 1:
+                code, where, url = "translations", _TRANSLATE, _translation_url(study)
+            else:
+                code, where = "settings", "Correct it in the study's settings."
+                url = _field_url(study, field)
             problems.append(
                 Problem(
-                    "translations" if field == "languages" else "settings",
+                    code,
                     f"{field.replace('_', ' ').capitalize()}: {' '.join(messages)}",
-                    "Correct it in the study's settings.",
-                    _field_url(study, field),
+                    where,
+                    url,
                 )
             )
     problems += _questionnaire_translation_problems(study)

@@ -197,6 +197,8 @@ URL_ACCESS: dict[str, str] = {
     "studies:screening": CHANGE_STUDY,
     "studies:prolific_settings": CHANGE_STUDY,
     "studies:blinding": CHANGE_STUDY,  # studies.views_blinding
+    "studies:translations": CHANGE_STUDY,  # studies.views_translations
+    "studies:translation": CHANGE_STUDY,
     "studies:scenarios": CHANGE_STUDY,
     "studies:scenario_new": CHANGE_STUDY,
     "studies:scenario_edit": CHANGE_STUDY,

@@ -161,7 +161,8 @@ class LanguageStatus:
         return not self.gaps
 
 
-def _study_gaps(study: Study, translation: StudyTranslation) -> list[str]:
+def study_translation_gaps(study: Study, translation: StudyTranslation) -> list[str]:
+    """What `translation` lacks of the study's texts, in words (the scenarios aside)."""
     gaps = []
     levels = list(study.disposition_scale.levels.all())
     for level in levels:
@@ -206,7 +207,7 @@ def translation_status(*, study: Study) -> list[LanguageStatus]:
         if translation is None:
             gaps.append("the study's texts")
         else:
-            gaps.extend(_study_gaps(study, translation))
+            gaps.extend(study_translation_gaps(study, translation))
             if not translation.is_current:
                 out_of_date.append("the study's texts")
         for scenario in scenarios:

@@ -13,6 +13,7 @@ from studyapp.studies import (
     views_recruitment,
     views_scales,
     views_status,
+    views_translations,
 )
 
 app_name = "studies"
@@ -48,6 +49,12 @@ urlpatterns = [
         name="prolific_settings",
     ),
     path("<slug:slug>/blinding/", views_blinding.blinding, name="blinding"),
+    path("<slug:slug>/translations/", views_translations.translation_list, name="translations"),
+    path(
+        "<slug:slug>/translations/<str:language>/",
+        views_translations.translation_edit,
+        name="translation",
+    ),
     path("<slug:slug>/scenarios/", views_builder.scenario_list, name="scenarios"),
     path("<slug:slug>/scenarios/new/", views_builder.scenario_new, name="scenario_new"),
     path(

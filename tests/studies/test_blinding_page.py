@@ -155,3 +155,19 @@ def test_the_action_saved_on_the_page_is_the_one_the_guard_applies(client, alice
     else:
         assert shown == "I am Llama, made by Meta AI."
 
+
+def test_the_study_and_builder_pages_link_to_blinding_and_translations(client, alice, draft):
+    client.force_login(alice)
+    links = [
+        reverse("studies:blinding", args=[draft.slug]),
+        reverse("studies:translations", args=[draft.slug]),
+    ]
+    pages = [
+        reverse(f"studies:{name}", args=[draft.slug])
+        for name in ("settings", "arms", "screening", "blinding", "translations")
+    ]
+    pages.append(reverse("analysis:study_detail", args=[draft.slug]))
+    for page in pages:
+        html = client.get(page).content.decode()
+        for link in links:
+            assert f'href="{link}"' in html, (page, link)

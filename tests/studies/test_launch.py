@@ -170,7 +170,7 @@ def test_missing_translations_are_refused_as_study_clean_says(scripted):
     [problem] = launch_problems(study)
     assert problem.code == "translations"
     assert "de:" in problem.message
-    assert problem.url == reverse("studies:settings", args=[study.slug])
+    assert problem.url == reverse("studies:translation", args=[study.slug, "de"])
 
 
 def test_a_setting_problem_links_to_the_page_of_its_field(scripted):

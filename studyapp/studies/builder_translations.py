@@ -1,0 +1,90 @@
+"""Writes of the study builder's translation page (studies.views_translations): the
+study's texts in one of its other languages (StudyTranslation: consent, instructions,
+questions, the screening question and the attention check with their options' labels,
+care levels, arm labels), with who translated them and how.
+
+A translation may be corrected at any time, as the screening page lets the questions'
+wording be corrected: a participant reads a text when they reach it, so a correction
+reaches those who read it afterwards. Every save is on the study's history and audit
+trail (audit.models registers StudyTranslation), with who and the texts before and after.
+What is refused: a study out of draft left with a gap in one of its languages (its
+participants would read that text in the source language; studies.translations).
+
+Saving records the source the translation was made from (its digest): an edit of the
+source afterwards shows it as out of date, on this page and in the admin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from studyapp.studies.history import config_save
+from studyapp.studies.models import Study, StudyTranslation
+from studyapp.studies.translations import study_translation_gaps
+
+PROVENANCE_FIELDS = ("method", "translated_by", "reviewed_by", "translated_on", "notes")
+TEXT_FIELDS = (
+    "public_title",
+    "consent_text",
+    "instructions_text",
+    "disposition_question",
+    "conditions_question",
+    "screening_question",
+    "screening_labels",
+    "check_question",
+    "check_labels",
+    "levels",
+    "arms",
+)
+TRANSLATION_FIELDS = (*PROVENANCE_FIELDS, *TEXT_FIELDS)
+
+
+class NotALanguageOfTheStudy(Exception):
+    """The language is not one the study offers after its first (nothing to translate)."""
+
+
+def translation_languages(study: Study) -> list[str]:
+    """The languages a study's texts are translated into: all but its first."""
+    return list((study.languages or [])[1:])
+
+
+@transaction.atomic
+def study_translation_save(
+    *, study_id: int, language: str, data: Mapping[str, Any], by=None
+) -> StudyTranslation:
+    """Create or change the study's translation into `language` (`data`: some of the
+    TRANSLATION_FIELDS), under the study's row lock. ValidationError naming the field at
+    fault (the model's checks); for a study out of draft, one listing what would be
+    missing. Saving says the translation matches the source as it is now."""
+    unknown = set(data) - set(TRANSLATION_FIELDS)
+    if unknown:
+        raise ValueError(f"not a field of this page: {sorted(unknown)}")
+    study = Study.objects.select_for_update().get(pk=study_id)
+    if language not in translation_languages(study):
+        raise NotALanguageOfTheStudy(language)
+    translation = StudyTranslation.objects.filter(study=study, language=language).first()
+    adding = translation is None
+    if adding:
+        translation = StudyTranslation(study=study, language=language)
+    for name, value in data.items():
+        setattr(translation, name, value)
+    translation.full_clean(exclude=["source_digest"])
+    if study.status != Study.Status.DRAFT:
+        gaps = study_translation_gaps(study, translation)
+        if gaps:
+            raise ValidationError(
+                f"The study is {study.get_status_display().lower()}: its participants would "
+                f"read these in {study.languages[0]}. Translate {'; '.join(gaps)}."
+            )
+    translation.record_source()
+    if adding:
+        if by is not None:
+            translation._history_user = by
+        translation.save()
+    else:
+        config_save(translation, fields=[*data, "source_digest"], by=by)
+    return translation
