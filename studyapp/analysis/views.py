@@ -66,7 +66,7 @@ def study_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         context["preview_arms"] = preview_arms(study=study)
         context["preview_scenarios"] = preview_scenarios(study=study)
         context["preview_languages"] = language_choices(study.languages)
-        if study.status in (Study.Status.DRAFT, Study.Status.PILOT):
+        if study.status == Study.Status.DRAFT or study.is_pilot:  # a paused pilot too
             # What the launch checklist would refuse, but for the endpoints' probes (seconds
             # each): here while the study is built, each with the page that fixes it.
             context["todo"] = launch_todo(study)

@@ -39,7 +39,7 @@ from studyapp.participation.enrolment import (
 from studyapp.studies import analysis_plan, builder_recruitment
 from studyapp.studies.history import config_save
 from studyapp.studies.models import Arm, ModelEndpoint, Study
-from studyapp.studies.services import plan_current
+from studyapp.studies.services import plan_current_content
 from studyapp.studies.translations import translation_status
 
 logger = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def design_problems(*, study: Study, arms: Sequence[Arm]) -> list[Problem]:
                     _page_url("studies:allocation", study.slug),
                 )
             )
-    content = plan_current(study=study).content
+    content = plan_current_content(study=study)  # a check writes nothing
     try:
         analysis_plan.validate(content, arm_keys=[arm.key for arm in arms])
     except analysis_plan.PlanError as exc:

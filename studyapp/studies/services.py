@@ -158,6 +158,20 @@ def _condition_labels_mirror(
 # --- The analysis plan ------------------------------------------------------------------
 
 
+def plan_current_content(*, study: Study) -> Any:
+    """What plan_current's content would be, read without writing (a study without a
+    plan gets the default it would store): for checks made on a page view."""
+    content = (
+        AnalysisPlan.objects.filter(study=study)
+        .order_by("-version")
+        .values_list("content", flat=True)
+        .first()
+    )
+    if content is None:
+        return analysis_plan.default_plan(condition_labels=study.condition_labels)
+    return content
+
+
 def plan_current(*, study: Study) -> AnalysisPlan:
     """The study's newest plan version; a study without one gets HELPMed's default
     (studies.analysis_plan.default_plan) as version 1, a draft."""
