@@ -24,6 +24,7 @@ from django.db import transaction
 
 from studyapp.studies.history import config_save
 from studyapp.studies.models import Study, StudyTranslation
+from studyapp.studies.translation_sources import digest, study_source
 from studyapp.studies.translations import study_translation_gaps
 
 PROVENANCE_FIELDS = ("method", "translated_by", "reviewed_by", "translated_on", "notes")
@@ -43,6 +44,26 @@ TEXT_FIELDS = (
 TRANSLATION_FIELDS = (*PROVENANCE_FIELDS, *TEXT_FIELDS)
 
 
+SOURCE_CHANGED = (
+    "The study's texts changed while this page was open (an option, a level or an arm may "
+    "have been added, removed or reworded), so a field may no longer translate the text "
+    "above it. Nothing was saved: check each field against its source and save again."
+)
+
+
+def page_digest(study: Study) -> str:
+    """The digest of what the translation page shows of `study` now: the source texts and
+    the order of its options, levels and arms (the page's fields follow it by position;
+    the source's own digest is blind to order)."""
+    order = {
+        "screening": [str(o.get("value")) for o in study.screening_options],
+        "check": list(study.check_options),
+        "levels": [level.code for level in study.disposition_scale.levels.all()],
+        "arms": list(study.arms.order_by("key").values_list("key", flat=True)),
+    }
+    return digest({"source": study_source(study), "order": order})
+
+
 class NotALanguageOfTheStudy(Exception):
     """The language is not one the study offers after its first (nothing to translate)."""
 
@@ -54,18 +75,28 @@ def translation_languages(study: Study) -> list[str]:
 
 @transaction.atomic
 def study_translation_save(
-    *, study_id: int, language: str, data: Mapping[str, Any], by=None
+    *,
+    study_id: int,
+    language: str,
+    data: Mapping[str, Any],
+    made_from: str = "",
+    by=None,
 ) -> StudyTranslation:
     """Create or change the study's translation into `language` (`data`: some of the
-    TRANSLATION_FIELDS), under the study's row lock. ValidationError naming the field at
-    fault (the model's checks); for a study out of draft, one listing what would be
-    missing. Saving says the translation matches the source as it is now."""
+    TRANSLATION_FIELDS), under the study's row lock. `made_from`: the source digest the
+    page was made from (`page_digest`), refused when the source has changed since,
+    since the form's fields follow the options, levels and arms by position.
+    ValidationError naming the field at fault (the model's checks); for a study out of
+    draft, one listing what would be missing. Saving says the translation matches the
+    source as it is now."""
     unknown = set(data) - set(TRANSLATION_FIELDS)
     if unknown:
         raise ValueError(f"not a field of this page: {sorted(unknown)}")
     study = Study.objects.select_for_update().get(pk=study_id)
     if language not in translation_languages(study):
         raise NotALanguageOfTheStudy(language)
+    if made_from and made_from != page_digest(study):
+        raise ValidationError(SOURCE_CHANGED)
     translation = StudyTranslation.objects.filter(study=study, language=language).first()
     adding = translation is None
     if adding:

@@ -78,6 +78,10 @@ class StudyTranslationForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Attention check question",
     )
+    # The digest of what this page was made from (builder_translations.page_digest):
+    # the fields follow options, levels and arms by position, so a save is refused when
+    # the source changed in between.
+    source = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(
         self,
@@ -88,6 +92,7 @@ class StudyTranslationForm(forms.Form):
         arms: list[Arm],
         translation: StudyTranslation | None = None,
         complete: bool = False,
+        made_from: str = "",
         **kwargs,
     ):
         self.study, self.levels, self.arms = study, levels, arms
@@ -95,6 +100,7 @@ class StudyTranslationForm(forms.Form):
         if translation is not None:
             kwargs.setdefault("initial", self._initial(translation))
         super().__init__(data, **kwargs)
+        self.fields["source"].initial = made_from
         if not study.screening_question:
             del self.fields["screening_question"]
         if not study.check_question:
@@ -260,6 +266,7 @@ class StudyTranslationForm(forms.Form):
         """The service's data (builder_translations.study_translation_save): labels keyed
         by what they translate, empty ones left out."""
         data = dict(self.cleaned_data)
+        data.pop("source", None)
         study = self.study
 
         def text(name: str) -> str:

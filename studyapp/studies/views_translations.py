@@ -50,6 +50,7 @@ def _form(study: Study, translation: StudyTranslation | None, data=None):
         arms=list(study.arms.order_by("key")),
         translation=translation,
         complete=study.status != Study.Status.DRAFT,
+        made_from=builder_translations.page_digest(study),
     )
 
 
@@ -60,13 +61,20 @@ def translation_edit(request: AuthenticatedHttpRequest, slug: str, language: str
     if language not in builder_translations.translation_languages(study):
         raise Http404("The study does not offer this language, or is written in it.")
     translation = StudyTranslation.objects.filter(study=study, language=language).first()
-    form = _form(study, translation, request.POST or None)
+    data, made_from = None, ""
+    if request.method == "POST":
+        # The form comes back made from the source as it is now, whatever happens.
+        data = request.POST.copy()
+        made_from = data.get("source", "")
+        data["source"] = builder_translations.page_digest(study)
+    form = _form(study, translation, data)
     if request.method == "POST" and form.is_valid():
         try:
             builder_translations.study_translation_save(
                 study_id=study.pk,
                 language=language,
                 data=form.translation_data(),
+                made_from=made_from,
                 by=request.user,
             )
         except ValidationError as exc:

@@ -231,3 +231,20 @@ def test_a_german_participant_reads_the_screening_and_check_saved_here(client, a
     assert "<span>Lila</span>" in check and "<span>Purple</span>" not in check
     flow.post("check", {"answer": "Blue"})
     assert flow.refresh().status != Participant.Status.FAILED_CHECK
+
+
+def test_a_save_from_a_page_opened_before_the_source_changed_is_refused(client, alice, draft):
+    client.force_login(alice)
+    html = client.get(url(draft)).content.decode()
+    made_from = html.split('name="source" value="', 1)[1].split('"', 1)[0]
+    # Meanwhile the screening options are swapped: label 0 would now name "other".
+    Study.objects.filter(pk=draft.pk).update(screening_options=SCREENING[::-1])
+    response = post(client, draft, source=made_from)
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="translation-errors"' in html and "Nothing was saved" in html
+    assert not StudyTranslation.objects.exists()
+    # The page that says so is made from the source as it is now: saving it goes through.
+    fresh = html.split('name="source" value="', 1)[1].split('"', 1)[0]
+    assert fresh != made_from
+    assert post(client, draft, source=fresh).status_code == 302
