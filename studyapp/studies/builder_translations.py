@@ -22,9 +22,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from studyapp.studies import translation_sources
 from studyapp.studies.history import config_save
 from studyapp.studies.models import Study, StudyTranslation
-from studyapp.studies.translation_sources import digest, study_source
+from studyapp.studies.translation_sources import study_source
 from studyapp.studies.translations import study_translation_gaps
 
 PROVENANCE_FIELDS = ("method", "translated_by", "reviewed_by", "translated_on", "notes")
@@ -53,15 +54,14 @@ SOURCE_CHANGED = (
 
 def page_digest(study: Study) -> str:
     """The digest of what the translation page shows of `study` now: the source texts and
-    the order of its options, levels and arms (the page's fields follow it by position;
-    the source's own digest is blind to order)."""
+    the order of its options, levels and arms (translation_sources.page_digest)."""
     order = {
         "screening": [str(o.get("value")) for o in study.screening_options],
         "check": list(study.check_options),
         "levels": [level.code for level in study.disposition_scale.levels.all()],
         "arms": list(study.arms.order_by("key").values_list("key", flat=True)),
     }
-    return digest({"source": study_source(study), "order": order})
+    return translation_sources.page_digest(source=study_source(study), order=order)
 
 
 class NotALanguageOfTheStudy(Exception):

@@ -20,6 +20,15 @@ def digest(source: Any) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
+def page_digest(*, source: Any, order: Any) -> str:
+    """The digest of what a translation page was made from: the source texts and the
+    order of the pieces its fields follow by position (options, levels, items). A save
+    from a page whose digest is no longer the current one is refused: a field may now
+    sit beside another option than the one it translates. The source's own digest is
+    blind to that order (options are keyed by value)."""
+    return digest({"source": source, "order": order})
+
+
 def study_source(study) -> dict[str, Any]:
     """Every participant-facing text of a study in its first language (levels, arms too)."""
     return {
