@@ -125,7 +125,8 @@ class Table:
     queryset: Callable[[Study], QuerySet] | None = None
     order_by: tuple[str, ...] = ("pk",)
     notes: list[str] = field(default_factory=list)
-    source: Callable[[Study], Iterator[dict]] | None = None
+    # (study, include_pilot) -> records.
+    source: Callable[[Study, bool], Iterator[dict]] | None = None
     # The lookup of the row's participant's is_pilot: the pilot's rows are left out unless
     # the export asks for them (rows(include_pilot=True), ?pilot=include), as humans_q.
     pilot_lookup: str | None = None
@@ -894,7 +895,8 @@ RUBRIC_SCORES = Table(
         "One row per rubric run, target graded and repetition: the rubric score of a chat "
         "or output (see the rubric convention; verdicts per item in rubric_verdicts)."
     ),
-    source=lambda study: rubric_score_records(study=study),
+    # A rubric run chose its chats when it ran (the pilot's among them or not).
+    source=lambda study, _include_pilot: rubric_score_records(study=study),
     columns=(
         Column("run_id", "integer", "The rubric run.", "run_id"),
         Column("run_key", "string", "The rubric run's key.", "run_key"),
@@ -1105,7 +1107,9 @@ def rows(
     }
     renames = [(i, converters[c.convert]) for i, c in enumerate(columns) if c.convert]
     if table.source is not None:
-        records: Iterator = (tuple(r[lookup] for lookup in lookups) for r in table.source(study))
+        records: Iterator = (
+            tuple(r[lookup] for lookup in lookups) for r in table.source(study, include_pilot)
+        )
         if page is not None:
             records = islice(records, page.start, page.stop)
     else:

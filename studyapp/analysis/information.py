@@ -263,15 +263,16 @@ def transcript_facts(
     )
 
 
-def information_transfer_records(study: Study) -> Iterator[dict]:
+def information_transfer_records(study: Study, include_pilot: bool = False) -> Iterator[dict]:
     """The `information_transfer` export: one record per chat x key fact, for every chat
     of the study in a scenario with key facts (participants' and simulated patients',
-    answered or not), in chat order. Streamed: two cursors read side by side (chats, and
-    participant messages in chat order), so memory holds one chat at a time."""
+    answered or not; the pilot's with `include_pilot`, as every export), in chat order.
+    Streamed: two cursors read side by side (chats, and participant messages in chat
+    order), so memory holds one chat at a time."""
     facts = study_facts(study=study)
     chats = (
         Conversation.objects.filter(
-            not_preview_q("task__participant__"),
+            not_preview_q("task__participant__", include_pilot=include_pilot),
             task__participant__study=study,
             task__scenario_id__in=list(facts.key_facts),
         )
@@ -289,7 +290,7 @@ def information_transfer_records(study: Study) -> Iterator[dict]:
     )
     messages = _participant_messages(
         Conversation.objects.filter(
-            not_preview_q("task__participant__"),
+            not_preview_q("task__participant__", include_pilot=include_pilot),
             task__participant__study=study,
             task__scenario_id__in=list(facts.key_facts),
         )

@@ -176,13 +176,15 @@ def study_create(request: HttpRequest, body: StudyCreateIn):
     url_name="participants",
 )
 @paginate(PageNumberPagination, page_size=PAGE_SIZE)
-def participants(request: HttpRequest, slug: str):
+def participants(request: HttpRequest, slug: str, include_pilot: bool = False):
     """Participants' states (participation.states), oldest first, PAGE_SIZE a page: ids,
-    arm and times only, never anything they wrote. The arm's key only unblinded."""
+    arm and times only, never anything they wrote. The arm's key only unblinded. The
+    pilot's participants only with `include_pilot=true`, as on the pages."""
     study = _study(request, slug, roles.VIEW_RESULTS, Scope.READ)
     blinded = user_sees_blinded(request.user, study)
     names = exports.arm_names_for(study=study)
-    return _ParticipantPage(study_participants_with_state(study=study), names, blinded)
+    queryset = study_participants_with_state(study=study, include_pilot=include_pilot)
+    return _ParticipantPage(queryset, names, blinded)
 
 
 class _ParticipantPage:
@@ -206,6 +208,7 @@ class _ParticipantPage:
                 arm_letter=self.names.letter.get(p.arm_id),
                 language=p.language,
                 is_simulated=p.is_simulated,
+                is_pilot=p.is_pilot,
                 created_at=p.created_at,
                 completed_at=p.completed_at,
             )
@@ -227,10 +230,13 @@ def report(request: HttpRequest, slug: str):
     url_name="export",
     openapi_extra={"responses": {200: {"description": "The table as CSV, streamed."}}},
 )
-def export(request: HttpRequest, slug: str, table: str, blinded: bool = False):
+def export(
+    request: HttpRequest, slug: str, table: str, blinded: bool = False, include_pilot: bool = False
+):
     """One export table as CSV, streamed, recorded in the audit trail as the page's
     downloads are. Blinded when asked (`?blinded=true`) and always for a blinded analyst;
-    pseudonyms only (raw identifiers stay with the page, which records why)."""
+    pseudonyms only (raw identifiers stay with the page, which records why). The pilot's
+    rows only with `include_pilot=true` (the page's "Include the pilot")."""
     study = _study(request, slug, roles.VIEW_RESULTS, Scope.EXPORT)
     if table not in exports.TABLES:
         raise Http404("No such export")
@@ -241,7 +247,12 @@ def export(request: HttpRequest, slug: str, table: str, blinded: bool = False):
         action="export",
         object_type="analysis.export",
         object_id=f"{table}.csv",
-        detail={"blinded": blinded, "raw_identifiers": False, "via": "api"},
+        detail={
+            "blinded": blinded,
+            "raw_identifiers": False,
+            "include_pilot": include_pilot,
+            "via": "api",
+        },
     )
     parts = exports.WRITERS["csv"](
         exports.TABLES[table],
@@ -249,6 +260,7 @@ def export(request: HttpRequest, slug: str, table: str, blinded: bool = False):
         arms=exports.arm_names_for(study=study),
         blinded=blinded,
         raw_identifiers=False,
+        include_pilot=include_pilot,
     )
     suffix = "-blinded" if blinded else ""
     return streaming_attachment(
@@ -259,7 +271,9 @@ def export(request: HttpRequest, slug: str, table: str, blinded: bool = False):
     )
 
 
-def _table_page(request: HttpRequest, slug: str, table: str, page: int, page_size: int):
+def _table_page(
+    request: HttpRequest, slug: str, table: str, page: int, page_size: int, include_pilot: bool
+):
     study = _study(request, slug, roles.VIEW_RESULTS, Scope.READ)
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise HttpError(422, f"page >= 1 and 1 <= page_size <= {MAX_PAGE_SIZE}")
@@ -274,7 +288,13 @@ def _table_page(request: HttpRequest, slug: str, table: str, page: int, page_siz
         action="view",
         object_type="analysis.table_page",
         object_id=table,
-        detail={"blinded": blinded, "page": page, "page_size": page_size, "via": "api"},
+        detail={
+            "blinded": blinded,
+            "page": page,
+            "page_size": page_size,
+            "include_pilot": include_pilot,
+            "via": "api",
+        },
     )
     values = exports.rows(
         spec,
@@ -282,11 +302,12 @@ def _table_page(request: HttpRequest, slug: str, table: str, page: int, page_siz
         arms=exports.arm_names_for(study=study),
         blinded=blinded,
         page=slice(start, start + page_size),
+        include_pilot=include_pilot,
     )
     return TablePageOut(
         table=table,
         columns=columns,
-        count=exports.table_queryset(spec, study=study).count(),
+        count=exports.table_queryset(spec, study=study, include_pilot=include_pilot).count(),
         page=page,
         page_size=page_size,
         items=[dict(zip(columns, row, strict=True)) for row in values],
@@ -298,10 +319,16 @@ def _table_page(request: HttpRequest, slug: str, table: str, page: int, page_siz
     response={200: TablePageOut, 422: ErrorOut, **ERRORS},
     url_name="answers",
 )
-def answers(request: HttpRequest, slug: str, page: int = 1, page_size: int = PAGE_SIZE):
+def answers(
+    request: HttpRequest,
+    slug: str,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    include_pilot: bool = False,
+):
     """Answers with their scores, a page at a time: the `answers` export's columns (blinded
-    for a blinded analyst), in its order."""
-    return _table_page(request, slug, "answers", page, page_size)
+    for a blinded analyst), in its order; the pilot's with `include_pilot=true`."""
+    return _table_page(request, slug, "answers", page, page_size, include_pilot)
 
 
 @api.get(
@@ -309,10 +336,17 @@ def answers(request: HttpRequest, slug: str, page: int = 1, page_size: int = PAG
     response={200: TablePageOut, 422: ErrorOut, **ERRORS},
     url_name="messages",
 )
-def messages(request: HttpRequest, slug: str, page: int = 1, page_size: int = PAGE_SIZE):
+def messages(
+    request: HttpRequest,
+    slug: str,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    include_pilot: bool = False,
+):
     """Chat messages (participants' and the models'), a page at a time: the `messages`
-    export's columns, in its order. Each page read is recorded in the audit trail."""
-    return _table_page(request, slug, "messages", page, page_size)
+    export's columns, in its order; the pilot's with `include_pilot=true`. Each page read
+    is recorded in the audit trail."""
+    return _table_page(request, slug, "messages", page, page_size, include_pilot)
 
 
 def _run_out(run: EvaluationRun) -> EvaluationRunOut:

@@ -45,6 +45,7 @@ class ParticipantOut(Schema):
     arm_letter: str | None = None
     language: str
     is_simulated: bool
+    is_pilot: bool = False  # listed only with include_pilot=true
     created_at: datetime
     completed_at: datetime | None
 

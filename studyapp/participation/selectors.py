@@ -365,12 +365,15 @@ def participants_active_recent(*, study: Study, limit: int = 20) -> list[ActiveP
     ]
 
 
-def study_participants_with_state(*, study: Study) -> QuerySet[Participant]:
+def study_participants_with_state(
+    *, study: Study, include_pilot: bool = False
+) -> QuerySet[Participant]:
     """The study's participants (simulated ones too, as in the exports; never an
-    investigator's preview), oldest first, with what state_of needs annotated;
-    `participant_state` reads a row's state (the REST API's pages)."""
+    investigator's preview; the pilot's with `include_pilot`), oldest first, with what
+    state_of needs annotated; `participant_state` reads a row's state (the REST API's
+    pages)."""
     return (
-        Participant.objects.filter(not_preview_q(), study=study)
+        Participant.objects.filter(not_preview_q(include_pilot=include_pilot), study=study)
         .annotate(**_state_annotations(study))
         .order_by("pk")
     )

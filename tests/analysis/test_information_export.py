@@ -66,3 +66,21 @@ def test_a_blinded_export_of_it_names_arms_by_letter_only(client, alice, informe
     for secret in ARM_SECRETS:
         assert secret not in body
     assert exports.TABLES["information_transfer"].source is not None
+
+
+def test_the_pilots_chats_are_in_it_only_when_the_export_includes_the_pilot(informed):
+    pilot = make_participant(informed.study, arm=informed.llm, status=Participant.Status.COMPLETED)
+    Participant.objects.filter(pk=pilot.pk).update(is_pilot=True)
+    scored_answer(pilot, informed.belly, 1, "ae", "x", chat=[("user", "=fever on the right")])
+    arms = exports.arm_names_for(study=informed.study)
+    columns = [c.name for c in exports.INFORMATION_TRANSFER.visible_columns(blinded=False)]
+    at = columns.index("participant_id")
+
+    def participants(**kwargs) -> set[int]:
+        table = exports.INFORMATION_TRANSFER
+        got = exports.rows(table, study=informed.study, arms=arms, blinded=False, **kwargs)
+        return {row[at] for row in got}
+
+    assert pilot.pk not in participants()
+    assert pilot.pk in participants(include_pilot=True)
+    assert participants() < participants(include_pilot=True)

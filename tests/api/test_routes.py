@@ -80,6 +80,27 @@ def test_participants_are_blinded_for_a_blinded_analyst(client, world):
     assert {p["arm_letter"] for p in items[1:]} == {"A", "B"}
 
 
+def test_the_pilot_is_listed_and_exported_only_when_asked_for(client, world):
+    from studyapp.participation.models import Participant
+    from tests.factories import make_participant
+
+    pilot = make_participant(world.study, status="consented", consented_at=world.study.created_at)
+    Participant.objects.filter(pk=pilot.pk).update(is_pilot=True)
+    owner = world.auth("owner")
+    url = "/api/studies/trial/participants"
+    main = client.get(url, headers=owner).json()
+    assert main["count"] == 3 and pilot.pk not in [p["id"] for p in main["items"]]
+    everyone = client.get(url + "?include_pilot=true", headers=owner).json()
+    assert everyone["count"] == 4
+    assert [p["is_pilot"] for p in everyone["items"] if p["id"] == pilot.pk] == [True]
+    export = "/api/studies/trial/exports/participants"
+    assert len(_csv(client.get(export, headers=owner))) == 1 + 3
+    rows = _csv(client.get(export + "?include_pilot=true", headers=owner))
+    assert len(rows) == 1 + 4 and "is_pilot" in rows[0]
+    details = [e.detail["include_pilot"] for e in AuditEntry.objects.filter(action="export")]
+    assert sorted(details) == [False, True]
+
+
 def test_report_is_the_study_report_json_for_unblinded_roles(client, world):
     response = client.get("/api/studies/trial/report", headers=world.auth(Role.ANALYST))
     assert response.status_code == 200
@@ -96,7 +117,12 @@ def test_export_streams_csv_and_is_audited(client, world):
     assert "arm" in rows[0] and len(rows) == 4
     entry = AuditEntry.objects.filter(study=world.study, action="export").get()
     assert entry.object_id == "participants.csv"
-    assert entry.detail == {"blinded": False, "raw_identifiers": False, "via": "api"}
+    assert entry.detail == {
+        "blinded": False,
+        "raw_identifiers": False,
+        "include_pilot": False,
+        "via": "api",
+    }
 
 
 def test_export_is_blinded_for_a_blinded_analyst_whatever_they_ask(client, world):
