@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from studyapp.accounts.permissions import endpoints_visible_to
 from studyapp.chat.llm import EndpointConfig
 from studyapp.chat.llm.probe import probe_endpoint
+from studyapp.studies.builder_blinding import arm_terms_check
 from studyapp.studies.launch import launch_problems
 from studyapp.studies.members import membership_grant
 from studyapp.studies.models import (
@@ -523,8 +524,25 @@ class ModelEndpointAdmin(admin.ModelAdmin):
         return queryset.filter(pk__in=endpoints_visible_to(request.user).values("pk"))
 
 
+class ArmAdminForm(forms.ModelForm):
+    """An arm's blinding terms may be added but not removed once participants entered,
+    as on the arm page (studies.builder_blinding.arm_terms_check)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        terms = cleaned.get("blinding_terms")
+        arm = self.instance  # still the stored arm: the form's values go in after clean()
+        if arm.pk is not None and isinstance(terms, list):
+            try:
+                arm_terms_check(study=arm.study, old=arm.blinding_terms, new=terms)
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return cleaned
+
+
 @admin.register(Arm)
 class ArmAdmin(StudyScopedAdminMixin, admin.ModelAdmin):
+    form = ArmAdminForm
     list_display = ["key", "study", "kind", "participant_label", "endpoint", "weight"]
     list_filter = ["kind", ("study", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["study", "endpoint"]

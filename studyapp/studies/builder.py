@@ -278,8 +278,14 @@ def arm_is_allocated(arm: Arm) -> bool:
 @transaction.atomic
 def arm_save(*, study: Study, arm_id: int | None, values: dict[str, Any]) -> Arm:
     """Create an arm (arm_id None) or change one; BuilderError for a change the
-    allocation forbids, ValidationError naming the field for the model's checks."""
+    allocation forbids, ValidationError naming the field for the model's checks and for
+    a blinding term removed once the design is fixed (builder_blinding.arm_terms_check).
+    Under the study's row lock, then the arm's, as the blinding page's writes."""
+    # Imported here: builder_blinding imports builder_recruitment, which imports this module.
+    from studyapp.studies.builder_blinding import arm_terms_check
+
     values = {k: v for k, v in values.items() if k in ARM_FIELDS}
+    study = Study.objects.select_for_update().get(pk=study.pk)
     if arm_id is None:
         if study.allocations.exists():
             raise BuilderError(
@@ -298,6 +304,8 @@ def arm_save(*, study: Study, arm_id: int | None, values: dict[str, Any]) -> Arm
             raise BuilderError(
                 f"Participants were allocated to this arm: its {', '.join(changed)} cannot change."
             )
+        if "blinding_terms" in values:
+            arm_terms_check(study=study, old=arm.blinding_terms, new=values["blinding_terms"])
         for name, value in values.items():
             setattr(arm, name, value)
     if arm.kind == Arm.Kind.CONTROL:

@@ -12,16 +12,23 @@ The guard protects participants' blinding to the model. What may change when:
   blinding would differ by date of entry. Each conversation keeps the action and words it
   opened with (chat.services.conversation_get_or_create), so a change reaches only chats
   opened after it; every change is on the study's history and audit trail.
+
+The arms' blinding terms follow the same rule (`arm_terms_check`, which the arm page's
+and the API's writes, studies.builder.arm_save, and the admin's arm form apply): once
+the design is fixed, terms may be added, or their case and spacing corrected (the guard
+finds them in any case, across any whitespace, so it hides the same words), but none
+removed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from studyapp.chat.blinding import occurrences
+from studyapp.chat.blinding import clean_terms, occurrences
 from studyapp.studies.builder_recruitment import design_fixed, fixed_reason
 from studyapp.studies.history import config_save
 from studyapp.studies.models import Study
@@ -74,3 +81,29 @@ def study_blinding_update(*, study_id: int, values: dict[str, Any], by=None) -> 
             raise ValidationError(errors)
         config_save(study, fields=list(values), by=by)
     return study
+
+
+def terms_removed(*, old: Sequence[str], new: Sequence[str]) -> list[str]:
+    """The terms of `old` that `new` no longer lists (pure). A term written again in
+    another case or spacing is kept: the guard matches it all the same."""
+    kept = {term.casefold() for term in clean_terms(new)}
+    return [term for term in clean_terms(old) if term.casefold() not in kept]
+
+
+def arm_terms_check(*, study: Study, old: Sequence[str], new: Sequence[str]) -> None:
+    """ValidationError beside `blinding_terms` when a change of an arm's terms from
+    `old` to `new` removes one once the design is fixed: the model's name would reach
+    later participants where earlier ones had it hidden."""
+    removed = terms_removed(old=old, new=new)
+    if removed and design_fixed(study):
+        listed = ", ".join(f"“{term}”" for term in removed)
+        raise ValidationError(
+            {
+                "blinding_terms": (
+                    f"The study is {fixed_reason(study)}: the guard has looked for {listed} "
+                    "in every reply participants read so far, so it must for later ones too. "
+                    "Once participants entered, terms may be added or their spelling "
+                    "corrected, never removed: keep these lines and add any others."
+                )
+            }
+        )

@@ -401,7 +401,22 @@ class ArmForm(forms.Form):
         ("Control arms: instead of a chat", "arm-control", ("control_instructions",)),
     )
 
-    def __init__(self, *args, endpoints, arm: Arm | None = None, locked: bool = False, **kwargs):
+    # The rule beside the terms once participants entered (builder_blinding.arm_terms_check).
+    TERMS_FIXED_HELP = (
+        " Participants have entered this study: terms may be added, or their spelling "
+        "corrected, but none removed, so no later participant reads the model's name "
+        "where earlier ones were guarded against it."
+    )
+
+    def __init__(
+        self,
+        *args,
+        endpoints,
+        arm: Arm | None = None,
+        locked: bool = False,
+        terms_fixed: bool = False,
+        **kwargs,
+    ):
         if arm is not None:
             initial = {name: getattr(arm, name) for name in self.base_fields if hasattr(arm, name)}
             initial |= {k: arm.sampling_params.get(k) for k in self.SAMPLING}
@@ -421,6 +436,8 @@ class ArmForm(forms.Form):
             for name in ("key", "kind", "weight"):
                 self.fields[name].disabled = True
                 self.fields[name].help_text = "Fixed: participants were allocated to this arm."
+        if terms_fixed:
+            self.fields["blinding_terms"].help_text += self.TERMS_FIXED_HELP
 
     def sections(self) -> list[dict]:
         return [

@@ -1,6 +1,8 @@
 """The study builder's arms pages: /studies/<slug>/arms/… (CHANGE_STUDY). Writes are
 studies.builder's (arm_save, arm_delete); an endpoint is chosen among those the user may
-use (accounts.permissions.endpoints_visible_to), or the one the arm already has."""
+use (accounts.permissions.endpoints_visible_to), or the one the arm already has. Once
+participants entered, blinding terms may be added but not removed (the rule is said
+beside the field; studies.builder_blinding)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import endpoints_visible_to, study_get_for_user_or_404
 from studyapp.core.forms import add_validation_error
 from studyapp.core.http import AuthenticatedHttpRequest
-from studyapp.studies import builder, roles
+from studyapp.studies import builder, builder_recruitment, roles
 from studyapp.studies.forms_builder import ArmForm
 from studyapp.studies.models import Arm, Study
 
@@ -36,7 +38,11 @@ def arm_list(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
 def _arm_form(request: AuthenticatedHttpRequest, study: Study, arm: Arm | None) -> HttpResponse:
     locked = arm is not None and builder.arm_is_allocated(arm)
     form = ArmForm(
-        request.POST or None, endpoints=endpoints_visible_to(request.user), arm=arm, locked=locked
+        request.POST or None,
+        endpoints=endpoints_visible_to(request.user),
+        arm=arm,
+        locked=locked,
+        terms_fixed=builder_recruitment.design_fixed(study),
     )
     if request.method == "POST" and form.is_valid():
         try:

@@ -262,6 +262,25 @@ def test_arm_update_changes_what_is_given_and_keeps_an_allocated_arm_s_identity(
     assert typed.status_code == 422 and "temperature" in typed.json()["errors"]
 
 
+def test_arm_update_adds_blinding_terms_but_removes_none_once_participants_entered(client, world):
+    # As on the arm page (studies.builder_blinding.arm_terms_check): the study runs.
+    Arm.objects.filter(study=world.study, key="gpt-arm").update(blinding_terms=["Secret", "Lab"])
+    url = "/api/studies/trial/arms/gpt-arm"
+    body = {"blinding_terms": ["Secret"], "system_prompt": "Be brief."}
+    refused = send(client, "patch", url, body, world.auth("owner"))
+    assert refused.status_code == 422
+    assert "never removed" in refused.json()["errors"]["blinding_terms"][0]
+    arm = Arm.objects.get(study=world.study, key="gpt-arm")
+    assert (arm.blinding_terms, arm.system_prompt) == (
+        ["Secret", "Lab"],
+        "You are a helpful assistant.",
+    )
+    body = {"blinding_terms": ["secret", "Lab", "Secret 7B"]}
+    response = send(client, "patch", url, body, world.auth("owner"))
+    assert response.status_code == 200, response.content
+    assert response.json()["blinding_terms"] == ["secret", "Lab", "Secret 7B"]
+
+
 def test_a_write_counts_against_the_token_s_rate_limit(client, world, settings, monkeypatch):
     settings.API_RATE_LIMIT = 1
     settings.API_RATE_WINDOW_S = 60
