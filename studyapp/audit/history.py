@@ -22,9 +22,15 @@ def _values(record) -> dict[str, Any]:
 
 
 def _study_id(instance) -> int | None:
-    """The study a configuration object belongs to: the study itself, or its `study`."""
+    """The study a configuration object belongs to: the study itself, its `study`, or its
+    scenario's (a scenario's translation)."""
     if instance._meta.label_lower == "studies.study":
         return instance.pk
+    if instance._meta.label_lower == "studies.scenariotranslation":
+        try:
+            return instance.scenario.study_id
+        except ObjectDoesNotExist:  # deleted with its scenario
+            return None
     return getattr(instance, "study_id", None)
 
 

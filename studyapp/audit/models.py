@@ -24,6 +24,7 @@ from studyapp.studies.models import (
     DispositionScale,
     ModelEndpoint,
     Scenario,
+    ScenarioTranslation,
     Study,
     StudyTranslation,
 )
@@ -122,8 +123,17 @@ class AuditEntry(models.Model):
 # The configuration whose every change is kept (django-simple-history), historical tables
 # in this app so the studies app's models stay as they are. `updated_at` is left out: it
 # changes on every save and says nothing the history's own date does not.
-# A study's translations too: what its participants read in their language.
-for _model in (Study, Arm, ModelEndpoint, Scenario, DispositionScale, StudyTranslation):
+# A study's translations too (its texts', its scenarios'): what its participants read in
+# their language.
+for _model in (
+    Study,
+    Arm,
+    ModelEndpoint,
+    Scenario,
+    DispositionScale,
+    StudyTranslation,
+    ScenarioTranslation,
+):
     register(_model, app="studyapp.audit", excluded_fields=["updated_at"])
 register(AnalysisPlan, app="studyapp.audit")
 # Scales belong to no study: their changes go on the global chain (the builder's scale

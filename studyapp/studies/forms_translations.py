@@ -42,10 +42,9 @@ class Section:
     note: str = ""
 
 
-class StudyTranslationForm(forms.Form):
-    """Provenance, then the study's texts. `complete`: every text the source has is
-    required (a study out of draft: its participants would read the gap in the source
-    language)."""
+class TranslationProvenanceForm(forms.Form):
+    """What every translation page asks: who translated it and how (PROVENANCE_FIELDS),
+    and the digest of the source the page was made from (`source`)."""
 
     method = forms.ChoiceField(choices=TranslationMethod.choices)
     translated_by = forms.CharField(
@@ -63,6 +62,23 @@ class StudyTranslationForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="E.g. back-translation, what was adapted.",
     )
+    # The digest of what this page was made from (the source, in the order the page's
+    # fields follow it by position): a save is refused when the source changed in between.
+    source = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def provenance_section(self) -> Section:
+        return Section(
+            "Who translated it, and how",
+            "translation-provenance",
+            [Row(self[name], "") for name in PROVENANCE_FIELDS],
+        )
+
+
+class StudyTranslationForm(TranslationProvenanceForm):
+    """Provenance, then the study's texts. `complete`: every text the source has is
+    required (a study out of draft: its participants would read the gap in the source
+    language)."""
+
     public_title = forms.CharField(max_length=200, label="Title shown to participants")
     consent_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), label="Consent")
     instructions_text = forms.CharField(
@@ -78,10 +94,6 @@ class StudyTranslationForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Attention check question",
     )
-    # The digest of what this page was made from (builder_translations.page_digest):
-    # the fields follow options, levels and arms by position, so a save is refused when
-    # the source changed in between.
-    source = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(
         self,
@@ -190,11 +202,7 @@ class StudyTranslationForm(forms.Form):
     def sections(self) -> list[Section]:
         study = self.study
         sections = [
-            Section(
-                "Who translated it, and how",
-                "translation-provenance",
-                [Row(self[name], "") for name in PROVENANCE_FIELDS],
-            ),
+            self.provenance_section(),
             Section(
                 "The study's texts",
                 "translation-texts",

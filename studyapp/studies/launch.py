@@ -40,7 +40,7 @@ from studyapp.studies import analysis_plan, builder_recruitment
 from studyapp.studies.history import config_save
 from studyapp.studies.models import Arm, ModelEndpoint, Study
 from studyapp.studies.services import plan_current_content
-from studyapp.studies.translations import translation_status
+from studyapp.studies.translations import scenario_translation_states, translation_status
 
 logger = logging.getLogger(__name__)
 
@@ -83,14 +83,24 @@ def _field_url(study: Study, field: str) -> str:
     return _page_url("studies:settings", study.slug)
 
 
-_TRANSLATE = "Translate the study's texts on its Translations page (the scenarios' in the admin)."
+_TRANSLATE = "Translate what is missing on the study's Translations pages."
 
 
 def _translation_url(study: Study) -> str:
-    """The builder's translation page of the first language that lacks something."""
+    """The builder's translation page of the first language that lacks something: its
+    page for the study's texts, else that of its first scenario lacking a translation."""
+    scenarios = scenario_translation_states(study=study)
     for status in translation_status(study=study):
-        if status.gaps:
+        if not status.gaps:
+            continue
+        lacking = [s for s in scenarios if s.language == status.language and s.lacks]
+        # Each scenario lacking something is one of the language's gaps: any other gap is
+        # the study's texts'.
+        if len(status.gaps) > len(lacking):
             return _page_url("studies:translation", study.slug, status.language)
+        return _page_url(
+            "studies:scenario_translation", study.slug, status.language, lacking[0].scenario.pk
+        )
     return _page_url("studies:translations", study.slug)
 
 

@@ -1070,8 +1070,13 @@ class ScenarioTranslation(Translation):
 
     def clean(self) -> None:
         sections = self.sections
+        # A section's text may be empty while the study is a draft (the translation pages
+        # save work in progress; studies.translations counts it as missing, which keeps
+        # the study from going live).
         if not isinstance(sections, list) or not all(
-            isinstance(s, dict) and isinstance(s.get("text"), str) and s["text"].strip()
+            isinstance(s, dict)
+            and isinstance(s.get("text"), str)
+            and isinstance(s.get("heading", ""), str)
             for s in sections
         ):
             raise ValidationError({"sections": "Sections must be a list of {heading, text}."})

@@ -199,6 +199,7 @@ URL_ACCESS: dict[str, str] = {
     "studies:blinding": CHANGE_STUDY,  # studies.views_blinding
     "studies:translations": CHANGE_STUDY,  # studies.views_translations
     "studies:translation": CHANGE_STUDY,
+    "studies:scenario_translation": CHANGE_STUDY,
     "studies:scenarios": CHANGE_STUDY,
     "studies:scenario_new": CHANGE_STUDY,
     "studies:scenario_edit": CHANGE_STUDY,

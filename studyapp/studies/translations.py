@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from studyapp.studies.models import (
     Arm,
     DispositionLevel,
@@ -141,7 +143,18 @@ def scenario_text(*, scenario: Scenario, language: str) -> ScenarioText:
         ).first()
     if translation is None:
         return ScenarioText(title=scenario.title, sections=list(scenario.sections))
-    return ScenarioText(title=translation.title, sections=list(translation.sections))
+    sections = list(translation.sections)
+    if len(sections) == len(scenario.sections):
+        # A draft's translation may leave a section empty (a study out of draft may not):
+        # that section is read in the source, as study_texts does with an empty text.
+        sections = [
+            {
+                "heading": mine.get("heading") or source.get("heading", ""),
+                "text": mine.get("text") or source.get("text", ""),
+            }
+            for mine, source in zip(sections, scenario.sections, strict=True)
+        ]
+    return ScenarioText(title=translation.title or scenario.title, sections=sections)
 
 
 # --- What each language lacks.
@@ -150,8 +163,9 @@ def scenario_text(*, scenario: Scenario, language: str) -> ScenarioText:
 @dataclass(frozen=True)
 class LanguageStatus:
     language: str
-    # Missing pieces ("the study's texts", "scenario chest-pain v2", "the label of level
-    # ae"): while there is one, the study cannot go live.
+    # Missing pieces ("the study's texts", "scenario chest-pain v2", "scenario chest-pain
+    # v2 (the text of section 3)", "the label of level ae"): while there is one, the
+    # study cannot go live.
     gaps: list[str]
     # Translations whose source was edited after they were made.
     out_of_date: list[str]
@@ -189,16 +203,91 @@ def study_translation_gaps(study: Study, translation: StudyTranslation) -> list[
     return gaps
 
 
+def scenario_translation_gaps(scenario: Scenario, translation: ScenarioTranslation) -> list[str]:
+    """What `translation` lacks of its scenario version's title and sections, in words."""
+    gaps = []
+    if not translation.title.strip():
+        gaps.append("the title")
+    mine, source = list(translation.sections), list(scenario.sections)
+    if len(mine) != len(source):
+        # Sections follow the source's by position: with another count, none is trusted.
+        return [*gaps, f"the sections (the scenario has {len(source)}, this {len(mine)})"]
+    for i, (texts, original) in enumerate(zip(mine, source, strict=True), start=1):
+        if original.get("heading") and not str(texts.get("heading") or "").strip():
+            gaps.append(f"the heading of section {i}")
+        if not str(texts.get("text") or "").strip():
+            gaps.append(f"the text of section {i}")
+    return gaps
+
+
+@dataclass(frozen=True)
+class ScenarioTranslationState:
+    """One active scenario version in one language: its translation (or None), what that
+    lacks, and whether it was made from the source as it is now."""
+
+    scenario: Scenario
+    language: str
+    translation: ScenarioTranslation | None
+    gaps: list[str]
+    is_current: bool
+
+    @property
+    def name(self) -> str:
+        return f"scenario {self.scenario.key} v{self.scenario.version}"
+
+    @property
+    def language_name(self) -> str:
+        return str(dict(settings.LANGUAGES).get(self.language, self.language))
+
+    @property
+    def state(self) -> str:
+        """missing, incomplete, out_of_date or current (the first that applies)."""
+        if self.translation is None:
+            return "missing"
+        if self.gaps:
+            return "incomplete"
+        return "current" if self.is_current else "out_of_date"
+
+    @property
+    def lacks(self) -> bool:
+        return self.translation is None or bool(self.gaps)
+
+
+def scenario_translation_states(
+    *, study: Study, scenarios: Iterable[Scenario] | None = None
+) -> list[ScenarioTranslationState]:
+    """Each active scenario version (or each of `scenarios`) in each language after the
+    first, by language then key (two queries)."""
+    if scenarios is None:
+        scenarios = study.scenarios.active().order_by("key")
+    scenarios = list(scenarios)
+    found = {
+        (t.scenario_id, t.language): t
+        for t in ScenarioTranslation.objects.filter(scenario__in=scenarios)
+    }
+    states = []
+    for language in study.languages[1:]:
+        for scenario in scenarios:
+            translation = found.get((scenario.pk, language))
+            states.append(
+                ScenarioTranslationState(
+                    scenario=scenario,
+                    language=language,
+                    translation=translation,
+                    gaps=scenario_translation_gaps(scenario, translation) if translation else [],
+                    is_current=translation is not None
+                    and translation.source_digest == digest(scenario_source(scenario)),
+                )
+            )
+    return states
+
+
 def translation_status(*, study: Study) -> list[LanguageStatus]:
     """For each language after the first: what is missing and what is out of date."""
     if not study.pk:
         return [LanguageStatus(language, ["everything"], []) for language in study.languages[1:]]
-    scenarios = list(study.scenarios.active().order_by("key"))
     study_translations = {t.language: t for t in study.translations.all()}
-    scenario_translations = {
-        (t.scenario_id, t.language): t
-        for t in ScenarioTranslation.objects.filter(scenario__in=scenarios)
-    }
+    scenario_states = scenario_translation_states(study=study)
     statuses = []
     for language in study.languages[1:]:
         gaps: list[str] = []
@@ -210,12 +299,14 @@ def translation_status(*, study: Study) -> list[LanguageStatus]:
             gaps.extend(study_translation_gaps(study, translation))
             if not translation.is_current:
                 out_of_date.append("the study's texts")
-        for scenario in scenarios:
-            found = scenario_translations.get((scenario.pk, language))
-            name = f"scenario {scenario.key} v{scenario.version}"
-            if found is None:
-                gaps.append(name)
-            elif found.source_digest != digest(scenario_source(scenario)):
-                out_of_date.append(name)
+        for state in scenario_states:
+            if state.language != language:
+                continue
+            if state.translation is None:
+                gaps.append(state.name)
+            elif state.gaps:
+                gaps.append(f"{state.name} ({'; '.join(state.gaps)})")
+            elif not state.is_current:
+                out_of_date.append(state.name)
         statuses.append(LanguageStatus(language=language, gaps=gaps, out_of_date=out_of_date))
     return statuses

@@ -55,6 +55,11 @@ urlpatterns = [
         views_translations.translation_edit,
         name="translation",
     ),
+    path(
+        "<slug:slug>/translations/<str:language>/scenarios/<int:scenario_id>/",
+        views_translations.scenario_translation_edit,
+        name="scenario_translation",
+    ),
     path("<slug:slug>/scenarios/", views_builder.scenario_list, name="scenarios"),
     path("<slug:slug>/scenarios/new/", views_builder.scenario_new, name="scenario_new"),
     path(

@@ -35,6 +35,7 @@ from studyapp.studies.forms_builder import (
 )
 from studyapp.studies.models import Scenario, Study
 from studyapp.studies.services import disposition_scale_get_or_create_default
+from studyapp.studies.translations import scenario_translation_states
 
 # --- A new study ---------------------------------------------------------------------
 
@@ -161,6 +162,10 @@ def _scenario_page(
         "study": study,
         "scenario": scenario,
         "referenced": scenario is not None and builder.scenario_is_referenced(scenario),
+        # Its translations into the study's other languages, each with its page.
+        "translations": scenario_translation_states(study=study, scenarios=[scenario])
+        if scenario is not None
+        else [],
         "form": form,
         "sections": [
             {"heading": s["heading"], "text": s["text"], "error": section_errors.get(i, "")}
