@@ -188,6 +188,10 @@ class QuestionnaireTranslationForm(forms.Form):
     intro = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Introduction"
     )
+    # The digest of what this page was made from (translations.page_digest): the fields
+    # follow options by position, so a save is refused when the questionnaire changed in
+    # between.
+    source = forms.CharField(required=False, widget=forms.HiddenInput)
 
     PROVENANCE = ("method", "translated_by", "reviewed_by", "translated_on", "notes")
 
@@ -197,11 +201,13 @@ class QuestionnaireTranslationForm(forms.Form):
         questionnaire: Questionnaire,
         items: Sequence[Item],
         translation: QuestionnaireTranslation | None = None,
+        made_from: str = "",
         **kwargs,
     ):
         if translation is not None:
             kwargs.setdefault("initial", self._initial(translation, items))
         super().__init__(*args, **kwargs)
+        self.fields["source"].initial = made_from
         self.questionnaire, self.items = questionnaire, list(items)
         if not questionnaire.intro:
             del self.fields["intro"]

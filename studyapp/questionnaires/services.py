@@ -27,6 +27,7 @@ from studyapp.questionnaires.models import (
     QuestionnaireTranslation,
     Response,
 )
+from studyapp.questionnaires.translations import page_digest
 from studyapp.questionnaires.validation import Kind
 from studyapp.studies.models import Study
 
@@ -251,13 +252,28 @@ def _translation_lock(questionnaire_id: int, language: str) -> QuestionnaireTran
     return translation
 
 
+SOURCE_CHANGED = (
+    "The questionnaire changed while this page was open (an item or an option may have "
+    "been added, removed, reordered or reworded), so a field may no longer translate the "
+    "text above it. Nothing was saved: check each field against its source and save again."
+)
+
+
 @transaction.atomic
 def questionnaire_translation_save(
-    *, questionnaire_id: int, language: str, data: Mapping[str, Any]
+    *, questionnaire_id: int, language: str, data: Mapping[str, Any], made_from: str = ""
 ) -> QuestionnaireTranslation:
     """Create or replace the questionnaire's translation into `language` (`data`: the
-    TRANSLATION_FIELDS). Saving says it matches the source as it is now (its digest)."""
-    translation = _translation_lock(questionnaire_id, language) or QuestionnaireTranslation(
+    TRANSLATION_FIELDS). `made_from`: the digest the translation page was made from
+    (translations.page_digest), refused when the questionnaire changed since, since the
+    page's fields follow options by position. Saving says it matches the source as it is
+    now (its digest)."""
+    existing = _translation_lock(questionnaire_id, language)
+    if made_from:
+        questionnaire = Questionnaire.objects.get(pk=questionnaire_id)
+        if made_from != page_digest(questionnaire, list(questionnaire.items.all())):
+            raise ValidationError(SOURCE_CHANGED)
+    translation = existing or QuestionnaireTranslation(
         questionnaire_id=questionnaire_id, language=language
     )
     for name in TRANSLATION_FIELDS:

@@ -30,6 +30,7 @@ from typing import Any
 from django.conf import settings
 
 from studyapp.questionnaires.models import Item, Questionnaire, QuestionnaireTranslation
+from studyapp.studies import translation_sources
 from studyapp.studies.models import Study
 from studyapp.studies.translation_sources import digest
 
@@ -60,6 +61,21 @@ def questionnaire_source(questionnaire: Questionnaire, items: Iterable[Item] | N
         "intro": questionnaire.intro,
         "items": {item.key: item_source(item) for item in items},
     }
+
+
+def page_digest(questionnaire: Questionnaire, items: Sequence[Item]) -> str:
+    """The digest of what the translation page shows of `questionnaire` now: its texts,
+    and which item each field belongs to with the order of its options (the page names
+    fields by the item's pk and the option's position, so a reordered, removed or
+    re-valued option would give a label to the wrong option;
+    translation_sources.page_digest)."""
+    order = {
+        str(item.pk): {"key": item.key, "options": [str(o.get("value", "")) for o in item.options]}
+        for item in items
+    }
+    return translation_sources.page_digest(
+        source=questionnaire_source(questionnaire, items), order=order
+    )
 
 
 def translation_shape_errors(items: Any, source_items: Mapping[str, Mapping]) -> list[str]:

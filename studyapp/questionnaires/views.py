@@ -28,7 +28,7 @@ from studyapp.questionnaires.forms import (
     QuestionnaireTranslationForm,
 )
 from studyapp.questionnaires.models import Item, Questionnaire, QuestionnaireTranslation, Response
-from studyapp.questionnaires.translations import translation_states
+from studyapp.questionnaires.translations import page_digest, translation_states
 from studyapp.studies.models import Study
 
 
@@ -238,7 +238,10 @@ def _translation_context(
         and Response.objects.filter(questionnaire=questionnaire, language=language).exists(),
         "form": form
         or QuestionnaireTranslationForm(
-            questionnaire=questionnaire, items=items, translation=translation
+            questionnaire=questionnaire,
+            items=items,
+            translation=translation,
+            made_from=page_digest(questionnaire, items),
         ),
         "saved": saved,
     }
@@ -258,11 +261,18 @@ def translation_edit(
     if request.method == "GET":
         return render(request, template, _translation_context(study, questionnaire, language))
     items = selectors.questionnaire_items(questionnaire=questionnaire)
-    form = QuestionnaireTranslationForm(request.POST, questionnaire=questionnaire, items=items)
+    # The form comes back made from the questionnaire as it is now, whatever happens.
+    data = request.POST.copy()
+    made_from = data.get("source", "")
+    data["source"] = page_digest(questionnaire, items)
+    form = QuestionnaireTranslationForm(data, questionnaire=questionnaire, items=items)
     if form.is_valid():
         try:
             services.questionnaire_translation_save(
-                questionnaire_id=questionnaire.pk, language=language, data=form.translation_data()
+                questionnaire_id=questionnaire.pk,
+                language=language,
+                data=form.translation_data(),
+                made_from=made_from,
             )
         except services.TranslationLockedError as exc:
             form.add_error(None, str(exc))

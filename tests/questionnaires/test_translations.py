@@ -27,7 +27,7 @@ from studyapp.studies.launch import design_problems
 from studyapp.studies.models import Study, TranslationMethod
 from tests.factories import make_translation
 from tests.participation.conftest import enter
-from tests.questionnaires.conftest import add_baseline
+from tests.questionnaires.conftest import YES_NO, add_baseline
 
 pytestmark = pytest.mark.django_db
 
@@ -312,6 +312,54 @@ def test_an_htmx_save_swaps_the_form_with_its_missing_pieces(client, alice, base
     page = response.content.decode()
     assert 'id="translation-saved"' in page and "the question of item age" in page
     assert "age" not in QuestionnaireTranslation.objects.get().items
+
+
+def _made_from(page: str) -> str:
+    return page.split('name="source" value="', 1)[1].split('"', 1)[0]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [{"value": "no", "label": "No"}, {"value": "yes", "label": "Yes"}],  # reordered
+        [{"value": "often", "label": "Often"}, *YES_NO],  # one added before the others
+        [{"value": "yes", "label": "Yes, at least weekly"}, {"value": "no", "label": "No"}],
+    ],
+)
+def test_a_save_from_a_page_opened_before_the_items_changed_is_refused(
+    client, alice, baseline, options
+):
+    client.force_login(alice)
+    made_from = _made_from(client.get(_url(baseline)).content.decode())
+    # Meanwhile the options of uses_llm change: its fields follow them by position, so
+    # the old page's "Ja" (option0) would now label whatever option comes first.
+    uses_llm = baseline.items.get(key="uses_llm")
+    services.item_update(item_id=uses_llm.pk, data={"options": options})
+    for headers in (HTMX, {}):
+        response = client.post(_url(baseline), _form(baseline, source=made_from), **headers)
+        page = response.content.decode()
+        assert response.status_code == 400
+        assert 'id="translation-errors"' in page and "Nothing was saved" in page
+        assert not QuestionnaireTranslation.objects.exists()
+    # The page that says so is made from the questionnaire as it is now: it saves.
+    fresh = _made_from(page)
+    assert fresh != made_from
+    labels = {"yes": "Ja", "no": "Nein", "often": "Oft"}
+    fields = {f"item{uses_llm.pk}_option{i}": labels[o["value"]] for i, o in enumerate(options)}
+    response = client.post(_url(baseline), _form(baseline, source=fresh, **fields))
+    assert response.status_code == 302
+    saved = QuestionnaireTranslation.objects.get().items["uses_llm"]["options"]
+    assert saved == {o["value"]: labels[o["value"]] for o in options}
+
+
+def test_moving_an_item_does_not_refuse_an_open_page(client, alice, baseline):
+    # Fields are named by the item, not its place: only options follow by position.
+    client.force_login(alice)
+    made_from = _made_from(client.get(_url(baseline)).content.decode())
+    services.item_move(item_id=baseline.items.get(key="age").pk, up=True)
+    response = client.post(_url(baseline), _form(baseline, source=made_from))
+    assert response.status_code == 302
+    assert QuestionnaireTranslation.objects.get().items == GERMAN_ITEMS
 
 
 def test_a_language_the_study_does_not_translate_into_is_not_found(client, alice, baseline):
