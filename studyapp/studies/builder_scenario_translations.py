@@ -27,9 +27,10 @@ from studyapp.studies import translation_sources
 from studyapp.studies.builder_translations import (
     PROVENANCE_FIELDS,
     NotALanguageOfTheStudy,
+    gaps_refuse,
     translation_languages,
+    translation_write,
 )
-from studyapp.studies.history import config_save
 from studyapp.studies.models import Scenario, ScenarioTranslation, Study
 from studyapp.studies.services import scenario_create_new_version
 from studyapp.studies.translation_sources import scenario_source
@@ -93,23 +94,12 @@ def scenario_translation_save(
     translation = _changed(scenario, language, data)
     translation.full_clean(exclude=["source_digest"])
     if study.status != Study.Status.DRAFT:
-        gaps = scenario_translation_gaps(scenario, translation)
-        if gaps:
-            raise ValidationError(
-                f"The study is {study.get_status_display().lower()}: its participants would "
-                f"read these in {study.languages[0]}. Translate {'; '.join(gaps)}."
-            )
+        gaps_refuse(study, scenario_translation_gaps(scenario, translation))
     if read_in(scenario, language):
         # Validated above, so a refused save makes no version.
         scenario = scenario_create_new_version(scenario_id=scenario.pk)
         translation = _changed(scenario, language, data)
-    translation.record_source()
-    if translation._state.adding:
-        if by is not None:
-            translation._history_user = by
-        translation.save()
-    else:
-        config_save(translation, fields=[*data, "source_digest"], by=by)
+    translation_write(translation, fields=data, by=by)
     return translation
 
 

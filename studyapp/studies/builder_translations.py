@@ -16,7 +16,7 @@ source afterwards shows it as out of date, on this page and in the admin.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -24,7 +24,7 @@ from django.db import transaction
 
 from studyapp.studies import translation_sources
 from studyapp.studies.history import config_save
-from studyapp.studies.models import Study, StudyTranslation
+from studyapp.studies.models import Study, StudyTranslation, Translation
 from studyapp.studies.translation_sources import study_source
 from studyapp.studies.translations import study_translation_gaps
 
@@ -98,24 +98,35 @@ def study_translation_save(
     if made_from and made_from != page_digest(study):
         raise ValidationError(SOURCE_CHANGED)
     translation = StudyTranslation.objects.filter(study=study, language=language).first()
-    adding = translation is None
-    if adding:
+    if translation is None:
         translation = StudyTranslation(study=study, language=language)
     for name, value in data.items():
         setattr(translation, name, value)
     translation.full_clean(exclude=["source_digest"])
     if study.status != Study.Status.DRAFT:
-        gaps = study_translation_gaps(study, translation)
-        if gaps:
-            raise ValidationError(
-                f"The study is {study.get_status_display().lower()}: its participants would "
-                f"read these in {study.languages[0]}. Translate {'; '.join(gaps)}."
-            )
+        gaps_refuse(study, study_translation_gaps(study, translation))
+    translation_write(translation, fields=data, by=by)
+    return translation
+
+
+def gaps_refuse(study: Study, gaps: list[str]) -> None:
+    """ValidationError listing `gaps`, if any: a study out of draft may not be left with
+    one (its participants would read those texts in its first language)."""
+    if gaps:
+        raise ValidationError(
+            f"The study is {study.get_status_display().lower()}: its participants would "
+            f"read these in {study.languages[0]}. Translate {'; '.join(gaps)}."
+        )
+
+
+def translation_write(translation: Translation, *, fields: Iterable[str], by=None) -> None:
+    """Save a translation, validated, as matching its source as it is now: a new one
+    created, a changed one's `fields` written (config_save), each with `by` on its
+    history and audit entry."""
     translation.record_source()
-    if adding:
+    if translation._state.adding:
         if by is not None:
             translation._history_user = by
         translation.save()
     else:
-        config_save(translation, fields=[*data, "source_digest"], by=by)
-    return translation
+        config_save(translation, fields=[*fields, "source_digest"], by=by)
