@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.forms import Form
+from django.http import HttpRequest, QueryDict
 
 
 def add_validation_error(form: Form, exc: ValidationError) -> None:
@@ -14,3 +15,17 @@ def add_validation_error(form: Form, exc: ValidationError) -> None:
         return
     for field, errors in exc.error_dict.items():
         form.add_error(field if field in form.fields else None, errors)
+
+
+def page_posted(request: HttpRequest, page_digest: str) -> tuple[QueryDict | None, str]:
+    """A POST of a page that carries the digest of what it was made from in its `source`
+    field (the translation pages: studies.translation_sources.page_digest), with that
+    field made the page's digest now, and the digest the page was made from; None and ""
+    for a GET. The form comes back made from the source as it is now, whatever happens;
+    the service refuses a save made from another."""
+    if request.method != "POST":
+        return None, ""
+    data = request.POST.copy()
+    made_from = data.get("source", "")
+    data["source"] = page_digest
+    return data, made_from

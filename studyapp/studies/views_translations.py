@@ -10,13 +10,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
-from studyapp.core.forms import add_validation_error
+from studyapp.core.forms import add_validation_error, page_posted
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.studies import builder_scenario_translations, builder_translations, roles
 from studyapp.studies.forms_scenario_translations import ScenarioTranslationForm
@@ -55,18 +55,6 @@ def translation_list(request: AuthenticatedHttpRequest, slug: str) -> HttpRespon
     return render(request, "studies/translations.html", context)
 
 
-def _posted(request: AuthenticatedHttpRequest, page_digest: str) -> tuple[QueryDict | None, str]:
-    """A translation page's POST (None for a GET) with its `source` made the page's digest
-    now, and the digest the page was made from: the form comes back made from the source
-    as it is now, whatever happens; the service refuses a save made from another."""
-    if request.method != "POST":
-        return None, ""
-    data = request.POST.copy()
-    made_from = data.get("source", "")
-    data["source"] = page_digest
-    return data, made_from
-
-
 def _form(study: Study, translation: StudyTranslation | None, data=None):
     return StudyTranslationForm(
         data,
@@ -86,7 +74,7 @@ def translation_edit(request: AuthenticatedHttpRequest, slug: str, language: str
     if language not in builder_translations.translation_languages(study):
         raise Http404("The study does not offer this language, or is written in it.")
     translation = StudyTranslation.objects.filter(study=study, language=language).first()
-    data, made_from = _posted(request, builder_translations.page_digest(study))
+    data, made_from = page_posted(request, builder_translations.page_digest(study))
     form = _form(study, translation, data)
     if request.method == "POST" and form.is_valid():
         try:
@@ -143,7 +131,7 @@ def scenario_translation_edit(
         messages.error(request, builder_scenario_translations.SUPERSEDED)
         return redirect("studies:scenario_translation", study.slug, language, active.pk)
     translation = ScenarioTranslation.objects.filter(scenario=scenario, language=language).first()
-    data, made_from = _posted(request, builder_scenario_translations.page_digest(scenario))
+    data, made_from = page_posted(request, builder_scenario_translations.page_digest(scenario))
     form = _scenario_form(study, scenario, translation, data)
     if request.method == "POST" and form.is_valid():
         try:
