@@ -19,7 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from studyapp.accounts.decorators import login_required_htmx
 from studyapp.accounts.permissions import study_get_for_user_or_404
-from studyapp.core.forms import add_validation_error
+from studyapp.core.forms import add_validation_error, page_posted
 from studyapp.core.http import AuthenticatedHttpRequest
 from studyapp.questionnaires import selectors, services
 from studyapp.questionnaires.forms import (
@@ -261,10 +261,7 @@ def translation_edit(
     if request.method == "GET":
         return render(request, template, _translation_context(study, questionnaire, language))
     items = selectors.questionnaire_items(questionnaire=questionnaire)
-    # The form comes back made from the questionnaire as it is now, whatever happens.
-    data = request.POST.copy()
-    made_from = data.get("source", "")
-    data["source"] = page_digest(questionnaire, items)
+    data, made_from = page_posted(request, page_digest(questionnaire, items))
     form = QuestionnaireTranslationForm(data, questionnaire=questionnaire, items=items)
     if form.is_valid():
         try:
