@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django import forms
-from django.utils import timezone
 
 from studyapp.questionnaires.models import (
     Item,
@@ -18,7 +17,8 @@ from studyapp.questionnaires.models import (
 )
 from studyapp.questionnaires.translations import ANCHORS
 from studyapp.questionnaires.validation import CONDITION_KINDS
-from studyapp.studies.models import TranslationMethod
+from studyapp.studies.builder_translations import PROVENANCE_FIELDS
+from studyapp.studies.forms_translations import TranslationProvenanceForm
 
 
 class QuestionnaireForm(forms.Form):
@@ -161,39 +161,21 @@ class ItemRow:
     anchors: list[tuple[str, forms.BoundField]]  # (source text, field)
 
 
-class QuestionnaireTranslationForm(forms.Form):
-    """A questionnaire's translation as fields: provenance, title, introduction, and per
-    item its question, each option's label and each Likert anchor (fields named by the
-    item's pk and the option's position, so no value typed by an investigator ends up in
-    a field name). Pieces left empty are shown in the source language, and listed as
-    missing by the launch checklist."""
+class QuestionnaireTranslationForm(TranslationProvenanceForm):
+    """A questionnaire's translation as fields: provenance (as every translation page
+    asks it), title, introduction, and per item its question, each option's label and
+    each Likert anchor (fields named by the item's pk and the option's position, so no
+    value typed by an investigator ends up in a field name). Pieces left empty are shown
+    in the source language, and listed as missing by the launch checklist. `made_from`:
+    the page's digest (translations.page_digest), in the hidden `source` field: options
+    follow by position, so a save is refused when the questionnaire changed in between."""
 
-    method = forms.ChoiceField(choices=TranslationMethod.choices)
-    translated_by = forms.CharField(
-        max_length=200, help_text="Who translated it: a person, an agency or a service."
-    )
-    reviewed_by = forms.CharField(
-        max_length=200, required=False, help_text="Who checked it against the source, if anyone."
-    )
-    translated_on = forms.DateField(
-        initial=timezone.localdate,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
-    notes = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="E.g. back-translation, what was adapted.",
-    )
     title = forms.CharField(max_length=200)
     intro = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Introduction"
     )
-    # The digest of what this page was made from (translations.page_digest): the fields
-    # follow options by position, so a save is refused when the questionnaire changed in
-    # between.
-    source = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    PROVENANCE = ("method", "translated_by", "reviewed_by", "translated_on", "notes")
+    PROVENANCE = PROVENANCE_FIELDS
 
     def __init__(
         self,
