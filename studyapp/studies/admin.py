@@ -14,9 +14,10 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from studyapp.accounts.permissions import endpoints_visible_to
+from studyapp.chat.blinding import occurrences
 from studyapp.chat.llm import EndpointConfig
 from studyapp.chat.llm.probe import probe_endpoint
-from studyapp.studies.builder_blinding import arm_terms_check
+from studyapp.studies.builder_blinding import arm_terms_check, study_blinding_loosened
 from studyapp.studies.launch import launch_problems
 from studyapp.studies.members import membership_grant
 from studyapp.studies.models import (
@@ -156,7 +157,28 @@ class StudyMembershipInline(admin.TabularInline):
 
 class StudyAdminForm(forms.ModelForm):
     """Setting a study live runs the launch checklist (studies.launch) and refuses the
-    save with its reasons, next to the status."""
+    save with its reasons, next to the status. The blinding guard keeps the Blinding
+    page's rules (studies.builder_blinding): never loosened once participants entered, and
+    replacement words that say none of the arms' terms."""
+
+    def clean(self):
+        cleaned = super().clean()
+        stored = self.instance  # the stored study: the form's values go in after clean()
+        if stored.pk is None:
+            return cleaned
+        action = cleaned.get("blinding_action")
+        if action and (loosened := study_blinding_loosened(study=stored, action=action)):
+            self.add_error("blinding_action", loosened)
+        replacement = cleaned.get("blinding_replacement")
+        if replacement:
+            terms = [t for arm in stored.arms.all() for t in arm.blinding_terms]
+            if found := occurrences(replacement, terms):
+                self.add_error(
+                    "blinding_replacement",
+                    f"These words say “{found[0].term}”, a blinding term of the study's "
+                    "arms: choose neutral words (e.g. the assistant).",
+                )
+        return cleaned
 
     def _post_clean(self) -> None:
         super()._post_clean()  # the instance now holds the form's values
@@ -532,9 +554,11 @@ class ArmAdminForm(forms.ModelForm):
         cleaned = super().clean()
         terms = cleaned.get("blinding_terms")
         arm = self.instance  # still the stored arm: the form's values go in after clean()
-        if arm.pk is not None and isinstance(terms, list):
+        study = cleaned.get("study") or getattr(arm, "study", None)
+        if study is not None and isinstance(terms, list):
+            old = arm.blinding_terms if arm.pk is not None else []
             try:
-                arm_terms_check(study=arm.study, old=arm.blinding_terms, new=terms)
+                arm_terms_check(study=study, old=old, new=terms)
             except ValidationError as exc:
                 self.add_error(None, exc)
         return cleaned

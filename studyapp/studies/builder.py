@@ -295,6 +295,7 @@ def arm_save(*, study: Study, arm_id: int | None, values: dict[str, Any]) -> Arm
         if Arm.objects.filter(study=study, key=values.get("key")).exists():
             raise ValidationError({"key": "Another arm of this study has this key."})
         arm = Arm(study=study, **values)
+        old_terms: list[str] = []
     else:
         arm = Arm.objects.select_for_update().get(pk=arm_id, study=study)
         changed = [
@@ -304,10 +305,11 @@ def arm_save(*, study: Study, arm_id: int | None, values: dict[str, Any]) -> Arm
             raise BuilderError(
                 f"Participants were allocated to this arm: its {', '.join(changed)} cannot change."
             )
-        if "blinding_terms" in values:
-            arm_terms_check(study=study, old=arm.blinding_terms, new=values["blinding_terms"])
+        old_terms = list(arm.blinding_terms)
         for name, value in values.items():
             setattr(arm, name, value)
+    if "blinding_terms" in values:
+        arm_terms_check(study=study, old=old_terms, new=values["blinding_terms"])
     if arm.kind == Arm.Kind.CONTROL:
         arm.endpoint = None
     arm.full_clean()

@@ -48,16 +48,8 @@ def study_blinding_update(*, study_id: int, values: dict[str, Any], by=None) -> 
         study = Study.objects.select_for_update().get(pk=study_id)
         errors: dict[str, str] = {}
         action = values.get("blinding_action", study.blinding_action)
-        if (
-            study.blinding_action == Study.BlindingAction.REPLACE
-            and action == Study.BlindingAction.FLAG
-            and design_fixed(study)
-        ):
-            errors["blinding_action"] = (
-                f"The study is {fixed_reason(study)}: participants so far had the model's "
-                "name replaced, so later ones must too. The guard may be tightened once "
-                "participants entered, never loosened."
-            )
+        if loosened := study_blinding_loosened(study=study, action=action):
+            errors["blinding_action"] = loosened
         replacement = " ".join(str(values.get("blinding_replacement", "")).split())
         if "blinding_replacement" in values:
             values = {**values, "blinding_replacement": replacement}
@@ -92,8 +84,10 @@ def terms_removed(*, old: Sequence[str], new: Sequence[str]) -> list[str]:
 
 def arm_terms_check(*, study: Study, old: Sequence[str], new: Sequence[str]) -> None:
     """ValidationError beside `blinding_terms` when a change of an arm's terms from
-    `old` to `new` removes one once the design is fixed: the model's name would reach
-    later participants where earlier ones had it hidden."""
+    `old` to `new` (a new arm: none) removes one once the design is fixed (the model's
+    name would reach later participants where earlier ones had it hidden), or adds one
+    that the study's replacement words say (the guard would give the model away instead
+    of hiding it: the blinding page's rule, seen from the arm's side)."""
     removed = terms_removed(old=old, new=new)
     if removed and design_fixed(study):
         listed = ", ".join(f"“{term}”" for term in removed)
@@ -107,3 +101,31 @@ def arm_terms_check(*, study: Study, old: Sequence[str], new: Sequence[str]) -> 
                 )
             }
         )
+    found = occurrences(study.blinding_replacement, clean_terms(new))
+    if found:
+        raise ValidationError(
+            {
+                "blinding_terms": (
+                    f"“{found[0].term}” is in the study's replacement words "
+                    f"(“{study.blinding_replacement}”, on its Blinding page): the guard "
+                    "would put a blinding term back where it hid one. Choose another term, "
+                    "or change the replacement words first."
+                )
+            }
+        )
+
+
+def study_blinding_loosened(*, study: Study, action: str) -> str | None:
+    """Why changing the stored `study`'s action to `action` loosens the guard once the
+    design is fixed (replace -> flag only), or None."""
+    if (
+        study.blinding_action == Study.BlindingAction.REPLACE
+        and action == Study.BlindingAction.FLAG
+        and design_fixed(study)
+    ):
+        return (
+            f"The study is {fixed_reason(study)}: participants so far had the model's "
+            "name replaced, so later ones must too. The guard may be tightened once "
+            "participants entered, never loosened."
+        )
+    return None

@@ -6,6 +6,7 @@ removed, as the blinding page's guard is tightened but never loosened."""
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from studyapp.studies.builder_blinding import terms_removed
@@ -136,3 +137,61 @@ def test_a_design_file_makes_a_new_draft_and_leaves_a_running_study_s_arms(alice
     assert copy.status == Study.Status.DRAFT and copy.pk != draft.pk
     assert copy.arms.get(key="llama").blinding_terms == []
     assert arm_of(draft).blinding_terms == ["Llama", "Meta AI"]
+
+
+def test_a_term_the_replacement_words_say_is_refused_on_a_new_arm_and_an_old_one(
+    client, alice, draft
+):
+    from studyapp.studies.builder import arm_save
+
+    client.force_login(alice)
+    Study.objects.filter(pk=draft.pk).update(blinding_replacement="the assistant")
+    response = post(client, draft, "Llama\nMeta AI\nAssistant")
+    assert response.status_code == 400
+    assert "replacement words" in response.content.decode()
+    assert arm_of(draft).blinding_terms == ["Llama", "Meta AI"]
+    draft.refresh_from_db()
+    with pytest.raises(ValidationError) as refused:
+        arm_save(
+            study=draft,
+            arm_id=None,
+            values={
+                "key": "other",
+                "kind": Arm.Kind.LLM,
+                "endpoint": arm_of(draft).endpoint,
+                "participant_label": "AI assistant",
+                "blinding_terms": ["assistant"],
+            },
+        )
+    assert "blinding_terms" in refused.value.message_dict
+    assert not draft.arms.filter(key="other").exists()
+
+
+def test_an_llm_arm_may_leave_every_sampling_value_to_the_server(client, alice, draft):
+    client.force_login(alice)
+    response = post(client, draft, "Llama\nMeta AI", temperature="", top_p="", max_tokens="")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert arm_of(draft).sampling_params == {}
+
+
+def test_the_admin_cannot_loosen_a_running_studys_guard_either(client, draft):
+    root = make_user("root", superuser=True)
+    client.force_login(root)
+    Study.objects.filter(pk=draft.pk).update(
+        status=Study.Status.LIVE, blinding_action=Study.BlindingAction.REPLACE
+    )
+    draft.refresh_from_db()
+    make_participant(draft)
+    from django.contrib.admin.sites import site
+    from django.test import RequestFactory
+
+    admin = site._registry[Study]
+    request = RequestFactory().post("/")
+    request.user = root
+    form_class = admin.get_form(request, draft)
+    fields = dict(form_class(instance=draft).initial)
+    form = form_class(
+        data={**fields, "blinding_action": Study.BlindingAction.FLAG}, instance=draft
+    )
+    form.is_valid()
+    assert "never loosened" in " ".join(form.errors.get("blinding_action", []))
