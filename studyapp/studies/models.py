@@ -849,7 +849,8 @@ class Arm(TimeStampedModel):
         ModelEndpoint, on_delete=models.PROTECT, null=True, blank=True, related_name="arms"
     )
     system_prompt = models.TextField(blank=True)
-    sampling_params = models.JSONField(default=default_sampling_params)
+    # Empty: the model server's own defaults (the arm page's fields may all be left blank).
+    sampling_params = models.JSONField(default=default_sampling_params, blank=True)
     min_turns = models.PositiveSmallIntegerField(default=1)
     max_turns = models.PositiveSmallIntegerField(default=10, validators=[MaxValueValidator(100)])
     weight = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
