@@ -22,10 +22,12 @@ def page_posted(request: HttpRequest, page_digest: str) -> tuple[QueryDict | Non
     field (the translation pages: studies.translation_sources.page_digest), with that
     field made the page's digest now, and the digest the page was made from; None and ""
     for a GET. The form comes back made from the source as it is now, whatever happens;
-    the service refuses a save made from another."""
+    the service refuses a save made from another. A POST without a digest (a page from
+    before the digest, a hand-made request) counts as made from an unknown source, so it
+    is refused the same way rather than saved unchecked."""
     if request.method != "POST":
         return None, ""
     data = request.POST.copy()
-    made_from = data.get("source", "")
+    made_from = data.get("source") or "unknown"
     data["source"] = page_digest
     return data, made_from

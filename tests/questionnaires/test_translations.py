@@ -15,7 +15,7 @@ from studyapp.audit.models import AuditEntry
 from studyapp.participation.selectors import StepKind, participant_current_step
 from studyapp.questionnaires import services
 from studyapp.questionnaires.models import ItemAnswer, QuestionnaireTranslation, Response
-from studyapp.questionnaires.translations import State, translation_states
+from studyapp.questionnaires.translations import State, page_digest, translation_states
 from studyapp.studies.design_files import (
     DesignFileError,
     design_dumps,
@@ -248,6 +248,7 @@ def _form(baseline, **changes) -> dict:
         f"item{items['how_often'].pk}_anchor_low": "Selten",
         f"item{items['how_often'].pk}_anchor_high": "Täglich",
         f"item{items['age'].pk}_text": "Ihr Alter",
+        "source": page_digest(baseline, list(baseline.items.all())),  # as the page posts it
     }
     data.update(changes)
     return data

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from studyapp.audit.models import AuditEntry
+from studyapp.studies.builder_scenario_translations import page_digest
 from studyapp.studies.launch import design_problems
 from studyapp.studies.models import Scenario, ScenarioTranslation, Study
 from studyapp.studies.roles import Role
@@ -84,7 +85,8 @@ def form_data(**overrides) -> dict:
 
 
 def post(client, study, key="s1", language="de", **overrides):
-    return client.post(url(study, key, language), form_data(**overrides))
+    fields = {"source": page_digest(scenario(study, key)), **overrides}
+    return client.post(url(study, key, language), form_data(**fields))
 
 
 def test_each_source_section_is_shown_above_its_field(client, alice, draft):
@@ -310,7 +312,7 @@ def test_a_version_german_participants_read_is_kept_a_correction_makes_the_next(
     page = reverse("studies:scenario_translation", args=[draft.slug, "de", read.pk])
     assert 'id="scenario-translation-read"' in client.get(page).content.decode()
     before = ScenarioTranslation.objects.get(scenario=read, language="de").sections
-    response = client.post(page, form_data(title="Korrigiert"))
+    response = client.post(page, form_data(title="Korrigiert", source=page_digest(read)))
     assert response.status_code == 302
     new = Scenario.objects.get(study=draft, key=read.key, is_active=True)
     assert new.version == read.version + 1

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from studyapp.audit.models import AuditEntry
 from studyapp.participation.models import Participant
+from studyapp.studies.builder_translations import page_digest
 from studyapp.studies.launch import design_problems
 from studyapp.studies.models import Study, StudyTranslation
 from studyapp.studies.roles import Role
@@ -89,6 +90,7 @@ def form_data(study: Study, **overrides) -> dict:
         data[f"arm_{i}_label"] = f"[de] {arm.participant_label}"
         if not arm.is_llm and arm.control_instructions:
             data[f"arm_{i}_instructions"] = f"[de] {arm.control_instructions}"
+    data["source"] = page_digest(study)  # the page's, as the browser posts it
     data.update(overrides)
     return data
 
@@ -248,3 +250,13 @@ def test_a_save_from_a_page_opened_before_the_source_changed_is_refused(client, 
     fresh = html.split('name="source" value="', 1)[1].split('"', 1)[0]
     assert fresh != made_from
     assert post(client, draft, source=fresh).status_code == 302
+
+
+def test_a_save_without_the_pages_digest_is_refused_not_saved_unchecked(client, alice, draft):
+    client.force_login(alice)
+    data = form_data(draft)
+    del data["source"]  # a page from before the digest, or a hand-made request
+    response = client.post(url(draft), data)
+    assert response.status_code == 400
+    assert "Nothing was saved" in response.content.decode()
+    assert not StudyTranslation.objects.exists()
