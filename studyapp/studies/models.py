@@ -410,8 +410,9 @@ class Study(TimeStampedModel):
             return {}
         return {
             "languages": (
-                "A live study needs a complete translation for each of its languages; "
-                "save it as a draft, add them, then set it live. Missing: " + "; ".join(missing)
+                "An enrolling study needs a complete translation for each of its languages "
+                "(a new scenario section must be translated too): complete them on the "
+                "study's Translations page. Missing: " + "; ".join(missing)
             )
         }
 
