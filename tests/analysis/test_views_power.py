@@ -192,6 +192,7 @@ def test_it_refuses_the_quota_of_a_study_that_is_not_a_draft(client, alice, stud
     page = client.get(url).content.decode()
     assert "Write into the quotas" not in page
     assert 'id="power-not-draft"' in page
+    assert reverse("studies:allocation", args=[study.slug]) in page
     response = client.post(url, FOUR_ARMS_EACH)
     assert response.status_code == 302
     study.refresh_from_db()
