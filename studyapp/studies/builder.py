@@ -46,6 +46,8 @@ SCENARIO_FIELDS = (
     "gold_conditions",
     "red_flags",
     "condition_synonyms",
+    "rubric",
+    "key_facts",
     "provenance",
 )
 
@@ -231,9 +233,9 @@ def scenario_save(
         key=current.key,
         version=latest + 1,
         is_active=True,
-        rubric=current.rubric,
-        key_facts=current.key_facts,
-        **values,
+        # The rubric and key facts come along unless the values change them (a page or
+        # the API that does not edit them leaves them out).
+        **{"rubric": current.rubric, "key_facts": current.key_facts, **values},
     )
     # Validate before deactivating, so a refused edit changes nothing.
     new.full_clean(exclude=["is_active"], validate_constraints=False)

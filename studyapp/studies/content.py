@@ -10,13 +10,14 @@ Both are JSON lists stored on `Scenario` and versioned with it, like the gold co
   should tell the model, and phrases a matcher can look for in their messages.
 
 Checks return messages instead of raising, so that `Scenario.clean()` and the importers
-can both say where the trouble is.
+can both say where the trouble is; the `*_row_errors` forms name the entry and field, for
+the scenario page's rows (studies.forms_scenario_content).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal, TypedDict
+from typing import Literal, NamedTuple, TypedDict
 
 RUBRIC_APPLIES_TO = ("model", "answer")
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]+\Z")
@@ -35,54 +36,71 @@ class KeyFact(TypedDict):
     patterns: list[str]
 
 
-def _keyed_list_errors(value, *, fields: set[str], what: str) -> tuple[list[str], list[dict]]:
-    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
-        return [f"{what} must be a list of objects."], []
-    errors: list[str] = []
+class RowError(NamedTuple):
+    """One thing wrong with one entry: its place in the list (from 0), the field at fault
+    (None: the entry as a whole) and what is wrong, so a page can say it beside the field."""
+
+    index: int
+    field: str | None
+    message: str
+
+
+def _keyed_rows_errors(entries: list[dict], *, fields: set[str]) -> list[RowError]:
+    errors: list[RowError] = []
     seen: set[str] = set()
-    for number, entry in enumerate(value, 1):
-        where = f"{what} {number}"
+    for index, entry in enumerate(entries):
         if set(entry) != fields:
-            errors.append(f"{where}: needs exactly the fields {', '.join(sorted(fields))}.")
+            message = f"needs exactly the fields {', '.join(sorted(fields))}."
+            errors.append(RowError(index, None, message))
             continue
         key = entry["key"]
         if not isinstance(key, str) or not _SLUG.match(key):
-            errors.append(f"{where}: key must be a slug (letters, digits, - and _).")
+            errors.append(RowError(index, "key", "key must be a slug (letters, digits, - and _)."))
         elif key in seen:
-            errors.append(f"{where}: the key {key!r} is used twice.")
+            errors.append(RowError(index, "key", f"the key {key!r} is used twice."))
         else:
             seen.add(key)
         if not isinstance(entry["text"], str) or not entry["text"].strip():
-            errors.append(f"{where}: text must not be empty.")
-    return errors, [e for e in value if set(e) == fields]
-
-
-def rubric_errors(value) -> list[str]:
-    """What is wrong with a rubric (empty: nothing)."""
-    errors, entries = _keyed_list_errors(
-        value, fields={"key", "text", "points", "applies_to"}, what="rubric item"
-    )
-    for number, entry in enumerate(entries, 1):
-        points = entry["points"]
-        if not isinstance(points, int) or isinstance(points, bool) or points == 0:
-            errors.append(
-                f"rubric item {entry.get('key') or number}: points must be a whole number, "
-                "not zero (negative: harmful content)."
-            )
-        if entry["applies_to"] not in RUBRIC_APPLIES_TO:
-            errors.append(
-                f"rubric item {entry.get('key') or number}: applies_to must be "
-                f"{' or '.join(RUBRIC_APPLIES_TO)}."
-            )
+            errors.append(RowError(index, "text", "text must not be empty."))
     return errors
 
 
-def key_facts_errors(value) -> list[str]:
-    """What is wrong with a list of key facts (empty: nothing)."""
-    errors, entries = _keyed_list_errors(
-        value, fields={"key", "text", "patterns"}, what="key fact"
-    )
-    for number, entry in enumerate(entries, 1):
+def _is_list_of_objects(value) -> bool:
+    return isinstance(value, list) and all(isinstance(entry, dict) for entry in value)
+
+
+def rubric_row_errors(rubric: list[dict]) -> list[RowError]:
+    """What is wrong with each item of a rubric (a list of objects), by item and field."""
+    fields = {"key", "text", "points", "applies_to"}
+    errors = _keyed_rows_errors(rubric, fields=fields)
+    for index, entry in enumerate(rubric):
+        if set(entry) != fields:
+            continue
+        points = entry["points"]
+        if not isinstance(points, int) or isinstance(points, bool) or points == 0:
+            errors.append(
+                RowError(
+                    index,
+                    "points",
+                    "points must be a whole number, not zero (negative: harmful content).",
+                )
+            )
+        if entry["applies_to"] not in RUBRIC_APPLIES_TO:
+            errors.append(
+                RowError(
+                    index, "applies_to", f"applies_to must be {' or '.join(RUBRIC_APPLIES_TO)}."
+                )
+            )
+    return sorted(errors, key=lambda e: e.index)
+
+
+def key_facts_row_errors(facts: list[dict]) -> list[RowError]:
+    """What is wrong with each of a list of key facts (objects), by fact and field."""
+    fields = {"key", "text", "patterns"}
+    errors = _keyed_rows_errors(facts, fields=fields)
+    for index, entry in enumerate(facts):
+        if set(entry) != fields:
+            continue
         patterns = entry["patterns"]
         if (
             not isinstance(patterns, list)
@@ -90,7 +108,20 @@ def key_facts_errors(value) -> list[str]:
             or not all(isinstance(p, str) and p.strip() for p in patterns)
         ):
             errors.append(
-                f"key fact {entry.get('key') or number}: patterns must be a list of one "
-                "phrase or more."
+                RowError(index, "patterns", "patterns must be a list of one phrase or more.")
             )
-    return errors
+    return sorted(errors, key=lambda e: e.index)
+
+
+def rubric_errors(value) -> list[str]:
+    """What is wrong with a rubric (empty: nothing)."""
+    if not _is_list_of_objects(value):
+        return ["The rubric must be a list of objects."]
+    return [f"rubric item {e.index + 1}: {e.message}" for e in rubric_row_errors(value)]
+
+
+def key_facts_errors(value) -> list[str]:
+    """What is wrong with a list of key facts (empty: nothing)."""
+    if not _is_list_of_objects(value):
+        return ["The key facts must be a list of objects."]
+    return [f"key fact {e.index + 1}: {e.message}" for e in key_facts_row_errors(value)]

@@ -3,11 +3,14 @@ scenarios, as pages for investigators (the admin's JSON text areas are not for t
 
 Writes are studies.builder's; each page asks CHANGE_STUDY (owners and collaborators) and
 answers 404 to anyone else, so a slug cannot be probed. The scenario form posts its
-sections as rows; the row buttons (add, remove, move) post the form back to the page,
-which re-renders it with the rows changed and saves nothing (htmx swaps the form alone).
+sections, key facts and rubric items as rows (studies.forms_scenario_content); the row
+buttons (add, remove, move) post the form back to the page, which re-renders it with the
+rows changed and saves nothing (htmx swaps the form alone).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -32,6 +35,18 @@ from studyapp.studies.forms_builder import (
     sections_apply,
     sections_errors,
     sections_from_post,
+)
+from studyapp.studies.forms_scenario_content import (
+    FACT_FIELDS,
+    RUBRIC_APPLIES_TO_LABELS,
+    RUBRIC_FIELDS,
+    key_fact_rows,
+    key_fact_rows_from_post,
+    key_facts_parse,
+    rows_apply,
+    rubric_parse,
+    rubric_rows,
+    rubric_rows_from_post,
 )
 from studyapp.studies.models import Scenario, Study
 from studyapp.studies.services import disposition_scale_get_or_create_default
@@ -148,16 +163,52 @@ def scenario_list(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     return render(request, "studies/scenarios.html", {"study": study, "scenarios": scenarios})
 
 
+@dataclass
+class _ScenarioRows:
+    """The page's rows as they are being edited, with the messages by row index and field
+    (sections: a message per index, -1 for the list as a whole; key facts and rubric: a
+    dict of field -> message per index, the list's own under -1)."""
+
+    sections: list[dict[str, str]]
+    key_facts: list[dict[str, str]]
+    rubric: list[dict[str, str]]
+    section_errors: dict[int, str] = field(default_factory=dict)
+    fact_errors: dict[int, dict[str, str]] = field(default_factory=dict)
+    rubric_errors: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def context(self) -> dict:
+        return {
+            "sections": [
+                {
+                    "heading": s["heading"],
+                    "text": s["text"],
+                    "error": self.section_errors.get(i, ""),
+                }
+                for i, s in enumerate(self.sections)
+            ],
+            "sections_error": self.section_errors.get(-1, ""),
+            "key_facts": [
+                {**row, "errors": self.fact_errors.get(i, {})}
+                for i, row in enumerate(self.key_facts)
+            ],
+            "key_facts_error": self.fact_errors.get(-1, {}).get("row", ""),
+            "rubric": [
+                {**row, "errors": self.rubric_errors.get(i, {})}
+                for i, row in enumerate(self.rubric)
+            ],
+            "rubric_error": self.rubric_errors.get(-1, {}).get("row", ""),
+            "applies_to_choices": list(RUBRIC_APPLIES_TO_LABELS.items()),
+        }
+
+
 def _scenario_page(
     request: AuthenticatedHttpRequest,
     study: Study,
     scenario: Scenario | None,
     form: ScenarioForm,
-    sections: list[dict[str, str]],
-    section_errors: dict[int, str] | None = None,
+    rows: _ScenarioRows,
     status: int = 200,
 ) -> HttpResponse:
-    section_errors = section_errors or {}
     context = {
         "study": study,
         "scenario": scenario,
@@ -167,11 +218,7 @@ def _scenario_page(
         if scenario is not None
         else [],
         "form": form,
-        "sections": [
-            {"heading": s["heading"], "text": s["text"], "error": section_errors.get(i, "")}
-            for i, s in enumerate(sections)
-        ],
-        "sections_error": section_errors.get(-1, ""),
+        **rows.context(),
     }
     template = "studies/scenario_edit.html"
     if request.htmx:
@@ -180,6 +227,25 @@ def _scenario_page(
         # with its messages, must come back as a 200 to be shown.
         status = 200
     return render(request, template, context, status=status)
+
+
+def _scenario_rows_posted(
+    request: AuthenticatedHttpRequest, scenario: Scenario | None
+) -> tuple[_ScenarioRows, bool, bool]:
+    """The rows as posted, and whether the page had the key fact and rubric editors (a
+    page from before them keeps the scenario's own: it said the admin edits them)."""
+    facts = key_fact_rows_from_post(request.POST)
+    rubric = rubric_rows_from_post(request.POST)
+    rows = _ScenarioRows(
+        sections=sections_from_post(request.POST),
+        key_facts=facts if facts is not None else key_fact_rows(_stored(scenario, "key_facts")),
+        rubric=rubric if rubric is not None else rubric_rows(_stored(scenario, "rubric")),
+    )
+    return rows, facts is not None, rubric is not None
+
+
+def _stored(scenario: Scenario | None, name: str) -> list[dict]:
+    return list(getattr(scenario, name)) if scenario is not None else []
 
 
 def _scenario_form(
@@ -191,28 +257,52 @@ def _scenario_form(
             [dict(s) for s in scenario.sections] if scenario else [{"heading": "", "text": ""}]
         )
         sections = [{"heading": s.get("heading", ""), "text": s.get("text", "")} for s in sections]
-        return _scenario_page(request, study, scenario, form, sections)
+        rows = _ScenarioRows(
+            sections=sections,
+            key_facts=key_fact_rows(_stored(scenario, "key_facts")),
+            rubric=rubric_rows(_stored(scenario, "rubric")),
+        )
+        return _scenario_page(request, study, scenario, form, rows)
     form = ScenarioForm(request.POST, study=study, scenario=scenario)
-    sections = sections_from_post(request.POST)
-    action = request.POST.get("section_action", "")
-    if action:
+    rows, facts_shown, rubric_shown = _scenario_rows_posted(request, scenario)
+    actions = {
+        name: request.POST.get(name, "")
+        for name in ("section_action", "fact_action", "rubric_action")
+    }
+    if any(actions.values()):
         # A row button: the form comes back with the rows changed, unsaved and unjudged.
         form = ScenarioForm(initial=request.POST.dict(), study=study, scenario=scenario)
         if scenario is not None:
             form.initial["key"] = scenario.key
-        return _scenario_page(request, study, scenario, form, sections_apply(sections, action))
-    errors = sections_errors(sections)
-    if not sections:
-        errors[-1] = "A scenario needs at least one section."
-    if form.is_valid() and not errors:
-        values = {**form.cleaned_data, "sections": sections}
+        rows.sections = sections_apply(rows.sections, actions["section_action"])
+        rows.key_facts = rows_apply(rows.key_facts, actions["fact_action"], FACT_FIELDS)
+        rows.rubric = rows_apply(rows.rubric, actions["rubric_action"], RUBRIC_FIELDS)
+        return _scenario_page(request, study, scenario, form, rows)
+    rows.section_errors = sections_errors(rows.sections)
+    if not rows.sections:
+        rows.section_errors[-1] = "A scenario needs at least one section."
+    values: dict = {"sections": rows.sections}
+    if facts_shown:
+        values["key_facts"], rows.fact_errors = key_facts_parse(rows.key_facts)
+    if rubric_shown:
+        values["rubric"], rows.rubric_errors = rubric_parse(rows.rubric)
+    refused = rows.section_errors or rows.fact_errors or rows.rubric_errors
+    if form.is_valid() and not refused:
         try:
             saved, new_version = builder.scenario_save(
-                study=study, scenario_id=scenario.pk if scenario else None, values=values
+                study=study,
+                scenario_id=scenario.pk if scenario else None,
+                values={**form.cleaned_data, **values},
             )
         except ValidationError as exc:
-            if "sections" in getattr(exc, "error_dict", {}):
-                errors[-1] = " ".join(exc.message_dict["sections"])
+            # The model's checks of the lists go with the lists' own messages.
+            found = exc.message_dict if hasattr(exc, "error_dict") else {}
+            if "sections" in found:
+                rows.section_errors[-1] = " ".join(found["sections"])
+            if "key_facts" in found:
+                rows.fact_errors[-1] = {"row": " ".join(found["key_facts"])}
+            if "rubric" in found:
+                rows.rubric_errors[-1] = {"row": " ".join(found["rubric"])}
             add_validation_error(form, exc)
         else:
             if new_version:
@@ -226,7 +316,7 @@ def _scenario_form(
                 messages.success(request, f"Scenario {saved.key} saved.")
             url = reverse("studies:scenarios", args=[study.slug])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    return _scenario_page(request, study, scenario, form, sections, errors, status=400)
+    return _scenario_page(request, study, scenario, form, rows, status=400)
 
 
 @require_http_methods(["GET", "POST"])
