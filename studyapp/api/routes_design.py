@@ -140,6 +140,8 @@ def _scenario_out(scenario: Scenario) -> dict[str, Any]:
         "gold_conditions": list(scenario.gold_conditions),
         "red_flags": list(scenario.red_flags),
         "condition_synonyms": dict(scenario.condition_synonyms),
+        "key_facts": list(scenario.key_facts),
+        "rubric": list(scenario.rubric),
         "provenance": scenario.provenance,
     }
 
@@ -178,17 +180,24 @@ def _scenario_save(request: HttpRequest, study: Study, scenario: Scenario | None
     problems = [f"Section {i + 1}: {m}" for i, m in sections_errors(sections).items()]
     if not sections:
         problems.append("A scenario needs at least one section.")
+    # Key facts and the rubric as design files carry them; the model's checks
+    # (studies.content) judge them, each under its own name.
+    content = {name: given[name] for name in ("key_facts", "rubric") if name in given}
+    content_errors: dict[str, list[str]] = {}
     if form.is_valid() and not problems:
         try:
             saved, new_version = builder.scenario_save(
                 study=study,
                 scenario_id=scenario.pk if scenario else None,
-                values={**form.cleaned_data, "sections": sections},
+                values={**form.cleaned_data, "sections": sections, **content},
             )
         except ValidationError as exc:
             # The model's check of the sections goes with the sections' own.
             by_field = exc.message_dict if hasattr(exc, "error_dict") else {}
             problems += by_field.pop("sections", [])
+            for name in ("key_facts", "rubric"):
+                if name in by_field:
+                    content_errors[name] = by_field.pop(name)
             if by_field or not hasattr(exc, "error_dict"):
                 add_validation_error(form, ValidationError(by_field) if by_field else exc)
         else:
@@ -198,6 +207,7 @@ def _scenario_save(request: HttpRequest, study: Study, scenario: Scenario | None
     errors = {field: [e["message"] for e in items] for field, items in found.items()}
     if problems:
         errors["sections"] = problems + errors.get("sections", [])
+    errors.update(content_errors)
     return Status(422, {"detail": "The scenario was not saved.", "errors": errors})
 
 

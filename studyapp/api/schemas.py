@@ -158,6 +158,10 @@ class ScenarioIn(Schema):
     gold_conditions: list[str] | None = None
     red_flags: list[str] | None = None
     condition_synonyms: dict[str, list[str]] | None = None  # gold term -> other names
+    # As in design files (studies.content): [{"key", "text", "patterns"}] and
+    # [{"key", "text", "applies_to", "points"}]; left out, they stay as they are.
+    key_facts: list[dict[str, Any]] | None = None
+    rubric: list[dict[str, Any]] | None = None
     provenance: str | None = None
 
 
@@ -174,6 +178,8 @@ class ScenarioDetailOut(Schema):
     gold_conditions: list[str]
     red_flags: list[str]
     condition_synonyms: dict[str, list[str]]
+    key_facts: list[dict[str, Any]]
+    rubric: list[dict[str, Any]]
     provenance: str
 
 

@@ -209,6 +209,31 @@ def test_scenario_update_edits_in_place_or_makes_a_new_version_when_used(client,
     assert typed.status_code == 422 and "gold_conditions" in typed.json()["errors"]
 
 
+def test_scenario_key_facts_and_rubric_are_read_and_written_as_in_design_files(client, world):
+    url = "/api/studies/trial/scenarios/s1"
+    facts = [{"key": "fever", "text": "Has a fever", "patterns": ["fever", "temperature"]}]
+    rubric = [{"key": "ae", "text": "Says to go to A&E", "applies_to": "model", "points": 2}]
+    response = send(
+        client, "patch", url, {"key_facts": facts, "rubric": rubric}, world.auth("owner")
+    )
+    assert response.status_code == 200, response.content
+    scenario = Scenario.objects.get(study=world.study, key="s1", is_active=True)
+    assert scenario.key_facts == facts and scenario.rubric == rubric
+    read = client.get(url, headers=world.auth("owner")).json()
+    assert (read["key_facts"], read["rubric"]) == (facts, rubric)
+    # Another field's edit leaves them as they are.
+    send(client, "patch", url, {"title": "Belly ache"}, world.auth("owner"))
+    scenario.refresh_from_db()
+    assert scenario.key_facts == facts and scenario.rubric == rubric
+    wrong = send(
+        client, "patch", url, {"key_facts": [{"key": "x", "text": ""}]}, world.auth("owner")
+    )
+    assert wrong.status_code == 422 and set(wrong.json()["errors"]) == {"key_facts"}
+    assert wrong.json()["errors"]["key_facts"][0].startswith("key fact 1:")
+    scenario.refresh_from_db()
+    assert scenario.key_facts == facts
+
+
 # --- Arms ----------------------------------------------------------------------------------
 
 
