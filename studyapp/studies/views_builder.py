@@ -314,9 +314,36 @@ def _scenario_form(
                 )
             else:
                 messages.success(request, f"Scenario {saved.key} saved.")
+            _warn_translations_behind(request, study, saved)
             url = reverse("studies:scenarios", args=[study.slug])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     return _scenario_page(request, study, scenario, form, rows, status=400)
+
+
+def _warn_translations_behind(request, study: Study, scenario: Scenario) -> None:
+    """After a save: the scenario's translations that now lack something or no longer
+    match it, said at once (a running study's participants in that language would read
+    the source where a section is missing, and the study cannot go live with a gap)."""
+    behind = [
+        state
+        for state in scenario_translation_states(study=study, scenarios=[scenario])
+        if state.state != "current"
+    ]
+    if not behind:
+        return
+    listed = ", ".join(
+        f"{state.language_name} ({state.state.replace('_', ' ')})" for state in behind
+    )
+    running = (
+        " Participants in that language read the source where it lacks a text."
+        if study.is_running
+        else ""
+    )
+    messages.warning(
+        request,
+        f"Scenario {scenario.key}'s translations need work: {listed}. Translate it on "
+        f"the Translations page.{running}",
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -334,3 +334,32 @@ def test_a_section_a_draft_left_empty_is_read_in_the_source(client, alice, draft
         {"heading": "Ihre Lage", "text": "Sie spielen die Rolle einer Person (s1)."},
         {"heading": "Vorgeschichte", "text": "No known allergies."},
     ]
+
+
+def test_saving_a_scenario_says_when_its_translations_fall_behind(client, alice, draft):
+    from django.contrib.messages import get_messages
+
+    from tests.studies.test_builder import scenario_data
+
+    client.force_login(alice)
+    assert post(client, draft).status_code == 302
+    s1 = scenario(draft)
+    edit = reverse("studies:scenario_edit", args=[draft.slug, s1.pk])
+    # A wording change of the title only: the German translation is out of date.
+    data = scenario_data(
+        draft,
+        key="s1",
+        title="A new title",
+        section_heading=[s["heading"] for s in s1.sections],
+        section_text=[s["text"] for s in s1.sections],
+    )
+    response = client.post(edit, data)
+    assert response.status_code == 302
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("s1's translations need work: Deutsch (out of date)" in m for m in said), said
+    # A section added: incomplete.
+    data["section_heading"] = [*data["section_heading"], "New"]
+    data["section_text"] = [*data["section_text"], "A new section."]
+    response = client.post(edit, data)
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("Deutsch (incomplete)" in m for m in said), said
