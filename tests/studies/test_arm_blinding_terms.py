@@ -26,11 +26,6 @@ RULE = "terms may be added, or their spelling corrected, but none removed"
 
 
 @pytest.fixture
-def alice(db):
-    return make_user("alice")
-
-
-@pytest.fixture
 def draft(alice) -> Study:
     study = make_study("guarded", status=Study.Status.DRAFT, title="Guarded study")
     make_member(study, alice)

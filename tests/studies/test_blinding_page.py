@@ -20,19 +20,8 @@ from tests.factories import (
     make_participant,
     make_scenario,
     make_study,
-    make_user,
 )
 from tests.participation.conftest import enter
-
-
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(db):
-    return make_user("bob")
 
 
 @pytest.fixture

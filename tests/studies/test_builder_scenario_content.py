@@ -23,16 +23,10 @@ from tests.factories import (
     make_participant,
     make_scenario,
     make_study,
-    make_user,
 )
 
 FACTS = [{"key": "on-apixaban", "text": "Takes apixaban.", "patterns": ["apixaban"]}]
 RUBRIC = [{"key": "advises-ae", "text": "Advises A&E.", "points": 2, "applies_to": "model"}]
-
-
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
 
 
 @pytest.fixture

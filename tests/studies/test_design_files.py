@@ -40,21 +40,10 @@ from tests.factories import (
     make_scenario,
     make_study,
     make_translation,
-    make_user,
 )
 
 pytestmark = pytest.mark.django_db
 KEY_VALUE = "sk-the-key-that-must-never-leave"
-
-
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(db):
-    return make_user("bob")
 
 
 @pytest.fixture

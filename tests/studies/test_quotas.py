@@ -6,12 +6,7 @@ import pytest
 
 from studyapp.studies.models import Study
 from studyapp.studies.quotas import QuotaRefusedError, study_quota_per_arm_set
-from tests.factories import make_study, make_user
-
-
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
+from tests.factories import make_study
 
 
 def test_it_sets_the_quota_of_a_draft_and_returns_the_old_one(alice):

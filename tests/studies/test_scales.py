@@ -12,19 +12,9 @@ from studyapp.studies import builder, scales
 from studyapp.studies.design_files import design_export, design_import
 from studyapp.studies.models import DispositionLevel, DispositionScale, ModelEndpoint, Study
 from studyapp.studies.services import disposition_scale_get_or_create_default
-from tests.factories import make_member, make_participant, make_scenario, make_study, make_user
+from tests.factories import make_member, make_participant, make_scenario, make_study
 
 THREE = [("Emergency", "", "Go now."), ("See a doctor", "doctor", ""), ("Stay home", "", "")]
-
-
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(db):
-    return make_user("bob")
 
 
 def rows(levels=THREE, ids=None) -> dict:

@@ -20,7 +20,6 @@ from tests.factories import (
     make_scenario,
     make_study,
     make_translation,
-    make_user,
 )
 from tests.participation.conftest import enter
 
@@ -28,16 +27,6 @@ SCREENING = [
     {"value": "uk", "label": "I live in the UK", "eligible": True},
     {"value": "other", "label": "I live elsewhere", "eligible": False},
 ]
-
-
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(db):
-    return make_user("bob")
 
 
 @pytest.fixture
