@@ -132,8 +132,9 @@ def edit_settings(page) -> None:
 
 
 def current_tab(page) -> str:
-    """The builder tab marked as the page's own."""
-    return page.locator('.builder-nav [aria-current="page"]').inner_text()
+    """The builder tab marked current: the page's own ("page"), or the tab a page within
+    it belongs to ("true": an arm, a scenario)."""
+    return page.locator(".builder-nav [aria-current]").inner_text()
 
 
 def todo(page) -> list[str]:

@@ -21,18 +21,7 @@ from tests.factories import (
     make_participant,
     make_scenario,
     make_study,
-    make_user,
 )
-
-
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(db):
-    return make_user("bob")
 
 
 @pytest.fixture
@@ -293,8 +282,9 @@ def test_the_scenario_pages_show_the_builders_tabs_with_scenarios_current(client
     ):
         html = client.get(url).content.decode()
         assert '<nav class="builder-nav" aria-label="Study builder">' in html
-        assert html.count('aria-current="page"') == 1
-        assert 'id="scenarios-link" aria-current="page">Scenarios</a>' in html
+        # A page within the tab: the tab is current, but not this page ("true").
+        assert 'aria-current="page"' not in html and html.count('aria-current="true"') == 1
+        assert 'id="scenarios-link" aria-current="true">Scenarios</a>' in html
         assert f'href="{reverse("studies:arms", args=[draft.slug])}"' in html
     # A row button swaps the form alone: the tabs are not sent again inside it.
     response = client.post(
@@ -502,6 +492,13 @@ def arm_data(**overrides):
     return data
 
 
+def test_a_tabs_own_page_is_aria_current_page(client, alice, draft):
+    client.force_login(alice)
+    html = client.get(reverse("studies:arms", args=[draft.slug])).content.decode()
+    assert 'id="arms-link" aria-current="page">Arms</a>' in html
+    assert 'aria-current="true"' not in html
+
+
 def test_the_arm_pages_show_the_builders_tabs_with_arms_current(client, alice, draft):
     client.force_login(alice)
     arm = draft.arms.get(key="llama")
@@ -511,8 +508,9 @@ def test_the_arm_pages_show_the_builders_tabs_with_arms_current(client, alice, d
     ):
         html = client.get(url).content.decode()
         assert '<nav class="builder-nav" aria-label="Study builder">' in html
-        assert html.count('aria-current="page"') == 1
-        assert 'id="arms-link" aria-current="page">Arms</a>' in html
+        # A page within the tab: the tab is current, but not this page ("true").
+        assert 'aria-current="page"' not in html and html.count('aria-current="true"') == 1
+        assert 'id="arms-link" aria-current="true">Arms</a>' in html
         assert f'href="{reverse("studies:allocation", args=[draft.slug])}"' in html
 
 
