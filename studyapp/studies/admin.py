@@ -30,6 +30,7 @@ from studyapp.studies.models import (
     Study,
     StudyMembership,
     StudyTranslation,
+    Translation,
 )
 from studyapp.studies.roles import CHANGE_STUDY, Role
 from studyapp.studies.services import scenario_create_new_version, study_condition_labels_set
@@ -82,7 +83,7 @@ class DispositionScaleAdmin(admin.ModelAdmin):
         return obj._level_count
 
 
-PROVENANCE_FIELDS = ["method", "translated_by", "reviewed_by", "translated_on", "notes"]
+PROVENANCE_FIELDS = list(Translation.PROVENANCE_FIELDS)
 
 
 class TranslationFormsetMixin:

@@ -28,20 +28,8 @@ from studyapp.studies.models import Study, StudyTranslation, Translation
 from studyapp.studies.translation_sources import study_source
 from studyapp.studies.translations import study_translation_gaps
 
-PROVENANCE_FIELDS = ("method", "translated_by", "reviewed_by", "translated_on", "notes")
-TEXT_FIELDS = (
-    "public_title",
-    "consent_text",
-    "instructions_text",
-    "disposition_question",
-    "conditions_question",
-    "screening_question",
-    "screening_labels",
-    "check_question",
-    "check_labels",
-    "levels",
-    "arms",
-)
+PROVENANCE_FIELDS = Translation.PROVENANCE_FIELDS
+TEXT_FIELDS = StudyTranslation.TEXT_FIELDS
 TRANSLATION_FIELDS = (*PROVENANCE_FIELDS, *TEXT_FIELDS)
 
 

@@ -91,6 +91,7 @@ from studyapp.studies.models import (
     ScenarioTranslation,
     Study,
     StudyTranslation,
+    Translation,
 )
 from studyapp.studies.roles import Role
 from studyapp.studies.services import plan_save
@@ -178,29 +179,8 @@ SCENARIO_FIELDS = (
     "key_facts",
     "provenance",
 )
-TRANSLATION_FIELDS = (
-    "language",
-    "method",
-    "translated_by",
-    "reviewed_by",
-    "translated_on",
-    "notes",
-    "source_digest",
-)
-STUDY_TRANSLATION_FIELDS = (
-    *TRANSLATION_FIELDS,
-    "public_title",
-    "consent_text",
-    "instructions_text",
-    "disposition_question",
-    "conditions_question",
-    "screening_question",
-    "screening_labels",
-    "check_question",
-    "check_labels",
-    "levels",
-    "arms",
-)
+TRANSLATION_FIELDS = ("language", *Translation.PROVENANCE_FIELDS, "source_digest")
+STUDY_TRANSLATION_FIELDS = (*TRANSLATION_FIELDS, *StudyTranslation.TEXT_FIELDS)
 SCENARIO_TRANSLATION_FIELDS = (*TRANSLATION_FIELDS, "title", "sections")
 
 # The model fields the file does not carry (the module docstring says why).

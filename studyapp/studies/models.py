@@ -934,6 +934,10 @@ def translation_language_choices() -> list[tuple[str, str]]:
 class Translation(TimeStampedModel):
     """A translation and its provenance: who made it, how, from which source text."""
 
+    # What a person says of the translation (the translation pages, the admin, design
+    # files); source_digest is recorded, never typed.
+    PROVENANCE_FIELDS = ("method", "translated_by", "reviewed_by", "translated_on", "notes")
+
     language = models.CharField(max_length=10, choices=translation_language_choices)
     method = models.CharField(max_length=20, choices=TranslationMethod.choices)
     translated_by = models.CharField(
@@ -984,6 +988,21 @@ class StudyTranslation(Translation):
     option's source text, a level's code, an arm's key): the values participants submit
     stay the source's, so answers mean the same in every language.
     """
+
+    # The texts it translates (the translation page, design files).
+    TEXT_FIELDS = (
+        "public_title",
+        "consent_text",
+        "instructions_text",
+        "disposition_question",
+        "conditions_question",
+        "screening_question",
+        "screening_labels",
+        "check_question",
+        "check_labels",
+        "levels",
+        "arms",
+    )
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="translations")
     public_title = models.CharField(max_length=200)

@@ -265,6 +265,7 @@ def scenario_translation_states(
         (t.scenario_id, t.language): t
         for t in ScenarioTranslation.objects.filter(scenario__in=scenarios)
     }
+    digests = {scenario.pk: digest(scenario_source(scenario)) for scenario in scenarios}
     states = []
     for language in study.languages[1:]:
         for scenario in scenarios:
@@ -276,7 +277,7 @@ def scenario_translation_states(
                     translation=translation,
                     gaps=scenario_translation_gaps(scenario, translation) if translation else [],
                     is_current=translation is not None
-                    and translation.source_digest == digest(scenario_source(scenario)),
+                    and translation.source_digest == digests[scenario.pk],
                 )
             )
     return states
